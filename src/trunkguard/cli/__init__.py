@@ -1,0 +1,34 @@
+"""The `trunkguard` command. Exit codes: 0 success, 1 a failed check, 2 usage or config error."""
+
+from __future__ import annotations
+
+import typer
+
+from trunkguard import __version__
+from trunkguard.cli import bench_cmd, config_cmd, demo_cmd, probe_cmd
+
+app = typer.Typer(
+    name="trunkguard", no_args_is_help=True, add_completion=False,
+    help="Watch SIP carriers and move inbound routing to the secondary carrier when the primary fails.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(bench_cmd.app, name="bench")
+app.command("probe")(probe_cmd.probe)
+app.command("demo")(demo_cmd.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"trunkguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """trunkguard: carrier failover for contact centers."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,35 @@
+"""Helpers shared by the commands: JSON output, clean usage errors, config loading."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from trunkguard.config import Config, load_config
+from trunkguard.errors import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def usage_error(message: str) -> NoReturn:
+    typer.echo(f"trunkguard: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def load_or_exit(path: Path, *, as_json: bool = False) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        if as_json:
+            emit_json({"ok": False, "problems": [{"path": p, "rule": r} for p, r in exc.problems]})
+        else:
+            typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_USAGE) from None

@@ -1,0 +1,82 @@
+"""`trunkguard probe URI`: SIP OPTIONS pings in the habit of sipsak."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from trunkguard import aio
+from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
+from trunkguard.codes import parse_codes
+from trunkguard.durations import parse_duration
+from trunkguard.errors import SipUriError, TlsError
+from trunkguard.probing.result import ProbeResult, ProbeStatus
+from trunkguard.probing.sip_options import OptionsCheck, probe_options
+from trunkguard.sip.client import SipClient
+from trunkguard.sip.transport import client_tls_context
+from trunkguard.sip.uri import Transport, parse_uri
+
+
+def probe(
+    uri: str = typer.Argument(..., help="sip:host[:port][;transport=udp|tcp|tls] or sips:host"),
+    count: int = typer.Option(1, "--count", "-c", min=1, max=1_000_000, help="How many probes."),
+    interval: str = typer.Option("1s", "--interval", "-i", help="Time between probes."),
+    timeout: str = typer.Option("2s", "--timeout", "-t", help="Each probe's deadline."),
+    alive_codes: str = typer.Option("200-299", "--alive-codes", help="Final codes that mean alive."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle for TLS (default: system CAs)."),
+    cert_file: Path | None = typer.Option(None, "--cert-file", help="Client certificate for mutual TLS."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="Key of the client certificate."),
+    insecure: bool = typer.Option(False, "--insecure", help="Do not verify the TLS peer."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Send SIP OPTIONS to URI. Exit 0 when every probe is ok, 1 when any is not."""
+    try:
+        target = parse_uri(uri)
+        codes = parse_codes(alive_codes)
+        every = parse_duration(interval)
+        deadline = parse_duration(timeout)
+    except (SipUriError, ValueError) as exc:
+        usage_error(str(exc))
+    if deadline <= 0:
+        usage_error("--timeout must be more than 0")
+    context = None
+    if target.transport is Transport.TLS:
+        try:
+            context = client_tls_context(ca_file=ca_file, cert_file=cert_file, key_file=key_file,
+                                         verify=not insecure)
+        except TlsError as exc:
+            usage_error(str(exc))
+    check = OptionsCheck("cli", target, codes, deadline, context)
+    results = aio.run(_run(check, count, every, as_json))
+    ok = sum(r.success for r in results)
+    if as_json:
+        emit_json({"target": str(target), "sent": len(results), "ok": ok,
+                   "results": [_json_row(i + 1, r) for i, r in enumerate(results)]})
+    else:
+        rtts = [r.rtt_ms for r in results if r.rtt_ms is not None]
+        line = f"--- {target}: {len(results)} sent, {ok} ok"
+        if rtts:
+            line += f", rtt min/avg/max {min(rtts):.3f}/{sum(rtts) / len(rtts):.3f}/{max(rtts):.3f} ms"
+        typer.echo(line)
+    if ok != len(results):
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _run(check: OptionsCheck, count: int, interval: float, quiet: bool) -> list[ProbeResult]:
+    results: list[ProbeResult] = []
+    async with SipClient() as client:
+        for seq in range(1, count + 1):
+            result = await probe_options(client, check)
+            results.append(result)
+            if not quiet:
+                typer.echo(f"seq={seq} {check.uri}: {result.summary()}")
+            if seq < count:
+                await asyncio.sleep(interval)
+    return results
+
+
+def _json_row(seq: int, r: ProbeResult) -> dict[str, object]:
+    status = r.status.value if r.status is not ProbeStatus.NO_MEDIA else "error"
+    return {"seq": seq, "status": status, "code": r.code, "reason": r.reason, "rtt_ms": r.rtt_ms}

@@ -1,0 +1,408 @@
+"""The configuration file: one YAML document, validated by pydantic, unknown keys refused.
+
+Every problem is reported as (field path, rule), e.g.
+`carriers.primary.health.timeout: must be shorter than interval (15s)`. Timing rules are
+checked here, at load, and refused rather than silently adjusted. Secrets are never inline:
+keys ending in `_env` name the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+
+from trunkguard.codes import ALIVE_DEFAULT, CodeSet, parse_codes
+from trunkguard.durations import PATTERN_TEXT, format_duration, parse_duration
+from trunkguard.errors import ConfigError
+from trunkguard.sip.uri import SipUri, Transport, parse_uri
+
+
+class FieldRule(ValueError):
+    """A rule broken by one field of the model being validated; the error path names it."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(rule)
+        self.field = field
+        self.rule = rule
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": PATTERN_TEXT}],
+                    "description": "seconds, or a string such as 500ms, 15s, 5m"}),
+]
+Codes = Annotated[
+    CodeSet, BeforeValidator(parse_codes), PlainSerializer(str, return_type=str),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d{3}(-\d{3})?(,\s*\d{3}(-\d{3})?)*$"},
+                              {"type": "array", "items": {"type": "integer"}}],
+                    "description": "final response codes, e.g. '200-299,405'"}),
+]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                               description="name of the environment variable holding the secret")]
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+_SECRET_KEYS = {"client_secret", "client_id", "secret", "password", "token", "api_key",
+                "routing_key", "webhook_url", "api_token", "url_secret"}
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key in _SECRET_KEYS and f"{key}_env" in cls.model_fields:
+                    raise FieldRule(key, f"inline secrets are not accepted: put the value in an "
+                                         f"environment variable and name it in {key}_env")
+        return data
+
+
+class HealthSettings(Section):
+    interval: Duration = Field(15.0, description="time between OPTIONS probes while healthy")
+    timeout: Duration = Field(2.0, description="a probe's deadline (kept far below Timer F's 32 s)")
+    confirm_interval: Duration = Field(1.0, description="re-probe spacing while SUSPECT")
+    down_after: int = Field(3, ge=1, le=100, description="consecutive failures that mark a trunk DOWN")
+    up_after: int = Field(2, ge=1, le=100, description="consecutive successes that bring it back UP")
+
+    @model_validator(mode="after")
+    def _timing(self) -> HealthSettings:
+        if self.timeout <= 0:
+            raise FieldRule("timeout", "must be more than 0")
+        if self.timeout >= self.interval:
+            raise FieldRule("timeout", f"must be shorter than interval ({format_duration(self.interval)})")
+        if self.confirm_interval <= 0:
+            raise FieldRule("confirm_interval", "must be more than 0")
+        if self.confirm_interval >= self.interval:
+            raise FieldRule("confirm_interval",
+                            f"must be shorter than interval ({format_duration(self.interval)})")
+        return self
+
+
+class MediaSettings(Section):
+    enabled: bool = Field(False, description="place INVITE test calls and check RTP both ways")
+    interval: Duration = 60.0
+    duration: Duration = 2.0
+    rtp_timeout: Duration = 4.0
+    number: str | None = Field(None, description="user part to call (a carrier test number)")
+
+    @model_validator(mode="after")
+    def _timing(self) -> MediaSettings:
+        for name in ("duration", "rtp_timeout"):
+            if getattr(self, name) <= 0:
+                raise FieldRule(name, "must be more than 0")
+        if self.interval <= self.duration + self.rtp_timeout:
+            raise FieldRule("interval", "must be longer than duration + rtp_timeout "
+                                        f"({format_duration(self.duration + self.rtp_timeout)})")
+        return self
+
+
+class Profile(Section):
+    codecs: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")]] = Field(min_length=1)
+    dtmf: Literal["rfc2833", "sip-info", "inband"] = "rfc2833"
+    dtmf_fallback: Literal["rfc2833", "sip-info", "inband", "none"] = "sip-info"
+    ptime: int = Field(20, ge=10, le=120)
+    srtp: bool = False
+    early_media: bool = False
+    nat: Literal["external-ip", "none", "stun"] = "external-ip"
+
+
+class TlsSettings(Section):
+    ca_file: ConfigPath | None = None
+    cert_file: ConfigPath | None = None
+    key_file: ConfigPath | None = None
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if self.key_file is not None and self.cert_file is None:
+            raise FieldRule("key_file", "needs cert_file too")
+        return self
+
+
+class TrunkConfig(Section):
+    name: Name
+    uri: str = Field(description="sip:host[:port];transport=udp|tcp|tls, or sips:")
+    alive_codes: Codes = Field(ALIVE_DEFAULT, description="final responses to OPTIONS that mean alive")
+    tls: TlsSettings | None = None
+    health: HealthSettings | None = Field(None, description="overrides the carrier's health settings")
+
+    @model_validator(mode="after")
+    def _uri(self) -> TrunkConfig:
+        try:
+            uri = parse_uri(self.uri)
+        except ValueError as exc:
+            raise FieldRule("uri", str(exc)) from None
+        if self.tls is not None and uri.transport is not Transport.TLS:
+            raise FieldRule("tls", f"is only for TLS trunks, and this one uses {uri.transport.value}")
+        return self
+
+    @property
+    def sip_uri(self) -> SipUri:
+        return parse_uri(self.uri)
+
+    @property
+    def tls_settings(self) -> TlsSettings:
+        return self.tls or TlsSettings()
+
+
+class SweepSettings(Section):
+    cps: float = Field(20, gt=0, le=10_000, description="test calls started per second")
+    concurrency: int = Field(50, ge=1, le=10_000)
+    timeout: Duration = 8.0
+
+
+_DID = re.compile(r"^\+?[0-9]{3,15}$")
+
+
+class CarrierConfig(Section):
+    trunk_group_id: str = Field(min_length=1)
+    health: HealthSettings = HealthSettings()
+    media: MediaSettings = MediaSettings()
+    profile: Profile | None = None
+    trunks: list[TrunkConfig] = Field(min_length=1)
+    dids: list[str] | None = None
+    dids_file: ConfigPath | None = None
+    sweep: SweepSettings = SweepSettings()
+
+    @model_validator(mode="after")
+    def _dids(self) -> CarrierConfig:
+        if self.dids is not None and self.dids_file is not None:
+            raise FieldRule("dids_file", "give dids or dids_file, not both")
+        for i, did in enumerate(self.dids or []):
+            if not _DID.match(did):
+                raise FieldRule(f"dids[{i}]", f"{did!r} is not a number like +15550000001")
+        return self
+
+    def health_of(self, trunk: TrunkConfig) -> HealthSettings:
+        return trunk.health or self.health
+
+
+class Carriers(Section):
+    primary: CarrierConfig
+    secondary: CarrierConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secondary_default(cls, data: Any) -> Any:
+        """The guide's asymmetry: the secondary is marked down after 2 failures, not 3."""
+        if isinstance(data, dict) and isinstance(data.get("secondary"), dict):
+            secondary = dict(data["secondary"])
+            health = secondary.get("health", {})
+            if isinstance(health, dict) and "down_after" not in health:
+                secondary["health"] = {**health, "down_after": 2}
+                data = {**data, "secondary": secondary}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Carriers:
+        seen: set[str] = set()
+        for role in ("primary", "secondary"):
+            for i, trunk in enumerate(getattr(self, role).trunks):
+                if trunk.name in seen:
+                    raise FieldRule(f"{role}.trunks[{i}].name",
+                                    f"{trunk.name!r} is used twice; trunk names must be unique")
+                seen.add(trunk.name)
+        return self
+
+
+class TlsPolicy(Section):
+    warn_days: float = Field(14, gt=0, le=3650)
+
+
+class FailbackPolicy(Section):
+    mode: Literal["approval", "sustained"] = "approval"
+    sustained_recovery: Duration = 300.0
+
+
+class BreakerPolicy(Section):
+    max_active_calls: int = Field(5, ge=0)
+    queue_timeout: Duration = 120.0
+    hard_down_bypass: bool = Field(True, description="swap despite live calls when no primary trunk answers SIP")
+
+
+class ReadinessGates(Section):
+    trunks: bool = True
+    sweep: bool = True
+    certs: bool = True
+    parity: bool = True
+
+
+class Policy(Section):
+    cooling_period: Duration = 90.0
+    poll_interval: Duration = 10.0
+    failback: FailbackPolicy = FailbackPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
+    readiness: ReadinessGates = ReadinessGates()
+
+    @model_validator(mode="after")
+    def _timing(self) -> Policy:
+        if self.poll_interval <= 0:
+            raise FieldRule("poll_interval", "must be more than 0")
+        if self.failback.mode == "sustained" and self.failback.sustained_recovery <= 0:
+            raise FieldRule("failback.sustained_recovery", "must be more than 0 in sustained mode")
+        return self
+
+
+class PlatformConfig(Section):
+    kind: Literal["generic", "genesys", "cxone", "emulator"]
+    base_url: str = Field(pattern=r"^https?://\S+$")
+    rule_id: str | None = None
+    queue_id: str | None = None
+    fallback_queue_id: str | None = None
+    client_id_env: EnvName | None = None
+    client_secret_env: EnvName | None = None
+    timeout: Duration = 10.0
+
+
+class StorageConfig(Section):
+    url: str = "sqlite:///trunkguard.db"
+
+
+class ApiConfig(Section):
+    listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+    token_env: EnvName | None = "TRUNKGUARD_API_TOKEN"  # noqa: S105 - a variable's name, not a secret
+
+
+class PagerDutyNotify(Section):
+    kind: Literal["pagerduty"]
+    routing_key_env: EnvName
+    base_url: str = "https://events.pagerduty.com"
+
+
+class OpsgenieNotify(Section):
+    kind: Literal["opsgenie"]
+    api_key_env: EnvName
+    base_url: str = "https://api.opsgenie.com"
+
+
+class SlackNotify(Section):
+    kind: Literal["slack"]
+    webhook_url_env: EnvName
+
+
+class WebhookNotify(Section):
+    kind: Literal["webhook"]
+    url_env: EnvName
+
+
+Notifier = Annotated[PagerDutyNotify | OpsgenieNotify | SlackNotify | WebhookNotify,
+                     Field(discriminator="kind")]
+
+
+class Config(Section):
+    carriers: Carriers
+    tls: TlsPolicy = TlsPolicy()
+    policy: Policy = Policy()
+    platform: PlatformConfig | None = None
+    storage: StorageConfig = StorageConfig()
+    api: ApiConfig = ApiConfig()
+    notify: list[Notifier] = []
+
+    def all_trunks(self) -> list[tuple[str, CarrierConfig, TrunkConfig]]:
+        return [(role, carrier, trunk)
+                for role, carrier in (("primary", self.carriers.primary), ("secondary", self.carriers.secondary))
+                for trunk in carrier.trunks]
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file. Raises ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")], str(path)) from None
+    return parse_config(text, source=str(path), base_dir=path.parent)
+
+
+def parse_config(text: str, *, source: str = "config", base_dir: Path | None = None) -> Config:
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([(where, f"YAML syntax: {problem}")], source) from None
+    if not isinstance(data, dict):
+        raise ConfigError([("(top)", "the file must be a YAML mapping with a carriers section")], source)
+    try:
+        return Config.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc), source) from None
+
+
+def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """Pydantic's errors as (dotted field path, rule) pairs an operator can act on."""
+    problems: list[tuple[str, str]] = []
+    for error in exc.errors():
+        loc = [part for part in error["loc"] if not _is_union_tag(part)]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldRule):
+            problems.append((_join(loc, cause.field), cause.rule))
+            continue
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "is required"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        problems.append((_join(loc, None), message))
+    return problems
+
+
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and part in {"pagerduty", "opsgenie", "slack", "webhook"}
+
+
+def _join(loc: list[int | str], field: str | None) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    if field:
+        text = f"{text}.{field}" if text and not field.startswith("[") else f"{text}{field}"
+    return text or "(top)"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "trunkguard configuration"
+    return schema

@@ -1,0 +1,418 @@
+"""The user-agent client: non-INVITE client transactions (RFC 3261 17.1.2) over UDP, TCP and TLS.
+
+A reply counts only when its top Via branch, Call-ID, CSeq number and method all match a pending
+transaction, and it came from the address the request went to (UDP) or on the same connection
+(TCP/TLS). Anything else is dropped and counted in `stats`, so a stray or spoofed reply can never
+be taken as a trunk's health. Over UDP the request is retransmitted by Timer E (T1 doubling to
+T2); every transaction ends at its own deadline, which a probe keeps far below Timer F's 32 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from heapq import heappop, heappush
+from typing import NamedTuple
+
+from trunkguard import __version__
+from trunkguard.errors import SipParseError, TransportError
+from trunkguard.sip.message import SipRequest, SipResponse, build_request, parse_message
+from trunkguard.sip.transport import StreamConnection, UdpEndpoint, open_stream, open_udp
+from trunkguard.sip.uri import Transport
+
+T1 = 0.5
+T2 = 4.0
+TIMER_GRANULARITY = 0.002  # timers fire up to 2 ms late; T1 is 500 ms, a probe deadline 2 s
+_RECENT_KEEP = 8192
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved next hop: transport, IP address, port, and the name TLS must verify."""
+
+    transport: Transport
+    host: str
+    port: int
+    server_name: str | None = None
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport.value}:{host}:{self.port}"
+
+
+class Outcome(StrEnum):
+    FINAL = "final"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+class TransactionResult(NamedTuple):
+    """How one client transaction ended (a NamedTuple: immutable and cheap to make)."""
+
+    outcome: Outcome
+    response: SipResponse | None = None
+    error: str | None = None
+    rtt: float | None = None
+    retransmissions: int = 0
+    provisional: tuple[int, ...] = ()
+    connect_s: float | None = None
+
+
+@dataclass(slots=True)
+class SipStats:
+    """Counters for everything the client sent and received; `stray` and `malformed` were dropped."""
+
+    sent: int = 0
+    retransmitted: int = 0
+    received: int = 0
+    matched: int = 0
+    duplicates: int = 0
+    stray: int = 0
+    malformed: int = 0
+    requests_ignored: int = 0
+    transport_errors: int = 0
+
+
+class _ClientTransaction:
+    __slots__ = (
+        "branch",
+        "call_id",
+        "conn",
+        "connect_s",
+        "cseq",
+        "data",
+        "deadline",
+        "fire_at",
+        "interval",
+        "method",
+        "on_done",
+        "provisional",
+        "retransmissions",
+        "sent_at",
+        "seq",
+        "target",
+    )
+
+    def __init__(self, branch: str, call_id: str, cseq: int, method: str, data: bytes,
+                 target: Target, conn: StreamConnection | None, deadline: float,
+                 on_done: Callable[[TransactionResult], None], connect_s: float | None) -> None:
+        self.branch = branch
+        self.call_id = call_id
+        self.cseq = cseq
+        self.method = method
+        self.data = data
+        self.target = target
+        self.conn = conn
+        self.sent_at = 0.0
+        self.deadline = deadline
+        self.interval = T1
+        self.fire_at = 0.0
+        self.seq = 0
+        self.on_done = on_done
+        self.retransmissions = 0
+        self.provisional: tuple[int, ...] = ()
+        self.connect_s = connect_s
+
+
+@dataclass
+class SipClient:
+    """One UAC endpoint shared by all probes of a process. Use as `async with SipClient() as c`."""
+
+    from_user: str = "trunkguard"
+    user_agent: str = f"trunkguard/{__version__}"
+    stats: SipStats = field(default_factory=SipStats)
+    t1: float = T1
+    t2: float = T2
+    _pending: dict[str, _ClientTransaction] = field(default_factory=dict, repr=False)
+    _recent: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
+    _udp: dict[int, UdpEndpoint] = field(default_factory=dict, repr=False)
+    _streams: dict[tuple[object, ...], StreamConnection] = field(default_factory=dict, repr=False)
+    _connecting: dict[tuple[object, ...], asyncio.Future[StreamConnection]] = field(
+        default_factory=dict, repr=False)
+    _local_ip: dict[str, str] = field(default_factory=dict, repr=False)
+    _prefix: str = field(default_factory=lambda: secrets.token_hex(6), repr=False)
+    _counter: int = field(default=0, repr=False)
+    _udp_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _via_cache: dict[tuple[Target, tuple[str, int]], tuple[str, str]] = field(default_factory=dict, repr=False)
+    _timers: list[tuple[float, int, _ClientTransaction]] = field(default_factory=list, repr=False)
+    _timer_handle: asyncio.TimerHandle | None = field(default=None, repr=False)
+    _timer_at: float = field(default=float("inf"), repr=False)
+
+    async def __aenter__(self) -> SipClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for tx in list(self._pending.values()):
+            self._finish(tx, TransactionResult(Outcome.ERROR, error="client closed"))
+        for endpoint in self._udp.values():
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        for conn in self._streams.values():
+            conn.close()
+        self._udp.clear()
+        self._streams.clear()
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
+        self._timers.clear()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # ---- public API ----------------------------------------------------------------------
+
+    async def request(self, target: Target, method: str, request_uri: str, *, timeout: float,
+                      ssl_context: ssl.SSLContext | None = None, extra: str = "",
+                      body: bytes = b"") -> TransactionResult:
+        """Run one non-INVITE transaction to `target`; never raises for network trouble."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TransactionResult] = loop.create_future()
+        deadline = loop.time() + timeout
+        try:
+            transport, connect_s = await self._transport_for(target, ssl_context, timeout)
+        except TimeoutError:
+            return TransactionResult(Outcome.TIMEOUT, error=f"no connection to {target} within {timeout:g}s")
+        except TransportError as exc:
+            self.stats.transport_errors += 1
+            return TransactionResult(Outcome.ERROR, error=str(exc))
+        def on_done(result: TransactionResult) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        self.start(target, method, request_uri, transport=transport, deadline=deadline,
+                   on_done=on_done, extra=extra, body=body, connect_s=connect_s)
+        return await future
+
+    async def transport_for(self, target: Target, ssl_context: ssl.SSLContext | None = None,
+                            timeout: float = 2.0) -> UdpEndpoint | StreamConnection:
+        """The socket `start()` needs for `target`, opening or connecting it first."""
+        transport, _ = await self._transport_for(target, ssl_context, timeout)
+        return transport
+
+    def start(self, target: Target, method: str, request_uri: str, *,
+              transport: UdpEndpoint | StreamConnection, deadline: float,
+              on_done: Callable[[TransactionResult], None], extra: str = "", body: bytes = b"",
+              connect_s: float | None = None) -> None:
+        """Start a transaction on an open transport; `on_done` gets exactly one result."""
+        self._counter += 1
+        n = self._counter
+        # Branch and Call-ID: a 48-bit secret per client plus a counter. Unique, and unguessable
+        # to anyone who cannot see our traffic (who could spoof nothing anyway); no syscall per request.
+        branch = f"z9hG4bK{self._prefix}{n:x}"
+        call_id = f"{self._prefix}{n:x}@trunkguard"
+        local = transport.local
+        key = (target, local)
+        parts = self._via_cache.get(key)
+        if parts is None:
+            via_host = self._via_host(target, local)
+            parts = (f"SIP/2.0/{target.transport.via_token} {via_host}:{local[1]}",
+                     f"sip:{self.from_user}@{via_host}")
+            self._via_cache[key] = parts
+        data = build_request(
+            method, request_uri, via=parts[0], branch=branch, from_uri=parts[1], from_tag=f"{n:x}",
+            to_uri=request_uri, call_id=call_id, cseq=1, extra=extra, body=body,
+            user_agent=self.user_agent)
+        conn = transport if isinstance(transport, StreamConnection) else None
+        tx = _ClientTransaction(branch, call_id, 1, method, data, target, conn, deadline, on_done, connect_s)
+        tx.seq = n
+        self._pending[branch] = tx
+        loop = asyncio.get_running_loop()
+        tx.sent_at = time.perf_counter()
+        try:
+            transport.send(data, target.addr)
+        except (OSError, TransportError) as exc:
+            self.stats.transport_errors += 1
+            self._finish(tx, TransactionResult(Outcome.ERROR, error=f"send to {target} failed: {exc}"))
+            return
+        self.stats.sent += 1
+        if conn is None:
+            tx.interval = self.t1
+            self._arm(tx, min(loop.time() + tx.interval, deadline), loop)
+        else:
+            self._arm(tx, deadline, loop)
+
+    # ---- receiving -----------------------------------------------------------------------
+
+    def _on_message(self, data: bytes, source: tuple[str, int], conn: StreamConnection | None) -> None:
+        self.stats.received += 1
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            self.stats.malformed += 1
+            return
+        if isinstance(message, SipRequest):
+            self.stats.requests_ignored += 1
+            return
+        branch = message.via_branch
+        tx = self._pending.get(branch) if branch else None
+        if tx is None:
+            if branch in self._recent:
+                self.stats.duplicates += 1
+            else:
+                self.stats.stray += 1
+            return
+        if (message.call_id != tx.call_id or message.cseq_num != tx.cseq
+                or message.cseq_method != tx.method
+                or (conn is not tx.conn if tx.conn is not None else source[:2] != tx.target.addr)):
+            self.stats.stray += 1
+            return
+        self.stats.matched += 1
+        if message.status < 200:
+            tx.provisional += (message.status,)
+            if tx.conn is None:  # Proceeding: retransmit at T2
+                tx.interval = self.t2
+            return
+        rtt = time.perf_counter() - tx.sent_at
+        self._finish(tx, TransactionResult(Outcome.FINAL, message, None, rtt, tx.retransmissions,
+                                           tx.provisional, tx.connect_s))
+
+    # ---- timers: one heap and one loop timer for all transactions -------------------------
+
+    def _arm(self, tx: _ClientTransaction, at: float, loop: asyncio.AbstractEventLoop) -> None:
+        tx.fire_at = at
+        heappush(self._timers, (at, tx.seq, tx))
+        if at < self._timer_at:
+            self._schedule(at, loop)
+
+    def _schedule(self, at: float, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+        at = max(at, loop.time() + TIMER_GRANULARITY)
+        self._timer_at = at
+        self._timer_handle = loop.call_at(at, self._on_timers)
+
+    def _on_timers(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer_handle = None
+        self._timer_at = float("inf")
+        now = loop.time()
+        heap = self._timers
+        while heap and heap[0][0] <= now + TIMER_GRANULARITY / 2:
+            at, _, tx = heappop(heap)
+            if tx.fire_at == at and self._pending.get(tx.branch) is tx:  # else: stale entry
+                self._fire(tx, now, loop)
+        if heap:
+            self._schedule(heap[0][0], loop)
+
+    def _fire(self, tx: _ClientTransaction, now: float, loop: asyncio.AbstractEventLoop) -> None:
+        if now >= tx.deadline - TIMER_GRANULARITY or tx.conn is not None:
+            self._finish(tx, TransactionResult(Outcome.TIMEOUT, error="no final response before the deadline",
+                                               retransmissions=tx.retransmissions,
+                                               provisional=tx.provisional, connect_s=tx.connect_s))
+            return
+        endpoint = self._udp.get(_family(tx.target.host))
+        if endpoint is not None:
+            try:
+                endpoint.send(tx.data, tx.target.addr)
+                tx.retransmissions += 1
+                self.stats.retransmitted += 1
+            except OSError:
+                self.stats.transport_errors += 1
+        tx.interval = min(tx.interval * 2, self.t2)
+        self._arm(tx, min(now + tx.interval, tx.deadline), loop)
+
+    def _finish(self, tx: _ClientTransaction, result: TransactionResult) -> None:
+        if self._pending.pop(tx.branch, None) is None:
+            return
+        recent = self._recent
+        recent[tx.branch] = None
+        if len(recent) > _RECENT_KEEP:
+            recent.popitem(last=False)
+        tx.on_done(result)
+
+    def _on_stream_lost(self, conn: StreamConnection, why: str) -> None:
+        for key, known in list(self._streams.items()):
+            if known is conn:
+                del self._streams[key]
+        for tx in [t for t in self._pending.values() if t.conn is conn]:
+            self._finish(tx, TransactionResult(Outcome.ERROR, error=why, connect_s=tx.connect_s))
+
+    def _on_udp_error(self, exc: Exception) -> None:
+        self.stats.transport_errors += 1
+
+    def _on_malformed(self) -> None:
+        self.stats.malformed += 1
+
+    # ---- transports ----------------------------------------------------------------------
+
+    async def _transport_for(self, target: Target, ssl_context: ssl.SSLContext | None,
+                             timeout: float) -> tuple[UdpEndpoint | StreamConnection, float | None]:
+        if target.transport is Transport.UDP:
+            family = _family(target.host)
+            endpoint = self._udp.get(family)
+            if endpoint is None:
+                async with self._udp_lock:
+                    endpoint = self._udp.get(family)
+                    if endpoint is None:
+                        endpoint = await open_udp(family, self._on_message, self._on_udp_error)
+                        self._udp[family] = endpoint
+            return endpoint, None
+        if target.transport is Transport.TLS and ssl_context is None:
+            raise TransportError(f"{target} needs a TLS context")
+        key = (target, id(ssl_context) if target.transport is Transport.TLS else None)
+        conn = self._streams.get(key)
+        if conn is not None and not conn.closed:
+            return conn, None
+        waiting = self._connecting.get(key)
+        if waiting is not None:
+            return await asyncio.shield(waiting), None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[StreamConnection] = loop.create_future()
+        self._connecting[key] = future
+        started = time.perf_counter()
+        try:
+            conn = await open_stream(
+                target.host, target.port,
+                ssl_context=ssl_context if target.transport is Transport.TLS else None,
+                server_name=target.server_name, on_message=self._on_message,
+                on_lost=self._on_stream_lost, on_malformed=self._on_malformed, timeout=timeout)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._connecting[key]
+        self._streams[key] = conn
+        future.set_result(conn)
+        return conn, time.perf_counter() - started
+
+    def _via_host(self, target: Target, local: tuple[str, int]) -> str:
+        """The address the peer can reach us at: the socket's own, or the route's source."""
+        host = local[0]
+        if host in ("0.0.0.0", "::"):
+            cached = self._local_ip.get(target.host)
+            if cached is None:
+                cached = _route_source(target.host)
+                self._local_ip[target.host] = cached
+            host = cached
+        return f"[{host}]" if ":" in host else host
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _route_source(host: str) -> str:
+    """The local address the kernel would send from to reach `host` (no packet is sent)."""
+    family = _family(host)
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((host, 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "::1" if family == socket.AF_INET6 else "127.0.0.1"

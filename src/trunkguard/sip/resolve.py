@@ -1,0 +1,133 @@
+"""RFC 3263 server location: which transport, address and port a SIP URI reaches.
+
+- An IP address: that address, the URI's port or the transport's default (5060, 5061 for TLS).
+- A host name with a port: its A/AAAA records (through the system resolver, so /etc/hosts works).
+- A host name without a port: NAPTR (when no transport is named) to choose the transport, then
+  SRV (`_sip._udp`, `_sip._tcp`, `_sips._tcp`) in priority/weight order, then A/AAAA fallback.
+NAPTR and SRV come from dnspython, the one maintained resolver with NAPTR support on asyncio.
+Every step shares one deadline; failures become ResolveError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import Sequence
+
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
+from dns.rdtypes.IN.NAPTR import NAPTR
+from dns.rdtypes.IN.SRV import SRV
+
+from trunkguard.errors import ResolveError
+from trunkguard.sip.client import Target
+from trunkguard.sip.uri import SipUri, Transport
+
+DEFAULT_PORT = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
+_NAPTR_SERVICES = {"SIP+D2U": Transport.UDP, "SIP+D2T": Transport.TCP, "SIPS+D2T": Transport.TLS}
+_SRV_PREFIX = {Transport.UDP: "_sip._udp", Transport.TCP: "_sip._tcp", Transport.TLS: "_sips._tcp"}
+
+
+async def resolve(uri: SipUri, *, timeout: float = 2.0,
+                  resolver: dns.asyncresolver.Resolver | None = None,
+                  rng: random.Random | None = None) -> list[Target]:
+    """All targets for `uri`, in the order to try them. Raises ResolveError."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _resolve(uri, resolver, rng or random.Random())
+    except TimeoutError:
+        raise ResolveError(f"resolving {uri.hostport} took longer than {timeout:g}s") from None
+
+
+async def _resolve(uri: SipUri, resolver: dns.asyncresolver.Resolver | None, rng: random.Random) -> list[Target]:
+    transport = uri.transport
+    if uri.is_ip:
+        return [Target(transport, uri.host, uri.port or DEFAULT_PORT[transport], uri.host)]
+    if uri.port is not None:
+        return [Target(transport, ip, uri.port, uri.host) for ip in await _addresses(uri.host)]
+    if resolver is None:  # built only when DNS is needed: it reads /etc/resolv.conf
+        resolver = dns.asyncresolver.Resolver()
+    transports: Sequence[tuple[Transport, str | None]]
+    if uri.explicit_transport:
+        transports = [(transport, None)]
+    else:
+        transports = await _naptr(uri.host, resolver) or [(Transport.UDP, None)]
+    for choice, replacement in transports:
+        name = replacement or f"{_SRV_PREFIX[choice]}.{uri.host}"
+        targets = await _srv(name, choice, uri.host, resolver, rng)
+        if targets:
+            return targets
+    first = transports[0][0]
+    return [Target(first, ip, DEFAULT_PORT[first], uri.host) for ip in await _addresses(uri.host)]
+
+
+async def _naptr(host: str, resolver: dns.asyncresolver.Resolver) -> list[tuple[Transport, str | None]]:
+    answer = await _query(resolver, host, "NAPTR")
+    records = sorted((r for r in answer if isinstance(r, NAPTR)), key=lambda r: (r.order, r.preference))
+    found: list[tuple[Transport, str | None]] = []
+    for record in records:
+        service = record.service.decode().upper()
+        if record.flags.decode().lower() == "s" and service in _NAPTR_SERVICES:
+            found.append((_NAPTR_SERVICES[service], record.replacement.to_text(omit_final_dot=True)))
+    return found
+
+
+async def _srv(name: str, transport: Transport, host: str, resolver: dns.asyncresolver.Resolver,
+               rng: random.Random) -> list[Target]:
+    records = [r for r in await _query(resolver, name, "SRV") if isinstance(r, SRV)]
+    targets: list[Target] = []
+    for record in _srv_order(records, rng):
+        target_host = record.target.to_text(omit_final_dot=True)
+        if target_host in ("", "."):
+            continue
+        try:
+            addresses = await _addresses(target_host)
+        except ResolveError:
+            continue
+        targets.extend(Target(transport, ip, record.port, host) for ip in addresses)
+    return targets
+
+
+def _srv_order(records: list[SRV], rng: random.Random) -> list[SRV]:
+    """RFC 2782: ascending priority; within one priority, a weighted random order."""
+    ordered: list[SRV] = []
+    for priority in sorted({r.priority for r in records}):
+        group = [r for r in records if r.priority == priority]
+        while group:
+            total = sum(r.weight for r in group)
+            pick = rng.uniform(0, total) if total else 0
+            running = 0
+            for r in group:
+                running += r.weight
+                if running >= pick:
+                    break
+            group.remove(r)
+            ordered.append(r)
+    return ordered
+
+
+async def _query(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) -> list[dns.rdata.Rdata]:
+    try:
+        return list(await resolver.resolve(name, rdtype))
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.exception.DNSException as exc:
+        raise ResolveError(f"DNS {rdtype} lookup of {name} failed: {exc}") from exc
+
+
+async def _addresses(host: str) -> list[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except socket.gaierror as exc:
+        raise ResolveError(f"cannot resolve {host}: {exc.strerror}") from exc
+    seen: list[str] = []
+    for family, *_rest, sockaddr in infos:
+        ip = str(sockaddr[0])
+        if family in (socket.AF_INET, socket.AF_INET6) and ip not in seen:
+            seen.append(ip)
+    if not seen:
+        raise ResolveError(f"{host} has no IPv4 or IPv6 address")
+    return seen

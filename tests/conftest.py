@@ -1,0 +1,122 @@
+"""Shared fixtures: real SIPp peers on loopback, free ports, generated TLS certificates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from trunkguard.lab.certs import CertFiles, make_ca, make_leaf
+
+SIPP_SCENARIOS = Path(__file__).resolve().parent.parent / "src" / "trunkguard" / "lab" / "sipp"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 at the time of asking."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+        with socket.socket(socket.AF_INET, other) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def need_sipp() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        if IN_CI:
+            pytest.fail("sipp is missing under CI=true: .ci/run must install Debian's sip-tester")
+        pytest.skip("sipp is not installed (apt-get install sip-tester); these tests need a real SIP peer")
+    return path
+
+
+@dataclass
+class Sipp:
+    process: subprocess.Popen[bytes]
+    port: int
+    transport: str
+    log: Path
+
+    @property
+    def uri(self) -> str:
+        return f"sip:127.0.0.1:{self.port};transport={self.transport}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def _wait_ready(port: int, transport: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """SIPp binds its socket a moment after starting: wait until it accepts (TCP) or runs (UDP)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sipp exited with {process.returncode}: {log.read_text()[-500:]}")
+        if transport == "tcp":
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+        else:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    return  # bound by sipp
+        time.sleep(0.05)
+    raise RuntimeError(f"sipp did not open port {port}")
+
+
+@pytest.fixture
+def sipp_uas(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
+    """Start SIPp as a UAS: `sipp_uas()` runs `-sn uas -aa` (auto-answers OPTIONS with 200, and no
+    To-tag); `sipp_uas(scenario="uas_options.xml")` runs a shipped scenario file."""
+    binary = need_sipp()
+    started: list[Sipp] = []
+
+    def start(transport: str = "udp", scenario: str | None = None, extra: list[str] | None = None) -> Sipp:
+        port = free_port(socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM)
+        log = tmp_path / f"sipp-{port}.log"
+        cmd = [binary]
+        cmd += ["-sf", str(SIPP_SCENARIOS / scenario)] if scenario else ["-sn", "uas", "-aa"]
+        cmd += ["-i", "127.0.0.1", "-p", str(port), "-t", "u1" if transport == "udp" else "t1",
+                "-mp", str(free_port()), "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin",
+                *(extra or [])]
+        with log.open("wb") as out:
+            process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=out, cwd=tmp_path)
+        sipp = Sipp(process, port, transport, log)
+        started.append(sipp)
+        _wait_ready(port, transport, process, log)
+        return sipp
+
+    yield start
+    for sipp in started:
+        sipp.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_ca(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def lab_leaf(tmp_path_factory: pytest.TempPathFactory, lab_ca: CertFiles) -> CertFiles:
+    return make_leaf(tmp_path_factory.mktemp("leaf"), lab_ca, names=["127.0.0.1", "sbc.lab.test"])

@@ -1,0 +1,97 @@
+"""`trunkguard probe` and `trunkguard bench options` as a user runs them, against SIPp."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import Sipp, free_port
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "trunkguard", *args], capture_output=True, text=True,
+                          check=False, timeout=timeout)
+
+
+def test_probe_json_reports_sipp_200_with_rtt(sipp_uas: Callable[..., Sipp]) -> None:
+    sipp = sipp_uas("udp")
+    result = _cli("probe", sipp.uri, "--count", "3", "--interval", "100ms", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["target"] == sipp.uri and data["sent"] == 3 and data["ok"] == 3
+    assert [r["seq"] for r in data["results"]] == [1, 2, 3]
+    for row in data["results"]:
+        assert set(row) == {"seq", "status", "code", "reason", "rtt_ms"}
+        assert (row["status"], row["code"], row["reason"]) == ("ok", 200, "OK")
+        assert isinstance(row["rtt_ms"], float) and 0 < row["rtt_ms"] < 500
+
+
+def test_probe_over_tcp_text_output(sipp_uas: Callable[..., Sipp]) -> None:
+    sipp = sipp_uas("tcp")
+    result = _cli("probe", sipp.uri)
+    assert result.returncode == 0, result.stderr
+    assert "ok 200 OK in" in result.stdout and "1 sent, 1 ok" in result.stdout
+
+
+def test_dead_port_times_out_within_its_deadline() -> None:
+    port = free_port()
+    started = time.monotonic()
+    result = _cli("probe", f"sip:127.0.0.1:{port}", "--timeout", "1s", "--json")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    row = json.loads(result.stdout)["results"][0]
+    assert (row["status"], row["code"], row["rtt_ms"]) == ("timeout", None, None)
+    assert elapsed < 10  # the deadline, plus interpreter start; never Timer F's 32 s
+
+
+def test_rejected_code_and_alive_codes(sipp_uas: Callable[..., Sipp]) -> None:
+    """SIPp answering 503 is `rejected`; declaring 503 alive makes it ok (exit 0)."""
+    sipp = sipp_uas("udp", scenario="uas_options_503.xml")
+    rejected = _cli("probe", sipp.uri, "--json")
+    assert rejected.returncode == 1
+    row = json.loads(rejected.stdout)["results"][0]
+    assert (row["status"], row["code"], row["reason"]) == ("rejected", 503, "Service Unavailable")
+    accepted = _cli("probe", sipp.uri, "--alive-codes", "200-299,503", "--json")
+    assert accepted.returncode == 0 and json.loads(accepted.stdout)["ok"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["probe", "http://x"], "must start with sip: or sips:"),
+        (["probe", "sip:127.0.0.1", "--alive-codes", "abc"], "'abc' is not a response code"),
+        (["probe", "sip:127.0.0.1", "--timeout", "soon"], "'soon' is not a duration"),
+        (["probe", "sip:127.0.0.1", "--count", "0"], "Invalid value for '--count'"),
+        (["bench", "options", "sip:127.0.0.1;transport=tcp"], "measures the UDP transaction layer"),
+    ],
+)
+def test_usage_errors_exit_2_and_say_why(args: list[str], message: str) -> None:
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_bench_options_json_against_sipp(sipp_uas: Callable[..., Sipp]) -> None:
+    sipp = sipp_uas("udp", scenario="uas_options.xml")
+    result = _cli("bench", "options", f"sip:127.0.0.1:{sipp.port}", "--duration", "1s", "--warmup", "200ms",
+                  "--concurrency", "8", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["completed"] > 100 and data["timeouts"] == 0
+    assert data["rate_per_s"] > 100
+    assert 0 < data["rtt_ms"]["p50"] <= data["rtt_ms"]["p99"]
+
+
+def test_bench_against_silence_reports_no_completions() -> None:
+    port = free_port(socket.SOCK_DGRAM)
+    result = _cli("bench", "options", f"sip:127.0.0.1:{port}", "--duration", "300ms", "--warmup", "0",
+                  "--timeout", "200ms", "--concurrency", "4", "--json")
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data["completed"] == 0 and data["timeouts"] > 0

@@ -1,0 +1,92 @@
+"""Configuration: the design's example loads as it is; every rule has a bad file and its message."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trunkguard.config import Config, load_config, parse_config
+from trunkguard.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = Path(__file__).resolve().parent / "configs"
+BAD = sorted((CONFIGS / "bad").glob("*.yaml"))
+
+
+def test_design_example_loads_as_it_is() -> None:
+    config = load_config(ROOT / "examples" / "design-example.yaml")
+    primary, secondary = config.carriers.primary, config.carriers.secondary
+    assert (primary.health.interval, primary.health.timeout, primary.health.down_after) == (15.0, 2.0, 3)
+    assert secondary.health.down_after == 2
+    assert str(primary.trunks[1].alive_codes) == "200-299,405"
+    assert 405 in primary.trunks[1].alive_codes and 404 not in primary.trunks[1].alive_codes
+    assert primary.trunks[0].tls is not None and primary.trunks[0].tls.verify is True
+    assert primary.trunks[0].tls.ca_file == ROOT / "examples" / "carrier-a-ca.pem"
+    assert config.policy.cooling_period == 90.0 and config.policy.failback.sustained_recovery == 300.0
+    assert config.platform is not None and config.platform.client_secret_env == "TRUNKGUARD_CLIENT_SECRET"
+
+
+def test_defaults_are_the_guides() -> None:
+    config = load_config(CONFIGS / "minimal.yaml")
+    p, s = config.carriers.primary.health, config.carriers.secondary.health
+    assert (p.interval, p.timeout, p.confirm_interval, p.down_after, p.up_after) == (15.0, 2.0, 1.0, 3, 2)
+    assert s.down_after == 2
+    assert config.carriers.primary.media.rtp_timeout == 4.0
+    assert config.policy.poll_interval == 10.0 and config.policy.failback.mode == "approval"
+    assert config.policy.breaker.max_active_calls == 5
+    assert config.platform is None
+
+
+def test_secondary_keeps_an_explicit_down_after() -> None:
+    text = (CONFIGS / "minimal.yaml").read_text().replace(
+        "    trunk_group_id: tg-secondary\n", "    trunk_group_id: tg-secondary\n    health: {down_after: 4}\n")
+    assert parse_config(text).carriers.secondary.health.down_after == 4
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_each_broken_rule_is_named_with_its_field(path: Path) -> None:
+    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    lines = [f"{field}: {rule}" for field, rule in info.value.problems]
+    assert expected in lines, lines
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "trunkguard", *args], capture_output=True, text=True,
+                          check=False, env={**os.environ, **(env or {})})
+
+
+def test_cli_config_check_valid_and_invalid() -> None:
+    ok = _cli("config", "check", str(ROOT / "examples" / "design-example.yaml"), "--json")
+    assert ok.returncode == 0, ok.stderr
+    data = json.loads(ok.stdout)
+    assert data["ok"] is True and [t["name"] for t in data["trunks"]] == ["primary-1", "primary-2", "secondary-1"]
+    assert any("carrier-a-ca.pem" in w for w in data["warnings"])
+    bad = _cli("config", "check", str(CONFIGS / "bad" / "timeout_not_shorter_than_interval.yaml"))
+    assert bad.returncode == 2
+    assert "carriers.primary.health.timeout: must be shorter than interval (5s)" in bad.stderr
+    bad_json = _cli("config", "check", str(CONFIGS / "bad" / "inline_secret.yaml"), "--json")
+    assert bad_json.returncode == 2
+    assert json.loads(bad_json.stdout)["problems"][0]["path"] == "platform.client_secret"
+    assert "hunter2" not in bad_json.stdout + bad_json.stderr
+
+
+def test_cli_config_schema_is_json_schema_for_the_config() -> None:
+    result = _cli("config", "schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "trunkguard configuration"
+    assert "carriers" in schema["required"]
+    assert schema["additionalProperties"] is False
+    assert Config.model_json_schema()["properties"].keys() == schema["properties"].keys()
