@@ -51,19 +51,21 @@ async def options_load(uri: SipUri, *, concurrency: int, duration: float, timeou
         idle = asyncio.Event()
         in_flight = 0
 
+        start = client.start
+
         def launch() -> None:
             nonlocal in_flight
             in_flight += 1
-            client.start(target, "OPTIONS", request_uri, transport=transport,
-                         deadline=loop.time() + timeout, on_done=done)
+            start(target, "OPTIONS", request_uri, transport, loop.time() + timeout, done)
 
         def done(result: TransactionResult) -> None:
             nonlocal in_flight
             in_flight -= 1
             if state["measuring"]:
-                if result.outcome is Outcome.FINAL and result.response is not None:
+                response = result.response
+                if response is not None:
                     counts["completed"] += 1
-                    if result.response.status >= 300:
+                    if response.status >= 300:
                         counts["rejected"] += 1
                     rtts.append(result.rtt or 0.0)
                 elif result.outcome is Outcome.TIMEOUT:

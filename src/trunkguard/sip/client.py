@@ -33,9 +33,9 @@ TIMER_GRANULARITY = 0.002  # timers fire up to 2 ms late; T1 is 500 ms, a probe 
 _RECENT_KEEP = 8192
 
 
-@dataclass(frozen=True)
-class Target:
-    """A resolved next hop: transport, IP address, port, and the name TLS must verify."""
+class Target(NamedTuple):
+    """A resolved next hop: transport, IP address, port, and the name TLS must verify.
+    (A NamedTuple: immutable, and hashed in C on the hot path.)"""
 
     transport: Transport
     host: str
@@ -86,6 +86,7 @@ class SipStats:
 
 class _ClientTransaction:
     __slots__ = (
+        "addr",
         "branch",
         "call_id",
         "conn",
@@ -113,6 +114,7 @@ class _ClientTransaction:
         self.method = method
         self.data = data
         self.target = target
+        self.addr = (target.host, target.port)
         self.conn = conn
         self.sent_at = 0.0
         self.deadline = deadline
@@ -204,7 +206,7 @@ class SipClient:
         transport, _ = await self._transport_for(target, ssl_context, timeout)
         return transport
 
-    def start(self, target: Target, method: str, request_uri: str, *,
+    def start(self, target: Target, method: str, request_uri: str,
               transport: UdpEndpoint | StreamConnection, deadline: float,
               on_done: Callable[[TransactionResult], None], extra: str = "", body: bytes = b"",
               connect_s: float | None = None) -> None:
@@ -223,10 +225,8 @@ class SipClient:
             parts = (f"SIP/2.0/{target.transport.via_token} {via_host}:{local[1]}",
                      f"sip:{self.from_user}@{via_host}")
             self._via_cache[key] = parts
-        data = build_request(
-            method, request_uri, via=parts[0], branch=branch, from_uri=parts[1], from_tag=f"{n:x}",
-            to_uri=request_uri, call_id=call_id, cseq=1, extra=extra, body=body,
-            user_agent=self.user_agent)
+        data = build_request(method, request_uri, parts[0], branch, parts[1], f"{n:x}", request_uri, call_id, 1,
+                             extra, body, 70, self.user_agent)
         conn = transport if isinstance(transport, StreamConnection) else None
         tx = _ClientTransaction(branch, call_id, 1, method, data, target, conn, deadline, on_done, connect_s)
         tx.seq = n
@@ -234,7 +234,7 @@ class SipClient:
         loop = asyncio.get_running_loop()
         tx.sent_at = time.perf_counter()
         try:
-            transport.send(data, target.addr)
+            transport.send(data, tx.addr)
         except (OSError, TransportError) as exc:
             self.stats.transport_errors += 1
             self._finish(tx, TransactionResult(Outcome.ERROR, error=f"send to {target} failed: {exc}"))
@@ -248,7 +248,8 @@ class SipClient:
 
     # ---- receiving -----------------------------------------------------------------------
 
-    def _on_message(self, data: bytes, source: tuple[str, int], conn: StreamConnection | None) -> None:
+    def _on_message(self, data: bytes, source: tuple[str, int], conn: StreamConnection | None = None) -> None:
+        """Every received message, from UDP (conn None) or a stream; the hot path of the client."""
         self.stats.received += 1
         try:
             message = parse_message(data)
@@ -268,7 +269,7 @@ class SipClient:
             return
         if (message.call_id != tx.call_id or message.cseq_num != tx.cseq
                 or message.cseq_method != tx.method
-                or (conn is not tx.conn if tx.conn is not None else source[:2] != tx.target.addr)):
+                or (conn is not tx.conn if tx.conn is not None else source[:2] != tx.addr)):
             self.stats.stray += 1
             return
         self.stats.matched += 1
@@ -318,7 +319,7 @@ class SipClient:
         endpoint = self._udp.get(_family(tx.target.host))
         if endpoint is not None:
             try:
-                endpoint.send(tx.data, tx.target.addr)
+                endpoint.send(tx.data, tx.addr)
                 tx.retransmissions += 1
                 self.stats.retransmitted += 1
             except OSError:
@@ -329,10 +330,11 @@ class SipClient:
     def _finish(self, tx: _ClientTransaction, result: TransactionResult) -> None:
         if self._pending.pop(tx.branch, None) is None:
             return
-        recent = self._recent
-        recent[tx.branch] = None
-        if len(recent) > _RECENT_KEEP:
-            recent.popitem(last=False)
+        if tx.retransmissions:  # only a retransmitted request can draw a duplicate answer
+            recent = self._recent
+            recent[tx.branch] = None
+            if len(recent) > _RECENT_KEEP:
+                recent.popitem(last=False)
         tx.on_done(result)
 
     def _on_stream_lost(self, conn: StreamConnection, why: str) -> None:

@@ -26,6 +26,7 @@ COMPACT_NAMES = {
     "y": "identity",
 }
 _TOKEN = re.compile(r"[A-Za-z0-9!%'*+\-.^_`|~]+")
+_BRANCH = re.compile(r";[ \t]*branch[ \t]*=[ \t]*([^;,\s]+)", re.IGNORECASE)
 _UNFOLD = re.compile(r"\r?\n[ \t]+")
 
 
@@ -38,14 +39,19 @@ class SipMessage:
     rather than failing the message, as Python's email package does.
     """
 
-    __slots__ = ("_defects", "_headers", "_lines", "body", "call_id", "cseq_method", "cseq_num", "top_via")
+    __slots__ = ("_defects", "_head", "_headers", "_lines", "body", "call_id", "cseq_method", "cseq_num",
+                 "top_via", "via_branch")
 
-    def __init__(self, lines: list[str], body: bytes, top_via: str, call_id: str, cseq: str) -> None:
+    def __init__(self, head: str, lines: list[str] | None, body: bytes, top_via: str, call_id: str,
+                 cseq: str) -> None:
+        self._head = head
         self._lines = lines
         self._headers: dict[str, list[str]] | None = None
         self._defects: list[str] = []
         self.body = body
         self.top_via = top_via
+        branch = _BRANCH.search(top_via)
+        self.via_branch: str | None = branch.group(1) if branch else None
         self.call_id = call_id
         num, _, method = cseq.partition(" ")
         method = method.strip()
@@ -60,7 +66,10 @@ class SipMessage:
         if headers is None:
             headers = {}
             names = _NAMES
-            for line in self._lines:
+            lines = self._lines
+            if lines is None:
+                lines = split_lines(self._head)[1:]
+            for line in lines:
                 name, sep, value = line.partition(":")
                 key = names.get(name) if sep else None
                 if key is None:
@@ -90,20 +99,6 @@ class SipMessage:
         return values[0] if values else None
 
     @property
-    def via_branch(self) -> str | None:
-        via = self.top_via
-        i = via.find(";branch=")
-        if i < 0:  # rare spellings (Branch=, spaces around '='): the general path
-            return header_param(via, "branch")
-        i += 8
-        end = len(via)
-        for stop in (";", " ", "\t"):
-            j = via.find(stop, i)
-            if 0 <= j < end:
-                end = j
-        return via[i:end]
-
-    @property
     def to_tag(self) -> str | None:
         value = self.header("to")
         return header_param(value, "tag") if value else None
@@ -112,9 +107,9 @@ class SipMessage:
 class SipResponse(SipMessage):
     __slots__ = ("reason", "status")
 
-    def __init__(self, status: int, reason: str, lines: list[str], body: bytes, top_via: str,
-                 call_id: str, cseq: str) -> None:
-        super().__init__(lines, body, top_via, call_id, cseq)
+    def __init__(self, status: int, reason: str, head: str, lines: list[str] | None, body: bytes,
+                 top_via: str, call_id: str, cseq: str) -> None:
+        super().__init__(head, lines, body, top_via, call_id, cseq)
         self.status = status
         self.reason = reason
 
@@ -125,9 +120,9 @@ class SipResponse(SipMessage):
 class SipRequest(SipMessage):
     __slots__ = ("method", "uri")
 
-    def __init__(self, method: str, uri: str, lines: list[str], body: bytes, top_via: str,
-                 call_id: str, cseq: str) -> None:
-        super().__init__(lines, body, top_via, call_id, cseq)
+    def __init__(self, method: str, uri: str, head: str, lines: list[str] | None, body: bytes,
+                 top_via: str, call_id: str, cseq: str) -> None:
+        super().__init__(head, lines, body, top_via, call_id, cseq)
         self.method = method
         self.uri = uri
 
@@ -170,26 +165,10 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
     if parts is None:
         raise SipParseError("no blank line after the headers")
     head, rest = parts
-    text = head.decode("utf-8", "replace")
-    if "\n " in text or "\n\t" in text:  # folded continuation lines (RFC 3261 7.3.1)
-        text = _UNFOLD.sub(" ", text)
-    lines = text.split("\r\n")
-    if len(lines) != text.count("\n") + 1:  # bare LF line ends, or a mix
-        lines = text.replace("\r\n", "\n").split("\n")
-    start = lines[0]
-    del lines[0]
-    if len(lines) > MAX_HEADERS:
+    if head.count(b"\n") > MAX_HEADERS:
         raise SipParseError(f"more than {MAX_HEADERS} header lines")
-    found: dict[str, str] = {}
-    names = _NAMES
-    for line in lines:
-        if line[:1] in _ESSENTIAL_INITIALS:
-            name, sep, value = line.partition(":")
-            key = names.get(name) if sep else None
-            if key is None and sep:
-                key = _canonical_name(name)
-            if key in _ESSENTIAL and key not in found:
-                found[key] = value.strip()
+    text = head.decode("utf-8", "replace")
+    start, lines, found = _scan_essentials(text)
     try:
         top_via, call_id, cseq = found["via"], found["call-id"], found["cseq"]
     except KeyError as exc:
@@ -212,12 +191,40 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         code_text, _, reason = start[8:].partition(" ")
         if len(code_text) != 3 or not code_text.isdigit() or not 100 <= int(code_text) <= 699:
             raise SipParseError(f"bad status line {start[:80]!r}")
-        return SipResponse(int(code_text), reason.strip(), lines, body, top_via, call_id, cseq)
+        return SipResponse(int(code_text), reason.strip(), text, lines, body, top_via, call_id, cseq)
     method, sp1, rest_line = start.partition(" ")
     uri, sp2, version = rest_line.partition(" ")
     if not (sp1 and sp2) or version.strip() != "SIP/2.0" or not _TOKEN.fullmatch(method) or not uri:
         raise SipParseError(f"bad start line {start[:80]!r}")
-    return SipRequest(method.upper(), uri, lines, body, top_via, call_id, cseq)
+    return SipRequest(method.upper(), uri, text, lines, body, top_via, call_id, cseq)
+
+
+def _scan_essentials(text: str) -> tuple[str, list[str], dict[str, str]]:
+    """The general path: any spelling, compact names, folded lines, bare LF line ends."""
+    lines = split_lines(text)
+    start = lines[0]
+    del lines[0]
+    found: dict[str, str] = {}
+    names = _NAMES
+    for line in lines:
+        if line[:1] in _ESSENTIAL_INITIALS:
+            name, sep, value = line.partition(":")
+            key = names.get(name) if sep else None
+            if key is None and sep:
+                key = _canonical_name(name)
+            if key in _ESSENTIAL and key not in found:
+                found[key] = value.strip()
+    return start, lines, found
+
+
+def split_lines(text: str) -> list[str]:
+    """Header text into lines: folded continuations joined, CRLF or bare LF line ends."""
+    if "\n " in text or "\n\t" in text:  # folded continuation lines (RFC 3261 7.3.1)
+        text = _UNFOLD.sub(" ", text)
+    lines = text.split("\r\n")
+    if len(lines) != text.count("\n") + 1:  # bare LF line ends, or a mix
+        lines = text.replace("\r\n", "\n").split("\n")
+    return lines
 
 
 _NAMES: dict[str, str] = {}
@@ -247,7 +254,6 @@ def parse_content_length(text: str) -> int:
 def build_request(
     method: str,
     request_uri: str,
-    *,
     via: str,
     branch: str,
     from_uri: str,
