@@ -34,7 +34,8 @@ def test_design_example_loads_as_it_is() -> None:
 def test_defaults_are_the_guides() -> None:
     config = load_config(CONFIGS / "minimal.yaml")
     p, s = config.carriers.primary.health, config.carriers.secondary.health
-    assert (p.interval, p.timeout, p.confirm_interval, p.down_after, p.up_after) == (15.0, 2.0, 1.0, 3, 2)
+    assert (p.interval, p.timeout, p.confirm_interval, p.down_after, p.up_after) == (15.0, 2.0, 0.1, 3, 2)
+    assert p.confirm_burst == 5
     assert s.down_after == 2
     assert config.carriers.primary.media.rtp_timeout == 4.0
     assert config.policy.poll_interval == 10.0 and config.policy.failback.mode == "approval"

@@ -84,8 +84,11 @@ class Section(BaseModel):
 class HealthSettings(Section):
     interval: Duration = Field(15.0, description="time between OPTIONS probes while healthy")
     timeout: Duration = Field(2.0, description="a probe's deadline (kept far below Timer F's 32 s)")
-    confirm_interval: Duration = Field(1.0, description="re-probe spacing while SUSPECT")
-    down_after: int = Field(3, ge=1, le=100, description="consecutive failures that mark a trunk DOWN")
+    confirm_interval: Duration = Field(0.1, description="spacing of the quick confirmation probes while SUSPECT")
+    down_after: int = Field(3, ge=1, le=100, description="consecutive failed checks that mark a trunk DOWN; "
+                                                        "the first is a probe, each later one a burst")
+    confirm_burst: int = Field(5, ge=1, le=50, description="probes in each confirmation check; a check "
+                                                           "fails only if none of them is answered")
     up_after: int = Field(2, ge=1, le=100, description="consecutive successes that bring it back UP")
 
     @model_validator(mode="after")

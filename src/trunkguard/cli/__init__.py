@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from trunkguard import __version__
-from trunkguard.cli import bench_cmd, config_cmd, demo_cmd, probe_cmd
+from trunkguard.cli import bench_cmd, config_cmd, demo_cmd, probe_cmd, simulate_cmd
 
 app = typer.Typer(
     name="trunkguard", no_args_is_help=True, add_completion=False,
@@ -16,6 +16,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(bench_cmd.app, name="bench")
 app.command("probe")(probe_cmd.probe)
 app.command("demo")(demo_cmd.demo)
+app.command("simulate")(simulate_cmd.simulate)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,370 @@
+"""The carrier-pair policy: which carrier routing points at, and whether a swap may happen now.
+
+Pure functions of (snapshot, observation, now, rules) returning a Decision: the new frozen
+snapshot, the intents to carry out (a Swap at most, and notifications), and one sentence an
+operator can read. The rules, in the order they are checked:
+
+- A swap in flight blocks every other swap (never two at once).
+- PAUSED takes no automatic action.
+- Activation needs the primary carrier down (no primary trunk usable) and the secondary ready
+  (each enabled gate: a usable secondary trunk, the latest DID sweep passed, TLS certificates
+  valid, profile parity). A gate never checked counts as not ready.
+- The breaker swaps only while the platform reports fewer than `max_active_calls` live calls;
+  otherwise the activation is queued (ACTIVATING), re-checked every poll, notified, and escalated
+  to a person after `queue_timeout`; it still runs by itself once calls drop, unless a person
+  cancels or pauses. Unknown call counts (platform unreachable) queue too. When the primary is
+  hard down (no primary trunk answers SIP at all) the calls on it are already lost and cannot be
+  split, so by default (`hard_down_bypass`) activation proceeds despite the breaker.
+- No automatic demotion: back to the primary only after the cooling period and then either an
+  operator's approval (mode `approval`) or the primary usable for `sustained_recovery` (mode
+  `sustained`), and only while the primary is usable.
+- A person may force a failover (readiness and breaker are bypassed, and the record says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Literal
+
+from trunkguard.config import Policy
+from trunkguard.core.health import TrunkHealth
+from trunkguard.durations import format_duration
+
+
+class Role(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+
+
+class PairState(StrEnum):
+    PRIMARY_ACTIVE = "primary_active"
+    ACTIVATING = "activating"
+    SECONDARY_ACTIVE = "secondary_active"
+    FAILBACK_PENDING = "failback_pending"
+    RESTORING = "restoring"
+    PAUSED = "paused"
+
+
+Trigger = Literal["automatic", "operator"]
+Severity = Literal["info", "warning", "critical"]
+ActionKind = Literal["failover", "failback", "pause", "resume", "cancel"]
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Intent: point inbound routing at `to`. `key` is the idempotency key of every attempt."""
+
+    to: Role
+    trigger: Trigger
+    reason: str
+    key: str
+    requested_at: float
+
+
+@dataclass(frozen=True)
+class Notify:
+    kind: str
+    severity: Severity
+    message: str
+
+
+Intent = Swap | Notify
+
+
+@dataclass(frozen=True)
+class OperatorAction:
+    kind: ActionKind
+    who: str
+    why: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Results of the secondary's checks; None means never checked."""
+
+    sweep_ok: bool | None = None
+    certs_ok: bool | None = None
+    parity_ok: bool | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    trunks: tuple[TrunkHealth, ...]
+    active_calls: int | None = 0
+    readiness: Readiness = Readiness()
+
+    def carrier(self, role: Role) -> tuple[TrunkHealth, ...]:
+        return tuple(t for t in self.trunks if t.carrier == role.value)
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    cooling_period: float = 90.0
+    failback_mode: Literal["approval", "sustained"] = "approval"
+    sustained_recovery: float = 300.0
+    max_active_calls: int = 5
+    queue_timeout: float = 120.0
+    hard_down_bypass: bool = True
+    poll_interval: float = 10.0
+    gates: frozenset[str] = frozenset({"trunks", "sweep", "certs", "parity"})
+
+    @classmethod
+    def from_config(cls, policy: Policy) -> PolicyRules:
+        r = policy.readiness
+        return cls(cooling_period=policy.cooling_period, failback_mode=policy.failback.mode,
+                   sustained_recovery=policy.failback.sustained_recovery,
+                   max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
+                   hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
+                   gates=frozenset(g for g in ("trunks", "sweep", "certs", "parity") if getattr(r, g)))
+
+
+@dataclass(frozen=True)
+class PairSnapshot:
+    state: PairState = PairState.PRIMARY_ACTIVE
+    active: Role = Role.PRIMARY
+    since: float = 0.0
+    in_flight: Swap | None = None
+    queued_since: float | None = None
+    escalated: bool = False
+    activated_at: float | None = None
+    primary_ok_since: float | None = None
+    approval: OperatorAction | None = None
+    paused: OperatorAction | None = None
+    swaps: int = 0
+    alerted: frozenset[str] = field(default_factory=frozenset)
+
+    def __repr__(self) -> str:
+        flight = f" swap->{self.in_flight.to.value} in flight" if self.in_flight else ""
+        return f"<PairSnapshot {self.state.value} active={self.active.value}{flight}>"
+
+
+@dataclass(frozen=True)
+class Decision:
+    snapshot: PairSnapshot
+    intents: tuple[Intent, ...]
+    sentence: str
+
+    @property
+    def swap(self) -> Swap | None:
+        return next((i for i in self.intents if isinstance(i, Swap)), None)
+
+
+# ---- the per-cycle decision ---------------------------------------------------------------------
+
+
+def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules) -> Decision:
+    primary = obs.carrier(Role.PRIMARY)
+    primary_usable = any(t.usable for t in primary)
+    snap = replace(snap, primary_ok_since=(snap.primary_ok_since if snap.primary_ok_since is not None else now)
+                   if primary_usable else None)
+    if snap.in_flight is not None:
+        return Decision(snap, (), f"waiting: the swap to the {snap.in_flight.to.value} carrier is in flight "
+                                  f"(key {snap.in_flight.key})")
+    if snap.state is PairState.PAUSED:
+        who = snap.paused
+        by = f" by {who.who} ({who.why})" if who else ""
+        return Decision(snap, (), f"no action: automatic actions are paused{by}; "
+                                  f"routing stays on the {snap.active.value} carrier")
+    if snap.active is Role.PRIMARY:
+        return _while_primary(snap, obs, now, rules, primary, primary_usable)
+    return _while_secondary(snap, now, rules, primary, primary_usable)
+
+
+def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
+                   primary: tuple[TrunkHealth, ...], primary_usable: bool) -> Decision:
+    health = _count(primary)
+    if primary_usable:
+        if snap.state is PairState.ACTIVATING:
+            calm = _calm(snap, now, PairState.PRIMARY_ACTIVE)
+            return Decision(calm, (Notify("activation_cancelled", "info",
+                                          f"primary carrier recovered ({health}) while activation was queued; "
+                                          "nothing moved"),),
+                            f"cancelled the queued activation: the primary carrier recovered ({health})")
+        return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
+                        f"no action: primary carrier healthy, {health}")
+    hard_down = all(t.sip_down for t in primary)
+    why_down = "no primary trunk answers SIP" if hard_down else f"primary carrier unusable ({health})"
+    gaps = readiness_gaps(obs, rules)
+    if gaps:
+        snap, alerts = _alert_once(snap, Notify(
+            "secondary_not_ready", "critical",
+            f"{why_down}, and the secondary is not ready: {'; '.join(gaps)}. "
+            "Force it with `trunkguard failover --reason ...` if you must."))
+        return Decision(snap, alerts, f"cannot activate the secondary: {why_down}, but {'; '.join(gaps)}")
+    calls = obs.active_calls
+    blocked = calls is None or calls >= rules.max_active_calls
+    if blocked and not (hard_down and rules.hard_down_bypass):
+        return _queue(snap, now, rules, calls, why_down)
+    bypass = " (breaker bypassed: calls on a dead trunk cannot be split)" if blocked else ""
+    reason = f"{why_down}; secondary ready; {calls if calls is not None else 'unknown'} active calls{bypass}"
+    return _start_swap(snap, Role.SECONDARY, "automatic", reason, now,
+                       f"activating the secondary carrier: {reason}")
+
+
+def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None, why_down: str) -> Decision:
+    count = "the active call count is unknown" if calls is None else f"{calls} active calls"
+    limit = f"the breaker allows fewer than {rules.max_active_calls}"
+    if snap.state is not PairState.ACTIVATING:
+        snap = replace(snap, state=PairState.ACTIVATING, since=now, queued_since=now, escalated=False)
+        return Decision(snap, (Notify("activation_queued", "warning",
+                                      f"{why_down}; activation queued: {count}, {limit}. It runs by itself when "
+                                      "calls drop; `trunkguard pause` cancels it."),),
+                        f"activation queued: {why_down}, {count} and {limit}; re-checking every "
+                        f"{format_duration(rules.poll_interval)}")
+    waited = now - (snap.queued_since if snap.queued_since is not None else now)
+    if waited >= rules.queue_timeout and not snap.escalated:
+        snap = replace(snap, escalated=True)
+        return Decision(snap, (Notify("activation_escalated", "critical",
+                                      f"activation queued for {format_duration(round(waited))}: {count}, {limit}. "
+                                      "A person should decide: `trunkguard failover --reason ...` forces it."),),
+                        f"activation still queued after {format_duration(round(waited))} ({count}); "
+                        "escalated to a person")
+    return Decision(snap, (), f"activation queued for {format_duration(round(waited))}: {count}, {limit}")
+
+
+def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules,
+                     primary: tuple[TrunkHealth, ...], primary_usable: bool) -> Decision:
+    activated = snap.activated_at if snap.activated_at is not None else snap.since
+    cooling_left = activated + rules.cooling_period - now
+    health = _count(primary)
+    if not primary_usable:
+        state_back = replace(snap, state=PairState.SECONDARY_ACTIVE, since=now) \
+            if snap.state is PairState.FAILBACK_PENDING else snap
+        waiting = f"; failback approved by {snap.approval.who}, waiting for it" if snap.approval else ""
+        return Decision(state_back, (),
+                        f"no action: on the secondary carrier; the primary is still down ({health}){waiting}")
+    if cooling_left > 0:
+        return Decision(snap, (), f"no action: on the secondary carrier, cooling period "
+                                  f"{format_duration(round(cooling_left))} left before any return")
+    healthy_for = now - (snap.primary_ok_since if snap.primary_ok_since is not None else now)
+    if snap.approval is not None:
+        a = snap.approval
+        return _start_swap(replace(snap, approval=None), Role.PRIMARY, "operator",
+                           f"failback approved by {a.who} ({a.why}); primary healthy ({health})", now,
+                           f"returning to the primary carrier: approved by {a.who} ({a.why}), primary {health}")
+    if rules.failback_mode == "sustained" and healthy_for >= rules.sustained_recovery:
+        reason = f"primary healthy for {format_duration(round(healthy_for))} (sustained recovery)"
+        return _start_swap(snap, Role.PRIMARY, "automatic", reason, now, f"returning to the primary carrier: {reason}")
+    pending = replace(snap, state=PairState.FAILBACK_PENDING, since=now) \
+        if snap.state is not PairState.FAILBACK_PENDING else snap
+    if rules.failback_mode == "approval":
+        pending, alerts = _alert_once(pending, Notify(
+            "failback_ready", "info", f"primary carrier healthy again ({health}); traffic stays on the secondary "
+                                      "until a person approves: `trunkguard failback --reason ...`"))
+        return Decision(pending, alerts,
+                        f"no action: primary healthy ({health}) but failback needs a person's approval")
+    return Decision(pending, (), f"no action: primary healthy for {format_duration(round(healthy_for))} of the "
+                                 f"{format_duration(rules.sustained_recovery)} sustained recovery needed")
+
+
+# ---- swaps finishing, operator actions -----------------------------------------------------------
+
+
+def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "") -> Decision:
+    """The platform adapter finished the swap in flight (written, read back) or gave up on it."""
+    swap = snap.in_flight
+    if swap is None:
+        return Decision(snap, (), "ignored a swap result: no swap was in flight")
+    if not ok:
+        back = PairState.ACTIVATING if swap.to is Role.SECONDARY else PairState.FAILBACK_PENDING
+        snap = replace(snap, in_flight=None, state=PairState.PAUSED if snap.paused else back, since=now,
+                       queued_since=now if swap.to is Role.SECONDARY else snap.queued_since)
+        return Decision(snap, (Notify("swap_failed", "critical",
+                                      f"the swap to the {swap.to.value} carrier failed: {detail}; routing unchanged, "
+                                      "retrying at the next poll"),),
+                        f"the swap to the {swap.to.value} carrier failed ({detail}); routing is unchanged")
+    state = PairState.SECONDARY_ACTIVE if swap.to is Role.SECONDARY else PairState.PRIMARY_ACTIVE
+    snap = replace(snap, in_flight=None, active=swap.to, state=PairState.PAUSED if snap.paused else state,
+                   since=now, queued_since=None, escalated=False, alerted=frozenset(),
+                   activated_at=now if swap.to is Role.SECONDARY else snap.activated_at,
+                   approval=None)
+    kind = "swap_committed" if swap.to is Role.SECONDARY else "failback_committed"
+    return Decision(snap, (Notify(kind, "critical" if swap.to is Role.SECONDARY else "info",
+                                  f"inbound routing now on the {swap.to.value} carrier "
+                                  f"({swap.trigger}): {swap.reason}"),),
+                    f"committed: inbound routing is on the {swap.to.value} carrier ({swap.trigger}, key {swap.key})")
+
+
+def operator(snap: PairSnapshot, action: OperatorAction, now: float) -> Decision:
+    """A person's action. Each is recorded with who and why by the caller's audit trail."""
+    by = f"{action.who} ({action.why})"
+    if action.kind == "pause":
+        return Decision(replace(snap, state=PairState.PAUSED if snap.in_flight is None else snap.state,
+                                paused=action, since=now, queued_since=None),
+                        (Notify("paused", "warning", f"automatic actions paused by {by}"),),
+                        f"paused by {by}: no automatic action until resumed"
+                        + (" (the swap in flight completes first)" if snap.in_flight else ""))
+    if action.kind == "resume":
+        if snap.paused is None:
+            return Decision(snap, (), f"resume by {by} ignored: not paused")
+        state = PairState.PRIMARY_ACTIVE if snap.active is Role.PRIMARY else PairState.SECONDARY_ACTIVE
+        return Decision(replace(snap, paused=None, state=snap.state if snap.in_flight else state, since=now),
+                        (Notify("resumed", "info", f"automatic actions resumed by {by}"),),
+                        f"resumed by {by}: automatic actions are back on")
+    if action.kind == "cancel":
+        if snap.state is PairState.ACTIVATING and snap.in_flight is None:
+            return Decision(replace(snap, state=PairState.PRIMARY_ACTIVE, since=now, queued_since=None),
+                            (Notify("activation_cancelled", "warning", f"queued activation cancelled by {by}"),),
+                            f"cancelled the queued activation: {by}")
+        if snap.approval is not None:
+            return Decision(replace(snap, approval=None), (), f"withdrew the failback approval: {by}")
+        return Decision(snap, (), f"cancel by {by}: nothing queued to cancel")
+    if snap.in_flight is not None:
+        return Decision(snap, (), f"{action.kind} by {by} refused: a swap to the {snap.in_flight.to.value} "
+                                  "carrier is in flight")
+    if action.kind == "failover":
+        if snap.active is Role.SECONDARY:
+            return Decision(snap, (), f"failover by {by} ignored: routing is already on the secondary carrier")
+        return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; readiness and breaker not checked",
+                           now, f"activating the secondary carrier: forced by {by}")
+    if snap.active is Role.PRIMARY:  # failback
+        return Decision(snap, (), f"failback by {by} ignored: routing is already on the primary carrier")
+    return Decision(replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
+                                                        "period is over and the primary is healthy")
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
+    """Why the secondary is not ready (empty when it is), one phrase per failing gate."""
+    gaps: list[str] = []
+    secondary = obs.carrier(Role.SECONDARY)
+    if "trunks" in rules.gates and not any(t.usable for t in secondary):
+        gaps.append(f"no secondary trunk is usable ({_count(secondary)})")
+    checks = (("sweep", obs.readiness.sweep_ok, "the DID sweep"), ("certs", obs.readiness.certs_ok, "TLS certificates"),
+              ("parity", obs.readiness.parity_ok, "profile parity"))
+    for gate, value, name in checks:
+        if gate in rules.gates and value is not True:
+            gaps.append(f"{name} {'has not run' if value is None else 'failed'}")
+    return gaps
+
+
+def _start_swap(snap: PairSnapshot, to: Role, trigger: Trigger, reason: str, now: float, sentence: str) -> Decision:
+    number = snap.swaps + 1
+    swap = Swap(to, trigger, reason, f"swap-{number}-to-{to.value}", now)
+    state = PairState.ACTIVATING if to is Role.SECONDARY else PairState.RESTORING
+    snap = replace(snap, in_flight=swap, swaps=number, state=PairState.PAUSED if snap.paused else state, since=now)
+    return Decision(snap, (swap,), sentence)
+
+
+def _alert_once(snap: PairSnapshot, notify: Notify) -> tuple[PairSnapshot, tuple[Intent, ...]]:
+    if notify.kind in snap.alerted:
+        return snap, ()
+    return replace(snap, alerted=snap.alerted | {notify.kind}), (notify,)
+
+
+def _calm(snap: PairSnapshot, now: float, state: PairState) -> PairSnapshot:
+    return replace(snap, state=state, since=now if state is not snap.state else snap.since, queued_since=None,
+                   escalated=False, alerted=frozenset())
+
+
+def _count(trunks: Iterable[TrunkHealth]) -> str:
+    trunks = tuple(trunks)
+    usable = sum(t.usable for t in trunks)
+    details = ", ".join(f"{t.name} {t.state.value}" + (" media failed" if t.media_ok is False else "")
+                        for t in trunks if not t.usable)
+    return f"{usable}/{len(trunks)} trunks usable" + (f" ({details})" if details else "")

@@ -1,0 +1,135 @@
+"""Trunk health: UP, SUSPECT, DOWN, RECOVERING, driven by probe outcomes in send order.
+
+The confirmation rule (docs/detection.md has the trade-off table):
+- A failed probe, or one still unanswered at T1 (500 ms, when Timer E first retransmits), makes an
+  UP trunk SUSPECT. The scheduler then sends quick confirmation probes `confirm_interval` apart.
+- DOWN needs `down_after` consecutive failed checks, where the first is the failed probe and each
+  later one is a burst of `confirm_burst` probes that fails only if none of them is answered: in all
+  1 + (down_after - 1) * confirm_burst consecutive failed probes. A hard outage is confirmed about
+  3.5 s after the first unanswered probe; a carrier losing 30 % of probes needs 11 losses in a row
+  (0.3^10 = 6e-6 per suspicion) before it is marked down.
+- "Consecutive" is in send order: a success resets only the failures of probes sent before it, so
+  a late timeout cannot undo a newer success.
+- DOWN -> RECOVERING on a success, RECOVERING -> UP after `up_after` consecutive successes; a
+  failure while RECOVERING goes back to DOWN.
+- Dual validation: a trunk whose SIP answers but whose media check failed is not usable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class TrunkState(StrEnum):
+    UP = "up"
+    SUSPECT = "suspect"
+    DOWN = "down"
+    RECOVERING = "recovering"
+
+
+@dataclass(frozen=True)
+class HealthRules:
+    """The thresholds of one trunk, from its carrier's (or its own) health settings."""
+
+    down_after: int = 3
+    up_after: int = 2
+    confirm_burst: int = 5
+
+    @property
+    def failures_to_down(self) -> int:
+        return 1 + (self.down_after - 1) * self.confirm_burst
+
+
+@dataclass(frozen=True)
+class TrunkHealth:
+    """The frozen health snapshot of one trunk. `failed` holds the send sequence numbers of the
+    failed probes newer than the newest success (its length is the consecutive-failure count)."""
+
+    name: str
+    carrier: str
+    state: TrunkState = TrunkState.UP
+    since: float = 0.0
+    failed: tuple[int, ...] = ()
+    last_success_seq: int = -1
+    successes: int = 0  # consecutive successes while RECOVERING
+    media_ok: bool | None = None
+    media_at: float | None = None
+    last_code: int | None = None
+    last_detail: str = ""
+
+    @property
+    def usable(self) -> bool:
+        """Can carry calls: SIP alive (UP, or SUSPECT and not yet confirmed down) and media not failed."""
+        return self.state in (TrunkState.UP, TrunkState.SUSPECT) and self.media_ok is not False
+
+    @property
+    def sip_down(self) -> bool:
+        return self.state is TrunkState.DOWN
+
+    def __repr__(self) -> str:
+        media = "" if self.media_ok is None else f" media={'ok' if self.media_ok else 'FAILED'}"
+        return f"<TrunkHealth {self.name} {self.state.value} fails={len(self.failed)}{media}>"
+
+
+def probe_result(h: TrunkHealth, seq: int, ok: bool, now: float, rules: HealthRules, *,
+                 code: int | None = None, detail: str = "") -> tuple[TrunkHealth, str | None]:
+    """Fold one probe outcome into the trunk's health. Returns the new snapshot and, when the
+    state changed, one sentence saying why."""
+    if ok:
+        if seq <= h.last_success_seq:
+            return replace(h, last_code=code), None
+        failed = tuple(s for s in h.failed if s > seq)
+        h = replace(h, failed=failed, last_success_seq=seq, last_code=code, last_detail=detail)
+        if h.state is TrunkState.SUSPECT and not failed:
+            return _to(h, TrunkState.UP, now, f"trunk {h.name} is up again: probe {seq} answered {code or ''}".rstrip())
+        if h.state is TrunkState.DOWN:
+            h = replace(h, successes=1)
+            if rules.up_after <= 1:
+                return _to(h, TrunkState.UP, now, f"trunk {h.name} is up: it answered after being down")
+            return _to(h, TrunkState.RECOVERING, now,
+                       f"trunk {h.name} is recovering: 1 of {rules.up_after} successes needed")
+        if h.state is TrunkState.RECOVERING:
+            h = replace(h, successes=h.successes + 1)
+            if h.successes >= rules.up_after:
+                return _to(h, TrunkState.UP, now,
+                           f"trunk {h.name} is up: {h.successes} consecutive successes after an outage")
+        return h, None
+    if seq <= h.last_success_seq:
+        return h, None  # older than a success we already have: it changes nothing
+    h = replace(h, failed=(*h.failed, seq)[-rules.failures_to_down:], last_code=code, last_detail=detail,
+                successes=0)
+    fails = len(h.failed)
+    if h.state is TrunkState.UP:
+        if fails >= rules.failures_to_down:
+            return _to(h, TrunkState.DOWN, now, f"trunk {h.name} is down: {fails} consecutive probes failed")
+        return _to(h, TrunkState.SUSPECT, now,
+                   f"trunk {h.name} is suspect: probe {seq} failed ({detail or 'no answer'})")
+    if h.state is TrunkState.SUSPECT and fails >= rules.failures_to_down:
+        return _to(h, TrunkState.DOWN, now,
+                   f"trunk {h.name} is down: {fails} consecutive probes failed, the last {detail or 'unanswered'}")
+    if h.state is TrunkState.RECOVERING:
+        return _to(h, TrunkState.DOWN, now, f"trunk {h.name} is down again: a probe failed while recovering")
+    return h, None
+
+
+def probe_overdue(h: TrunkHealth, seq: int, now: float) -> tuple[TrunkHealth, str | None]:
+    """A probe is still unanswered at T1: an UP trunk becomes SUSPECT so confirmation starts now."""
+    if h.state is TrunkState.UP and seq > h.last_success_seq:
+        return _to(h, TrunkState.SUSPECT, now, f"trunk {h.name} is suspect: probe {seq} unanswered after 500 ms")
+    return h, None
+
+
+def media_result(h: TrunkHealth, ok: bool, now: float, detail: str = "") -> tuple[TrunkHealth, str | None]:
+    """Fold a media check (INVITE test call with RTP) into the trunk's health."""
+    before = h.media_ok
+    h = replace(h, media_ok=ok, media_at=now, last_detail=detail or h.last_detail)
+    if before is not False and not ok:
+        return h, f"trunk {h.name} cannot carry calls: SIP answers but the media check failed ({detail or 'no RTP'})"
+    if before is False and ok:
+        return h, f"trunk {h.name} carries media again"
+    return h, None
+
+
+def _to(h: TrunkHealth, state: TrunkState, now: float, sentence: str) -> tuple[TrunkHealth, str]:
+    return replace(h, state=state, since=now), sentence

@@ -1,0 +1,1 @@
+"""Simulation: the real scheduler and decision core replayed on a virtual clock."""

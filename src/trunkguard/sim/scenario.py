@@ -1,0 +1,127 @@
+"""The scenario file: timed world conditions per trunk, live-call counts and operator actions.
+
+```yaml
+duration: 86400          # seconds
+seed: 1                  # optional; --seed overrides
+events:                  # in time order; all trunks start "up", active calls start at 0
+  - {at: 0, trunk: primary-1, condition: {loss: 0.3}}
+  - {at: 3600, trunk: primary-1, condition: down}
+  - {at: 3700, active_calls: 12}
+  - {at: 5000, operator: failback}
+```
+Conditions: `up`, `down` (no reply at all), `media_down` (SIP answers, RTP never arrives),
+`{loss: P}` (each probe lost with probability P), `{code: N}` (every probe answered with final
+code N), `{latency_ms: N}` (answers N ms late). A condition holds until that trunk's next event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trunkguard.config import Config, FieldRule, describe_errors
+from trunkguard.errors import ConfigError
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["up", "down", "media_down", "loss", "code", "latency"]
+    value: float = 0.0
+
+    def describe(self) -> str:
+        if self.kind == "loss":
+            return f"{self.value:.0%} probe loss"
+        if self.kind == "code":
+            return f"answers {int(self.value)}"
+        if self.kind == "latency":
+            return f"{self.value:g} ms latency"
+        return self.kind.replace("_", " ")
+
+
+def _condition(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in ("up", "down", "media_down"):
+            raise ValueError(f"{value!r} is not a condition: use up, down, media_down, {{loss: P}}, "
+                             "{code: N} or {latency_ms: N}")
+        return {"kind": value}
+    if isinstance(value, dict) and len(value) == 1:
+        (key, number), = value.items()
+        if key == "loss" and isinstance(number, int | float) and 0 <= number <= 1:
+            return {"kind": "loss", "value": number}
+        if key == "code" and isinstance(number, int) and 100 <= number <= 699:
+            return {"kind": "code", "value": number}
+        if key == "latency_ms" and isinstance(number, int | float) and number >= 0:
+            return {"kind": "latency", "value": number}
+        raise ValueError(f"{value!r}: loss is 0..1, code is 100..699, latency_ms is 0 or more")
+    raise ValueError(f"{value!r} is not a condition")
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    at: float = Field(ge=0)
+    trunk: str | None = None
+    condition: Annotated[Condition | None, Field(default=None)] = None
+    active_calls: int | None = Field(None, ge=0)
+    operator: Literal["failover", "failback", "pause", "resume", "cancel"] | None = None
+    who: str = "scenario"
+    reason: str = "scenario step"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_condition(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "condition" in data and not isinstance(data["condition"], Condition):
+            try:
+                data = {**data, "condition": _condition(data["condition"])}
+            except ValueError as exc:
+                raise FieldRule("condition", str(exc)) from None
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Event:
+        kinds = [self.condition is not None, self.active_calls is not None, self.operator is not None]
+        if sum(kinds) != 1:
+            raise FieldRule("at", "each event sets exactly one of: trunk + condition, active_calls, operator")
+        if (self.condition is None) != (self.trunk is None):
+            raise FieldRule("trunk", "a condition needs a trunk, and a trunk needs a condition")
+        return self
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    duration: float = Field(gt=0, le=365 * 86400)
+    seed: int | None = None
+    events: list[Event] = []
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scenario:
+        for i in range(1, len(self.events)):
+            if self.events[i].at < self.events[i - 1].at:
+                raise FieldRule(f"events[{i}].at", "events must be in time order")
+        for i, event in enumerate(self.events):
+            if event.at > self.duration:
+                raise FieldRule(f"events[{i}].at", f"is after the scenario's duration ({self.duration:g})")
+        return self
+
+    def check_trunks(self, config: Config, source: str = "scenario") -> None:
+        names = {t.name for _, _, t in config.all_trunks()}
+        problems = [(f"events[{i}].trunk", f"{e.trunk!r} is not a trunk of the config ({', '.join(sorted(names))})")
+                    for i, e in enumerate(self.events) if e.trunk is not None and e.trunk not in names]
+        if problems:
+            raise ConfigError(problems, source)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")], str(path)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([("(top)", f"YAML syntax: {exc}")], str(path)) from None
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc), str(path)) from None
