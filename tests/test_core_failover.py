@@ -1,0 +1,208 @@
+"""The carrier-pair policy: activation, readiness gates, breaker, cooling, failback, operators."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from trunkguard.core.failover import (
+    Notify,
+    Observation,
+    OperatorAction,
+    PairSnapshot,
+    PairState,
+    PolicyRules,
+    Readiness,
+    Role,
+    Swap,
+    decide,
+    operator,
+    swap_finished,
+)
+from trunkguard.core.health import TrunkHealth, TrunkState
+
+RULES = PolicyRules()
+READY = Readiness(sweep_ok=True, certs_ok=True, parity_ok=True)
+
+
+def world(primary: TrunkState = TrunkState.UP, secondary: TrunkState = TrunkState.UP, *, calls: int | None = 0,
+          readiness: Readiness = READY, primary_media: bool | None = None) -> Observation:
+    return Observation((TrunkHealth("p1", "primary", primary, media_ok=primary_media),
+                        TrunkHealth("p2", "primary", primary, media_ok=primary_media),
+                        TrunkHealth("s1", "secondary", secondary)), calls, readiness)
+
+
+def kinds(intents: tuple[object, ...]) -> list[str]:
+    return [i.kind if isinstance(i, Notify) else f"swap->{i.to.value}" for i in intents if isinstance(i, Notify | Swap)]
+
+
+def on_secondary(at: float = 100.0) -> PairSnapshot:
+    d = decide(PairSnapshot(), world(TrunkState.DOWN), at, RULES)
+    return swap_finished(d.snapshot, True, at + 0.3).snapshot
+
+
+def test_healthy_primary_no_action() -> None:
+    d = decide(PairSnapshot(), world(), 5.0, RULES)
+    assert d.intents == () and d.snapshot.state is PairState.PRIMARY_ACTIVE
+    assert d.sentence == "no action: primary carrier healthy, 2/2 trunks usable"
+
+
+def test_primary_down_and_secondary_ready_swaps_once() -> None:
+    d = decide(PairSnapshot(), world(TrunkState.DOWN), 10.0, RULES)
+    assert d.swap is not None and d.swap.to is Role.SECONDARY and d.swap.trigger == "automatic"
+    assert d.swap.key == "swap-1-to-secondary"
+    assert d.snapshot.state is PairState.ACTIVATING and d.snapshot.in_flight == d.swap
+    assert d.sentence.startswith("activating the secondary carrier: no primary trunk answers SIP")
+    again = decide(d.snapshot, world(TrunkState.DOWN), 10.1, RULES)
+    assert again.intents == () and again.sentence.startswith("waiting: the swap to the secondary carrier is in flight")
+    done = swap_finished(d.snapshot, True, 10.3)
+    assert done.snapshot.state is PairState.SECONDARY_ACTIVE and done.snapshot.active is Role.SECONDARY
+    assert kinds(done.intents) == ["swap_committed"]
+
+
+def test_media_failure_on_every_primary_trunk_counts_as_down() -> None:
+    d = decide(PairSnapshot(), world(primary_media=False), 10.0, RULES)
+    assert d.swap is not None
+    assert "primary carrier unusable (0/2 trunks usable (p1 up media failed, p2 up media failed))" in d.sentence
+
+
+@pytest.mark.parametrize(
+    ("obs", "gap"),
+    [
+        (world(TrunkState.DOWN, TrunkState.DOWN), "no secondary trunk is usable (0/1 trunks usable (s1 down))"),
+        (world(TrunkState.DOWN, readiness=replace(READY, sweep_ok=None)), "the DID sweep has not run"),
+        (world(TrunkState.DOWN, readiness=replace(READY, sweep_ok=False)), "the DID sweep failed"),
+        (world(TrunkState.DOWN, readiness=replace(READY, certs_ok=False)), "TLS certificates failed"),
+        (world(TrunkState.DOWN, readiness=replace(READY, parity_ok=False)), "profile parity failed"),
+    ],
+)
+def test_each_readiness_gate_blocks_and_says_why_once(obs: Observation, gap: str) -> None:
+    d = decide(PairSnapshot(), obs, 10.0, RULES)
+    assert d.swap is None and gap in d.sentence
+    assert kinds(d.intents) == ["secondary_not_ready"]
+    assert kinds(decide(d.snapshot, obs, 20.0, RULES).intents) == []  # told once per episode
+
+
+def test_a_gate_switched_off_in_config_is_not_checked() -> None:
+    rules = replace(RULES, gates=frozenset({"trunks", "certs", "parity"}))
+    d = decide(PairSnapshot(), world(TrunkState.DOWN, readiness=replace(READY, sweep_ok=None)), 10.0, rules)
+    assert d.swap is not None
+
+
+def test_breaker_queues_rechecks_escalates_then_runs_by_itself() -> None:
+    busy = world(primary_media=False, calls=12)  # SIP answers: calls may still be up, so the breaker holds
+    d = decide(PairSnapshot(), busy, 10.0, RULES)
+    assert d.swap is None and d.snapshot.state is PairState.ACTIVATING and kinds(d.intents) == ["activation_queued"]
+    assert "12 active calls and the breaker allows fewer than 5; re-checking every 10s" in d.sentence
+    d = decide(d.snapshot, busy, 20.0, RULES)
+    assert d.intents == () and d.sentence == "activation queued for 10s: 12 active calls, the breaker allows fewer than 5"
+    d = decide(d.snapshot, busy, 130.0, RULES)
+    assert kinds(d.intents) == ["activation_escalated"]
+    d = decide(d.snapshot, replace(busy, active_calls=3), 140.0, RULES)
+    assert d.swap is not None and d.swap.trigger == "automatic"
+
+
+def test_unknown_call_count_queues_too() -> None:
+    d = decide(PairSnapshot(), world(primary_media=False, calls=None), 10.0, RULES)
+    assert d.swap is None and "the active call count is unknown" in d.sentence
+
+
+def test_hard_down_primary_bypasses_the_breaker_by_default() -> None:
+    d = decide(PairSnapshot(), world(TrunkState.DOWN, calls=40), 10.0, RULES)
+    assert d.swap is not None and "breaker bypassed: calls on a dead trunk cannot be split" in d.sentence
+    strict = decide(PairSnapshot(), world(TrunkState.DOWN, calls=40), 10.0, replace(RULES, hard_down_bypass=False))
+    assert strict.swap is None and strict.snapshot.state is PairState.ACTIVATING
+
+
+def test_primary_recovering_while_queued_cancels_the_activation() -> None:
+    d = decide(PairSnapshot(), world(primary_media=False, calls=12), 10.0, RULES)
+    d = decide(d.snapshot, world(calls=12), 20.0, RULES)
+    assert d.snapshot.state is PairState.PRIMARY_ACTIVE and kinds(d.intents) == ["activation_cancelled"]
+
+
+def test_no_failback_inside_cooling_even_with_approval() -> None:
+    snap = on_secondary(100.0)
+    snap = operator(snap, OperatorAction("failback", "alice", "ticket closed", 120.0), 120.0).snapshot
+    d = decide(snap, world(), 150.0, RULES)
+    assert d.swap is None and "cooling period" in d.sentence
+    d = decide(snap, world(), 190.4, RULES)
+    assert d.swap is not None and d.swap.to is Role.PRIMARY and d.swap.trigger == "operator"
+    assert "approved by alice (ticket closed)" in d.swap.reason
+    done = swap_finished(d.snapshot, True, 190.7)
+    assert done.snapshot.state is PairState.PRIMARY_ACTIVE and kinds(done.intents) == ["failback_committed"]
+
+
+def test_approval_mode_never_returns_by_itself() -> None:
+    snap = on_secondary(100.0)
+    d = decide(snap, world(), 200.0, RULES)
+    assert d.swap is None and d.snapshot.state is PairState.FAILBACK_PENDING and kinds(d.intents) == ["failback_ready"]
+    for t in (300.0, 3600.0, 86_400.0):
+        d = decide(d.snapshot, world(), t, RULES)
+        assert d.swap is None
+
+
+def test_approved_failback_waits_while_the_primary_is_down() -> None:
+    snap = on_secondary(100.0)
+    snap = operator(snap, OperatorAction("failback", "bob", "try it", 300.0), 300.0).snapshot
+    d = decide(snap, world(TrunkState.DOWN), 301.0, RULES)
+    assert d.swap is None and "failback approved by bob, waiting for it" in d.sentence
+
+
+def test_sustained_mode_returns_after_five_minutes_of_health() -> None:
+    rules = replace(RULES, failback_mode="sustained")
+    snap = on_secondary(100.0)
+    d = decide(snap, world(), 150.0, rules)  # healthy from 150 s (inside cooling)
+    d = decide(d.snapshot, world(), 449.0, rules)
+    assert d.swap is None and "of the 5m sustained recovery needed" in d.sentence
+    d = decide(d.snapshot, world(), 450.0, rules)
+    assert d.swap is not None and d.swap.trigger == "automatic" and d.swap.to is Role.PRIMARY
+
+
+def test_sustained_mode_restarts_the_clock_on_a_relapse() -> None:
+    rules = replace(RULES, failback_mode="sustained")
+    d = decide(on_secondary(100.0), world(), 200.0, rules)
+    d = decide(d.snapshot, world(TrunkState.DOWN), 400.0, rules)
+    d = decide(d.snapshot, world(), 410.0, rules)
+    d = decide(d.snapshot, world(), 600.0, rules)
+    assert d.swap is None
+    assert decide(d.snapshot, world(), 710.0, rules).swap is not None
+
+
+def test_pause_stops_automatic_action_and_resume_restores_it() -> None:
+    snap = operator(PairSnapshot(), OperatorAction("pause", "carol", "carrier maintenance", 1.0), 1.0).snapshot
+    d = decide(snap, world(TrunkState.DOWN), 10.0, RULES)
+    assert d.swap is None
+    assert d.sentence == ("no action: automatic actions are paused by carol (carrier maintenance); "
+                          "routing stays on the primary carrier")
+    snap = operator(d.snapshot, OperatorAction("resume", "carol", "done", 20.0), 20.0).snapshot
+    assert decide(snap, world(TrunkState.DOWN), 21.0, RULES).swap is not None
+
+
+def test_pause_cancels_a_queued_activation() -> None:
+    d = decide(PairSnapshot(), world(primary_media=False, calls=12), 10.0, RULES)
+    snap = operator(d.snapshot, OperatorAction("pause", "dan", "wait", 15.0), 15.0).snapshot
+    assert decide(snap, world(primary_media=False, calls=0), 30.0, RULES).swap is None
+
+
+def test_forced_failover_skips_readiness_and_breaker() -> None:
+    obs = world(TrunkState.UP, TrunkState.DOWN, calls=50, readiness=Readiness())
+    d = operator(PairSnapshot(), OperatorAction("failover", "erin", "carrier announced an outage", 5.0), 5.0)
+    assert d.swap is not None and d.swap.trigger == "operator"
+    assert d.swap.reason == "forced by erin (carrier announced an outage); readiness and breaker not checked"
+    assert decide(d.snapshot, obs, 5.1, RULES).swap is None  # in flight
+
+
+def test_no_second_swap_while_one_is_in_flight() -> None:
+    d = decide(PairSnapshot(), world(TrunkState.DOWN), 10.0, RULES)
+    refused = operator(d.snapshot, OperatorAction("failover", "frank", "now", 10.1), 10.1)
+    assert refused.swap is None and "refused: a swap to the secondary carrier is in flight" in refused.sentence
+
+
+def test_a_failed_swap_leaves_routing_and_retries_at_the_next_poll() -> None:
+    d = decide(PairSnapshot(), world(TrunkState.DOWN), 10.0, RULES)
+    failed = swap_finished(d.snapshot, False, 12.0, "platform answered 503 until the deadline")
+    assert failed.snapshot.active is Role.PRIMARY and failed.snapshot.in_flight is None
+    assert kinds(failed.intents) == ["swap_failed"]
+    retry = decide(failed.snapshot, world(TrunkState.DOWN), 20.0, RULES)
+    assert retry.swap is not None and retry.swap.key == "swap-2-to-secondary"
