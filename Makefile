@@ -26,6 +26,7 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/options_vs_sipp.py
+	$(BIN)/python bench/detection.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
