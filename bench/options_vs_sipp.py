@@ -5,7 +5,10 @@ Starts one SIPp UAS (OPTIONS -> 200, -deadcall_wait 0) on loopback, then alterna
   - SIPp as UAC (`-r` high, `-l` window, `-m` calls), timed by wall clock, and
   - `trunkguard bench options` (closed loop, N in flight) for the same peer,
 and prints each round, the medians and the ratio trunkguard / SIPp. Both clients hit the same UAS
-in the same run, so the machine's noise falls on both. Usage:
+in the same run, so the machine's noise falls on both. With `taskset` and two or more CPUs, the UAS
+is pinned to CPU 1 and each client to CPU 0, so neither client ever shares a core with the UAS
+(without pinning, rounds where the scheduler puts a client beside the UAS come out ~30 % slower).
+Usage:
     python bench/options_vs_sipp.py [--rounds 3] [--calls 100000] [--duration 4] [--concurrency 64]
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -22,6 +26,13 @@ import time
 from pathlib import Path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "src" / "trunkguard" / "lab" / "sipp"
+
+
+PIN = shutil.which("taskset") is not None and len(os.sched_getaffinity(0)) >= 2
+
+
+def on_cpu(cpu: int, cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *cmd] if PIN else cmd
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -42,7 +53,7 @@ def sipp_uac_rate(uas_port: int, calls: int, rate: int, window: int) -> float:
            "-r", str(rate), "-l", str(window), "-m", str(calls), "-nostdin", "-deadcall_wait", "0",
            "-timeout", "120s", "-timeout_error"]
     started = time.perf_counter()
-    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(on_cpu(0, cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"SIPp UAC failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
@@ -52,7 +63,7 @@ def sipp_uac_rate(uas_port: int, calls: int, rate: int, window: int) -> float:
 def trunkguard_rate(uas_port: int, duration: float, concurrency: int) -> dict[str, float]:
     cmd = [sys.executable, "-m", "trunkguard", "bench", "options", f"sip:127.0.0.1:{uas_port}",
            "--duration", str(duration), "--concurrency", str(concurrency), "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(on_cpu(0, cmd), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"trunkguard bench failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -69,14 +80,15 @@ def main() -> int:
         sys.exit("sipp is not installed (Debian package sip-tester)")
     port = free_port()
     uas = subprocess.Popen(
-        ["sipp", "-sf", str(SCENARIOS / "uas_options.xml"), "-i", "127.0.0.1", "-p", str(port), "-t", "u1",
-         "-mp", str(free_port()), "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin"],
+        on_cpu(1, ["sipp", "-sf", str(SCENARIOS / "uas_options.xml"), "-i", "127.0.0.1", "-p", str(port), "-t",
+                   "u1", "-mp", str(free_port()), "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin"]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
         sipp_rates: list[float] = []
         ours: list[float] = []
-        print(f"SIPp UAC: best of -r/-l {SIPP_SETTINGS} per round; trunkguard: {args.concurrency} in flight")
+        print(f"SIPp UAC: best of -r/-l {SIPP_SETTINGS} per round; trunkguard: {args.concurrency} in flight; "
+              f"{'UAS on CPU 1, clients on CPU 0' if PIN else 'no CPU pinning'}")
         print(f"{'round':>5} {'SIPp UAC /s':>12} {'trunkguard /s':>14} {'ratio':>6}  trunkguard rtt p50/p99 ms")
         for n in range(1, args.rounds + 1):
             sipp_rates.append(max(sipp_uac_rate(port, args.calls, r, w) for r, w in SIPP_SETTINGS))
