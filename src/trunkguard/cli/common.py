@@ -24,12 +24,17 @@ def usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
+def config_error_exit(exc: ConfigError, *, as_json: bool = False) -> NoReturn:
+    """Report every problem of a bad file (as JSON on stdout, or text on stderr) and exit 2."""
+    if as_json:
+        emit_json({"ok": False, "problems": [{"path": p, "rule": r} for p, r in exc.problems]})
+    else:
+        typer.echo(str(exc), err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
 def load_or_exit(path: Path, *, as_json: bool = False) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        if as_json:
-            emit_json({"ok": False, "problems": [{"path": p, "rule": r} for p, r in exc.problems]})
-        else:
-            typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        config_error_exit(exc, as_json=as_json)

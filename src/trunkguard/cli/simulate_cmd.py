@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trunkguard.cli.common import EXIT_USAGE, emit_json, load_or_exit
+from trunkguard.cli.common import config_error_exit, emit_json, load_or_exit
 from trunkguard.errors import ConfigError
 from trunkguard.sim.runner import simulate as run_simulation
 from trunkguard.sim.scenario import load_scenario
@@ -25,11 +25,7 @@ def simulate(
         plan = load_scenario(scenario)
         plan.check_trunks(cfg, str(scenario))
     except ConfigError as exc:
-        if as_json:
-            emit_json({"ok": False, "problems": [{"path": p, "rule": r} for p, r in exc.problems]})
-        else:
-            typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        config_error_exit(exc, as_json=as_json)
     result = run_simulation(cfg, plan, seed, record_timeline=not as_json, verbose=verbose)
     if as_json:
         emit_json(result.as_dict())

@@ -192,6 +192,7 @@ class SipClient:
         except TransportError as exc:
             self.stats.transport_errors += 1
             return TransactionResult(Outcome.ERROR, error=str(exc))
+
         def on_done(result: TransactionResult) -> None:
             if not future.done():
                 future.set_result(result)
