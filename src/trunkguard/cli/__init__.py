@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from trunkguard import __version__
-from trunkguard.cli import bench_cmd, config_cmd, demo_cmd, probe_cmd, simulate_cmd
+from trunkguard.cli import bench_cmd, checks_cmd, config_cmd, demo_cmd, probe_cmd, simulate_cmd
 
 app = typer.Typer(
     name="trunkguard", no_args_is_help=True, add_completion=False,
@@ -17,6 +17,10 @@ app.add_typer(bench_cmd.app, name="bench")
 app.command("probe")(probe_cmd.probe)
 app.command("demo")(demo_cmd.demo)
 app.command("simulate")(simulate_cmd.simulate)
+app.command("media")(checks_cmd.media)
+app.command("sweep")(checks_cmd.sweep_cmd)
+app.command("certs")(checks_cmd.certs)
+app.command("parity")(checks_cmd.parity)
 
 
 def _version(value: bool) -> None:

@@ -98,12 +98,14 @@ class _ClientTransaction:
         "interval",
         "method",
         "on_done",
+        "on_provisional",
         "provisional",
         "retransmissions",
+        "retransmit",
         "sent_at",
         "seq",
         "target",
-    )
+)
 
     def __init__(self, branch: str, call_id: str, cseq: int, method: str, data: bytes,
                  target: Target, conn: StreamConnection | None, deadline: float,
@@ -121,6 +123,8 @@ class _ClientTransaction:
         self.interval = T1
         self.fire_at = 0.0
         self.seq = 0
+        self.on_provisional: Callable[[SipResponse], None] | None = None
+        self.retransmit = True
         self.on_done = on_done
         self.retransmissions = 0
         self.provisional: tuple[int, ...] = ()
@@ -231,7 +235,94 @@ class SipClient:
         conn = transport if isinstance(transport, StreamConnection) else None
         tx = _ClientTransaction(branch, call_id, 1, method, data, target, conn, deadline, on_done, connect_s)
         tx.seq = n
-        self._pending[branch] = tx
+        self._begin(tx, transport)
+
+    def start_prepared(self, target: Target, data: bytes, *, branch: str, call_id: str, cseq: int, method: str,
+                       transport: UdpEndpoint | StreamConnection, deadline: float,
+                       on_done: Callable[[TransactionResult], None],
+                       on_provisional: Callable[[SipResponse], None] | None = None) -> None:
+        """Start a transaction for a request the caller built (INVITE, in-dialog BYE, CANCEL).
+        An INVITE stops retransmitting at its first provisional answer (Timer A, RFC 3261 17.1.1)."""
+        self._counter += 1
+        conn = transport if isinstance(transport, StreamConnection) else None
+        tx = _ClientTransaction(branch, call_id, cseq, method, data, target, conn, deadline, on_done, None)
+        tx.seq = self._counter
+        tx.on_provisional = on_provisional
+        self._begin(tx, transport)
+
+    async def transact(self, target: Target, data: bytes, *, branch: str, call_id: str, cseq: int, method: str,
+                       timeout: float, ssl_context: ssl.SSLContext | None = None,
+                       on_provisional: Callable[[SipResponse], None] | None = None) -> TransactionResult:
+        """`start_prepared` as a coroutine; never raises for network trouble."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            transport, _ = await self._transport_for(target, ssl_context, timeout)
+        except TimeoutError:
+            return TransactionResult(Outcome.TIMEOUT, error=f"no connection to {target} within {timeout:g}s")
+        except TransportError as exc:
+            self.stats.transport_errors += 1
+            return TransactionResult(Outcome.ERROR, error=str(exc))
+        future: asyncio.Future[TransactionResult] = loop.create_future()
+
+        def on_done(result: TransactionResult) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        self.start_prepared(target, data, branch=branch, call_id=call_id, cseq=cseq, method=method,
+                            transport=transport, deadline=deadline, on_done=on_done, on_provisional=on_provisional)
+        return await future
+
+    def send_oneway(self, target: Target, data: bytes) -> bool:
+        """Send a request that has no transaction of its own (an ACK) on the open transport."""
+        transport = self._udp.get(_family(target.host)) if target.transport is Transport.UDP else next(
+            (c for k, c in self._streams.items() if k[0] == target and not c.closed), None)
+        if transport is None:
+            return False
+        try:
+            transport.send(data, (target.host, target.port))
+        except (OSError, TransportError):
+            self.stats.transport_errors += 1
+            return False
+        self.stats.sent += 1
+        return True
+
+    def local_address(self, target: Target) -> tuple[str, int] | None:
+        """Our address as `target` sees it (for Via, Contact and SDP), once a transport is open."""
+        if target.transport is Transport.UDP:
+            endpoint = self._udp.get(_family(target.host))
+            local = endpoint.local if endpoint is not None else None
+        else:
+            conn = next((c for k, c in self._streams.items() if k[0] == target and not c.closed), None)
+            local = conn.local if conn is not None else None
+        if local is None:
+            return None
+        host = self._via_host(target, local)
+        return host.strip("[]"), local[1]
+
+    def abandon(self, branch: str, reason: str) -> None:
+        """End a pending transaction now, as a timeout (the caller has given up on it)."""
+        tx = self._pending.get(branch)
+        if tx is not None:
+            self._finish(tx, TransactionResult(Outcome.TIMEOUT, error=reason, retransmissions=tx.retransmissions,
+                                               provisional=tx.provisional))
+
+    def provisional_of(self, branch: str) -> tuple[int, ...]:
+        """The provisional codes a pending transaction has seen so far."""
+        tx = self._pending.get(branch)
+        return tx.provisional if tx is not None else ()
+
+    def new_branch(self) -> str:
+        self._counter += 1
+        return f"z9hG4bK{self._prefix}{self._counter:x}"
+
+    def new_tag(self) -> str:
+        self._counter += 1
+        return f"{self._prefix}{self._counter:x}"
+
+    def _begin(self, tx: _ClientTransaction, transport: UdpEndpoint | StreamConnection) -> None:
+        target, data, conn, deadline, branch = tx.target, tx.data, tx.conn, tx.deadline, tx.branch
+        self._pending[_key(branch, tx.method)] = tx
         loop = asyncio.get_running_loop()
         tx.sent_at = time.perf_counter()
         try:
@@ -261,7 +352,7 @@ class SipClient:
             self.stats.requests_ignored += 1
             return
         branch = message.via_branch
-        tx = self._pending.get(branch) if branch else None
+        tx = self._pending.get(_key(branch, message.cseq_method)) if branch else None
         if tx is None:
             if branch in self._recent:
                 self.stats.duplicates += 1
@@ -276,8 +367,13 @@ class SipClient:
         self.stats.matched += 1
         if message.status < 200:
             tx.provisional += (message.status,)
-            if tx.conn is None:  # Proceeding: retransmit at T2
-                tx.interval = self.t2
+            if tx.on_provisional is not None:
+                tx.on_provisional(message)
+            if tx.conn is None:  # Proceeding: an INVITE stops retransmitting, others go on at T2
+                if tx.method == "INVITE":
+                    tx.retransmit = False
+                else:
+                    tx.interval = self.t2
             return
         rtt = time.perf_counter() - tx.sent_at
         self._finish(tx, TransactionResult(Outcome.FINAL, message, None, rtt, tx.retransmissions,
@@ -306,7 +402,7 @@ class SipClient:
         heap = self._timers
         while heap and heap[0][0] <= now + TIMER_GRANULARITY / 2:
             at, _, tx = heappop(heap)
-            if tx.fire_at == at and self._pending.get(tx.branch) is tx:  # else: stale entry
+            if tx.fire_at == at and self._pending.get(_key(tx.branch, tx.method)) is tx:  # else: stale
                 self._fire(tx, now, loop)
         if heap:
             self._schedule(heap[0][0], loop)
@@ -317,7 +413,7 @@ class SipClient:
                                                retransmissions=tx.retransmissions,
                                                provisional=tx.provisional, connect_s=tx.connect_s))
             return
-        endpoint = self._udp.get(_family(tx.target.host))
+        endpoint = self._udp.get(_family(tx.target.host)) if tx.retransmit else None
         if endpoint is not None:
             try:
                 endpoint.send(tx.data, tx.addr)
@@ -329,7 +425,7 @@ class SipClient:
         self._arm(tx, min(now + tx.interval, tx.deadline), loop)
 
     def _finish(self, tx: _ClientTransaction, result: TransactionResult) -> None:
-        if self._pending.pop(tx.branch, None) is None:
+        if self._pending.pop(_key(tx.branch, tx.method), None) is None:
             return
         if tx.retransmissions:  # only a retransmitted request can draw a duplicate answer
             recent = self._recent
@@ -404,6 +500,12 @@ class SipClient:
                 self._local_ip[target.host] = cached
             host = cached
         return f"[{host}]" if ":" in host else host
+
+
+def _key(branch: str, method: str) -> str:
+    """Pending transactions by branch; a CANCEL shares its INVITE's branch (RFC 3261 9.1), so it
+    is kept under a key of its own."""
+    return branch + "|CANCEL" if method == "CANCEL" else branch
 
 
 def _family(host: str) -> int:

@@ -283,6 +283,25 @@ def build_request(
     return head.encode() + body
 
 
+def build_dialog_request(method: str, request_uri: str, *, via: str, branch: str, from_header: str,
+                         to_header: str, call_id: str, cseq: int, extra: str = "", body: bytes = b"",
+                         user_agent: str = "trunkguard") -> bytes:
+    """A request with From and To given whole (tags included): INVITE, ACK, CANCEL, BYE."""
+    head = (
+        f"{method} {request_uri} SIP/2.0\r\n"
+        f"Via: {via};branch={branch};rport\r\n"
+        f"Max-Forwards: 70\r\n"
+        f"From: {from_header}\r\n"
+        f"To: {to_header}\r\n"
+        f"Call-ID: {call_id}\r\n"
+        f"CSeq: {cseq} {method}\r\n"
+        f"User-Agent: {user_agent}\r\n"
+        f"{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 def build_response(request: SipRequest, status: int, reason: str, *, to_tag: str | None = None,
                    extra: str = "", body: bytes = b"") -> bytes:
     """A response to `request` echoing its Via, From, To, Call-ID and CSeq (the lab responder's)."""

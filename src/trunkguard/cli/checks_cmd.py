@@ -1,0 +1,195 @@
+"""The readiness checks as commands: `media`, `sweep`, `certs`, `parity`.
+
+`sweep`, `certs` and `parity` save their outcome (see trunkguard.state) for the daemon's
+readiness gates. Exit 0 when the check passes, 1 when it does not, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from trunkguard import aio
+from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, load_or_exit, usage_error
+from trunkguard.config import Config
+from trunkguard.durations import parse_duration
+from trunkguard.errors import ConfigError, ResolveError, SipUriError, TlsError
+from trunkguard.parity import differences
+from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
+from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
+from trunkguard.probing.tls_cert import CertReport, inspect
+from trunkguard.sip.client import SipClient
+from trunkguard.sip.resolve import resolve
+from trunkguard.sip.transport import client_tls_context
+from trunkguard.sip.uri import Transport, parse_uri
+from trunkguard.state import save_check
+
+
+def media(
+    uri: str = typer.Argument(..., help="The trunk, e.g. sip:sbc.carrier.example:5060"),
+    number: str | None = typer.Option(None, "--number", help="User part to call (a carrier test or echo number)."),
+    duration: str = typer.Option("2s", "--duration", help="How long to send RTP."),
+    rtp_timeout: str = typer.Option("4s", "--rtp-timeout", help="No RTP back within this is no_media."),
+    answer_timeout: str = typer.Option("8s", "--answer-timeout", help="Wait this long for an answer, then CANCEL."),
+    codecs: str = typer.Option("PCMU,PCMA", "--codecs", help="Offer order, e.g. PCMU,G729,PCMA."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle for TLS."),
+    insecure: bool = typer.Option(False, "--insecure", help="Do not verify the TLS peer."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Place a test call to URI, check RTP flows both ways, hang up. Exit 0 only when ok."""
+    try:
+        target = parse_uri(uri)
+        seconds, timeout, answer = (parse_duration(v) for v in (duration, rtp_timeout, answer_timeout))
+    except (SipUriError, ValueError) as exc:
+        usage_error(str(exc))
+    if min(seconds, timeout, answer) <= 0:
+        usage_error("--duration, --rtp-timeout and --answer-timeout must be more than 0")
+    context = None
+    if target.transport is Transport.TLS:
+        try:
+            context = client_tls_context(ca_file=ca_file, verify=not insecure)
+        except TlsError as exc:
+            usage_error(str(exc))
+    plan = CallPlan(target, number=number, codecs=tuple(c.strip().upper() for c in codecs.split(",") if c.strip()),
+                    answer_timeout=answer, duration=seconds, rtp_timeout=timeout, ssl_context=context)
+    result = aio.run(_one_call(plan))
+    if as_json:
+        emit_json(result.as_dict(str(target)))
+    else:
+        line = f"{target}: {result.status}" + (f" {result.code} {result.reason}" if result.code else
+                                               f" ({result.reason})" if result.reason else "")
+        if result.pdd_ms is not None:
+            line += f", post-dial delay {result.pdd_ms} ms"
+        typer.echo(line)
+        if result.rtp is not None:
+            r = result.rtp
+            typer.echo(f"  RTP {result.codec}: sent {r.sent}, received {r.received}, loss {r.loss_pct}%, "
+                       f"jitter {r.jitter_ms} ms, rtt {r.rtt_ms} ms")
+    if result.status != "ok":
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _one_call(plan: CallPlan) -> CallResult:
+    async with SipClient() as client:
+        return await place_call(client, plan)
+
+
+def sweep_cmd(
+    config: Path = typer.Option(..., "--config", "-c", help="The trunkguard configuration."),
+    carrier: str = typer.Option("secondary", "--carrier", help="primary or secondary."),
+    cps: float | None = typer.Option(None, "--cps", help="Calls started per second (default: the config's)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Calls in flight at most."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    csv_file: Path | None = typer.Option(None, "--csv", help="Also write one row per DID to this CSV file."),
+) -> None:
+    """Call every DID of a carrier through its first trunk; every one must answer 200."""
+    cfg = load_or_exit(config, as_json=as_json)
+    if carrier not in ("primary", "secondary"):
+        usage_error(f"--carrier must be primary or secondary, not {carrier!r}")
+    chosen = getattr(cfg.carriers, carrier)
+    try:
+        dids = carrier_dids(chosen, carrier)
+    except ConfigError as exc:
+        config_error_exit(exc, as_json=as_json)
+    rate = cps if cps is not None else chosen.sweep.cps
+    room = concurrency if concurrency is not None else chosen.sweep.concurrency
+    if rate <= 0 or room < 1:
+        usage_error("--cps must be more than 0 and --concurrency at least 1")
+    trunk = chosen.trunks[0]
+    show = not as_json and sys.stdout.isatty()
+    result = aio.run(_sweep(cfg, carrier, trunk.uri, dids, rate, room, chosen.sweep.timeout, show))
+    save_check(cfg, "sweep", result.passed, result.as_dict())
+    if csv_file is not None:
+        failed = {str(f["did"]): f for f in result.failed}
+        with csv_file.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["did", "ok", "code", "reason"])
+            for did in dids:
+                row = failed.get(did)
+                writer.writerow([did, row is None, "" if row is None else row["code"] or "",
+                                 "" if row is None else row["reason"]])
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        typer.echo(f"{carrier} carrier: {result.ok}/{result.total} DIDs answered 200 in {result.duration_s:.1f}s "
+                   f"({rate:g} calls/s, {room} at most in flight)")
+        for f in result.failed:
+            typer.echo(f"  FAILED {f['did']}: {f['code'] or ''} {f['reason']}".replace("  ", " ", 1))
+    if not result.passed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _sweep(cfg: Config, role: str, uri: str, dids: list[str], cps: float, concurrency: int,
+                 timeout: float, show: bool) -> SweepResult:
+    columns = (TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show, transient=True) as progress:
+        task = progress.add_task("sweep", total=len(dids))
+        async with SipClient() as client:
+            return await sweep(client, role, parse_uri(uri), dids, cps=cps, concurrency=concurrency,
+                               answer_timeout=timeout,
+                               on_progress=lambda done, _r: progress.update(task, completed=done))
+
+
+def certs(
+    config: Path = typer.Option(..., "--config", "-c", help="The trunkguard configuration."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Read every TLS trunk's certificate. Exit 1 if any is within the warning window or fails."""
+    cfg = load_or_exit(config, as_json=as_json)
+    reports = aio.run(_certs(cfg))
+    warn = cfg.tls.warn_days
+    ok = all(r.healthy(warn) for r in reports)
+    save_check(cfg, "certs", ok, {"certs": [r.as_dict() for r in reports]})
+    if as_json:
+        emit_json({"certs": [r.as_dict() for r in reports]})
+    else:
+        if not reports:
+            typer.echo("no TLS trunks in this configuration")
+        for r in reports:
+            state = "ok" if r.healthy(warn) else "WARNING"
+            detail = r.error or (f"expires {r.not_after} ({r.days_left} days)" +
+                                 ("" if r.hostname_ok else ", name does not match"))
+            typer.echo(f"{state:<8} {r.trunk}: {r.subject or '?'}: {detail}")
+    if not ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _certs(cfg: Config) -> list[CertReport]:
+    reports: list[CertReport] = []
+    for _, _, trunk in cfg.all_trunks():
+        uri = trunk.sip_uri
+        if uri.transport is not Transport.TLS:
+            continue
+        try:
+            target = (await resolve(uri, timeout=2.0))[0]
+        except ResolveError as exc:
+            reports.append(CertReport(trunk.name, error=str(exc)))
+            continue
+        reports.append(await inspect(trunk.name, target, trunk.tls_settings))
+    return reports
+
+
+def parity(
+    config: Path = typer.Option(..., "--config", "-c", help="The trunkguard configuration."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime)."""
+    cfg = load_or_exit(config, as_json=as_json)
+    try:
+        found = differences(cfg)
+    except ConfigError as exc:
+        config_error_exit(exc, as_json=as_json)
+    save_check(cfg, "parity", not found, {"differences": found})
+    if as_json:
+        emit_json({"ok": not found, "differences": found})
+    elif not found:
+        typer.echo("the carriers' profiles match")
+    else:
+        for d in found:
+            typer.echo(f"{d['field']}: primary {d['primary']!r}, secondary {d['secondary']!r}")
+    if found:
+        raise typer.Exit(EXIT_FAILED)
