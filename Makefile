@@ -48,6 +48,7 @@ demo: install
 bench: compiled
 	$(CBIN)/python bench/options_vs_sipp.py
 	$(CBIN)/python bench/detection.py
+	$(CBIN)/python bench/sweep.py
 
 clean:
 	rm -rf $(VENV) $(CVENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import pytest
 
 from tests.conftest import Sipp, free_port
 from trunkguard.config import load_config
+from trunkguard.core.failover import Observation, PairSnapshot, PolicyRules, decide
+from trunkguard.core.health import TrunkHealth, TrunkState
 from trunkguard.lab.certs import CertFiles, make_leaf, server_context
 from trunkguard.lab.responder import SipResponder
 from trunkguard.sip.uri import Transport
@@ -121,6 +124,12 @@ def test_sweep_names_exactly_the_unrouted_dids(sipp_uas: Callable[..., Sipp], tm
     assert [r["did"] for r in rows] == DIDS and [r["ok"] for r in rows].count("False") == 2
     assert sipp.process.wait(10) == 0
     assert readiness(load_config(config)).sweep_ok is False
+    # ... and the stored result reaches the decision core's readiness gate:
+    stored = replace(readiness(load_config(config)), certs_ok=True, parity_ok=True)
+    dead_primary = Observation((TrunkHealth("primary-1", "primary", TrunkState.DOWN),
+                                TrunkHealth("secondary-1", "secondary")), 0, stored)
+    decision = decide(PairSnapshot(), dead_primary, 10.0, PolicyRules())
+    assert decision.swap is None and "the DID sweep failed" in decision.sentence
 
 
 def test_sweep_passes_and_honours_cps(sipp_uas: Callable[..., Sipp], tmp_path: Path) -> None:
