@@ -186,8 +186,17 @@ class SipClient:
                       ssl_context: ssl.SSLContext | None = None, extra: str = "",
                       body: bytes = b"") -> TransactionResult:
         """Run one non-INVITE transaction to `target`; never raises for network trouble."""
+        def begin(transport: UdpEndpoint | StreamConnection, deadline: float,
+                  on_done: Callable[[TransactionResult], None], connect_s: float | None) -> None:
+            self.start(target, method, request_uri, transport, deadline, on_done, extra, body, connect_s)
+
+        return await self._run(target, ssl_context, timeout, begin)
+
+    async def _run(self, target: Target, ssl_context: ssl.SSLContext | None, timeout: float,
+                   begin: Callable[[UdpEndpoint | StreamConnection, float, Callable[[TransactionResult], None],
+                                    float | None], None]) -> TransactionResult:
+        """Open the transport within the deadline, start the transaction, await its one result."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[TransactionResult] = loop.create_future()
         deadline = loop.time() + timeout
         try:
             transport, connect_s = await self._transport_for(target, ssl_context, timeout)
@@ -196,13 +205,13 @@ class SipClient:
         except TransportError as exc:
             self.stats.transport_errors += 1
             return TransactionResult(Outcome.ERROR, error=str(exc))
+        future: asyncio.Future[TransactionResult] = loop.create_future()
 
         def on_done(result: TransactionResult) -> None:
             if not future.done():
                 future.set_result(result)
 
-        self.start(target, method, request_uri, transport=transport, deadline=deadline,
-                   on_done=on_done, extra=extra, body=body, connect_s=connect_s)
+        begin(transport, deadline, on_done, connect_s)
         return await future
 
     async def transport_for(self, target: Target, ssl_context: ssl.SSLContext | None = None,
@@ -254,24 +263,13 @@ class SipClient:
                        timeout: float, ssl_context: ssl.SSLContext | None = None,
                        on_provisional: Callable[[SipResponse], None] | None = None) -> TransactionResult:
         """`start_prepared` as a coroutine; never raises for network trouble."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        try:
-            transport, _ = await self._transport_for(target, ssl_context, timeout)
-        except TimeoutError:
-            return TransactionResult(Outcome.TIMEOUT, error=f"no connection to {target} within {timeout:g}s")
-        except TransportError as exc:
-            self.stats.transport_errors += 1
-            return TransactionResult(Outcome.ERROR, error=str(exc))
-        future: asyncio.Future[TransactionResult] = loop.create_future()
+        def begin(transport: UdpEndpoint | StreamConnection, deadline: float,
+                  on_done: Callable[[TransactionResult], None], _connect_s: float | None) -> None:
+            self.start_prepared(target, data, branch=branch, call_id=call_id, cseq=cseq, method=method,
+                                transport=transport, deadline=deadline, on_done=on_done,
+                                on_provisional=on_provisional)
 
-        def on_done(result: TransactionResult) -> None:
-            if not future.done():
-                future.set_result(result)
-
-        self.start_prepared(target, data, branch=branch, call_id=call_id, cseq=cseq, method=method,
-                            transport=transport, deadline=deadline, on_done=on_done, on_provisional=on_provisional)
-        return await future
+        return await self._run(target, ssl_context, timeout, begin)
 
     def send_oneway(self, target: Target, data: bytes) -> bool:
         """Send a request that has no transaction of its own (an ACK) on the open transport."""

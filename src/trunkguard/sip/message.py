@@ -268,29 +268,20 @@ def build_request(
 ) -> bytes:
     """Serialise a request. `via` is the sent-by part, e.g. `SIP/2.0/UDP 127.0.0.1:5060`;
     `extra` holds further header lines, each ending in CRLF."""
-    head = (
-        f"{method} {request_uri} SIP/2.0\r\n"
-        f"Via: {via};branch={branch};rport\r\n"
-        f"Max-Forwards: {max_forwards}\r\n"
-        f"From: <{from_uri}>;tag={from_tag}\r\n"
-        f"To: <{to_uri}>\r\n"
-        f"Call-ID: {call_id}\r\n"
-        f"CSeq: {cseq} {method}\r\n"
-        f"User-Agent: {user_agent}\r\n"
-        f"{extra}"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+    return build_dialog_request(method, request_uri, via=via, branch=branch,
+                                from_header=f"<{from_uri}>;tag={from_tag}", to_header=f"<{to_uri}>",
+                                call_id=call_id, cseq=cseq, extra=extra, body=body, user_agent=user_agent,
+                                max_forwards=max_forwards)
 
 
 def build_dialog_request(method: str, request_uri: str, *, via: str, branch: str, from_header: str,
                          to_header: str, call_id: str, cseq: int, extra: str = "", body: bytes = b"",
-                         user_agent: str = "trunkguard") -> bytes:
+                         user_agent: str = "trunkguard", max_forwards: int = 70) -> bytes:
     """A request with From and To given whole (tags included): INVITE, ACK, CANCEL, BYE."""
     head = (
         f"{method} {request_uri} SIP/2.0\r\n"
         f"Via: {via};branch={branch};rport\r\n"
-        f"Max-Forwards: 70\r\n"
+        f"Max-Forwards: {max_forwards}\r\n"
         f"From: {from_header}\r\n"
         f"To: {to_header}\r\n"
         f"Call-ID: {call_id}\r\n"
