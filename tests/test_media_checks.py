@@ -91,6 +91,15 @@ def test_media_rejected_and_silent(sipp_uas: Callable[..., Sipp]) -> None:
     assert silent.returncode == 1 and json.loads(silent.stdout)["status"] == "timeout"
 
 
+def test_a_trunks_media_check_comes_from_its_config() -> None:
+    from trunkguard.probing.sip_invite import CallPlan
+    config = load_config(Path(__file__).resolve().parent.parent / "examples" / "design-example.yaml")
+    carrier = config.carriers.primary
+    plan = CallPlan.for_trunk(carrier, carrier.trunks[1])
+    assert plan.codecs == ("PCMU", "G729", "PCMA") and plan.rtp_timeout == 4.0 and plan.duration == 2.0
+    assert plan.request_uri == "sip:127.0.0.1:5070;transport=udp" and plan.ssl_context is None
+
+
 def test_media_usage_errors() -> None:
     result = _cli("media", "sip:127.0.0.1", "--rtp-timeout", "0")
     assert result.returncode == 2 and "must be more than 0" in result.stderr
