@@ -1,0 +1,1 @@
+"""Platform adapters: one file per platform behind the small `Platform` protocol (base.py)."""

@@ -1,0 +1,161 @@
+"""A platform emulator serving the generic contract over HTTP, with fault injection.
+
+For the lab, the demo and the tests. Faults are queued through `POST /_emulator/faults`:
+`{"status": 503, "times": 2}`, `{"status": 429, "retry_after": 1}`, `{"latency": 0.5}`,
+`{"conflict": true}` (someone else bumps the rule's version first), `{"expire_tokens": true}`,
+or `{"random_status": 503, "probability": 0.3, "seed": 1}` for a lasting share of failures.
+`POST /_emulator/calls` sets the live-call count; `GET /_emulator/state` shows the rules and how
+many writes were applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import random
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class EmulatorState:
+    client_id: str = "trunkguard"
+    client_secret: str = "lab-secret"  # noqa: S105 - the emulator's own lab credential
+    token_ttl: float = 3600.0
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)
+    idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    random_fault: dict[str, Any] | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    writes_applied: int = 0
+    requests: int = 0
+
+
+def default_rule(rule_id: str, trunk_group_id: str) -> dict[str, Any]:
+    return {"id": rule_id, "enabled": True, "name": "Inbound_Customer_Failover_Rule",
+            "description": "Routes inbound calls to the active carrier's trunk group",
+            "condition": {"type": "and", "expressions": [{"key": "system.caller.id", "operation": "exists"}]},
+            "action": {"type": "routeToTrunkGroup", "trunkGroupId": trunk_group_id,
+                       "queueId": "primary_inbound_queue_id",
+                       "fallback": {"type": "routeToQueue", "queueId": "overflow_queue_id"}},
+            "priority": 10, "version": 1}
+
+
+def create_app(state: EmulatorState) -> Starlette:
+    async def fault_gate(request: Request) -> Response | None:
+        state.requests += 1
+        if state.faults:
+            fault = state.faults[0]
+            fault["times"] = int(fault.get("times", 1)) - 1
+            if fault["times"] <= 0:
+                state.faults.pop(0)
+            if fault.get("latency"):
+                await asyncio.sleep(float(fault["latency"]))
+            if fault.get("expire_tokens"):
+                state.tokens.clear()
+            if fault.get("conflict"):
+                for rule in state.rules.values():
+                    rule["version"] += 1
+            if fault.get("status"):
+                headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
+                return JSONResponse({"error": "injected fault"}, status_code=int(fault["status"]), headers=headers)
+        chance = state.random_fault
+        if chance and state.rng.random() < float(chance["probability"]):
+            return JSONResponse({"error": "injected random fault"}, status_code=int(chance["random_status"]))
+        return None
+
+    def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ")
+        return header.startswith("Bearer ") and state.tokens.get(token, 0) > time.monotonic()
+
+    async def token(request: Request) -> Response:
+        if (fault := await fault_gate(request)) is not None:
+            return fault
+        expected = base64.b64encode(f"{state.client_id}:{state.client_secret}".encode()).decode()
+        form = urllib.parse.parse_qs((await request.body()).decode())
+        if (request.headers.get("authorization") != f"Basic {expected}"
+                or form.get("grant_type") != ["client_credentials"]):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        value = secrets.token_hex(16)
+        state.tokens[value] = time.monotonic() + state.token_ttl
+        return JSONResponse({"access_token": value, "token_type": "bearer", "expires_in": state.token_ttl})
+
+    async def rule(request: Request) -> Response:
+        if (fault := await fault_gate(request)) is not None:
+            return fault
+        if not authorized(request):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        rule_id = request.path_params["rule_id"]
+        current = state.rules.get(rule_id)
+        if current is None:
+            return JSONResponse({"error": f"no rule {rule_id}"}, status_code=404)
+        if request.method == "GET":
+            return JSONResponse(current)
+        key = request.headers.get("idempotency-key")
+        if key and key in state.idempotency:
+            return JSONResponse(state.idempotency[key])  # a retry of a write already applied
+        try:
+            body = await request.json()
+            action, version = body["action"], int(body["version"])
+            if action.get("type") != "routeToTrunkGroup" or not action.get("trunkGroupId"):
+                raise ValueError("action must be routeToTrunkGroup with a trunkGroupId")
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f"bad rule: {exc}"}, status_code=400)
+        if version != current["version"]:
+            return JSONResponse({"error": f"version {version} is stale; the rule is at {current['version']}"},
+                                status_code=409)
+        updated = copy.deepcopy(body)
+        updated.update({"id": rule_id, "version": current["version"] + 1})
+        state.rules[rule_id] = updated
+        state.writes_applied += 1
+        if key:
+            state.idempotency[key] = updated
+        return JSONResponse(updated)
+
+    async def realtime(request: Request) -> Response:
+        if (fault := await fault_gate(request)) is not None:
+            return fault
+        if not authorized(request):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        wanted = request.query_params.get("queueId")
+        queues = [{"queueId": q, "activeCalls": n} for q, n in state.calls.items() if wanted in (None, q)]
+        return JSONResponse({"queues": queues})
+
+    async def faults(request: Request) -> Response:
+        fault = await request.json()
+        if "random_status" in fault:
+            state.random_fault = fault
+            state.rng.seed(fault.get("seed"))
+        else:
+            state.faults.append(fault)
+        return JSONResponse({"queued": len(state.faults)})
+
+    async def calls(request: Request) -> Response:
+        body = await request.json()
+        state.calls[str(body["queueId"])] = int(body["activeCalls"])
+        return JSONResponse(state.calls)
+
+    async def show(_: Request) -> Response:
+        return JSONResponse({"rules": state.rules, "writes_applied": state.writes_applied,
+                             "requests": state.requests})
+
+    return Starlette(routes=[
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/api/v2/telephony/routes/rules/{rule_id}", rule, methods=["GET", "PUT"]),
+        Route("/api/v2/analytics/queues/realtime", realtime, methods=["GET"]),
+        Route("/_emulator/faults", faults, methods=["POST"]),
+        Route("/_emulator/calls", calls, methods=["POST"]),
+        Route("/_emulator/state", show, methods=["GET"]),
+    ])
