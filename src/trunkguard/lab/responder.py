@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trunkguard.errors import SipParseError
@@ -99,7 +100,7 @@ class SipResponder:
         if self._udp is not None and not self._udp.is_closing():
             self._udp.sendto(data, addr)
 
-    def _on_request(self, data: bytes, reply: object) -> None:
+    def _on_request(self, data: bytes, reply: Callable[[bytes], None]) -> None:
         self.received += 1
         fault = self.fault
         if fault.down or (fault.loss and self._rng.random() < fault.loss):
@@ -114,7 +115,6 @@ class SipResponder:
         response = build_response(
             request, code, REASONS.get(code, "Response"), to_tag=f"lab{self.port}",
             extra=f"Server: {self.server_header}\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n")
-        assert callable(reply)
         if fault.latency:
             task = asyncio.get_running_loop().create_task(self._late(fault.latency, reply, response))
             self._tasks.add(task)
@@ -123,9 +123,8 @@ class SipResponder:
             self.answered += 1
             reply(response)
 
-    async def _late(self, delay: float, reply: object, response: bytes) -> None:
+    async def _late(self, delay: float, reply: Callable[[bytes], None], response: bytes) -> None:
         await asyncio.sleep(delay)
-        assert callable(reply)
         self.answered += 1
         try:
             reply(response)

@@ -20,11 +20,11 @@ from trunkguard import __version__
 from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError, SipParseError, TransportError
 from trunkguard.probing.rtp import RtpReport, RtpSession
+from trunkguard.probing.sip_options import trunk_tls_context
 from trunkguard.sip import sdp
 from trunkguard.sip.client import Outcome, SipClient, Target
 from trunkguard.sip.message import SipResponse, build_dialog_request
 from trunkguard.sip.resolve import resolve
-from trunkguard.sip.transport import client_tls_context
 from trunkguard.sip.uri import SipUri, Transport
 
 CallStatus = Literal["ok", "no_media", "rejected", "timeout", "error"]
@@ -62,16 +62,10 @@ class CallPlan:
     @classmethod
     def for_trunk(cls, carrier: CarrierConfig, trunk: TrunkConfig) -> CallPlan:
         """The periodic media check of a trunk: its carrier's codec order, test number and timings."""
-        uri = trunk.sip_uri
-        context = None
-        if uri.transport is Transport.TLS:
-            tls = trunk.tls_settings
-            context = client_tls_context(ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file,
-                                         verify=tls.verify)
         codecs = tuple(carrier.profile.codecs) if carrier.profile else ("PCMU", "PCMA")
         media = carrier.media
-        return cls(uri, number=media.number, codecs=codecs, duration=media.duration, rtp_timeout=media.rtp_timeout,
-                   ssl_context=context)
+        return cls(trunk.sip_uri, number=media.number, codecs=codecs, duration=media.duration,
+                   rtp_timeout=media.rtp_timeout, ssl_context=trunk_tls_context(trunk))
 
     @property
     def request_uri(self) -> str:

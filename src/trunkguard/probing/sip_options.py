@@ -40,13 +40,17 @@ class OptionsCheck:
 
     @classmethod
     def for_trunk(cls, carrier: CarrierConfig, trunk: TrunkConfig) -> OptionsCheck:
-        uri = trunk.sip_uri
-        context = None
-        if uri.transport is Transport.TLS:
-            tls = trunk.tls_settings
-            context = client_tls_context(ca_file=tls.ca_file, cert_file=tls.cert_file,
-                                         key_file=tls.key_file, verify=tls.verify)
-        return cls(trunk.name, uri, trunk.alive_codes, carrier.health_of(trunk).timeout, context)
+        return cls(trunk.name, trunk.sip_uri, trunk.alive_codes, carrier.health_of(trunk).timeout,
+                   trunk_tls_context(trunk))
+
+
+def trunk_tls_context(trunk: TrunkConfig) -> ssl.SSLContext | None:
+    """The client TLS context a trunk's settings ask for; None for UDP and TCP trunks."""
+    if trunk.sip_uri.transport is not Transport.TLS:
+        return None
+    tls = trunk.tls_settings
+    return client_tls_context(ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file,
+                              verify=tls.verify)
 
 
 async def probe_options(client: SipClient, check: OptionsCheck, *,
