@@ -18,7 +18,7 @@ import dns.asyncresolver
 
 from trunkguard.codes import ALIVE_DEFAULT, CodeSet
 from trunkguard.config import CarrierConfig, TrunkConfig
-from trunkguard.errors import ResolveError, TransportError
+from trunkguard.errors import ResolveError
 from trunkguard.probing.result import ProbeResult, ProbeStatus
 from trunkguard.sip.client import Outcome, SipClient
 from trunkguard.sip.resolve import resolve
@@ -80,11 +80,8 @@ async def probe_options(client: SipClient, check: OptionsCheck, *,
     if remaining <= 0:
         return result(ProbeStatus.TIMEOUT, reason="resolution used the whole deadline",
                       phases={"resolve": resolve_ms})
-    try:
-        tx = await client.request(target, "OPTIONS", str(check.uri), timeout=remaining,
-                                  ssl_context=check.ssl_context)
-    except TransportError as exc:  # pragma: no cover - request() reports these as results
-        return result(ProbeStatus.ERROR, reason=str(exc), phases={"resolve": resolve_ms})
+    tx = await client.request(target, "OPTIONS", str(check.uri), timeout=remaining,
+                              ssl_context=check.ssl_context)  # reports network trouble, never raises it
     phases = {"resolve": resolve_ms}
     if tx.connect_s is not None:
         phases["connect"] = round(tx.connect_s * 1000, 3)
