@@ -176,10 +176,6 @@ class SipClient:
             self._timer_handle = None
         self._timers.clear()
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     # ---- public API ----------------------------------------------------------------------
 
     async def request(self, target: Target, method: str, request_uri: str, *, timeout: float,
@@ -273,8 +269,7 @@ class SipClient:
 
     def send_oneway(self, target: Target, data: bytes) -> bool:
         """Send a request that has no transaction of its own (an ACK) on the open transport."""
-        transport = self._udp.get(_family(target.host)) if target.transport is Transport.UDP else next(
-            (c for k, c in self._streams.items() if k[0] == target and not c.closed), None)
+        transport = self._open_transport(target)
         if transport is None:
             return False
         try:
@@ -287,16 +282,17 @@ class SipClient:
 
     def local_address(self, target: Target) -> tuple[str, int] | None:
         """Our address as `target` sees it (for Via, Contact and SDP), once a transport is open."""
-        if target.transport is Transport.UDP:
-            endpoint = self._udp.get(_family(target.host))
-            local = endpoint.local if endpoint is not None else None
-        else:
-            conn = next((c for k, c in self._streams.items() if k[0] == target and not c.closed), None)
-            local = conn.local if conn is not None else None
-        if local is None:
+        transport = self._open_transport(target)
+        if transport is None:
             return None
-        host = self._via_host(target, local)
-        return host.strip("[]"), local[1]
+        host = self._via_host(target, transport.local)
+        return host.strip("[]"), transport.local[1]
+
+    def _open_transport(self, target: Target) -> UdpEndpoint | StreamConnection | None:
+        """The already-open socket that reaches `target` (the UDP endpoint, or a live stream)."""
+        if target.transport is Transport.UDP:
+            return self._udp.get(_family(target.host))
+        return next((c for key, c in self._streams.items() if key[0] == target and not c.closed), None)
 
     def abandon(self, branch: str, reason: str) -> None:
         """End a pending transaction now, as a timeout (the caller has given up on it)."""
