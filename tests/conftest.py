@@ -120,3 +120,38 @@ def lab_ca(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
 @pytest.fixture(scope="session")
 def lab_leaf(tmp_path_factory: pytest.TempPathFactory, lab_ca: CertFiles) -> CertFiles:
     return make_leaf(tmp_path_factory.mktemp("leaf"), lab_ca, names=["127.0.0.1", "sbc.lab.test"])
+
+
+POSTGRES_URL = os.environ.get("TRUNKGUARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for each test: a SQLite file, or a new schema in PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/trunkguard.db"
+        return
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[str]:
+    import secrets
+
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    schema = f"tg_test_{secrets.token_hex(4)}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    except sqlalchemy.exc.OperationalError as exc:
+        engine.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable under CI=true: {exc}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {str(exc).splitlines()[0]}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

@@ -1,0 +1,50 @@
+"""Serve an ASGI app with uvicorn inside the running event loop (the daemon's API, the lab, tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+
+from trunkguard.errors import TrunkguardError
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, host: str, port: int, *, start_timeout: float = 10.0) -> AsyncIterator[uvicorn.Server]:
+    """Start serving `app` on host:port, yield once it accepts connections, stop it on exit.
+
+    The socket is bound here, so a port in use is a clear TrunkguardError rather than uvicorn's
+    sys.exit; and uvicorn's own signal handling is turned off: the caller owns SIGTERM."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise TrunkguardError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name=f"http {host}:{port}")
+    loop = asyncio.get_running_loop()
+    end = loop.time() + start_timeout
+    while not server.started:
+        if task.done():
+            failure = task.exception() if not task.cancelled() else None
+            raise TrunkguardError(f"cannot listen on {host}:{port}: {failure or 'the server stopped'}")
+        if loop.time() > end:
+            task.cancel()
+            raise TrunkguardError(f"cannot listen on {host}:{port}: not started within {start_timeout:g}s")
+        await asyncio.sleep(0.01)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, 5.0)
+        sock.close()

@@ -1,0 +1,52 @@
+"""What a notification is and the one-method protocol every destination implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from trunkguard.errors import TrunkguardError
+
+# Notifications that end an incident: the dedup key's open alert is resolved or closed.
+RESOLVING = frozenset({"failback_committed", "activation_cancelled"})
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str            # the decision core's Notify kind, e.g. swap_committed
+    severity: str        # info | warning | critical
+    message: str
+    dedup_key: str       # one incident per carrier pair, e.g. trunkguard/tg-primary
+    at: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolves(self) -> bool:
+        return self.kind in RESOLVING
+
+
+class NotifyError(TrunkguardError):
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Sender(Protocol):
+    name: str
+
+    async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
+        """Deliver one alert or raise NotifyError (retryable or not)."""
+
+
+def check_response(name: str, response: httpx.Response) -> None:
+    """2xx is delivered; 429 and 5xx are worth retrying (honouring Retry-After); the rest are not."""
+    if 200 <= response.status_code < 300:
+        return
+    retry_after = response.headers.get("Retry-After", "")
+    wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
+    retryable = response.status_code == 429 or response.status_code >= 500
+    raise NotifyError(f"{name}: HTTP {response.status_code}: {response.text[:200]}", retryable=retryable,
+                      retry_after=wait)

@@ -1,0 +1,139 @@
+"""Queued, bounded, retried, never blocking: how notifications leave the engine.
+
+`post()` only puts the alert on a bounded queue (when it is full the oldest waiting alert is
+dropped and counted). A worker task sends each alert to every destination, retrying 429, 5xx and
+network errors with backoff (Retry-After honoured) until the alert's deadline; a destination that
+fails does not hold up the others. Counters feed the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import random
+from collections.abc import Mapping, Sequence
+
+import httpx
+
+from trunkguard.config import Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
+from trunkguard.errors import ConfigError
+from trunkguard.notify.base import Alert, NotifyError, Sender
+from trunkguard.notify.opsgenie import Opsgenie
+from trunkguard.notify.pagerduty import PagerDuty
+from trunkguard.notify.slack import Slack
+from trunkguard.notify.webhook import Webhook
+
+log = logging.getLogger("trunkguard.notify")
+
+
+def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None) -> list[Sender]:
+    """Build the destinations, reading each key or URL from the environment variable it names."""
+    env = os.environ if environ is None else environ
+    problems: list[tuple[str, str]] = []
+    senders: list[Sender] = []
+    for i, n in enumerate(notifiers):
+        var = (n.routing_key_env if isinstance(n, PagerDutyNotify) else n.api_key_env if isinstance(n, OpsgenieNotify)
+               else n.webhook_url_env if isinstance(n, SlackNotify) else n.url_env)
+        secret = env.get(var, "")
+        if not secret:
+            field = next(k for k in type(n).model_fields if k.endswith("_env"))
+            problems.append((f"notify[{i}].{field}", f"environment variable {var} is not set"))
+            continue
+        if isinstance(n, PagerDutyNotify):
+            senders.append(PagerDuty(secret, n.base_url))
+        elif isinstance(n, OpsgenieNotify):
+            senders.append(Opsgenie(secret, n.base_url))
+        elif isinstance(n, SlackNotify):
+            senders.append(Slack(secret))
+        else:
+            senders.append(Webhook(secret))
+    if problems:
+        raise ConfigError(problems, "environment")
+    return senders
+
+
+class Dispatcher:
+    def __init__(self, senders: Sequence[Sender], *, maxsize: int = 200, deadline: float = 120.0,
+                 timeout: float = 10.0, rng: random.Random | None = None) -> None:
+        self.senders = list(senders)
+        self.deadline = deadline
+        self.timeout = timeout
+        self._queue: collections.deque[Alert] = collections.deque(maxlen=maxsize)
+        self._wake = asyncio.Event()
+        self._rng = rng or random.Random()
+        self._task: asyncio.Task[None] | None = None
+        self._http: httpx.AsyncClient | None = None
+        self.sent: collections.Counter[str] = collections.Counter()
+        self.failed: collections.Counter[str] = collections.Counter()
+        self.dropped = 0
+        self.last_error: dict[str, str] = {}
+
+    def start(self) -> None:
+        if self.senders and self._task is None:
+            self._http = httpx.AsyncClient(timeout=self.timeout)
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="notify")
+
+    def post(self, alert: Alert) -> None:
+        """Queue one alert; never waits."""
+        if not self.senders:
+            return
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(alert)
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def drain(self, timeout: float) -> None:
+        """Give queued alerts up to `timeout` to leave (at shutdown)."""
+        end = asyncio.get_running_loop().time() + timeout
+        while self._queue and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            alert = self._queue[0]
+            await asyncio.gather(*(self._deliver(s, alert) for s in self.senders))
+            if self._queue and self._queue[0] is alert:
+                self._queue.popleft()
+
+    async def _deliver(self, sender: Sender, alert: Alert) -> None:
+        assert self._http is not None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await asyncio.wait_for(sender.send(alert, self._http), self.timeout)
+                self.sent[sender.name] += 1
+                return
+            except NotifyError as exc:
+                why, retryable, wait = str(exc), exc.retryable, exc.retry_after
+            except (httpx.HTTPError, TimeoutError) as exc:
+                why, retryable, wait = f"{sender.name}: {type(exc).__name__}: {exc}", True, None
+            if wait is None:
+                wait = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+            if not retryable or loop.time() + wait > end:
+                self.failed[sender.name] += 1
+                self.last_error[sender.name] = why
+                log.warning("notification %s to %s not delivered after %d attempts: %s", alert.kind, sender.name,
+                            attempt, why)
+                return
+            await asyncio.sleep(wait)

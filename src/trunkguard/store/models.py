@@ -1,0 +1,86 @@
+"""The tables. Times are wall-clock seconds since the epoch (floats), as the engine's clock gives them.
+
+Every row that records a side effect carries `term`: the lease term of the replica that wrote it
+(a fencing token). Migrations live in `migrations/`; `Store.migrate()` runs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class Lease(Base):
+    """Who may act. One row per lease name; `term` grows by one at every change of holder."""
+
+    __tablename__ = "lease"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    term: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class PairStateRow(Base):
+    """The carrier pair's latest snapshot (one row), restored at start-up."""
+
+    __tablename__ = "pair_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    term: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class DecisionRow(Base):
+    """One decision that changed something or said something new, with the evidence behind it."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    sentence: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(32))
+    active: Mapped[str] = mapped_column(String(16))
+    intent_key: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    term: Mapped[int] = mapped_column(Integer)
+
+
+class IntentRow(Base):
+    """A swap: written before acting, finished with its outcome. `prior` is the routing before it."""
+
+    __tablename__ = "intents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    to_role: Mapped[str] = mapped_column(String(16))
+    trunk_group_id: Mapped[str] = mapped_column(String(200))
+    trigger: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    prior: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    term: Mapped[int] = mapped_column(Integer)
+
+
+class OperatorActionRow(Base):
+    """A person's action (failover, failback approval, pause, resume, cancel): who, why, when.
+    An approval is single use: `used_at` and `used_by` are set when a swap consumes it."""
+
+    __tablename__ = "operator_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    who: Mapped[str] = mapped_column(String(200))
+    why: Mapped[str] = mapped_column(Text)
+    at: Mapped[float] = mapped_column(Float)
+    result: Mapped[str] = mapped_column(Text, default="")
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    used_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    term: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,294 @@
+"""The store behind the engine: SQLAlchemy 2 over SQLite (default) or PostgreSQL.
+
+Calls are synchronous and short (one transaction each); the engine runs them on one worker thread
+with a deadline so the event loop never waits on the disk. Rules kept here:
+
+- Fencing: every write that records or enables a side effect checks, inside its transaction,
+  that the lease still has the writer's term; a stale term raises LeaseLost and writes nothing.
+- An intent row is committed before the platform is touched, and finished with its outcome after
+  the read-back. At start-up the engine reconciles any intent still PENDING by reading the
+  platform (see engine/actuator.py), never by applying it again.
+- An approval is single use: the swap that consumes it marks it used.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from trunkguard.core.failover import OperatorAction, PairSnapshot, Swap
+from trunkguard.errors import TrunkguardError
+from trunkguard.store.codec import snapshot_from_json, snapshot_to_json
+from trunkguard.store.models import DecisionRow, IntentRow, Lease, OperatorActionRow, PairStateRow
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class StoreError(TrunkguardError):
+    """The store could not be reached or refused a write."""
+
+
+class LeaseLost(StoreError):
+    """Another replica holds the lease now (or it expired): this one must stop acting."""
+
+
+class IntentStatus(StrEnum):
+    PENDING = "pending"        # written, platform not yet confirmed
+    APPLIED = "applied"        # written and read back
+    FAILED = "failed"          # the platform refused or the deadline passed; routing unchanged
+    RECONCILED = "reconciled"  # found in flight at start-up; the platform showed it applied
+    ABANDONED = "abandoned"    # found in flight at start-up; the platform showed it not applied
+
+
+@dataclass(frozen=True)
+class IntentRecord:
+    key: str
+    to_role: str
+    trunk_group_id: str
+    trigger: str
+    reason: str
+    status: IntentStatus
+    outcome: str
+    prior: dict[str, Any] | None
+    after: dict[str, Any] | None
+    created_at: float
+    finished_at: float | None
+    term: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "to": self.to_role, "trunk_group_id": self.trunk_group_id, "trigger": self.trigger,
+                "reason": self.reason, "status": self.status.value, "outcome": self.outcome,
+                "created_at": self.created_at, "finished_at": self.finished_at, "term": self.term}
+
+
+def engine_url(url: str) -> str:
+    """`postgresql://` uses psycopg 3 unless a driver is named; a SQLite file's folder is created."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+class Store:
+    def __init__(self, url: str, *, lease_name: str = "trunkguard") -> None:
+        self.url = url
+        self.lease_name = lease_name
+        try:
+            self.engine: Engine = create_engine(engine_url(url), pool_pre_ping=True)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise StoreError(f"storage.url {url!r}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, **kw: Any) -> Store:
+        """Connect and bring the schema up to date (creates a new SQLite file on first run)."""
+        store = cls(url, **kw)
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot prepare the store at {self.safe_url}: {_short(exc)}") from None
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- the lease ---------------------------------------------------------------------------
+
+    def acquire_lease(self, holder: str, ttl: float, now: float | None = None) -> int | None:
+        """Take the lease (a new term) or renew our own. None while another holder's is unexpired."""
+        now = time.time() if now is None else now
+        with self._tx() as s:
+            row = s.get(Lease, self.lease_name, with_for_update=True)
+            if row is None:
+                s.add(Lease(name=self.lease_name, holder=holder, term=1, expires_at=now + ttl))
+                return 1
+            if row.holder == holder and row.expires_at > now:
+                row.expires_at = now + ttl
+                return row.term
+            if row.holder != holder and row.expires_at > now:
+                return None
+            row.holder, row.term, row.expires_at = holder, row.term + 1, now + ttl
+            return row.term
+
+    def renew_lease(self, holder: str, term: int, ttl: float, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._tx() as s:
+            done = s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == holder,
+                                                 Lease.term == term).values(expires_at=now + ttl))
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                raise LeaseLost(f"the lease moved on from term {term}")
+
+    def release_lease(self, holder: str, term: int) -> None:
+        with self._tx() as s:
+            s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == holder,
+                                          Lease.term == term).values(expires_at=0.0))
+
+    def lease(self) -> dict[str, Any] | None:
+        with self._tx() as s:
+            row = s.get(Lease, self.lease_name)
+            return None if row is None else {"holder": row.holder, "term": row.term, "expires_at": row.expires_at}
+
+    # ---- snapshot and decisions ------------------------------------------------------------
+
+    def load_snapshot(self) -> PairSnapshot | None:
+        with self._tx() as s:
+            row = s.get(PairStateRow, 1)
+            return None if row is None else snapshot_from_json(row.snapshot)
+
+    def save(self, term: int, now: float, snapshot: PairSnapshot, *, kind: str | None = None,
+             sentence: str = "", evidence: dict[str, Any] | None = None, intent_key: str | None = None) -> None:
+        """Persist the snapshot and, when `kind` is given, one decision row, in one fenced transaction."""
+        with self._tx() as s:
+            self._fence(s, term)
+            self._put_snapshot(s, term, now, snapshot)
+            if kind is not None:
+                s.add(DecisionRow(at=now, kind=kind, sentence=sentence, state=snapshot.state.value,
+                                  active=snapshot.active.value, intent_key=intent_key, evidence=evidence or {},
+                                  term=term))
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest `limit` decisions, oldest first."""
+        with self._tx() as s:
+            rows = s.scalars(select(DecisionRow).order_by(DecisionRow.id.desc()).limit(limit)).all()
+            return [{"id": r.id, "at": r.at, "kind": r.kind, "sentence": r.sentence, "state": r.state,
+                     "active": r.active, "intent_key": r.intent_key, "evidence": r.evidence, "term": r.term}
+                    for r in reversed(rows)]
+
+    # ---- intents -----------------------------------------------------------------------------
+
+    def begin_intent(self, term: int, now: float, swap: Swap, trunk_group_id: str, snapshot: PairSnapshot,
+                     *, sentence: str, evidence: dict[str, Any]) -> None:
+        """Commit the intent, the snapshot that has it in flight and the decision, before acting."""
+        with self._tx() as s:
+            self._fence(s, term)
+            s.add(IntentRow(key=swap.key, to_role=swap.to.value, trunk_group_id=trunk_group_id,
+                            trigger=swap.trigger, reason=swap.reason, status=IntentStatus.PENDING.value,
+                            outcome="", created_at=now, term=term))
+            self._put_snapshot(s, term, now, snapshot)
+            s.add(DecisionRow(at=now, kind="swap", sentence=sentence, state=snapshot.state.value,
+                              active=snapshot.active.value, intent_key=swap.key, evidence=evidence, term=term))
+            if swap.trigger == "operator" and swap.to.value == "primary":
+                approval = s.scalars(select(OperatorActionRow).where(
+                    OperatorActionRow.kind == "failback", OperatorActionRow.used_at.is_(None))
+                    .order_by(OperatorActionRow.id.desc()).limit(1)).first()
+                if approval is not None:
+                    approval.used_at, approval.used_by = now, swap.key
+
+    def note_prior(self, term: int, key: str, prior: dict[str, Any]) -> None:
+        """The routing as read just before the write: kept for reversal and for the audit."""
+        with self._tx() as s:
+            self._fence(s, term)
+            s.execute(update(IntentRow).where(IntentRow.key == key).values(prior=prior))
+
+    def finish_intent(self, term: int, key: str, status: IntentStatus, outcome: str, now: float,
+                      after: dict[str, Any] | None = None) -> None:
+        with self._tx() as s:
+            self._fence(s, term)
+            s.execute(update(IntentRow).where(IntentRow.key == key).values(
+                status=status.value, outcome=outcome, after=after, finished_at=now))
+
+    def intents(self, *, status: IntentStatus | None = None, limit: int = 100) -> list[IntentRecord]:
+        with self._tx() as s:
+            query = select(IntentRow).order_by(IntentRow.id)
+            if status is not None:
+                query = query.where(IntentRow.status == status.value)
+            rows = s.scalars(query.limit(limit)).all()
+            return [IntentRecord(r.key, r.to_role, r.trunk_group_id, r.trigger, r.reason, IntentStatus(r.status),
+                                 r.outcome, r.prior, r.after, r.created_at, r.finished_at, r.term) for r in rows]
+
+    # ---- operator actions -------------------------------------------------------------------
+
+    def record_action(self, term: int, action: OperatorAction, result: str) -> None:
+        with self._tx() as s:
+            self._fence(s, term)
+            s.add(OperatorActionRow(kind=action.kind, who=action.who, why=action.why, at=action.at, result=result,
+                                    term=term))
+
+    def actions(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            rows = s.scalars(select(OperatorActionRow).order_by(OperatorActionRow.id.desc()).limit(limit)).all()
+            return [{"kind": r.kind, "who": r.who, "why": r.why, "at": r.at, "result": r.result,
+                     "used_at": r.used_at, "used_by": r.used_by} for r in reversed(rows)]
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._session)
+
+    def _fence(self, s: Session, term: int) -> None:
+        row = s.get(Lease, self.lease_name, with_for_update=True)
+        if row is None or row.term != term:
+            raise LeaseLost(f"write refused: lease term {term} is stale (now {row.term if row else 'none'})")
+
+    @staticmethod
+    def _put_snapshot(s: Session, term: int, now: float, snapshot: PairSnapshot) -> None:
+        data = snapshot_to_json(snapshot)
+        row = s.get(PairStateRow, 1)
+        if row is None:
+            s.add(PairStateRow(id=1, snapshot=data, term=term, updated_at=now))
+        else:
+            row.snapshot, row.term, row.updated_at = data, term, now
+
+
+class _Transaction:
+    """A session in one transaction; database errors become StoreError at this boundary."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+        self._session: Session | None = None
+
+    def __enter__(self) -> Session:
+        self._session = self._factory()
+        self._session.begin()
+        return self._session
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        session = self._session
+        assert session is not None
+        try:
+            if exc_type is None:
+                session.commit()
+            else:
+                session.rollback()
+        except SQLAlchemyError as err:
+            session.rollback()
+            raise StoreError(f"store write failed: {_short(err)}") from None
+        finally:
+            session.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"store error: {_short(exc)}") from None
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,115 @@
+"""The store against real SQLite files and a real PostgreSQL: migrations, fencing, intents, history."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import sqlalchemy
+
+from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Role, Swap
+from trunkguard.store import IntentStatus, LeaseLost, Store
+
+
+def _swap(n: int = 1, to: Role = Role.SECONDARY, trigger: str = "automatic") -> Swap:
+    return Swap(to, trigger, "primary carrier unusable", f"swap-{n}-to-{to.value}", 100.0)  # type: ignore[arg-type]
+
+
+def test_migrations_create_every_table_and_run_twice_harmlessly(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.migrate()  # a second start-up finds the schema at head and changes nothing
+    tables = set(sqlalchemy.inspect(store.engine).get_table_names())
+    assert {"lease", "pair_state", "decisions", "intents", "operator_actions", "alembic_version"} <= tables
+    store.close()
+
+
+def test_lease_terms_grow_with_each_new_holder_and_a_live_lease_is_not_taken(store_url: str) -> None:
+    store = Store.open(store_url)
+    assert store.acquire_lease("a", ttl=10, now=0) == 1
+    assert store.acquire_lease("a", ttl=10, now=5) == 1  # renewal keeps the term
+    assert store.acquire_lease("b", ttl=10, now=6) is None  # a's lease runs until 15
+    assert store.acquire_lease("b", ttl=10, now=16) == 2  # expired: b takes it with a new term
+    with pytest.raises(LeaseLost):
+        store.renew_lease("a", 1, ttl=10, now=17)
+    store.close()
+
+
+def test_a_stale_term_writes_nothing(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.acquire_lease("a", ttl=10, now=0)
+    store.acquire_lease("b", ttl=10, now=20)  # a's term 1 is now stale
+    snap = replace(PairSnapshot(), in_flight=_swap())
+    with pytest.raises(LeaseLost, match="term 1 is stale"):
+        store.begin_intent(1, 21, _swap(), "tg-secondary", snap, sentence="activating", evidence={})
+    assert store.intents() == []
+    assert store.load_snapshot() is None
+    assert store.history() == []
+    store.close()
+
+
+def test_an_intent_is_recorded_before_acting_and_finished_with_its_outcome(store_url: str) -> None:
+    store = Store.open(store_url)
+    term = store.acquire_lease("a", ttl=10, now=0)
+    assert term == 1
+    swap = _swap()
+    snap = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
+    store.begin_intent(term, 100, swap, "tg-secondary", snap, sentence="activating the secondary carrier",
+                       evidence={"trunks": [{"name": "primary-1", "state": "down"}]})
+    pending = store.intents(status=IntentStatus.PENDING)
+    assert [i.key for i in pending] == ["swap-1-to-secondary"]
+    assert store.load_snapshot() == snap  # a restart here sees the swap in flight
+    store.note_prior(term, swap.key, {"trunk_group_id": "tg-primary", "version": 3})
+    store.finish_intent(term, swap.key, IntentStatus.APPLIED, "read back: tg-secondary", 101,
+                        after={"trunk_group_id": "tg-secondary", "version": 4})
+    [done] = store.intents()
+    assert done.status is IntentStatus.APPLIED
+    assert done.prior == {"trunk_group_id": "tg-primary", "version": 3}
+    assert done.after == {"trunk_group_id": "tg-secondary", "version": 4}
+    [decision] = store.history()
+    assert decision["intent_key"] == swap.key and decision["evidence"]["trunks"][0]["state"] == "down"
+    store.close()
+
+
+def test_the_same_idempotency_key_cannot_be_recorded_twice(store_url: str) -> None:
+    from trunkguard.store import StoreError
+
+    store = Store.open(store_url)
+    term = store.acquire_lease("a", ttl=10, now=0)
+    assert term is not None
+    snap = replace(PairSnapshot(), in_flight=_swap())
+    store.begin_intent(term, 1, _swap(), "tg-secondary", snap, sentence="x", evidence={})
+    with pytest.raises(StoreError):
+        store.begin_intent(term, 2, _swap(), "tg-secondary", snap, sentence="x", evidence={})
+    assert len(store.intents()) == 1
+    store.close()
+
+
+def test_a_failback_approval_is_used_once_by_the_swap_it_allows(store_url: str) -> None:
+    store = Store.open(store_url)
+    term = store.acquire_lease("a", ttl=10, now=0)
+    assert term is not None
+    approval = OperatorAction("failback", "alice", "carrier confirmed the fix", 50.0)
+    store.record_action(term, approval, "failback approved")
+    swap = _swap(2, Role.PRIMARY, "operator")
+    store.begin_intent(term, 60, swap, "tg-primary", replace(PairSnapshot(), in_flight=swap), sentence="back",
+                       evidence={})
+    [row] = store.actions()
+    assert row["who"] == "alice" and row["used_by"] == swap.key and row["used_at"] == 60
+    store.close()
+
+
+def test_history_is_newest_last_and_limited(store_url: str) -> None:
+    store = Store.open(store_url)
+    term = store.acquire_lease("a", ttl=10, now=0)
+    assert term is not None
+    for i in range(5):
+        store.save(term, float(i), PairSnapshot(), kind="cycle", sentence=f"decision {i}")
+    assert [d["sentence"] for d in store.history(limit=3)] == ["decision 2", "decision 3", "decision 4"]
+    store.close()
+
+
+def test_an_unreachable_database_is_a_clear_store_error() -> None:
+    from trunkguard.store import StoreError
+
+    with pytest.raises(StoreError, match="cannot prepare the store"):
+        Store.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
