@@ -92,8 +92,9 @@ def sipp_uas(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     binary = need_sipp()
     started: list[Sipp] = []
 
-    def start(transport: str = "udp", scenario: str | None = None, extra: list[str] | None = None) -> Sipp:
-        port = free_port(socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM)
+    def start(transport: str = "udp", scenario: str | None = None, extra: list[str] | None = None,
+              port: int | None = None) -> Sipp:
+        port = port or free_port(socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM)
         log = tmp_path / f"sipp-{port}.log"
         cmd = [binary]
         cmd += ["-sf", str(SIPP_SCENARIOS / scenario)] if scenario else ["-sn", "uas", "-aa"]

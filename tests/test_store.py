@@ -113,3 +113,12 @@ def test_an_unreachable_database_is_a_clear_store_error() -> None:
 
     with pytest.raises(StoreError, match="cannot prepare the store"):
         Store.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+
+
+def test_a_restarted_holder_takes_a_new_term_at_once(store_url: str) -> None:
+    store = Store.open(store_url)
+    assert store.acquire_lease("host-a", ttl=30, now=0) == 1
+    assert store.acquire_lease("host-a", ttl=30, now=1, restart=True) == 2  # no wait for the old lease
+    with pytest.raises(LeaseLost):
+        store.save(1, 2, PairSnapshot(), kind="cycle", sentence="from the old process")
+    store.close()

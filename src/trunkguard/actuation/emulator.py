@@ -3,7 +3,9 @@
 For the lab, the demo and the tests. Faults are queued through `POST /_emulator/faults`:
 `{"status": 503, "times": 2}`, `{"status": 429, "retry_after": 1}`, `{"latency": 0.5}`,
 `{"conflict": true}` (someone else bumps the rule's version first), `{"expire_tokens": true}`,
-or `{"random_status": 503, "probability": 0.3, "seed": 1}` for a lasting share of failures.
+`{"hold_after_write": 5}` (apply the write, then wait before answering: a crash window), or
+`{"random_status": 503, "probability": 0.3, "seed": 1}` for a lasting share of failures. A fault
+with `"method": "PUT"` waits for the first request of that method.
 `POST /_emulator/calls` sets the live-call count; `GET /_emulator/state` shows the rules and how
 many writes were applied.
 """
@@ -55,11 +57,11 @@ def default_rule(rule_id: str, trunk_group_id: str) -> dict[str, Any]:
 def create_app(state: EmulatorState) -> Starlette:
     async def fault_gate(request: Request) -> Response | None:
         state.requests += 1
-        if state.faults:
-            fault = state.faults[0]
-            fault["times"] = int(fault.get("times", 1)) - 1
-            if fault["times"] <= 0:
-                state.faults.pop(0)
+        fault = next((f for f in state.faults if f.get("method", request.method) == request.method), None)
+        if fault is not None and "hold_after_write" in fault:
+            return None  # taken by the write itself, after it is applied
+        if fault is not None:
+            _use(state, fault)
             if fault.get("latency"):
                 await asyncio.sleep(float(fault["latency"]))
             if fault.get("expire_tokens"):
@@ -122,6 +124,10 @@ def create_app(state: EmulatorState) -> Starlette:
         state.writes_applied += 1
         if key:
             state.idempotency[key] = updated
+        hold = next((f for f in state.faults if "hold_after_write" in f), None)
+        if hold is not None:
+            _use(state, hold)
+            await asyncio.sleep(float(hold["hold_after_write"]))
         return JSONResponse(updated)
 
     async def realtime(request: Request) -> Response:
@@ -159,3 +165,9 @@ def create_app(state: EmulatorState) -> Starlette:
         Route("/_emulator/calls", calls, methods=["POST"]),
         Route("/_emulator/state", show, methods=["GET"]),
     ])
+
+
+def _use(state: EmulatorState, fault: dict[str, Any]) -> None:
+    fault["times"] = int(fault.get("times", 1)) - 1
+    if fault["times"] <= 0:
+        state.faults.remove(fault)

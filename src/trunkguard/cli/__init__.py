@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from trunkguard import __version__
-from trunkguard.cli import bench_cmd, checks_cmd, config_cmd, demo_cmd, probe_cmd, simulate_cmd
+from trunkguard.cli import bench_cmd, checks_cmd, config_cmd, demo_cmd, ops_cmd, probe_cmd, run_cmd, simulate_cmd
 
 app = typer.Typer(
     name="trunkguard", no_args_is_help=True, add_completion=False,
@@ -21,6 +21,9 @@ app.command("media")(checks_cmd.media)
 app.command("sweep")(checks_cmd.sweep_cmd)
 app.command("certs")(checks_cmd.certs)
 app.command("parity")(checks_cmd.parity)
+app.command("run")(run_cmd.run)
+for _name in ("status", "history", "failover", "failback", "pause", "resume", "cancel"):
+    app.command(_name)(getattr(ops_cmd, _name))
 
 
 def _version(value: bool) -> None:

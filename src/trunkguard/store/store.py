@@ -117,15 +117,16 @@ class Store:
 
     # ---- the lease ---------------------------------------------------------------------------
 
-    def acquire_lease(self, holder: str, ttl: float, now: float | None = None) -> int | None:
-        """Take the lease (a new term) or renew our own. None while another holder's is unexpired."""
+    def acquire_lease(self, holder: str, ttl: float, now: float | None = None, *, restart: bool = False) -> int | None:
+        """Take the lease (a new term) or renew our own. None while another holder's is unexpired.
+        `restart`: the same holder starting again takes a new term at once (fencing its old process)."""
         now = time.time() if now is None else now
         with self._tx() as s:
             row = s.get(Lease, self.lease_name, with_for_update=True)
             if row is None:
                 s.add(Lease(name=self.lease_name, holder=holder, term=1, expires_at=now + ttl))
                 return 1
-            if row.holder == holder and row.expires_at > now:
+            if row.holder == holder and row.expires_at > now and not restart:
                 row.expires_at = now + ttl
                 return row.term
             if row.holder != holder and row.expires_at > now:

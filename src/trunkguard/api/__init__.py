@@ -1,0 +1,1 @@
+"""The daemon's local HTTP API (and, later, its dashboard and metrics)."""

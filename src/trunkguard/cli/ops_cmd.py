@@ -1,0 +1,136 @@
+"""Operator commands talking to the running daemon's local API: status, history, failover,
+failback, pause, resume, cancel. The daemon is found through the config's `api.listen`; the token
+comes from the environment variable `api.token_env` names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trunkguard.cli.common import EXIT_FAILED, emit_json, load_or_exit, usage_error
+from trunkguard.config import Config
+
+CONFIG = typer.Option(..., "--config", "-c", help="The daemon's YAML configuration file.")
+JSON = typer.Option(False, "--json", help="Print JSON.")
+REASON = typer.Option(..., "--reason", "-r", help="Why: recorded with your name in the audit trail.")
+WHO = typer.Option(None, "--who", help="Your name for the audit trail (default: $USER).")
+
+
+def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    host, _, port = cfg.api.listen.rpartition(":")
+    url = f"http://{host}:{port}{path}"
+    headers = {}
+    if cfg.api.token_env:
+        token = os.environ.get(cfg.api.token_env, "")
+        if method != "GET" and not token:
+            usage_error(f"environment variable {cfg.api.token_env} (api.token_env) is not set")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+    try:
+        return httpx.request(method, url, json=body, headers=headers, timeout=35.0)
+    except httpx.HTTPError as exc:
+        typer.echo(f"trunkguard: cannot reach the daemon at {cfg.api.listen} ({type(exc).__name__}); "
+                   "is `trunkguard run` running with this config?", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"error": response.text[:300]}
+    if response.status_code >= 400 and "sentences" not in data:
+        typer.echo(f"trunkguard: {data.get('error', response.status_code)}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    return data if isinstance(data, dict) else {"data": data}
+
+
+def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
+    """Where inbound routing points, each trunk's health, and anything waiting on a person."""
+    data = _json_or_fail(_call(load_or_exit(config), "GET", "/api/v1/status"))
+    if as_json:
+        emit_json(data)
+        return
+    console = Console()
+    flight = f"  swap to {data['in_flight']['to']} in flight" if data.get("in_flight") else ""
+    console.print(f"[bold]routing:[/] {data['active']} carrier ({data['active_trunk_group']}), state "
+                  f"{data['state']}{flight}; leader={data['leader']} term={data['term']}")
+    table = Table("carrier", "trunk", "state", "usable", "last", "rtt ms (last 5)")
+    for role, carrier in data["carriers"].items():
+        for t in carrier["trunks"]:
+            rtts = " ".join(f"{s['rtt_ms']:.1f}" if s["rtt_ms"] is not None else "-" for s in t["samples"][-5:])
+            table.add_row(role, t["name"], t["state"], "yes" if t["usable"] else "NO", t["last_detail"][:40], rtts)
+    console.print(table)
+    if data.get("queued_activation"):
+        q = data["queued_activation"]
+        console.print(f"[yellow]activation queued[/] for {q['waited_s']}s: {q['active_calls']} active calls, "
+                      f"breaker allows fewer than {q['max_active_calls']}")
+    if data.get("pending_approval"):
+        console.print("[yellow]failback waits for approval:[/] trunkguard failback --config ... --reason ...")
+    if data.get("paused"):
+        console.print(f"[yellow]paused[/] by {data['paused']['who']}: {data['paused']['why']}")
+    console.print(f"last decision: {data['last_sentence']}")
+
+
+def history(config: Path = CONFIG, as_json: bool = JSON,
+            limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="How many decisions.")) -> None:
+    """The decisions with their sentences, newest last."""
+    data = _json_or_fail(_call(load_or_exit(config), "GET", f"/api/v1/history?limit={limit}"))
+    if as_json:
+        emit_json(data)
+        return
+    for d in data["decisions"]:
+        when = dt.datetime.fromtimestamp(d["at"]).strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"{when}  {d['kind']:<8} {d['sentence']}")
+
+
+def _act(kind: str, config: Path, reason: str, who: str | None, as_json: bool) -> None:
+    cfg = load_or_exit(config)
+    if not reason.strip():
+        usage_error("--reason must say why")
+    response = _call(cfg, "POST", "/api/v1/actions",
+                     {"kind": kind, "reason": reason, "who": who or getpass.getuser()})
+    data = _json_or_fail(response)
+    if as_json:
+        emit_json({"ok": response.status_code == 200, "sentences": data["sentences"]})
+    else:
+        for sentence in data["sentences"]:
+            typer.echo(sentence)
+    if response.status_code != 200:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def failover(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+             force: bool = typer.Option(False, "--force", "-f", help="Do not ask for confirmation.")) -> None:
+    """Force inbound routing onto the secondary carrier now (readiness and breaker are not checked)."""
+    if not force and not typer.confirm("Move inbound routing to the secondary carrier now?"):
+        raise typer.Exit(EXIT_FAILED)
+    _act("failover", config, reason, who, as_json)
+
+
+def failback(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+    """Approve the return to the primary carrier (runs once the cooling period is over and it is healthy)."""
+    _act("failback", config, reason, who, as_json)
+
+
+def pause(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+    """Stop all automatic actions (a queued activation is dropped) until resumed."""
+    _act("pause", config, reason, who, as_json)
+
+
+def resume(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+    """Turn automatic actions back on."""
+    _act("resume", config, reason, who, as_json)
+
+
+def cancel(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+    """Cancel a queued activation, or withdraw a failback approval."""
+    _act("cancel", config, reason, who, as_json)

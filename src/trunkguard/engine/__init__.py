@@ -1,0 +1,1 @@
+"""The running service: the engine loop around the pure decision core."""

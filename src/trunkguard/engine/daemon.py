@@ -1,0 +1,528 @@
+"""The engine: the loop of Patroni's shape around the pure decision core.
+
+Each cycle: take the probes that are due (started as tasks, bounded, never awaited by the loop),
+fold in what has arrived (probe results, T1 overdue marks, media checks, call counts, swap
+results, operator actions), decide once, carry out at most one action, persist, log the sentence.
+
+Safety rules (design section 4):
+- The intent, the snapshot with the swap in flight and the decision are committed before the
+  platform is touched; the outcome after the read-back. At start-up an intent left in flight is
+  reconciled by reading the platform, never by writing again.
+- Every write carries the lease term; a lost lease stops all actions. When the store or the
+  platform cannot be reached, nothing is undone and a person is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from trunkguard.actuation.base import Platform, PlatformError
+from trunkguard.config import Config
+from trunkguard.core.failover import (
+    Decision,
+    Notify,
+    Observation,
+    OperatorAction,
+    PairSnapshot,
+    PolicyRules,
+    Role,
+    Swap,
+    decide,
+    operator,
+    swap_finished,
+)
+from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result
+from trunkguard.core.scheduler import ProbeScheduler, ProbeTask, TrunkSchedule
+from trunkguard.engine.actuator import SwapOutcome, carry_out, read_for_reconcile, routing_json
+from trunkguard.engine.probes import Sample, TrunkProbes
+from trunkguard.notify import Alert, Dispatcher
+from trunkguard.sip.client import T1
+from trunkguard.state import readiness
+from trunkguard.store import IntentStatus, LeaseLost, Store, StoreError
+
+log = logging.getLogger("trunkguard")
+T = TypeVar("T")
+MAX_PROBES_IN_FLIGHT = 64
+STORE_DEADLINE = 5.0
+KEEP_VIEW = 60  # samples per trunk shown in status (the RTT history)
+
+
+@dataclass(frozen=True)
+class _ProbeDone:
+    task: ProbeTask
+    ok: bool
+    code: int | None
+    rtt_ms: float | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Overdue:
+    task: ProbeTask
+
+
+@dataclass(frozen=True)
+class _MediaDone:
+    trunk: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class _SwapDone:
+    swap: Swap
+    outcome: SwapOutcome
+
+
+@dataclass(frozen=True)
+class _Calls:
+    count: int | None
+    detail: str
+
+
+@dataclass
+class _OperatorRequest:
+    action: OperatorAction
+    reply: asyncio.Future[list[str]]
+
+
+_Event = _ProbeDone | _Overdue | _MediaDone | _SwapDone | _Calls | _OperatorRequest
+
+
+class Engine:
+    def __init__(self, config: Config, *, store: Store, platform: Platform, dispatcher: Dispatcher,
+                 clock: Callable[[], float] = time.time, holder: str | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.platform = platform
+        self.dispatcher = dispatcher
+        self.clock = clock
+        # One holder name per host and store: a restarted daemon takes over its own lease at once with
+        # a new term; a second daemon on another host waits until the lease expires.
+        self.holder = holder or f"{socket.gethostname()}"
+        self.rules = PolicyRules.from_config(config.policy)
+        schedules = TrunkSchedule.from_config(config)
+        self.specs = {s.name: s for s in schedules}
+        self.health = {s.name: TrunkHealth(s.name, s.carrier, since=clock()) for s in schedules}
+        self.scheduler = ProbeScheduler(schedules, start=clock())
+        self.probes = TrunkProbes(config)
+        self.groups = {Role.PRIMARY: config.carriers.primary.trunk_group_id,
+                       Role.SECONDARY: config.carriers.secondary.trunk_group_id}
+        self.dedup_key = f"trunkguard/{self.groups[Role.PRIMARY]}"
+        self.pair = PairSnapshot(since=clock())
+        self.term: int | None = None
+        self.lease_ttl = max(30.0, 3 * self.rules.poll_interval)
+        self.lease_until = 0.0
+        self.calls: int | None = None
+        self.calls_detail = "not read yet"
+        self.routing: dict[str, Any] | None = None
+        self.store_ok = True
+        self.started_at = clock()
+        self.last_sentence = "starting"
+        self.decisions = 0
+        self.swap_durations: list[float] = []
+        self.on_event: list[Callable[[str, dict[str, Any]], None]] = []  # observers (metrics, the demo's timeline)
+        self._events: asyncio.Queue[_Event] = asyncio.Queue()
+        self._db_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
+        self._probe_slots = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._swap_task: asyncio.Task[None] | None = None
+        self._last_recorded: str | None = None
+
+    # ---- the public face (API, CLI, tests) --------------------------------------------------
+
+    @property
+    def leader(self) -> bool:
+        return self.term is not None and self.clock() < self.lease_until
+
+    async def submit(self, action: OperatorAction) -> list[str]:
+        """A person's action, carried out by the loop; returns the sentences it produced."""
+        reply: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        await self._events.put(_OperatorRequest(action, reply))
+        return await asyncio.wait_for(reply, 30)
+
+    def status(self) -> dict[str, Any]:
+        snap = self.pair
+        queued = None
+        if snap.queued_since is not None and snap.in_flight is None:
+            queued = {"since": snap.queued_since, "waited_s": round(self.clock() - snap.queued_since, 1),
+                      "escalated": snap.escalated, "active_calls": self.calls,
+                      "max_active_calls": self.rules.max_active_calls}
+        return {
+            "state": snap.state.value, "active": snap.active.value,
+            "active_trunk_group": self.groups[snap.active], "since": snap.since,
+            "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to.value, "key": snap.in_flight.key,
+                                                              "reason": snap.in_flight.reason},
+            "queued_activation": queued,
+            "pending_approval": snap.state.value == "failback_pending" and self.rules.failback_mode == "approval",
+            "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
+            "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
+            "swaps": snap.swaps, "leader": self.leader, "term": self.term, "store_ok": self.store_ok,
+            "active_calls": self.calls, "routing": self.routing, "last_sentence": self.last_sentence,
+            "carriers": {role.value: {"trunk_group_id": self.groups[role],
+                                      "trunks": [self._trunk_view(h) for h in self.health.values()
+                                                 if h.carrier == role.value]} for role in Role},
+            "notifications": {"pending": self.dispatcher.pending, "sent": dict(self.dispatcher.sent),
+                              "failed": dict(self.dispatcher.failed), "dropped": self.dispatcher.dropped},
+        }
+
+    # ---- start-up, the loop, shutdown --------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.dispatcher.start()
+        try:
+            if not await self._take_lease(stop):
+                return
+            await self._restore()
+            await self._reconcile()
+            next_poll = self.clock()
+            while not stop.is_set():
+                now = self.clock()
+                if now >= next_poll:
+                    next_poll = now + self.rules.poll_interval
+                    await self._poll(now)
+                for task in self.scheduler.due(now, self.health):
+                    self._launch(task)
+                wake = min(self.scheduler.next_due(self.health), next_poll)
+                await self._wait(stop, max(0.001, wake - self.clock()))
+                await self._cycle()
+        finally:
+            await self._shutdown()
+
+    async def _wait(self, stop: asyncio.Event, timeout: float) -> None:
+        getter = asyncio.ensure_future(self._events.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({getter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if getter in done:
+            self._events.put_nowait(getter.result())  # put back: _cycle drains in order
+        else:
+            getter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await getter
+
+    async def _shutdown(self) -> None:
+        if self._swap_task is not None and not self._swap_task.done():
+            log.warning("stopping with a swap in flight: it is left to finish or to be reconciled at the next start")
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._swap_task), 5)
+            await self._cycle()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.probes.close()
+        await self.dispatcher.drain(3)
+        await self.dispatcher.close()
+        if self.term is not None:
+            with contextlib.suppress(StoreError):
+                await self._db(self.store.release_lease, self.holder, self.term)
+        self._db_pool.shutdown(wait=False)
+        log.info("stopped")
+
+    async def _take_lease(self, stop: asyncio.Event) -> bool:
+        while not stop.is_set():
+            try:
+                term = await self._db(self.store.acquire_lease, self.holder, self.lease_ttl, self.clock(),
+                                      restart=True)
+            except StoreError as exc:
+                log.error("cannot reach the store to take the lease: %s", exc)
+                term = None
+            if term is not None:
+                self.term, self.lease_until = term, self.clock() + self.lease_ttl
+                log.info("acting as leader with lease term %d", term)
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.rules.poll_interval)
+        return False
+
+    async def _restore(self) -> None:
+        stored = await self._db(self.store.load_snapshot)
+        if stored is not None:
+            self.pair = stored
+            self._say(f"restored: inbound routing on the {stored.active.value} carrier ({stored.state.value})")
+
+    async def _reconcile(self) -> None:
+        """An intent left PENDING by a crash: read the platform and record what it shows."""
+        assert self.term is not None
+        pending = await self._db(self.store.intents, status=IntentStatus.PENDING)
+        for intent in pending:
+            while True:
+                try:
+                    routing = await read_for_reconcile(self.platform, self._swap_deadline())
+                    break
+                except (PlatformError, TimeoutError) as exc:
+                    self._alert(Notify("platform_unreachable", "critical",
+                                       f"cannot read the platform to reconcile swap {intent.key}: {exc}; "
+                                       "no action until it answers"))
+                    await asyncio.sleep(self.rules.poll_interval)
+            applied = routing.trunk_group_id == intent.trunk_group_id
+            status = IntentStatus.RECONCILED if applied else IntentStatus.ABANDONED
+            outcome = (f"found in flight at start-up; the platform shows {routing.trunk_group_id} "
+                       f"(version {routing.version}): {'applied' if applied else 'not applied'}")
+            now = self.clock()
+            await self._db(self.store.finish_intent, self.term, intent.key, status, outcome, now,
+                           routing_json(routing))
+            self.routing = routing_json(routing)
+            if self.pair.in_flight is not None and self.pair.in_flight.key == intent.key:
+                await self._apply(swap_finished(self.pair, applied, now, outcome), now, "reconcile")
+            else:
+                self._say(f"reconciled swap {intent.key}: {outcome}")
+
+    # ---- one cycle ---------------------------------------------------------------------------
+
+    async def _cycle(self) -> None:
+        while not self._events.empty():
+            event = self._events.get_nowait()
+            now = self.clock()
+            if isinstance(event, _ProbeDone):
+                self.scheduler.finished(event.task.trunk, event.task.seq)
+                self.probes.record(event.task.trunk, Sample(now, event.task.kind, event.ok, event.code,
+                                                            event.rtt_ms, event.detail))
+                h, sentence = probe_result(self.health[event.task.trunk], event.task.seq, event.ok, now,
+                                           self.specs[event.task.trunk].rules, code=event.code, detail=event.detail)
+                await self._trunk_changed(h, sentence, now)
+            elif isinstance(event, _Overdue):
+                h, sentence = probe_overdue(self.health[event.task.trunk], event.task.seq, now)
+                await self._trunk_changed(h, sentence, now)
+            elif isinstance(event, _MediaDone):
+                self.probes.record(event.trunk, Sample(now, "media", event.ok, None, None, event.detail))
+                h, sentence = media_result(self.health[event.trunk], event.ok, now, event.detail)
+                await self._trunk_changed(h, sentence, now)
+            elif isinstance(event, _Calls):
+                self.calls, self.calls_detail = event.count, event.detail
+            elif isinstance(event, _SwapDone):
+                await self._swap_done(event, now)
+            else:
+                await self._operator(event, now)
+        now = self.clock()
+        await self._apply(decide(self.pair, self._observation(), now, self.rules), now, "cycle")
+
+    async def _trunk_changed(self, h: TrunkHealth, sentence: str | None, now: float) -> None:
+        before = self.health[h.name].state
+        self.health[h.name] = h
+        if sentence is None:
+            return
+        routine = TrunkState.SUSPECT in (before, h.state) and TrunkState.DOWN not in (before, h.state)
+        self._emit("trunk", {"trunk": h.name, "state": h.state.value, "sentence": sentence})
+        if routine:
+            log.info("%s", sentence)
+            return
+        self._say(sentence)
+        await self._record("trunk", sentence, now)
+
+    async def _operator(self, request: _OperatorRequest, now: float) -> None:
+        action = replace(request.action, at=now)
+        sentences: list[str] = []
+        try:
+            if not self.leader:
+                raise LeaseLost("this replica does not hold the lease")
+            decision = operator(self.pair, action, now)
+            await self._db(self.store.record_action, self.term, action, decision.sentence)
+            sentences.append(decision.sentence)
+            await self._apply(decision, now, "operator", force_record=True)
+            follow = decide(self.pair, self._observation(), now, self.rules)
+            if follow.intents or follow.snapshot.state is not self.pair.state:
+                sentences.append(follow.sentence)
+            await self._apply(follow, now, "cycle")
+        except StoreError as exc:
+            sentences.append(f"{action.kind} refused: {exc}")
+        if not request.reply.done():
+            request.reply.set_result(sentences)
+
+    async def _apply(self, decision: Decision, now: float, kind: str, *, force_record: bool = False) -> None:
+        """Persist the decision, then carry out its intents: notifications, and at most one swap."""
+        if not self.leader:
+            self.last_sentence = f"standby: this replica does not hold the lease; would say: {decision.sentence}"
+            return
+        self.decisions += 1
+        changed = decision.snapshot != self.pair
+        notable = force_record or bool(decision.intents) or decision.snapshot.state is not self.pair.state
+        swap = decision.swap
+        if swap is not None:
+            if not self._lease_fresh(now):
+                self._say(f"not acting: the lease is near expiry; {decision.sentence}")
+                return
+            try:
+                await self._db(self.store.begin_intent, self.term, now, swap, self.groups[swap.to],
+                               decision.snapshot, sentence=decision.sentence, evidence=self._evidence())
+            except StoreError as exc:
+                self._store_trouble(exc, decision.sentence)
+                return
+            self.pair = decision.snapshot
+            self._say(decision.sentence)
+            self._start_swap(swap)
+        else:
+            previous = self.pair
+            self.pair = decision.snapshot
+            if changed or notable:
+                try:
+                    await self._db(self.store.save, self.term, now, decision.snapshot,
+                                   kind=kind if notable or decision.sentence != self._last_recorded else None,
+                                   sentence=decision.sentence, evidence=self._evidence() if notable else {})
+                    self.store_ok = True
+                except StoreError as exc:
+                    self._store_trouble(exc, decision.sentence)
+                    if isinstance(exc, LeaseLost):
+                        self.pair = previous
+            if notable:
+                self._say(decision.sentence)
+                self._last_recorded = decision.sentence
+        self.last_sentence = decision.sentence
+        for intent in decision.intents:
+            if isinstance(intent, Notify):
+                self._alert(intent)
+
+    def _start_swap(self, swap: Swap) -> None:
+        async def note_prior(prior: Any) -> None:
+            with contextlib.suppress(StoreError):
+                await self._db(self.store.note_prior, self.term, swap.key, routing_json(prior))
+
+        async def run() -> None:
+            started = time.perf_counter()
+            outcome = await carry_out(self.platform, self.groups[swap.to], swap.key, self._swap_deadline(),
+                                      note_prior)
+            self.swap_durations.append(time.perf_counter() - started)
+            await self._events.put(_SwapDone(swap, outcome))
+
+        self._emit("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
+        self._swap_task = self._spawn(run(), f"swap {swap.key}")
+
+    async def _swap_done(self, event: _SwapDone, now: float) -> None:
+        outcome = event.outcome
+        self.routing = routing_json(outcome.after) or self.routing
+        status = IntentStatus.APPLIED if outcome.ok else IntentStatus.FAILED
+        try:
+            await self._db(self.store.finish_intent, self.term, event.swap.key, status, outcome.detail, now,
+                           routing_json(outcome.after))
+        except StoreError as exc:
+            self._store_trouble(exc, f"the outcome of swap {event.swap.key}")
+        if self.pair.in_flight != event.swap:
+            return
+        self._emit("swap_done", {"to": event.swap.to.value, "ok": outcome.ok, "key": event.swap.key,
+                                 "detail": outcome.detail})
+        await self._apply(swap_finished(self.pair, outcome.ok, now, outcome.detail), now, "swap")
+
+    # ---- periodic work -----------------------------------------------------------------------
+
+    async def _poll(self, now: float) -> None:
+        if self.term is not None:
+            try:
+                await self._db(self.store.renew_lease, self.holder, self.term, self.lease_ttl, now)
+                self.lease_until = now + self.lease_ttl
+            except LeaseLost as exc:
+                self.term = None
+                self._alert(Notify("lease_lost", "critical", f"lost the lease ({exc}); this replica stops acting"))
+            except StoreError as exc:
+                self._store_trouble(exc, "renewing the lease")
+        self._spawn(self._read_calls(), "active calls")
+
+    async def _read_calls(self) -> None:
+        try:
+            async with asyncio.timeout(self.config.platform.timeout if self.config.platform else 10):
+                count = await self.platform.active_calls()
+            await self._events.put(_Calls(count, "read"))
+        except (PlatformError, TimeoutError) as exc:
+            await self._events.put(_Calls(None, f"unknown: {exc}"))
+
+    def _launch(self, task: ProbeTask) -> None:
+        if task.kind == "media":
+            self._spawn(self._media(task.trunk), f"media {task.trunk}")
+            return
+        loop = asyncio.get_running_loop()
+        overdue = loop.call_later(T1, self._events.put_nowait, _Overdue(task)) if task.timeout > T1 else None
+        self._spawn(self._options(task, overdue), f"options {task.trunk} #{task.seq}")
+
+    async def _options(self, task: ProbeTask, overdue: asyncio.TimerHandle | None) -> None:
+        async with self._probe_slots:
+            result = await self.probes.options_probe(task.trunk)
+        if overdue is not None:
+            overdue.cancel()
+        detail = result.summary()
+        await self._events.put(_ProbeDone(task, result.success, result.code, result.rtt_ms, detail))
+
+    async def _media(self, trunk: str) -> None:
+        async with self._probe_slots:
+            result = await self.probes.media_probe(trunk)
+        detail = f"{result.status}" + (f" {result.code}" if result.code else "") + \
+            (f": {result.reason}" if result.reason and result.status != "ok" else "")
+        await self._events.put(_MediaDone(trunk, result.status == "ok", detail))
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _observation(self) -> Observation:
+        return Observation(tuple(self.health.values()), self.calls, readiness(self.config))
+
+    def _evidence(self) -> dict[str, Any]:
+        return {"trunks": [self._trunk_view(h, samples=10) for h in self.health.values()],
+                "active_calls": self.calls, "active_calls_detail": self.calls_detail,
+                "readiness": dict(vars(self._observation().readiness))}
+
+    def _trunk_view(self, h: TrunkHealth, samples: int = KEEP_VIEW) -> dict[str, Any]:
+        recent = list(self.probes.samples[h.name])[-samples:]
+        return {"name": h.name, "carrier": h.carrier, "state": h.state.value, "since": h.since,
+                "usable": h.usable, "consecutive_failures": len(h.failed), "last_code": h.last_code,
+                "last_detail": h.last_detail, "media_ok": h.media_ok,
+                "samples": [s.as_dict() for s in recent],
+                "recent_failures": [s.as_dict() for s in self.probes.failures[h.name]]}
+
+    def _swap_deadline(self) -> float:
+        return 4 * (self.config.platform.timeout if self.config.platform else 10.0)
+
+    def _lease_fresh(self, now: float) -> bool:
+        return self.term is not None and self.lease_until - now > min(5.0, self.lease_ttl / 3)
+
+    def _alert(self, notify: Notify) -> None:
+        log.log(logging.WARNING if notify.severity != "info" else logging.INFO, "notify %s: %s", notify.kind,
+                notify.message)
+        self._emit("notify", {"kind": notify.kind, "severity": notify.severity, "message": notify.message})
+        self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, self.dedup_key, self.clock(),
+                                   {"active": self.pair.active.value, "state": self.pair.state.value}))
+
+    def _store_trouble(self, exc: StoreError, what: str) -> None:
+        if self.store_ok:
+            self._alert(Notify("store_unreachable", "critical",
+                               f"the store refused a write ({exc}); not acting on: {what}. Routing is left as it is."))
+        self.store_ok = False
+        if isinstance(exc, LeaseLost):
+            self.term = None
+
+    async def _record(self, kind: str, sentence: str, now: float) -> None:
+        if self.term is None:
+            return
+        try:
+            await self._db(self.store.save, self.term, now, self.pair, kind=kind, sentence=sentence,
+                           evidence=self._evidence())
+        except StoreError as exc:
+            self._store_trouble(exc, sentence)
+
+    def _say(self, sentence: str) -> None:
+        log.info("%s", sentence)
+        self._emit("sentence", {"sentence": sentence})
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        for observer in self.on_event:
+            observer(kind, {**data, "at": self.clock()})
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._db_pool, functools.partial(fn, *args, **kw)),
+                                          STORE_DEADLINE)
+        except TimeoutError:
+            raise StoreError(f"the store did not answer within {STORE_DEADLINE:g}s") from None
+
