@@ -1,8 +1,8 @@
-"""The platform contract every adapter must pass, against the emulator on a real HTTP socket."""
+"""The platform contract every adapter must pass, each against its emulator on a real HTTP socket:
+generic (the guide's contract), genesys (real Genesys Cloud paths and shapes) and cxone."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -11,95 +11,161 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from starlette.applications import Starlette
 
 from tests.conftest import free_port
 from trunkguard.actuation.base import AuthError, Platform, PlatformError
+from trunkguard.actuation.cxone import CxonePlatform
+from trunkguard.actuation.cxone_emulator import CxoneState, create_cxone_app, tenant
 from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.actuation.generic import GenericPlatform
+from trunkguard.actuation.genesys import GenesysPlatform
+from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 from trunkguard.actuation.http import PlatformHttp
+from trunkguard.asgi import serving
 
 RULE, QUEUE = "rule-inbound-1", "primary_inbound_queue_id"
 
 
+@dataclass(frozen=True)
+class Peer:
+    """One adapter and its emulator, described so the shared tests can drive any of them."""
+
+    name: str
+    home: str                                # where routing points at first
+    away: str                                # the other carrier
+    writes_per_swap: int                     # objects one swap writes (genesys: a composite)
+    versioned: bool
+    make_state: Callable[[], EmulatorState]
+    make_app: Callable[[Any], Starlette]
+    make_adapter: Callable[..., Platform]
+    routed_to: Callable[[Any], str]
+    set_calls: Callable[[Any, int], None]
+    someone_edits: Callable[[Any], None]
+
+
+def _generic(url: str, *, secret: str = "lab-secret", deadline: float = 5.0) -> Platform:
+    http = PlatformHttp(url, client_id="trunkguard", client_secret=secret, deadline=deadline)
+    return GenericPlatform(http, rule_id=RULE, queue_id=QUEUE, fallback_queue_id="overflow_queue_id")
+
+
+def _genesys(url: str, *, secret: str = "lab-secret", deadline: float = 5.0) -> Platform:
+    http = PlatformHttp(url, client_id="trunkguard", client_secret=secret, deadline=deadline)
+    return GenesysPlatform(http, site_id="site-1", outbound_route_id="route-1", primary_trunk_base="tb-carrier-a",
+                           secondary_trunk_base="tb-carrier-b", datatable_id="dt-carrier",
+                           manage_trunk_enabled=True)
+
+
+def _cxone(url: str, *, secret: str = "lab-secret", deadline: float = 5.0) -> Platform:
+    http = PlatformHttp(url, client_id="trunkguard", client_secret=secret, deadline=deadline,
+                        token_url="/auth/token", token_form={"grant_type": "password", "username": "AKID",
+                                                             "password": "aks"})
+    return CxonePlatform(http, point_of_contact_id="poc-1")
+
+
+def _genesys_calls(state: GenesysState, n: int) -> None:
+    state.trunk_calls["trunk-tb-carrier-a"] = (n - 1, 1)  # inbound + outbound on the primary's trunk
+    state.trunk_calls["trunk-tb-carrier-b"] = (7, 0)      # calls on the secondary do not count
+
+
+PEERS = {
+    "generic": Peer("generic", "tg-primary", "tg-secondary", 1, True,
+                    lambda: EmulatorState(rules={RULE: default_rule(RULE, "tg-primary")}), create_app, _generic,
+                    lambda s: s.rules[RULE]["action"]["trunkGroupId"],
+                    lambda s, n: s.calls.update({QUEUE: n}),
+                    lambda s: s.rules[RULE].update(version=s.rules[RULE]["version"] + 6)),
+    "genesys": Peer("genesys", "tb-carrier-a", "tb-carrier-b", 3, True, byoc_org, create_genesys_app, _genesys,
+                    lambda s: s.first_trunk_base("route-1"), _genesys_calls,
+                    lambda s: s.routes["route-1"].update(version=s.routes["route-1"]["version"] + 6)),
+    "cxone": Peer("cxone", "1001", "1002", 1, False, tenant, create_cxone_app, _cxone,
+                  lambda s: str(s.points_of_contact["poc-1"]["skillId"]),
+                  lambda s, n: s.active.__init__([{"contactId": i, "mediaTypeId": 4} for i in range(n)]),
+                  lambda s: None),
+}
+
+
 @dataclass
 class Emulator:
-    state: EmulatorState
+    peer: Peer
+    state: Any
     url: str
+
+    def adapter(self, **kw: Any) -> Platform:
+        return self.peer.make_adapter(self.url, **kw)
 
     async def fault(self, **fault: Any) -> None:
         async with httpx.AsyncClient() as client:
             (await client.post(f"{self.url}/_emulator/faults", json=fault)).raise_for_status()
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    state = EmulatorState(rules={RULE: default_rule(RULE, "tg-primary")}, calls={QUEUE: 3})
+async def _serve(peer: Peer) -> AsyncIterator[Emulator]:
+    state = peer.make_state()
+    peer.set_calls(state, 3)
     port = free_port(socket.SOCK_STREAM)
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield Emulator(state, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    await task
+    async with serving(peer.make_app(state), "127.0.0.1", port):
+        yield Emulator(peer, state, f"http://127.0.0.1:{port}")
 
 
-def generic(url: str, *, secret: str = "lab-secret", deadline: float = 5.0) -> GenericPlatform:
-    http = PlatformHttp(url, client_id="trunkguard", client_secret=secret, deadline=deadline)
-    return GenericPlatform(http, rule_id=RULE, queue_id=QUEUE, fallback_queue_id="overflow_queue_id")
+@pytest.fixture(params=sorted(PEERS))
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    async for e in _serve(PEERS[request.param]):
+        yield e
 
 
-ADAPTERS: dict[str, Callable[..., GenericPlatform]] = {"generic": generic}
+@pytest.fixture(params=sorted(n for n, p in PEERS.items() if p.versioned))
+async def versioned(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    async for e in _serve(PEERS[request.param]):
+        yield e
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
-def adapter(request: pytest.FixtureRequest) -> Callable[..., Platform]:
-    return ADAPTERS[request.param]  # type: ignore[return-value]
+@pytest.fixture
+async def genesys() -> AsyncIterator[Emulator]:
+    async for e in _serve(PEERS["genesys"]):
+        yield e
 
 
-async def test_reads_the_routing_and_the_live_calls(emulator: Emulator, adapter: Callable[..., Platform]) -> None:
-    platform = adapter(emulator.url)
-    state = await platform.read_routing()
-    assert (state.trunk_group_id, state.version) == ("tg-primary", 1)
+# ---- the shared contract -----------------------------------------------------------------------
+
+
+async def test_reads_the_routing_and_the_live_calls(emulator: Emulator) -> None:
+    platform = emulator.adapter()
+    assert (await platform.read_routing()).trunk_group_id == emulator.peer.home
     assert await platform.active_calls() == 3
     await platform.close()
 
 
-async def test_swap_is_applied_once_and_read_back(emulator: Emulator, adapter: Callable[..., Platform]) -> None:
-    platform = adapter(emulator.url)
-    state = await platform.apply_swap("tg-secondary", idempotency_key="swap-1-to-secondary", expected_version=1)
-    assert (state.trunk_group_id, state.version) == ("tg-secondary", 2)
-    rule = emulator.state.rules[RULE]
-    assert rule["action"] == {"type": "routeToTrunkGroup", "trunkGroupId": "tg-secondary", "queueId": QUEUE,
-                              "fallback": {"type": "routeToQueue", "queueId": "overflow_queue_id"}}
-    again = await platform.apply_swap("tg-secondary", idempotency_key="swap-1-to-secondary", expected_version=1)
-    assert again.version == 2 and emulator.state.writes_applied == 1
+async def test_a_swap_is_applied_once_and_read_back(emulator: Emulator) -> None:
+    platform, away = emulator.adapter(), emulator.peer.away
+    before = await platform.read_routing()
+    state = await platform.apply_swap(away, idempotency_key="swap-1-to-secondary", expected_version=before.version)
+    assert state.trunk_group_id == away and emulator.peer.routed_to(emulator.state) == away
+    writes = emulator.state.writes_applied
+    assert writes == emulator.peer.writes_per_swap
+    again = await platform.apply_swap(away, idempotency_key="swap-1-to-secondary", expected_version=before.version)
+    assert again.trunk_group_id == away and emulator.state.writes_applied == writes  # a retry writes nothing
     await platform.close()
 
 
-async def test_a_version_conflict_is_re_read_and_re_applied(emulator: Emulator,
-                                                            adapter: Callable[..., Platform]) -> None:
-    platform = adapter(emulator.url)
-    await platform.read_routing()
-    emulator.state.rules[RULE]["version"] = 7  # someone edited the rule meanwhile
-    state = await platform.apply_swap("tg-secondary", idempotency_key="k1", expected_version=1)
-    assert (state.trunk_group_id, state.version) == ("tg-secondary", 8)
-    assert emulator.state.writes_applied == 1
+async def test_a_swap_back_restores_the_first_carrier(emulator: Emulator) -> None:
+    platform, peer = emulator.adapter(), emulator.peer
+    await platform.apply_swap(peer.away, idempotency_key="k1", expected_version=(await platform.read_routing()).version)
+    back = await platform.apply_swap(peer.home, idempotency_key="k2",
+                                     expected_version=(await platform.read_routing()).version)
+    assert back.trunk_group_id == peer.home == peer.routed_to(emulator.state)
     await platform.close()
 
 
-async def test_503s_are_retried_within_the_deadline(emulator: Emulator, adapter: Callable[..., Platform]) -> None:
-    platform = adapter(emulator.url)
+async def test_503s_are_retried_within_the_deadline(emulator: Emulator) -> None:
+    platform = emulator.adapter()
     await emulator.fault(status=503, times=2)
-    state = await platform.apply_swap("tg-secondary", idempotency_key="k2", expected_version=1)
-    assert state.trunk_group_id == "tg-secondary" and emulator.state.writes_applied == 1
+    state = await platform.apply_swap(emulator.peer.away, idempotency_key="k2", expected_version=1)
+    assert state.trunk_group_id == emulator.peer.away
+    assert emulator.state.writes_applied == emulator.peer.writes_per_swap
     await platform.close()
 
 
-async def test_429_retry_after_is_honoured(emulator: Emulator, adapter: Callable[..., Platform]) -> None:
-    platform = adapter(emulator.url)
+async def test_429_retry_after_is_honoured(emulator: Emulator) -> None:
+    platform = emulator.adapter()
     await platform.read_routing()
     await emulator.fault(status=429, retry_after=1)
     started = time.monotonic()
@@ -108,39 +174,131 @@ async def test_429_retry_after_is_honoured(emulator: Emulator, adapter: Callable
     await platform.close()
 
 
-async def test_an_expired_token_is_renewed_on_401(emulator: Emulator, adapter: Callable[..., Platform]) -> None:
-    platform = adapter(emulator.url)
+async def test_an_expired_token_is_renewed_on_401(emulator: Emulator) -> None:
+    platform = emulator.adapter()
     await platform.read_routing()
     emulator.state.tokens.clear()
-    assert (await platform.read_routing()).trunk_group_id == "tg-primary"
+    assert (await platform.read_routing()).trunk_group_id == emulator.peer.home
     await platform.close()
 
 
 async def test_wrong_credentials_are_an_auth_error(emulator: Emulator) -> None:
-    platform = generic(emulator.url, secret="wrong")
+    platform = emulator.adapter(secret="wrong")
     with pytest.raises(AuthError, match="token request refused: HTTP 401"):
         await platform.read_routing()
     await platform.close()
 
 
-async def test_past_the_deadline_nothing_is_half_applied(emulator: Emulator) -> None:
-    platform = generic(emulator.url, deadline=1.0)
+async def test_past_the_deadline_nothing_is_applied(emulator: Emulator) -> None:
+    platform = emulator.adapter(deadline=1.0)
     await platform.read_routing()
     await emulator.fault(status=503, times=1000)
     started = time.monotonic()
     with pytest.raises(PlatformError, match="at the 1s deadline"):
-        await platform.apply_swap("tg-secondary", idempotency_key="k3", expected_version=1)
+        await platform.apply_swap(emulator.peer.away, idempotency_key="k3", expected_version=1)
     assert time.monotonic() - started < 2.0
-    assert emulator.state.rules[RULE]["action"]["trunkGroupId"] == "tg-primary"
+    assert emulator.peer.routed_to(emulator.state) == emulator.peer.home
     assert emulator.state.writes_applied == 0
     await platform.close()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 async def test_30_percent_faults_still_give_exactly_one_applied_swap(emulator: Emulator, seed: int) -> None:
-    platform = generic(emulator.url, deadline=15.0)
+    platform = emulator.adapter(deadline=15.0)
     await emulator.fault(random_status=503, probability=0.3, seed=seed)
-    state = await platform.apply_swap("tg-secondary", idempotency_key=f"swap-{seed}", expected_version=1)
-    assert state.trunk_group_id == "tg-secondary"
-    assert emulator.state.writes_applied == 1
+    state = await platform.apply_swap(emulator.peer.away, idempotency_key=f"swap-{seed}", expected_version=1)
+    assert state.trunk_group_id == emulator.peer.away
+    assert emulator.state.writes_applied == emulator.peer.writes_per_swap
     await platform.close()
+
+
+async def test_a_version_conflict_is_re_read_and_re_applied(versioned: Emulator) -> None:
+    platform = versioned.adapter()
+    before = await platform.read_routing()
+    versioned.peer.someone_edits(versioned.state)  # someone edited it since we read it
+    state = await platform.apply_swap(versioned.peer.away, idempotency_key="k1", expected_version=before.version)
+    assert state.trunk_group_id == versioned.peer.away
+    assert state.version == before.version + 7
+    assert versioned.state.writes_applied == versioned.peer.writes_per_swap
+    await platform.close()
+
+
+# ---- Genesys Cloud specifics ---------------------------------------------------------------------
+
+
+async def test_genesys_swap_moves_every_object_and_failback_restores_them(genesys: Emulator) -> None:
+    state: GenesysState = genesys.state
+    platform = genesys.adapter()
+    await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)
+    route = state.routes["route-1"]
+    assert [b["id"] for b in route["externalTrunkBases"]] == ["tb-carrier-b", "tb-carrier-a"]
+    assert route["name"] == "Default Outbound Route" and route["distribution"] == "SEQUENTIAL"  # full object kept
+    assert state.rows[("dt-carrier", "active")] == {"key": "active", "activeCarrier": "secondary",
+                                                    "trunkBaseId": "tb-carrier-b"}
+    assert state.trunk_bases["tb-carrier-a"]["properties"]["trunk_enabled"]["value"]["instance"] is False
+    assert state.trunks["trunk-tb-carrier-a"]["inService"] is False
+    assert state.writes == ["outboundroute", "datatable row", "trunkbasesettings"]
+    await platform.apply_swap("tb-carrier-a", idempotency_key="k2", expected_version=2)
+    assert [b["id"] for b in route["externalTrunkBases"]] == ["tb-carrier-a", "tb-carrier-b"]
+    assert state.trunk_bases["tb-carrier-a"]["properties"]["trunk_enabled"]["value"]["instance"] is True
+    assert state.rows[("dt-carrier", "active")]["activeCarrier"] == "primary"
+    await platform.close()
+
+
+async def test_genesys_400_naming_the_version_is_a_conflict_too(genesys: Emulator) -> None:
+    genesys.state.conflict_status = 400
+    platform = genesys.adapter()
+    genesys.peer.someone_edits(genesys.state)
+    assert (await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)).trunk_group_id \
+        == "tb-carrier-b"
+    await platform.close()
+
+
+async def test_genesys_a_failed_later_step_puts_the_earlier_ones_back(genesys: Emulator) -> None:
+    platform = genesys.adapter(deadline=1.0)
+    await genesys.fault(status=500, path="/rows/", method="PUT", times=1)
+    with pytest.raises(PlatformError, match="earlier steps were put back"):
+        await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)
+    assert genesys.state.first_trunk_base("route-1") == "tb-carrier-a"
+    assert (await platform.read_routing()).trunk_group_id == "tb-carrier-a"  # consistent again
+    await platform.close()
+
+
+async def test_genesys_a_half_applied_swap_reads_as_mixed_and_a_retry_completes_it(genesys: Emulator) -> None:
+    state: GenesysState = genesys.state
+    state.rows[("dt-carrier", "active")] = {"key": "active", "activeCarrier": "secondary",
+                                            "trunkBaseId": "tb-carrier-b"}  # a crash left only the row moved
+    platform = genesys.adapter()
+    assert (await platform.read_routing()).trunk_group_id.startswith("mixed:tb-carrier-a")
+    await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)
+    assert state.writes == ["outboundroute", "trunkbasesettings"]  # the row was already right
+    await platform.close()
+
+
+async def test_genesys_edge_view_reports_each_carriers_options_status(genesys: Emulator) -> None:
+    state: GenesysState = genesys.state
+    platform = genesys.adapter()
+    assert isinstance(platform, GenesysPlatform)
+    assert await platform.edge_view() == {"tb-carrier-a": True, "tb-carrier-b": True}
+    state.trunks["trunk-tb-carrier-b"]["optionsStatus"][0]["optionState"] = False
+    assert await platform.edge_view() == {"tb-carrier-a": True, "tb-carrier-b": False}
+    await platform.close()
+
+
+def test_genesys_login_host_follows_the_region() -> None:
+    from trunkguard.actuation.regions import GENESYS_REGIONS, genesys_login_url
+
+    assert genesys_login_url(GENESYS_REGIONS["eu_central_1"]) == "https://login.mypurecloud.de/oauth/token"
+    assert genesys_login_url(GENESYS_REGIONS["us_west_2"]) == "https://login.usw2.pure.cloud/oauth/token"
+    assert genesys_login_url("http://127.0.0.1:8701") == "http://127.0.0.1:8701/oauth/token"
+
+
+async def test_cxone_counts_phone_contacts_and_an_empty_204_is_zero() -> None:
+    async for e in _serve(PEERS["cxone"]):
+        state: CxoneState = e.state
+        state.active.append({"contactId": 99, "mediaTypeId": 3})  # a chat does not count
+        platform = e.adapter()
+        assert await platform.active_calls() == 3
+        state.active.clear()
+        assert await platform.active_calls() == 0
+        await platform.close()

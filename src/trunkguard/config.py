@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from trunkguard.actuation.regions import GENESYS_REGIONS
 from trunkguard.codes import ALIVE_DEFAULT, CodeSet, parse_codes
 from trunkguard.durations import PATTERN_TEXT, format_duration, parse_duration
 from trunkguard.errors import ConfigError
@@ -271,14 +272,48 @@ class Policy(Section):
 
 
 class PlatformConfig(Section):
+    """Where inbound routing is switched. Which keys each kind needs is checked here, at load time."""
+
     kind: Literal["generic", "genesys", "cxone", "emulator"]
-    base_url: str = Field(pattern=r"^https?://\S+$")
+    base_url: str | None = Field(None, pattern=r"^https?://\S+$",
+                                 description="the API base; for genesys, `region` can give it instead")
+    region: str | None = Field(None, description="genesys: a region such as us_east_1, eu_central_1, ap_southeast_2")
+    login_url: str | None = Field(None, pattern=r"^https?://\S+$",
+                                  description="the OAuth token URL, when not derived from the API base")
     rule_id: str | None = None
     queue_id: str | None = None
     fallback_queue_id: str | None = None
+    site_id: str | None = Field(None, description="genesys: the site holding the outbound route")
+    outbound_route_id: str | None = Field(None, description="genesys: the outbound route whose trunk order moves")
+    datatable_id: str | None = Field(None, description="genesys: the Architect data table the inbound flows read")
+    datatable_row: str = Field("active", description="genesys: the row key of the active-carrier flag")
+    manage_trunk_enabled: bool = Field(False, description="genesys: also take the primary's trunk base out of "
+                                                          "service (trunk_enabled) while on the secondary")
+    point_of_contact_id: str | None = Field(None, description="cxone: the point of contact whose skill moves")
     client_id_env: EnvName | None = None
     client_secret_env: EnvName | None = None
+    access_key_id_env: EnvName | None = Field(None, description="cxone: the access key id's variable")
+    access_key_secret_env: EnvName | None = Field(None, description="cxone: the access key secret's variable")
     timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _per_kind(self) -> PlatformConfig:
+        if self.timeout <= 0:
+            raise FieldRule("timeout", "must be more than 0")
+        if self.base_url is None and not (self.kind == "genesys" and self.region):
+            raise FieldRule("base_url", "is required" + (" (or give region)" if self.kind == "genesys" else ""))
+        if self.region is not None:
+            if self.kind != "genesys":
+                raise FieldRule("region", "is only for kind genesys")
+            if self.region not in GENESYS_REGIONS:
+                raise FieldRule("region", f"{self.region!r} is not a Genesys Cloud region; one of "
+                                          f"{', '.join(GENESYS_REGIONS)}")
+        needs = {"generic": ("rule_id",), "emulator": ("rule_id",), "genesys": ("site_id", "outbound_route_id"),
+                 "cxone": ("point_of_contact_id", "access_key_id_env", "access_key_secret_env")}[self.kind]
+        for key in needs:
+            if getattr(self, key) is None:
+                raise FieldRule(key, f"is required for kind {self.kind}")
+        return self
 
 
 class StorageConfig(Section):

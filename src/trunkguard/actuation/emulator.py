@@ -5,7 +5,8 @@ For the lab, the demo and the tests. Faults are queued through `POST /_emulator/
 `{"conflict": true}` (someone else bumps the rule's version first), `{"expire_tokens": true}`,
 `{"hold_after_write": 5}` (apply the write, then wait before answering: a crash window), or
 `{"random_status": 503, "probability": 0.3, "seed": 1}` for a lasting share of failures. A fault
-with `"method": "PUT"` waits for the first request of that method.
+with `"method": "PUT"` waits for the first request of that method, and one with `"path": "rows"`
+for the first request whose path contains that text.
 `POST /_emulator/calls` sets the live-call count; `GET /_emulator/state` shows the rules and how
 many writes were applied.
 """
@@ -43,6 +44,11 @@ class EmulatorState:
     writes_applied: int = 0
     requests: int = 0
 
+    def bump_versions(self) -> None:
+        """Someone else edits every object (a `conflict` fault)."""
+        for rule in self.rules.values():
+            rule["version"] += 1
+
 
 def default_rule(rule_id: str, trunk_group_id: str) -> dict[str, Any]:
     return {"id": rule_id, "enabled": True, "name": "Inbound_Customer_Failover_Rule",
@@ -54,50 +60,73 @@ def default_rule(rule_id: str, trunk_group_id: str) -> dict[str, Any]:
             "priority": 10, "version": 1}
 
 
-def create_app(state: EmulatorState) -> Starlette:
-    async def fault_gate(request: Request) -> Response | None:
-        state.requests += 1
-        fault = next((f for f in state.faults if f.get("method", request.method) == request.method), None)
-        if fault is not None and "hold_after_write" in fault:
-            return None  # taken by the write itself, after it is applied
-        if fault is not None:
-            _use(state, fault)
-            if fault.get("latency"):
-                await asyncio.sleep(float(fault["latency"]))
-            if fault.get("expire_tokens"):
-                state.tokens.clear()
-            if fault.get("conflict"):
-                for rule in state.rules.values():
-                    rule["version"] += 1
-            if fault.get("status"):
-                headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
-                return JSONResponse({"error": "injected fault"}, status_code=int(fault["status"]), headers=headers)
-        chance = state.random_fault
-        if chance and state.rng.random() < float(chance["probability"]):
-            return JSONResponse({"error": "injected random fault"}, status_code=int(chance["random_status"]))
-        return None
+async def fault_gate(state: EmulatorState, request: Request) -> Response | None:
+    """Apply the next queued fault that matches this request, or a random one. Shared by both emulators."""
+    state.requests += 1
+    fault = next((f for f in state.faults if f.get("method", request.method) == request.method
+                  and f.get("path", "") in request.url.path), None)
+    if fault is not None and "hold_after_write" in fault:
+        return None  # taken by the write itself, after it is applied
+    if fault is not None:
+        _use(state, fault)
+        if fault.get("latency"):
+            await asyncio.sleep(float(fault["latency"]))
+        if fault.get("expire_tokens"):
+            state.tokens.clear()
+        if fault.get("conflict"):
+            state.bump_versions()
+        if fault.get("status"):
+            headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
+            return JSONResponse({"status": int(fault["status"]), "code": "injected", "message": "injected fault"},
+                                status_code=int(fault["status"]), headers=headers)
+    chance = state.random_fault
+    if chance and state.rng.random() < float(chance["probability"]):
+        return JSONResponse({"error": "injected random fault"}, status_code=int(chance["random_status"]))
+    return None
 
-    def authorized(request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ")
-        return header.startswith("Bearer ") and state.tokens.get(token, 0) > time.monotonic()
+
+def authorized(state: EmulatorState, request: Request) -> bool:
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ")
+    return header.startswith("Bearer ") and state.tokens.get(token, 0) > time.monotonic()
+
+
+async def issue_token(state: EmulatorState, request: Request) -> Response:
+    """OAuth 2.0 client credentials, HTTP Basic, as Genesys Cloud's login host and the generic contract."""
+    if (fault := await fault_gate(state, request)) is not None:
+        return fault
+    expected = base64.b64encode(f"{state.client_id}:{state.client_secret}".encode()).decode()
+    form = urllib.parse.parse_qs((await request.body()).decode())
+    if (request.headers.get("authorization") != f"Basic {expected}"
+            or form.get("grant_type") != ["client_credentials"]):
+        return JSONResponse({"error": "invalid_client"}, status_code=401)
+    value = secrets.token_hex(16)
+    state.tokens[value] = time.monotonic() + state.token_ttl
+    return JSONResponse({"access_token": value, "token_type": "bearer", "expires_in": state.token_ttl})
+
+
+async def control(state: EmulatorState, request: Request) -> Response:
+    """`/_emulator/faults`: queue a fault, or set a lasting random share of failures."""
+    fault = await request.json()
+    if "random_status" in fault:
+        state.random_fault = fault
+        state.rng.seed(fault.get("seed"))
+    else:
+        state.faults.append(fault)
+    return JSONResponse({"queued": len(state.faults)})
+
+
+def create_app(state: EmulatorState) -> Starlette:
+    async def fault_gate_(request: Request) -> Response | None:
+        return await fault_gate(state, request)
 
     async def token(request: Request) -> Response:
-        if (fault := await fault_gate(request)) is not None:
-            return fault
-        expected = base64.b64encode(f"{state.client_id}:{state.client_secret}".encode()).decode()
-        form = urllib.parse.parse_qs((await request.body()).decode())
-        if (request.headers.get("authorization") != f"Basic {expected}"
-                or form.get("grant_type") != ["client_credentials"]):
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
-        value = secrets.token_hex(16)
-        state.tokens[value] = time.monotonic() + state.token_ttl
-        return JSONResponse({"access_token": value, "token_type": "bearer", "expires_in": state.token_ttl})
+        return await issue_token(state, request)
 
     async def rule(request: Request) -> Response:
-        if (fault := await fault_gate(request)) is not None:
+        if (fault := await fault_gate_(request)) is not None:
             return fault
-        if not authorized(request):
+        if not authorized(state, request):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         rule_id = request.path_params["rule_id"]
         current = state.rules.get(rule_id)
@@ -131,22 +160,16 @@ def create_app(state: EmulatorState) -> Starlette:
         return JSONResponse(updated)
 
     async def realtime(request: Request) -> Response:
-        if (fault := await fault_gate(request)) is not None:
+        if (fault := await fault_gate_(request)) is not None:
             return fault
-        if not authorized(request):
+        if not authorized(state, request):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         wanted = request.query_params.get("queueId")
         queues = [{"queueId": q, "activeCalls": n} for q, n in state.calls.items() if wanted in (None, q)]
         return JSONResponse({"queues": queues})
 
     async def faults(request: Request) -> Response:
-        fault = await request.json()
-        if "random_status" in fault:
-            state.random_fault = fault
-            state.rng.seed(fault.get("seed"))
-        else:
-            state.faults.append(fault)
-        return JSONResponse({"queued": len(state.faults)})
+        return await control(state, request)
 
     async def calls(request: Request) -> Response:
         body = await request.json()

@@ -6,10 +6,15 @@ import os
 from collections.abc import Mapping
 
 from trunkguard.actuation.base import Platform
+from trunkguard.actuation.cxone import CXONE_TOKEN_URL, CxonePlatform
 from trunkguard.actuation.generic import GenericPlatform
+from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.http import PlatformHttp
+from trunkguard.actuation.regions import GENESYS_REGIONS, genesys_login_url
 from trunkguard.config import Config
 from trunkguard.errors import ConfigError
+
+SECRET_FIELDS = ("client_id_env", "client_secret_env", "access_key_id_env", "access_key_secret_env")
 
 
 def platform_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Platform:
@@ -19,7 +24,7 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
         raise ConfigError([("platform", "is required to run the daemon (kind: generic | genesys | cxone | emulator)")])
     problems: list[tuple[str, str]] = []
     secrets: dict[str, str | None] = {}
-    for field in ("client_id_env", "client_secret_env"):
+    for field in SECRET_FIELDS:
         var = getattr(p, field)
         secrets[field] = env.get(var) if var else None
         if var and not secrets[field]:
@@ -27,9 +32,26 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
     if problems:
         raise ConfigError(problems, "environment")
     client_id, client_secret = secrets["client_id_env"], secrets["client_secret_env"]
-    if p.kind in ("generic", "emulator"):
-        if not p.rule_id:
-            raise ConfigError([("platform.rule_id", f"is required for kind {p.kind}")])
-        http = PlatformHttp(p.base_url, client_id=client_id, client_secret=client_secret, deadline=p.timeout)
-        return GenericPlatform(http, rule_id=p.rule_id, queue_id=p.queue_id, fallback_queue_id=p.fallback_queue_id)
-    raise ConfigError([("platform.kind", f"{p.kind} is not available in this build")])
+    base = p.base_url or GENESYS_REGIONS[p.region or ""]
+    carriers = config.carriers
+    if p.kind == "genesys":
+        http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
+                            token_url=p.login_url or genesys_login_url(base))
+        assert p.site_id is not None  # checked when the config was loaded
+        assert p.outbound_route_id is not None
+        return GenesysPlatform(http, site_id=p.site_id, outbound_route_id=p.outbound_route_id,
+                               primary_trunk_base=carriers.primary.trunk_group_id,
+                               secondary_trunk_base=carriers.secondary.trunk_group_id,
+                               datatable_id=p.datatable_id, datatable_row=p.datatable_row,
+                               manage_trunk_enabled=p.manage_trunk_enabled)
+    if p.kind == "cxone":
+        form = {"grant_type": "password", "username": secrets["access_key_id_env"] or "",
+                "password": secrets["access_key_secret_env"] or ""}
+        http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
+                            token_url=p.login_url or CXONE_TOKEN_URL, token_form=form)
+        assert p.point_of_contact_id
+        return CxonePlatform(http, point_of_contact_id=p.point_of_contact_id)
+    assert p.rule_id
+    http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
+                        token_url=p.login_url or "/oauth/token")
+    return GenericPlatform(http, rule_id=p.rule_id, queue_id=p.queue_id, fallback_queue_id=p.fallback_queue_id)

@@ -29,11 +29,13 @@ class _TokenRetry(PlatformError):
 class PlatformHttp:
     def __init__(self, base_url: str, *, client_id: str | None, client_secret: str | None,
                  token_url: str = "/oauth/token",  # noqa: S107 - a path, not a password
-                 deadline: float = 10.0, rng: random.Random | None = None) -> None:
+                 deadline: float = 10.0, rng: random.Random | None = None,
+                 token_form: dict[str, str] | None = None) -> None:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=httpx.Timeout(deadline))
         self._client_id = client_id
         self._client_secret = client_secret
-        self._token_url = token_url
+        self._token_url = token_url  # a path on base_url, or an absolute URL (a separate login host)
+        self._token_form = token_form or {"grant_type": "client_credentials"}
         self._token: str | None = None
         self._token_expires = 0.0
         self.deadline = deadline
@@ -94,7 +96,7 @@ class PlatformHttp:
             return self._token
         try:
             response = await self._client.post(
-                self._token_url, data={"grant_type": "client_credentials"},
+                self._token_url, data=self._token_form,
                 auth=(self._client_id, self._client_secret or ""), timeout=max(0.1, end - time.monotonic()))
         except httpx.TimeoutException:
             raise PlatformError("token request: no answer before the deadline") from None
