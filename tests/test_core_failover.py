@@ -206,3 +206,19 @@ def test_a_failed_swap_leaves_routing_and_retries_at_the_next_poll() -> None:
     assert kinds(failed.intents) == ["swap_failed"]
     retry = decide(failed.snapshot, world(TrunkState.DOWN), 20.0, RULES)
     assert retry.swap is not None and retry.swap.key == "swap-2-to-secondary"
+
+
+def test_the_platforms_edge_seeing_the_secondary_out_of_service_blocks_activation() -> None:
+    obs = replace(world(TrunkState.DOWN), edge={"primary": False, "secondary": False})
+    d = decide(PairSnapshot(), obs, 10.0, RULES)
+    assert d.swap is None
+    assert "the platform's edge sees no secondary trunk in service answering OPTIONS" in d.sentence
+
+
+def test_the_edge_still_seeing_the_primary_up_is_noted_but_does_not_veto() -> None:
+    obs = replace(world(TrunkState.DOWN), edge={"primary": True, "secondary": True})
+    d = decide(PairSnapshot(), obs, 10.0, RULES)
+    assert d.swap is not None
+    assert "the platform's edge still sees the primary answering OPTIONS" in d.swap.reason
+    unknown = decide(PairSnapshot(), replace(world(TrunkState.DOWN), edge={"secondary": None}), 10.0, RULES)
+    assert unknown.swap is not None  # no view is not a veto either

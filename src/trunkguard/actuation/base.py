@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from trunkguard.errors import TrunkguardError
 
@@ -45,3 +45,11 @@ class Platform(Protocol):
     async def active_calls(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class EdgeView(Protocol):
+    """Optional: the platform's own view of each carrier (trunk group id -> does its edge see a
+    trunk in service answering OPTIONS; None: no view). Genesys Cloud has one; the others do not."""
+
+    async def edge_view(self) -> dict[str, bool | None]: ...

@@ -7,8 +7,10 @@ operator can read. The rules, in the order they are checked:
 - A swap in flight blocks every other swap (never two at once).
 - PAUSED takes no automatic action.
 - Activation needs the primary carrier down (no primary trunk usable) and the secondary ready
-  (each enabled gate: a usable secondary trunk, the latest DID sweep passed, TLS certificates
-  valid, profile parity). A gate never checked counts as not ready.
+  (each enabled gate: a usable secondary trunk, and the platform's edge not reporting it out of
+  service; the latest DID sweep passed, TLS certificates valid, profile parity). A gate never
+  checked counts as not ready. The edge seeing the primary still up is noted in the reason, not
+  a veto: calls arrive from the carrier, and our probes see what a caller's carrier path sees.
 - The breaker swaps only while the platform reports fewer than `max_active_calls` live calls;
   otherwise the activation is queued (ACTIVATING), re-checked every poll, notified, and escalated
   to a person after `queue_timeout`; it still runs by itself once calls drop, unless a person
@@ -23,7 +25,7 @@ operator can read. The rules, in the order they are checked:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
@@ -92,9 +94,13 @@ class Readiness:
 
 @dataclass(frozen=True)
 class Observation:
+    """What the engine saw. `edge` is the platform's own view of each carrier (role -> does its
+    edge see a trunk in service answering OPTIONS; None or absent: no view), a second vantage point."""
+
     trunks: tuple[TrunkHealth, ...]
     active_calls: int | None = 0
     readiness: Readiness = Readiness()
+    edge: Mapping[str, bool | None] = field(default_factory=dict)
 
     def carrier(self, role: Role) -> tuple[TrunkHealth, ...]:
         return tuple(t for t in self.trunks if t.carrier == role.value)
@@ -199,7 +205,9 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
     if blocked and not (hard_down and rules.hard_down_bypass):
         return _queue(snap, now, rules, calls, why_down)
     bypass = " (breaker bypassed: calls on a dead trunk cannot be split)" if blocked else ""
-    reason = f"{why_down}; secondary ready; {calls if calls is not None else 'unknown'} active calls{bypass}"
+    edge = "; the platform's edge still sees the primary answering OPTIONS" \
+        if obs.edge.get(Role.PRIMARY.value) is True else ""
+    reason = f"{why_down}; secondary ready; {calls if calls is not None else 'unknown'} active calls{bypass}{edge}"
     return _start_swap(snap, Role.SECONDARY, "automatic", reason, now,
                        f"activating the secondary carrier: {reason}")
 
@@ -335,6 +343,8 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
     secondary = obs.carrier(Role.SECONDARY)
     if "trunks" in rules.gates and not any(t.usable for t in secondary):
         gaps.append(f"no secondary trunk is usable ({_count(secondary)})")
+    if "trunks" in rules.gates and obs.edge.get(Role.SECONDARY.value) is False:
+        gaps.append("the platform's edge sees no secondary trunk in service answering OPTIONS")
     checks = (("sweep", obs.readiness.sweep_ok, "the DID sweep"), ("certs", obs.readiness.certs_ok, "TLS certificates"),
               ("parity", obs.readiness.parity_ok, "profile parity"))
     for gate, value, name in checks:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from trunkguard.actuation.base import Platform, PlatformError
+from trunkguard.actuation.base import EdgeView, Platform, PlatformError
 from trunkguard.config import Config
 from trunkguard.core.failover import (
     Decision,
@@ -89,13 +89,18 @@ class _Calls:
     detail: str
 
 
+@dataclass(frozen=True)
+class _Edge:
+    view: dict[str, bool | None]
+
+
 @dataclass
 class _OperatorRequest:
     action: OperatorAction
     reply: asyncio.Future[list[str]]
 
 
-_Event = _ProbeDone | _Overdue | _MediaDone | _SwapDone | _Calls | _OperatorRequest
+_Event = _ProbeDone | _Overdue | _MediaDone | _SwapDone | _Calls | _Edge | _OperatorRequest
 
 
 class Engine:
@@ -124,6 +129,7 @@ class Engine:
         self.lease_until = 0.0
         self.calls: int | None = None
         self.calls_detail = "not read yet"
+        self.edge: dict[str, bool | None] = {}  # role -> the platform edge's view, when it has one
         self.routing: dict[str, Any] | None = None
         self.store_ok = True
         self.started_at = clock()
@@ -167,7 +173,8 @@ class Engine:
             "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
             "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
             "swaps": snap.swaps, "leader": self.leader, "term": self.term, "store_ok": self.store_ok,
-            "active_calls": self.calls, "routing": self.routing, "last_sentence": self.last_sentence,
+            "active_calls": self.calls, "edge_view": self.edge, "routing": self.routing,
+            "last_sentence": self.last_sentence,
             "carriers": {role.value: {"trunk_group_id": self.groups[role],
                                       "trunks": [self._trunk_view(h) for h in self.health.values()
                                                  if h.carrier == role.value]} for role in Role},
@@ -299,6 +306,8 @@ class Engine:
                 await self._trunk_changed(h, sentence, now)
             elif isinstance(event, _Calls):
                 self.calls, self.calls_detail = event.count, event.detail
+            elif isinstance(event, _Edge):
+                self.edge = {role.value: event.view.get(group) for role, group in self.groups.items()}
             elif isinstance(event, _SwapDone):
                 await self._swap_done(event, now)
             else:
@@ -424,6 +433,8 @@ class Engine:
             except StoreError as exc:
                 self._store_trouble(exc, "renewing the lease")
         self._spawn(self._read_calls(), "active calls")
+        if isinstance(self.platform, EdgeView):
+            self._spawn(self._read_edge(self.platform), "edge view")
 
     async def _read_calls(self) -> None:
         try:
@@ -432,6 +443,15 @@ class Engine:
             await self._events.put(_Calls(count, "read"))
         except (PlatformError, TimeoutError) as exc:
             await self._events.put(_Calls(None, f"unknown: {exc}"))
+
+    async def _read_edge(self, platform: EdgeView) -> None:
+        try:
+            async with asyncio.timeout(self.config.platform.timeout if self.config.platform else 10):
+                view = await platform.edge_view()
+        except (PlatformError, TimeoutError) as exc:
+            log.info("the platform's edge view is unavailable: %s", exc)
+            view = {}
+        await self._events.put(_Edge(view))
 
     def _launch(self, task: ProbeTask) -> None:
         if task.kind == "media":
@@ -459,7 +479,7 @@ class Engine:
     # ---- helpers -----------------------------------------------------------------------------
 
     def _observation(self) -> Observation:
-        return Observation(tuple(self.health.values()), self.calls, readiness(self.config))
+        return Observation(tuple(self.health.values()), self.calls, readiness(self.config), self.edge)
 
     def _evidence(self) -> dict[str, Any]:
         return {"trunks": [self._trunk_view(h, samples=10) for h in self.health.values()],

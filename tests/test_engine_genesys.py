@@ -1,0 +1,110 @@
+"""The engine in-process against SIPp carriers and the Genesys Cloud emulator: the composite swap
+on real Genesys paths, the edge's view as a second vantage point, the breaker on trunk metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Sipp, free_port
+from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
+from trunkguard.asgi import serving
+from trunkguard.config import parse_config
+from trunkguard.engine.daemon import Engine
+from trunkguard.engine.service import Service
+
+pytestmark = [pytest.mark.sipp]
+ENV = {"GC_CLIENT_ID": "trunkguard", "GC_CLIENT_SECRET": "lab-secret", "TG_TOKEN": "t"}
+
+
+@dataclass
+class Running:
+    engine: Engine
+    org: GenesysState
+    primary: Sipp
+
+    async def until(self, check: Callable[[], bool], what: str, timeout: float = 15) -> None:
+        for _ in range(int(timeout / 0.05)):
+            if check():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; last decision: {self.engine.last_sentence}")
+
+
+@pytest.fixture
+async def running(tmp_path: Path, sipp_uas: Callable[..., Sipp], monkeypatch: pytest.MonkeyPatch
+                  ) -> AsyncIterator[Running]:
+    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
+    org = byoc_org()
+    primary, secondary = sipp_uas(), sipp_uas()
+    port = free_port(socket.SOCK_STREAM)
+    health = "{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2, confirm_burst: 2}"
+    cfg = parse_config(f"""
+carriers:
+  primary: {{trunk_group_id: tb-carrier-a, health: {health}, trunks: [{{name: a1, uri: "{primary.uri}"}}]}}
+  secondary: {{trunk_group_id: tb-carrier-b, health: {health}, trunks: [{{name: b1, uri: "{secondary.uri}"}}]}}
+policy:
+  poll_interval: 300ms
+  breaker: {{max_active_calls: 5, hard_down_bypass: false}}
+  readiness: {{sweep: false, certs: false, parity: false}}
+platform:
+  kind: genesys
+  base_url: http://127.0.0.1:{port}
+  site_id: site-1
+  outbound_route_id: route-1
+  datatable_id: dt-carrier
+  manage_trunk_enabled: true
+  client_id_env: GC_CLIENT_ID
+  client_secret_env: GC_CLIENT_SECRET
+storage: {{url: "sqlite:///{tmp_path}/tg.db"}}
+api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}}
+""")
+    service = Service.build(cfg, ENV)
+    stop = asyncio.Event()
+    async with serving(create_genesys_app(org), "127.0.0.1", port):
+        task = asyncio.create_task(service.run(stop))
+        running = Running(service.engine, org, primary)
+        await running.until(lambda: all(h.state.value == "up" for h in service.engine.health.values())
+                            and service.engine.edge != {}, "carriers up and the edge view read")
+        yield running
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_primary_dies_and_the_genesys_objects_move_once(running: Running) -> None:
+    running.primary.stop()
+    await running.until(lambda: running.engine.pair.active.value == "secondary"
+                        and running.engine.pair.in_flight is None, "the swap")
+    org = running.org
+    assert org.first_trunk_base("route-1") == "tb-carrier-b"
+    assert org.rows[("dt-carrier", "active")]["activeCarrier"] == "secondary"
+    assert org.trunks["trunk-tb-carrier-a"]["inService"] is False
+    assert org.writes == ["outboundroute", "datatable row", "trunkbasesettings"]
+    await asyncio.sleep(1)
+    assert len(org.writes) == 3  # exactly once
+
+
+async def test_the_edge_seeing_the_secondary_down_holds_the_swap(running: Running) -> None:
+    running.org.trunks["trunk-tb-carrier-b"]["optionsStatus"][0]["optionState"] = False
+    await running.until(lambda: running.engine.edge.get("secondary") is False, "the edge view")
+    running.primary.stop()
+    await running.until(lambda: "the platform's edge sees no secondary trunk" in running.engine.last_sentence,
+                        "the edge gap")
+    assert running.org.writes == [] and running.engine.pair.active.value == "primary"
+    running.org.trunks["trunk-tb-carrier-b"]["optionsStatus"][0]["optionState"] = True  # the edge sees it again
+    await running.until(lambda: running.engine.pair.active.value == "secondary", "the swap once the edge agrees")
+
+
+async def test_the_breaker_counts_calls_on_the_primary_trunks(running: Running) -> None:
+    running.org.trunk_calls["trunk-tb-carrier-a"] = (6, 1)
+    await running.until(lambda: running.engine.calls == 7, "the call count from trunk metrics")
+    running.primary.stop()
+    await running.until(lambda: running.engine.status()["queued_activation"] is not None, "a queued activation")
+    assert running.org.writes == []
+    running.org.trunk_calls["trunk-tb-carrier-a"] = (2, 0)  # calls drain below the breaker's 5
+    await running.until(lambda: running.engine.pair.active.value == "secondary", "the swap after calls drop")
