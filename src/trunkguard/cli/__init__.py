@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from trunkguard import __version__
-from trunkguard.cli import bench_cmd, checks_cmd, config_cmd, demo_cmd, ops_cmd, probe_cmd, run_cmd, simulate_cmd
+from trunkguard.cli import (
+    bench_cmd,
+    checks_cmd,
+    config_cmd,
+    demo_cmd,
+    lab_cmd,
+    ops_cmd,
+    probe_cmd,
+    run_cmd,
+    simulate_cmd,
+)
 
 app = typer.Typer(
     name="trunkguard", no_args_is_help=True, add_completion=False,
@@ -14,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(lab_cmd.app, name="lab")
 app.command("probe")(probe_cmd.probe)
 app.command("demo")(demo_cmd.demo)
 app.command("simulate")(simulate_cmd.simulate)

@@ -17,13 +17,12 @@ from trunkguard import aio
 from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, load_or_exit, usage_error
 from trunkguard.config import Config
 from trunkguard.durations import parse_duration
-from trunkguard.errors import ConfigError, ResolveError, SipUriError, TlsError
+from trunkguard.errors import ConfigError, SipUriError, TlsError
 from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
-from trunkguard.probing.tls_cert import CertReport, inspect
+from trunkguard.probing.tls_cert import inspect_config
 from trunkguard.sip.client import SipClient
-from trunkguard.sip.resolve import resolve
 from trunkguard.sip.transport import client_tls_context
 from trunkguard.sip.uri import Transport, parse_uri
 from trunkguard.state import save_check
@@ -140,7 +139,7 @@ def certs(
 ) -> None:
     """Read every TLS trunk's certificate. Exit 1 if any is within the warning window or fails."""
     cfg = load_or_exit(config, as_json=as_json)
-    reports = aio.run(_certs(cfg))
+    reports = aio.run(inspect_config(cfg))
     warn = cfg.tls.warn_days
     ok = all(r.healthy(warn) for r in reports)
     save_check(cfg, "certs", ok, {"certs": [r.as_dict() for r in reports]})
@@ -156,21 +155,6 @@ def certs(
             typer.echo(f"{state:<8} {r.trunk}: {r.subject or '?'}: {detail}")
     if not ok:
         raise typer.Exit(EXIT_FAILED)
-
-
-async def _certs(cfg: Config) -> list[CertReport]:
-    reports: list[CertReport] = []
-    for _, _, trunk in cfg.all_trunks():
-        uri = trunk.sip_uri
-        if uri.transport is not Transport.TLS:
-            continue
-        try:
-            target = (await resolve(uri, timeout=2.0))[0]
-        except ResolveError as exc:
-            reports.append(CertReport(trunk.name, error=str(exc)))
-            continue
-        reports.append(await inspect(trunk.name, target, trunk.tls_settings))
-    return reports
 
 
 def parity(

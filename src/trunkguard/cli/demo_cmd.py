@@ -1,65 +1,180 @@
-"""`trunkguard demo`: probes two lab carriers on loopback, then takes the primary down.
+"""`trunkguard demo`: the whole outage drill on an embedded lab, nothing to configure.
 
-This is the probe engine's drill; the full outage drill (swap, approval, failback) arrives with
-the orchestrator.
+Starts the lab (two carriers answering OPTIONS and INVITE with RTP echo, the platform emulator,
+SQLite in a temporary folder), runs the secondary's readiness checks, starts the orchestrator,
+waits until both carriers are healthy, silences the primary, and shows the timeline until the
+swap is committed and read back. Then it restores the primary, shows that nothing moves back
+without a person, approves the failback through the daemon's API, and shows the return.
+Exit 0 when the cutover (onset to committed swap) meets the profile's target.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
+import shutil
+import tempfile
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import httpx
 import typer
+from rich.console import Console
 
 from trunkguard import aio
-from trunkguard.cli.common import EXIT_FAILED, emit_json
-from trunkguard.lab.responder import Fault, SipResponder
-from trunkguard.probing.result import ProbeResult
-from trunkguard.probing.sip_options import OptionsCheck, probe_options
-from trunkguard.sip.client import SipClient
-from trunkguard.sip.uri import parse_uri
+from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
+from trunkguard.config import parse_config
+from trunkguard.engine.service import Service
+from trunkguard.lab.lab import PROFILES, Lab, free_tcp_port, lab_environment, running_lab
+from trunkguard.lab.responder import Fault
+from trunkguard.readiness import run_readiness
 
 
-def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Run the lab drill: two carriers answer, the primary dies, its probes time out."""
-    timeline = aio.run(_drill(quiet=as_json))
-    primary = [r for _, r in timeline if r.trunk == "primary-1"]
-    ok = bool(primary) and primary[0].success and not primary[-1].success
-    ok = ok and all(r.success for _, r in timeline if r.trunk == "secondary-1")
+@dataclass
+class Drill:
+    profile: str
+    quiet: bool
+    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    started: float = field(default_factory=time.monotonic)
+    swaps: list[dict[str, Any]] = field(default_factory=list)
+    cutover_s: float | None = None
+    steps: list[str] = field(default_factory=list)
+
+    def say(self, text: str, style: str = "") -> None:
+        if not self.quiet:
+            at = time.monotonic() - self.started
+            self.console.print(f"[dim]{at:7.2f}s[/]  " + (f"[{style}]{text}[/]" if style else text))
+
+    def at(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+
+def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON object: cutover_s, swaps, ok."),
+         profile: str = typer.Option("fast", "--profile", help="fast (1 s probes) or guide (15 s, 3 failures)."),
+         keep: bool = typer.Option(False, "--keep", help="Keep the temporary folder (config, store, checks).")
+         ) -> None:
+    """Run the outage drill: the primary carrier dies, routing moves once, and comes back on approval."""
+    if profile not in PROFILES:
+        usage_error(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    drill = Drill(profile, quiet=as_json)
+    logging.getLogger("trunkguard").setLevel(logging.ERROR)  # the timeline below says it all
+    folder = tempfile.mkdtemp(prefix="trunkguard-demo-")
+    try:
+        ok = aio.run(_drill(drill, Path(folder)))
+    finally:
+        if keep and not as_json:
+            typer.echo(f"kept {folder}")
+        elif not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    target = PROFILES[profile]["target_s"]
     if as_json:
-        emit_json({"ok": ok, "probes": [{"at_s": round(at, 3), **r.as_dict()} for at, r in timeline]})
+        emit_json({"cutover_s": drill.cutover_s, "swaps": drill.swaps, "ok": ok, "profile": profile,
+                   "target_s": target, "steps": drill.steps})
+    elif ok:
+        typer.echo(f"drill passed: cutover {drill.cutover_s:.2f}s (target {target:g}s), "
+                   f"{len(drill.swaps)} swaps, failback only after approval")
     else:
-        typer.echo("drill passed: the primary's outage was seen, the secondary stayed healthy" if ok
-                   else "drill FAILED")
+        typer.echo(f"drill FAILED: {drill.steps[-1] if drill.steps else 'see above'}")
     if not ok:
         raise typer.Exit(EXIT_FAILED)
 
 
-async def _drill(*, quiet: bool) -> list[tuple[float, ProbeResult]]:
-    primary = await SipResponder(server_header="lab carrier A").start()
-    secondary = await SipResponder(server_header="lab carrier B").start()
-    checks = [OptionsCheck("primary-1", parse_uri(primary.uri), timeout=0.5),
-              OptionsCheck("secondary-1", parse_uri(secondary.uri), timeout=0.5)]
-    timeline: list[tuple[float, ProbeResult]] = []
-    started = time.monotonic()
+async def _drill(drill: Drill, folder: Path) -> bool:
+    token = secrets.token_urlsafe(16)
+    p = PROFILES[drill.profile]
+    async with running_lab() as lab:
+        api = f"127.0.0.1:{free_tcp_port()}"
+        text = lab.config_text(drill.profile, storage=f"sqlite:///{folder}/trunkguard.db", api_listen=api)
+        (folder / "trunkguard.yaml").write_text(text)
+        cfg = parse_config(text, source="demo")
+        drill.say(f"lab up: carrier A {lab.primary.uri}, carrier B {lab.secondary.uri}, platform {lab.url}")
+        checks = await run_readiness(cfg)
+        sweep = checks["sweep"]
+        drill.say(f"secondary readiness: DID sweep {sweep['answered']}/{sweep['total']} answered in "
+                  f"{sweep['seconds']:.1f}s; parity {'ok' if checks['parity']['ok'] else 'FAILED'}; "
+                  f"no TLS trunks to check")
+        service = Service.build(cfg, lab_environment(token))
+        engine = service.engine
+        engine.on_event.append(lambda kind, data: _show(drill, kind, data))
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        try:
+            return await _script(drill, lab, engine, api, token, float(p["target_s"]))
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
 
-    def say(text: str) -> None:
-        if not quiet:
-            typer.echo(f"{time.monotonic() - started:6.2f}s  {text}")
 
-    say(f"lab carriers up: primary {primary.uri}, secondary {secondary.uri}")
-    try:
-        async with SipClient() as client:
-            for round_no in range(6):
-                if round_no == 3:
-                    primary.fault = Fault(down=True)
-                    say("primary carrier goes silent")
-                results = await asyncio.gather(*(probe_options(client, c) for c in checks))
-                for result in results:
-                    timeline.append((time.monotonic() - started, result))
-                    say(f"{result.trunk:<12} {result.summary()}")
-                await asyncio.sleep(0.2)
-    finally:
-        await primary.stop()
-        await secondary.stop()
-    return timeline
+async def _script(drill: Drill, lab: Lab, engine: Any, api: str, token: str, target: float) -> bool:
+    slow = drill.profile == "guide"
+
+    async def until(check: Any, what: str, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if check():
+                return True
+            await asyncio.sleep(0.02)
+        drill.steps.append(f"timed out after {timeout:g}s waiting for {what}")
+        drill.say(drill.steps[-1], "bold red")
+        return False
+
+    def usable(role: str) -> bool:
+        return any(h.usable and h.state.value == "up" and h.media_ok for h in engine.health.values()
+                   if h.carrier == role)
+
+    if not await until(lambda: usable("primary") and usable("secondary"), "both carriers healthy (SIP and media)",
+                       90 if slow else 20):
+        return False
+    drill.steps.append("both carriers healthy")
+    drill.say("both carriers healthy (OPTIONS answered, test calls carry RTP both ways)", "green")
+    lab.primary.fault = Fault(down=True)
+    onset = time.time()  # the engine's clock: its snapshot times are wall-clock seconds
+    drill.say("carrier A goes silent: the outage starts now", "bold red")
+    if not await until(lambda: engine.pair.active.value == "secondary" and engine.pair.in_flight is None
+                       and lab.routed_to() == "tg-secondary", "the swap to be committed and read back",
+                       120 if slow else 30):
+        return False
+    drill.cutover_s = round(engine.pair.since - onset, 3)
+    drill.steps.append(f"cutover {drill.cutover_s:.2f}s")
+    drill.say(f"cutover: {drill.cutover_s:.2f}s from onset to committed swap (target {target:g}s); the platform "
+              f"rule reads {lab.routed_to()}", "bold green" if drill.cutover_s <= target else "bold red")
+    lab.primary.fault = Fault()
+    drill.say("carrier A answers again")
+    if not await until(lambda: engine.status()["pending_approval"], "the failback to wait for approval",
+                       120 if slow else 30):
+        return False
+    writes = lab.emulator.writes_applied
+    await asyncio.sleep(3 * engine.rules.poll_interval)
+    if lab.routed_to() != "tg-secondary" or lab.emulator.writes_applied != writes:
+        drill.steps.append("routing moved back without approval")
+        return False
+    drill.steps.append("nothing moved back without approval")
+    drill.say(f"{3 * engine.rules.poll_interval:g}s later routing is still on carrier B: failback waits for a person",
+              "yellow")
+    drill.say("a person approves through the daemon's API, as `trunkguard failback --reason "
+              "'carrier A confirmed the fault is fixed'` does", "cyan")
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"http://{api}/api/v1/actions", headers={"Authorization": f"Bearer {token}"},
+                                     json={"kind": "failback", "who": "demo operator",
+                                           "reason": "carrier A confirmed the fault is fixed"}, timeout=30)
+    if response.status_code != 200:
+        drill.steps.append(f"the approval was refused: HTTP {response.status_code} {response.text[:200]}")
+        return False
+    if not await until(lambda: engine.pair.active.value == "primary" and engine.pair.in_flight is None
+                       and lab.routed_to() == "tg-primary", "the failback", 60):
+        return False
+    drill.steps.append("failback committed after approval")
+    return drill.cutover_s <= target and lab.emulator.writes_applied == 2
+
+
+def _show(drill: Drill, kind: str, data: dict[str, Any]) -> None:
+    if kind == "sentence":
+        drill.say(str(data["sentence"]))
+    elif kind == "swap_done" and data.get("ok"):
+        drill.swaps.append({"at_s": drill.at(), "to": data["to"]})
+    elif kind == "notify":
+        drill.say(f"notify ({data['severity']}): {data['kind']}", "magenta")
+

@@ -1,8 +1,11 @@
-"""A carrier's SIP responder on loopback: answers OPTIONS over UDP, TCP and TLS, with faults.
+"""A lab carrier on loopback: answers OPTIONS, and INVITE with an SDP answer and RTP echo, over
+UDP, TCP and TLS, with faults switchable while it runs (`responder.fault = Fault(...)`):
 
-Faults can be switched while it runs (`responder.fault = Fault(...)`):
-`down` (silence), `code` (answer every request with that final code), `loss` (drop each
-request with that probability), `latency` (answer late). The demo and `trunkguard lab` use it.
+`down` (silence), `code` (answer every request with that final code, e.g. 503), `loss` (drop
+each request with that probability), `latency` (answer late), `media_down` (SIP answers but no
+RTP comes back), `reject` (numbers answered 404: DIDs the carrier never provisioned).
+An INVITE gets 180 then 200 with SDP pointing at the carrier's RTP echo port; BYE and CANCEL get
+200. The demo, `trunkguard lab` and the tests use it; SIPp stays the independent peer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 
 from trunkguard.errors import SipParseError
 from trunkguard.sip.message import SipRequest, build_response, parse_message
+from trunkguard.sip.sdp import parse_answer
 from trunkguard.sip.transport import StreamConnection
 from trunkguard.sip.uri import Transport
 
@@ -29,11 +33,17 @@ class Fault:
     code: int | None = None
     loss: float = 0.0
     latency: float = 0.0
+    media_down: bool = False
+    reject: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         if self.down:
             return "down (no answer)"
         parts = [f"answers {self.code}" if self.code else "up"]
+        if self.media_down:
+            parts.append("media dead (no RTP back)")
+        if self.reject:
+            parts.append(f"404 for {len(self.reject)} DIDs")
         if self.loss:
             parts.append(f"{self.loss:.0%} loss")
         if self.latency:
@@ -58,11 +68,24 @@ class SipResponder:
     _udp: asyncio.DatagramTransport | None = field(default=None, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _rtp: asyncio.DatagramTransport | None = field(default=None, repr=False)
+    rtp_port: int = 0
+    rtp_echoed: int = 0
 
     async def start(self) -> SipResponder:
         loop = asyncio.get_running_loop()
         if self.seed is not None:
             self._rng.seed(self.seed)
+        responder_ = self
+
+        class _Echo(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                if not responder_.fault.media_down and not responder_.fault.down and responder_._rtp is not None:
+                    responder_.rtp_echoed += 1
+                    responder_._rtp.sendto(data, addr)
+
+        self._rtp, _ = await loop.create_datagram_endpoint(_Echo, local_addr=(self.host, 0))
+        self.rtp_port = self._rtp.get_extra_info("sockname")[1]
         if self.transport is Transport.UDP:
             responder = self
 
@@ -111,6 +134,9 @@ class SipResponder:
             return
         if not isinstance(request, SipRequest) or request.method == "ACK":
             return
+        if request.method == "INVITE" and not fault.code:
+            self._invite(request, reply)
+            return
         code = fault.code or 200
         response = build_response(
             request, code, REASONS.get(code, "Response"), to_tag=f"lab{self.port}",
@@ -122,6 +148,28 @@ class SipResponder:
         else:
             self.answered += 1
             reply(response)
+
+    def _invite(self, request: SipRequest, reply: Callable[[bytes], None]) -> None:
+        number = request.uri.split(":", 1)[-1].split("@", 1)[0] if "@" in request.uri else ""
+        tag = f"lab{self.port}"
+        server = f"Server: {self.server_header}\r\n"
+        if number in self.fault.reject:
+            self.answered += 1
+            reply(build_response(request, 404, "Not Found", to_tag=tag, extra=server))
+            return
+        try:
+            offer = parse_answer(request.body)
+        except SipParseError:
+            reply(build_response(request, 488, "Not Acceptable Here", to_tag=tag, extra=server))
+            return
+        sdp = (f"v=0\r\no=lab 1 1 IN IP4 {self.host}\r\ns=lab carrier\r\nc=IN IP4 {self.host}\r\nt=0 0\r\n"
+               f"m=audio {self.rtp_port} RTP/AVP {offer.payload_type}\r\n"
+               f"a=rtpmap:{offer.payload_type} {offer.codec}/8000\r\na=sendrecv\r\n").encode()
+        contact = f"Contact: <sip:lab@{self.host}:{self.port};transport={self.transport.value}>\r\n"
+        self.answered += 1
+        reply(build_response(request, 180, "Ringing", to_tag=tag, extra=server))
+        reply(build_response(request, 200, "OK", to_tag=tag, body=sdp,
+                             extra=f"{server}{contact}Content-Type: application/sdp\r\n"))
 
     async def _late(self, delay: float, reply: Callable[[bytes], None], response: bytes) -> None:
         await asyncio.sleep(delay)
@@ -137,6 +185,9 @@ class SipResponder:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
+        if self._rtp is not None:
+            self._rtp.close()
+            self._rtp = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from trunkguard.config import TlsSettings
+from trunkguard.config import Config, TlsSettings
+from trunkguard.errors import ResolveError
 from trunkguard.sip.client import Target
+from trunkguard.sip.resolve import resolve
 from trunkguard.sip.transport import client_tls_context
+from trunkguard.sip.uri import Transport
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,19 @@ async def inspect(trunk: str, target: Target, tls: TlsSettings, *, timeout: floa
     return CertReport(trunk, cert.subject.rfc4514_string(), expires.isoformat(), days_left,
                       name_matches(cert, target.server_name or target.host), chain_ok,
                       error if not chain_ok else None)
+
+
+async def inspect_config(cfg: Config) -> list[CertReport]:
+    """Read the certificate of every TLS trunk in the configuration (others have none)."""
+    reports: list[CertReport] = []
+    for _, _, trunk in cfg.all_trunks():
+        uri = trunk.sip_uri
+        if uri.transport is not Transport.TLS:
+            continue
+        try:
+            target = (await resolve(uri, timeout=2.0))[0]
+        except ResolveError as exc:
+            reports.append(CertReport(trunk.name, error=str(exc)))
+            continue
+        reports.append(await inspect(trunk.name, target, trunk.tls_settings))
+    return reports
