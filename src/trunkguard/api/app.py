@@ -4,7 +4,10 @@
 - `GET  /api/v1/history`  decisions with their sentences and evidence, newest last (`?limit=`).
 - `GET  /api/v1/intents`  swaps with their outcome.
 - `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel, "reason": ..., "who": ...}`.
+- `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
+- `GET  /metrics`         Prometheus metrics (api/metrics.py).
+- `GET  /`                the dashboard: one static page polling the endpoints above.
 Writes need `Authorization: Bearer <token>`, the token being the value of the environment
 variable `api.token_env` names.
 """
@@ -13,15 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from importlib import resources
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from trunkguard.api.metrics import Metrics
 from trunkguard.core.failover import OperatorAction
 from trunkguard.engine.daemon import Engine
+from trunkguard.state import CHECKS, load_check
 from trunkguard.store import StoreError
 
 ACTIONS = ("failover", "failback", "pause", "resume", "cancel")
@@ -73,6 +80,25 @@ def create_api(engine: Engine, token: str | None) -> Starlette:
         refused = any(" refused" in s for s in sentences[:1])
         return JSONResponse({"sentences": sentences, "status": engine.status()}, status_code=409 if refused else 200)
 
+    async def checks(_: Request) -> Response:
+        found: dict[str, Any] = {}
+        for name in CHECKS:
+            stored = await asyncio.to_thread(load_check, engine.config, name)
+            found[name] = None if stored is None else {"ok": stored["ok"], "at": stored["at"],
+                                                        "summary": _summary(name, stored.get("result") or {})}
+        return JSONResponse(found)
+
+    metrics = Metrics(engine)
+
+    async def prometheus(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    page = resources.files("trunkguard.api").joinpath("static/index.html").read_text()
+
+    async def dashboard(_: Request) -> Response:
+        return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                                                                      "style-src 'unsafe-inline'"})
+
     async def leader(_: Request) -> Response:
         return JSONResponse({"leader": engine.leader, "term": engine.term}, status_code=200 if engine.leader else 503)
 
@@ -81,8 +107,21 @@ def create_api(engine: Engine, token: str | None) -> Starlette:
         Route("/api/v1/history", history),
         Route("/api/v1/intents", intents),
         Route("/api/v1/actions", act, methods=["POST"]),
+        Route("/api/v1/checks", checks),
         Route("/leader", leader),
+        Route("/metrics", prometheus),
+        Route("/", dashboard),
     ])
+
+
+def _summary(name: str, result: dict[str, Any]) -> str:
+    if name == "sweep":
+        return f"{result.get('ok', '?')}/{result.get('total', '?')} DIDs answered"
+    if name == "certs":
+        certs = result.get("certs") or []
+        return f"{len(certs)} TLS certificates checked" if certs else "no TLS trunks"
+    differences = result.get("differences") or []
+    return "profiles match" if not differences else f"{len(differences)} differences"
 
 
 def _int(text: str | None, default: int) -> int:

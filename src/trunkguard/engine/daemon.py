@@ -63,6 +63,7 @@ class _ProbeDone:
     code: int | None
     rtt_ms: float | None
     detail: str
+    phases: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -287,11 +288,14 @@ class Engine:
     # ---- one cycle ---------------------------------------------------------------------------
 
     async def _cycle(self) -> None:
+        began = time.perf_counter()
         while not self._events.empty():
             event = self._events.get_nowait()
             now = self.clock()
             if isinstance(event, _ProbeDone):
                 self.scheduler.finished(event.task.trunk, event.task.seq)
+                self._emit("probe", {"trunk": event.task.trunk, "kind": event.task.kind, "ok": event.ok,
+                                     "phases": event.phases})
                 self.probes.record(event.task.trunk, Sample(now, event.task.kind, event.ok, event.code,
                                                             event.rtt_ms, event.detail))
                 h, sentence = probe_result(self.health[event.task.trunk], event.task.seq, event.ok, now,
@@ -301,6 +305,7 @@ class Engine:
                 h, sentence = probe_overdue(self.health[event.task.trunk], event.task.seq, now)
                 await self._trunk_changed(h, sentence, now)
             elif isinstance(event, _MediaDone):
+                self._emit("probe", {"trunk": event.trunk, "kind": "media", "ok": event.ok, "phases": {}})
                 self.probes.record(event.trunk, Sample(now, "media", event.ok, None, None, event.detail))
                 h, sentence = media_result(self.health[event.trunk], event.ok, now, event.detail)
                 await self._trunk_changed(h, sentence, now)
@@ -314,6 +319,7 @@ class Engine:
                 await self._operator(event, now)
         now = self.clock()
         await self._apply(decide(self.pair, self._observation(), now, self.rules), now, "cycle")
+        self._emit("cycle", {"seconds": time.perf_counter() - began})
 
     async def _trunk_changed(self, h: TrunkHealth, sentence: str | None, now: float) -> None:
         before = self.health[h.name].state
@@ -467,7 +473,8 @@ class Engine:
         if overdue is not None:
             overdue.cancel()
         detail = result.summary()
-        await self._events.put(_ProbeDone(task, result.success, result.code, result.rtt_ms, detail))
+        await self._events.put(_ProbeDone(task, result.success, result.code, result.rtt_ms, detail,
+                                          dict(result.phases)))
 
     async def _media(self, trunk: str) -> None:
         async with self._probe_slots:

@@ -1,0 +1,99 @@
+"""Prometheus metrics in the blackbox_exporter style, on the daemon's `/metrics`.
+
+Counters and the decision-latency histogram are fed by the engine's events; gauges are read from
+the engine's state at scrape time (so they are never stale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from trunkguard.core.failover import PairState, Role
+from trunkguard.core.health import TrunkState
+from trunkguard.engine.daemon import Engine
+
+
+class Metrics:
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.probes = Counter("trunkguard_probes", "Probes finished, by trunk, kind and result.",
+                              ["trunk", "kind", "result"], registry=self.registry)
+        self.swaps = Counter("trunkguard_swaps", "Swaps finished, by target carrier and result.",
+                             ["to", "result"], registry=self.registry)
+        self.decision = Histogram("trunkguard_decision_latency_seconds",
+                                  "From the loop waking on an event to the decision persisted and acted on.",
+                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                                  registry=self.registry)
+        self.last_probe: dict[str, dict[str, Any]] = {}
+        engine.on_event.append(self.observe)
+        self.registry.register(_EngineCollector(engine, self))
+
+    def observe(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "probe":
+            self.probes.labels(data["trunk"], data["kind"], "success" if data["ok"] else "failure").inc()
+            if data["kind"] != "media":
+                self.last_probe[data["trunk"]] = data
+        elif kind == "swap_done":
+            self.swaps.labels(data["to"], "applied" if data["ok"] else "failed").inc()
+        elif kind == "cycle":
+            self.decision.observe(float(data["seconds"]))
+
+
+class _EngineCollector(Collector):
+    def __init__(self, engine: Engine, metrics: Metrics) -> None:
+        self.engine = engine
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        e = self.engine
+        success = GaugeMetricFamily("trunkguard_probe_success", "1 if the trunk's last OPTIONS probe succeeded.",
+                                    labels=["trunk", "carrier"])
+        phases = GaugeMetricFamily("trunkguard_probe_duration_seconds", "The last OPTIONS probe's phases.",
+                                   labels=["trunk", "phase"])
+        state = GaugeMetricFamily("trunkguard_trunk_state", "1 for the trunk's current health state.",
+                                  labels=["trunk", "carrier", "state"])
+        media = GaugeMetricFamily("trunkguard_media_ok", "1 if the trunk's last media check carried RTP both ways.",
+                                  labels=["trunk"])
+        for h in e.health.values():
+            last = self.metrics.last_probe.get(h.name)
+            if last is not None:
+                success.add_metric([h.name, h.carrier], 1.0 if last["ok"] else 0.0)
+                for phase, ms in last["phases"].items():
+                    phases.add_metric([h.name, phase], float(ms) / 1000)
+            for s in TrunkState:
+                state.add_metric([h.name, h.carrier, s.value], 1.0 if h.state is s else 0.0)
+            if h.media_ok is not None:
+                media.add_metric([h.name], 1.0 if h.media_ok else 0.0)
+        yield from (success, phases, state, media)
+        active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier inbound routing points at.",
+                                   labels=["carrier", "trunk_group"])
+        for role in Role:
+            active.add_metric([role.value, e.groups[role]], 1.0 if e.pair.active is role else 0.0)
+        yield active
+        pair = GaugeMetricFamily("trunkguard_pair_state", "1 for the carrier pair's current state.", labels=["state"])
+        for p in PairState:
+            pair.add_metric([p.value], 1.0 if e.pair.state is p else 0.0)
+        yield pair
+        yield GaugeMetricFamily("trunkguard_swap_in_flight", "1 while a swap is being carried out.",
+                                value=1.0 if e.pair.in_flight else 0.0)
+        yield GaugeMetricFamily("trunkguard_leader", "1 while this replica holds the lease.",
+                                value=1.0 if e.leader else 0.0)
+        if e.calls is not None:
+            yield GaugeMetricFamily("trunkguard_active_calls", "Live calls the platform reports (the breaker's input).",
+                                    value=float(e.calls))
+        sent = CounterMetricFamily("trunkguard_notifications", "Notifications delivered, by destination.",
+                                   labels=["destination"])
+        failed = CounterMetricFamily("trunkguard_notification_failures", "Notifications given up on, by destination.",
+                                     labels=["destination"])
+        for sender in e.dispatcher.senders:
+            sent.add_metric([sender.name], float(e.dispatcher.sent[sender.name]))
+            failed.add_metric([sender.name], float(e.dispatcher.failed[sender.name]))
+        yield sent
+        yield failed
+        yield CounterMetricFamily("trunkguard_notifications_dropped", "Notifications dropped from a full queue.",
+                                  value=float(e.dispatcher.dropped))

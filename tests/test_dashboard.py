@@ -1,0 +1,119 @@
+"""The operator's view in a real browser (Debian's Chromium, driven by Playwright) and /metrics,
+against the daemon running on the lab: carriers, timeline, and the Approve click that fails back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import IN_CI
+from trunkguard.config import parse_config
+from trunkguard.engine.daemon import Engine
+from trunkguard.engine.service import Service
+from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
+from trunkguard.lab.responder import Fault
+from trunkguard.readiness import run_readiness
+
+CHROMIUM = os.environ.get("TRUNKGUARD_CHROMIUM", "/usr/bin/chromium")
+TOKEN = "dashboard-token"
+
+
+def need_chromium() -> str:
+    if shutil.which(CHROMIUM) is None:
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing under CI=true: .ci/run must install Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); the dashboard test needs a browser")
+    return CHROMIUM
+
+
+@dataclass
+class Daemon:
+    lab: Lab
+    engine: Engine
+    url: str
+
+    async def until(self, check: object, what: str, timeout: float = 20) -> None:
+        for _ in range(int(timeout / 0.05)):
+            if check():  # type: ignore[operator]
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}: {self.engine.last_sentence}")
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Daemon]:
+    monkeypatch.delenv("TRUNKGUARD_STATE_DIR", raising=False)
+    async with running_lab() as lab:
+        listen = f"127.0.0.1:{free_tcp_port()}"
+        cfg = parse_config(lab.config_text("fast", storage=f"sqlite:///{tmp_path}/tg.db", api_listen=listen))
+        await run_readiness(cfg)
+        service = Service.build(cfg, lab_environment(TOKEN))
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        d = Daemon(lab, service.engine, f"http://{listen}")
+        await d.until(lambda: all(h.state.value == "up" for h in d.engine.health.values()), "carriers up")
+        yield d
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None:
+    await daemon.until(lambda: daemon.engine.decisions > 3, "a few cycles")
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{daemon.url}/metrics")).text
+    for family in ("trunkguard_probe_success{carrier=\"primary\",trunk=\"carrier-a-1\"} 1.0",
+                   "trunkguard_probe_duration_seconds{phase=\"transaction\",trunk=\"carrier-a-1\"}",
+                   "trunkguard_trunk_state{carrier=\"secondary\",state=\"up\",trunk=\"carrier-b-1\"} 1.0",
+                   "trunkguard_active_carrier{carrier=\"primary\",trunk_group=\"tg-primary\"} 1.0",
+                   "trunkguard_probes_total{kind=\"options\",result=\"success\",trunk=\"carrier-a-1\"}",
+                   "trunkguard_decision_latency_seconds_bucket", "trunkguard_leader 1.0"):
+        assert family in text, family
+    daemon.lab.primary.fault = Fault(down=True)
+    await daemon.until(lambda: daemon.engine.pair.active.value == "secondary" and not daemon.engine.pair.in_flight,
+                       "the swap")
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{daemon.url}/metrics")).text
+    assert 'trunkguard_swaps_total{result="applied",to="secondary"} 1.0' in text
+    assert 'trunkguard_active_carrier{carrier="secondary",trunk_group="tg-secondary"} 1.0' in text
+    assert 'trunkguard_probe_success{carrier="primary",trunk="carrier-a-1"} 0.0' in text
+
+
+async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemon: Daemon) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    executable = need_chromium()
+    daemon.lab.primary.fault = Fault(down=True)
+    await daemon.until(lambda: daemon.engine.pair.active.value == "secondary" and not daemon.engine.pair.in_flight,
+                       "the swap")
+    daemon.lab.primary.fault = Fault()
+    await daemon.until(lambda: daemon.engine.status()["pending_approval"], "failback pending", timeout=30)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = await browser.new_page()
+        await page.goto(daemon.url + "/")
+        await expect(page.locator("#active")).to_contain_text("secondary carrier (tg-secondary)")
+        await expect(page.locator("tr[data-trunk='carrier-a-1']")).to_contain_text("up")
+        await expect(page.locator("#timeline")).to_contain_text("activating the secondary carrier")
+        await expect(page.locator("#checks")).to_contain_text("20/20 DIDs answered")
+        banner = page.locator("#approval")
+        await expect(banner).to_be_visible()
+        await page.fill("#token", "wrong")
+        await page.click("#approve")
+        await expect(page.locator("#message")).to_contain_text("a valid API token is required")
+        assert daemon.lab.routed_to() == "tg-secondary"
+        await page.fill("#token", TOKEN)
+        await page.fill("#reason", "carrier A fixed its SBC")
+        await page.click("#approve")
+        await expect(page.locator("#active")).to_contain_text("primary carrier (tg-primary)", timeout=15_000)
+        await expect(banner).to_be_hidden()
+        await expect(page.locator("#timeline")).to_contain_text("failback approved by dashboard (carrier A fixed its SBC)")
+        await browser.close()
+    assert daemon.lab.routed_to() == "tg-primary"
+    assert daemon.lab.emulator.writes_applied == 2
