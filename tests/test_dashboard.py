@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,18 @@ class Daemon:
     lab: Lab
     engine: Engine
     url: str
+    config: Path
+
+    async def cli(self, *args: str, token: str | None = TOKEN) -> tuple[int, str, str]:
+        """Run a trunkguard command against this daemon without blocking its event loop."""
+        env = {**os.environ, **({"TRUNKGUARD_API_TOKEN": token} if token else {})}
+        if token is None:
+            env.pop("TRUNKGUARD_API_TOKEN", None)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "trunkguard", *args, "--config", str(self.config), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        return process.returncode or 0, out.decode(), err.decode()
 
     async def until(self, check: object, what: str, timeout: float = 20) -> None:
         for _ in range(int(timeout / 0.05)):
@@ -52,12 +65,14 @@ async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     monkeypatch.delenv("TRUNKGUARD_STATE_DIR", raising=False)
     async with running_lab() as lab:
         listen = f"127.0.0.1:{free_tcp_port()}"
-        cfg = parse_config(lab.config_text("fast", storage=f"sqlite:///{tmp_path}/tg.db", api_listen=listen))
+        text = lab.config_text("fast", storage=f"sqlite:///{tmp_path}/tg.db", api_listen=listen)
+        (tmp_path / "tg.yaml").write_text(text)
+        cfg = parse_config(text)
         await run_readiness(cfg)
         service = Service.build(cfg, lab_environment(TOKEN))
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
-        d = Daemon(lab, service.engine, f"http://{listen}")
+        d = Daemon(lab, service.engine, f"http://{listen}", tmp_path / "tg.yaml")
         await d.until(lambda: all(h.state.value == "up" for h in d.engine.health.values()), "carriers up")
         yield d
         stop.set()
@@ -117,3 +132,29 @@ async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemo
         await browser.close()
     assert daemon.lab.routed_to() == "tg-primary"
     assert daemon.lab.emulator.writes_applied == 2
+
+
+async def test_operator_commands_pause_resume_and_force_a_failover(daemon: Daemon) -> None:
+    code, _, err = await daemon.cli("pause", "--reason", "carrier maintenance window", token=None)
+    assert code == 2 and "TRUNKGUARD_API_TOKEN (api.token_env) is not set" in err
+    code, out, _ = await daemon.cli("pause", "--reason", "carrier maintenance window", "--who", "bob")
+    assert code == 0 and "paused by bob (carrier maintenance window)" in out
+    daemon.lab.primary.fault = Fault(down=True)
+    await daemon.until(lambda: daemon.engine.health["carrier-a-1"].state.value == "down", "the primary down")
+    await asyncio.sleep(1)
+    assert daemon.lab.routed_to() == "tg-primary"  # paused: nothing moves by itself
+    code, out, _ = await daemon.cli("status", "--json")
+    assert code == 0 and '"paused"' in out and "carrier maintenance window" in out
+    daemon.lab.primary.fault = Fault()
+    await daemon.until(lambda: daemon.engine.health["carrier-a-1"].state.value == "up", "the primary back")
+    code, out, _ = await daemon.cli("resume", "--reason", "maintenance over", "--who", "bob")
+    assert code == 0 and "resumed by bob" in out
+    code, out, _ = await daemon.cli("failover", "--reason", "carrier A asked us to drain", "--who", "carol", "--force")
+    assert code == 0 and "activating the secondary carrier: forced by carol" in out
+    await daemon.until(lambda: daemon.lab.routed_to() == "tg-secondary", "the forced swap")
+    await daemon.until(lambda: daemon.engine.pair.in_flight is None, "the swap to finish")
+    code, out, _ = await daemon.cli("failover", "--reason", "again", "--force")
+    assert code == 0 and "ignored: routing is already on the secondary carrier" in out
+    code, out, _ = await daemon.cli("history")
+    assert "operator" in out and "forced by carol" in out
+    assert daemon.lab.emulator.writes_applied == 1
