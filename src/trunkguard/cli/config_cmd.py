@@ -51,3 +51,11 @@ def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
 def schema() -> None:
     """Print the configuration's JSON Schema (for editors and CI linting)."""
     emit_json(json_schema())
+
+
+@app.command("reference")
+def reference() -> None:
+    """Print the configuration reference (Markdown), generated from the schema."""
+    from trunkguard.config_reference import render
+
+    typer.echo(render(), nl=False)
