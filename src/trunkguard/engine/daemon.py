@@ -139,6 +139,8 @@ class Engine:
         self.swap_durations: list[float] = []
         self.on_event: list[Callable[[str, dict[str, Any]], None]] = []  # observers (metrics, the demo's timeline)
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
         self._db_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
         self._probe_slots = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -154,7 +156,7 @@ class Engine:
     async def submit(self, action: OperatorAction) -> list[str]:
         """A person's action, carried out by the loop; returns the sentences it produced."""
         reply: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        await self._events.put(_OperatorRequest(action, reply))
+        self._post(_OperatorRequest(action, reply))
         return await asyncio.wait_for(reply, 30)
 
     def status(self) -> dict[str, Any]:
@@ -170,7 +172,8 @@ class Engine:
             "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to.value, "key": snap.in_flight.key,
                                                               "reason": snap.in_flight.reason},
             "queued_activation": queued,
-            "pending_approval": snap.state.value == "failback_pending" and self.rules.failback_mode == "approval",
+            "pending_approval": snap.state.value == "failback_pending" and self.rules.failback_mode == "approval"
+            and snap.approval is None,
             "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
             "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
             "swaps": snap.swaps, "leader": self.leader, "term": self.term, "store_ok": self.store_ok,
@@ -206,19 +209,23 @@ class Engine:
         finally:
             await self._shutdown()
 
+    def _post(self, event: _Event) -> None:
+        self._events.put_nowait(event)
+        self._wakeup.set()
+
     async def _wait(self, stop: asyncio.Event, timeout: float) -> None:
-        getter = asyncio.ensure_future(self._events.get())
+        """Sleep until an event arrives, `stop` is set, or `timeout` passes."""
+        if not self._events.empty():
+            return
+        self._wakeup.clear()
+        woken = asyncio.ensure_future(self._wakeup.wait())
         stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({getter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if getter in done:
-            self._events.put_nowait(getter.result())  # put back: _cycle drains in order
-        else:
-            getter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await getter
+        await asyncio.wait({woken, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (woken, stopper):
+            waiter.cancel()
 
     async def _shutdown(self) -> None:
+        self._stopping = True
         if self._swap_task is not None and not self._swap_task.done():
             log.warning("stopping with a swap in flight: it is left to finish or to be reconciled at the next start")
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
@@ -363,6 +370,9 @@ class Engine:
         notable = force_record or bool(decision.intents) or decision.snapshot.state is not self.pair.state
         swap = decision.swap
         if swap is not None:
+            if self._stopping:
+                self._say(f"stopping: not starting a swap; {decision.sentence}")
+                return
             if not self._lease_fresh(now):
                 self._say(f"not acting: the lease is near expiry; {decision.sentence}")
                 return
@@ -372,6 +382,7 @@ class Engine:
             except StoreError as exc:
                 self._store_trouble(exc, decision.sentence)
                 return
+            self.store_ok = True
             self.pair = decision.snapshot
             self._say(decision.sentence)
             self._start_swap(swap)
@@ -398,15 +409,19 @@ class Engine:
 
     def _start_swap(self, swap: Swap) -> None:
         async def note_prior(prior: Any) -> None:
-            with contextlib.suppress(StoreError):
+            try:
                 await self._db(self.store.note_prior, self.term, swap.key, routing_json(prior))
+            except LeaseLost as exc:
+                raise PlatformError(f"not writing: {exc}") from None  # fenced: another replica acts now
+            except StoreError as exc:
+                log.warning("could not save the routing before swap %s: %s", swap.key, exc)
 
         async def run() -> None:
             started = time.perf_counter()
             outcome = await carry_out(self.platform, self.groups[swap.to], swap.key, self._swap_deadline(),
                                       note_prior)
             self.swap_durations.append(time.perf_counter() - started)
-            await self._events.put(_SwapDone(swap, outcome))
+            self._post(_SwapDone(swap, outcome))
 
         self._emit("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
         self._swap_task = self._spawn(run(), f"swap {swap.key}")
@@ -446,9 +461,9 @@ class Engine:
         try:
             async with asyncio.timeout(self.config.platform.timeout if self.config.platform else 10):
                 count = await self.platform.active_calls()
-            await self._events.put(_Calls(count, "read"))
+            self._post(_Calls(count, "read"))
         except (PlatformError, TimeoutError) as exc:
-            await self._events.put(_Calls(None, f"unknown: {exc}"))
+            self._post(_Calls(None, f"unknown: {exc}"))
 
     async def _read_edge(self, platform: EdgeView) -> None:
         try:
@@ -457,14 +472,14 @@ class Engine:
         except (PlatformError, TimeoutError) as exc:
             log.info("the platform's edge view is unavailable: %s", exc)
             view = {}
-        await self._events.put(_Edge(view))
+        self._post(_Edge(view))
 
     def _launch(self, task: ProbeTask) -> None:
         if task.kind == "media":
             self._spawn(self._media(task.trunk), f"media {task.trunk}")
             return
         loop = asyncio.get_running_loop()
-        overdue = loop.call_later(T1, self._events.put_nowait, _Overdue(task)) if task.timeout > T1 else None
+        overdue = loop.call_later(T1, self._post, _Overdue(task)) if task.timeout > T1 else None
         self._spawn(self._options(task, overdue), f"options {task.trunk} #{task.seq}")
 
     async def _options(self, task: ProbeTask, overdue: asyncio.TimerHandle | None) -> None:
@@ -473,7 +488,7 @@ class Engine:
         if overdue is not None:
             overdue.cancel()
         detail = result.summary()
-        await self._events.put(_ProbeDone(task, result.success, result.code, result.rtt_ms, detail,
+        self._post(_ProbeDone(task, result.success, result.code, result.rtt_ms, detail,
                                           dict(result.phases)))
 
     async def _media(self, trunk: str) -> None:
@@ -481,7 +496,7 @@ class Engine:
             result = await self.probes.media_probe(trunk)
         detail = f"{result.status}" + (f" {result.code}" if result.code else "") + \
             (f": {result.reason}" if result.reason and result.status != "ok" else "")
-        await self._events.put(_MediaDone(trunk, result.status == "ok", detail))
+        self._post(_MediaDone(trunk, result.status == "ok", detail))
 
     # ---- helpers -----------------------------------------------------------------------------
 

@@ -1,0 +1,83 @@
+"""The engine's safety rules on the lab: a lost lease stops every action, and a store that cannot
+be written stops a swap before the platform is touched."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from trunkguard.config import parse_config
+from trunkguard.engine.daemon import Engine
+from trunkguard.engine.service import Service
+from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
+from trunkguard.lab.responder import Fault
+from trunkguard.readiness import run_readiness
+from trunkguard.store import Store
+
+
+@dataclass
+class Running:
+    lab: Lab
+    engine: Engine
+    url: str
+    store_url: str
+
+    async def until(self, check: object, what: str, timeout: float = 20) -> None:
+        for _ in range(int(timeout / 0.05)):
+            if check():  # type: ignore[operator]
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}: {self.engine.last_sentence}")
+
+
+@pytest.fixture
+async def running(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
+    async with running_lab() as lab:
+        listen = f"127.0.0.1:{free_tcp_port()}"
+        cfg = parse_config(lab.config_text("fast", storage=store_url, api_listen=listen))
+        await run_readiness(cfg)
+        service = Service.build(cfg, lab_environment("t"))
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        r = Running(lab, service.engine, f"http://{listen}", store_url)
+        await r.until(lambda: r.engine.leader and all(h.state.value == "up" for h in r.engine.health.values()),
+                      "carriers up")
+        yield r
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_a_replica_that_lost_its_lease_stops_acting(running: Running) -> None:
+    other = Store(running.store_url)
+    later = time.time() + 3600  # the other replica's clock: this one's lease has long expired
+    assert other.acquire_lease("replica-b", ttl=7200, now=later) == 2
+    running.lab.primary.fault = Fault(down=True)
+    await running.until(lambda: not running.engine.leader, "the lost lease to be noticed")
+    await asyncio.sleep(2.5)  # the primary is long confirmed down by now
+    assert running.lab.routed_to() == "tg-primary" and running.lab.emulator.writes_applied == 0
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{running.url}/leader")).status_code == 503
+        refused = await client.post(f"{running.url}/api/v1/actions", headers={"Authorization": "Bearer t"},
+                                    json={"kind": "failover", "reason": "try"})
+    assert refused.status_code == 503 and "does not hold the lease" in refused.json()["error"]
+    assert running.engine.status()["last_sentence"].startswith("standby")
+    other.close()
+
+
+async def test_an_intent_that_cannot_be_stored_is_not_carried_out(running: Running) -> None:
+    other = Store(running.store_url)
+    with other.engine.begin() as conn:  # a person or a bad migration breaks the intents table
+        conn.exec_driver_sql("DROP TABLE intents")
+    running.lab.primary.fault = Fault(down=True)
+    await running.until(lambda: not running.engine.store_ok, "the store trouble")
+    await asyncio.sleep(1.5)
+    assert running.lab.emulator.writes_applied == 0 and running.engine.pair.in_flight is None
+    assert running.engine.pair.active.value == "primary"  # nothing undone, nothing half done
+    other.close()
