@@ -49,6 +49,7 @@ bench: compiled
 	$(CBIN)/python bench/options_vs_sipp.py
 	$(CBIN)/python bench/detection.py
 	$(CBIN)/python bench/sweep.py
+	$(CBIN)/python bench/cutover.py
 
 clean:
 	rm -rf $(VENV) $(CVENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
