@@ -22,13 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from detection import cutovers  # bench/detection.py, beside this script
 from trunkguard.config import Config, parse_config
 from trunkguard.engine.service import Service
 from trunkguard.lab.lab import PROFILES, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
 from trunkguard.readiness import run_readiness
-from trunkguard.sim.runner import simulate
-from trunkguard.sim.scenario import Scenario
 
 
 async def one_round(folder: Path, rng: random.Random) -> tuple[float, float, list[float], Config]:
@@ -56,21 +55,6 @@ async def one_round(folder: Path, rng: random.Random) -> tuple[float, float, lis
             await asyncio.wait_for(task, 20)
 
 
-def simulated(cfg: Config, phases: int, platform_latency: float) -> list[float]:
-    interval = cfg.carriers.primary.health.interval
-    trunk = cfg.carriers.primary.trunks[0].name
-    out: list[float] = []
-    for i in range(phases):
-        onset = 10 * interval + interval * i / phases
-        scenario = Scenario.model_validate({"duration": onset + 60, "events": [
-            {"at": onset, "trunk": trunk, "condition": "down"}]})
-        result = simulate(cfg, scenario, seed=i, record_timeline=False, platform_latency=platform_latency,
-                          rtt=0.0005)
-        swaps = [s for s in result.swaps if s["to"] == "secondary"]
-        out.append(swaps[0]["at_s"] - onset if swaps else float("inf"))
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
@@ -89,7 +73,7 @@ def main() -> int:
         cycles.extend(cyc)
     assert cfg is not None
     swap_median = statistics.median(swaps)
-    sim = simulated(cfg, args.rounds * 3, swap_median)
+    sim = cutovers(cfg, args.rounds * 3, platform_latency=swap_median, rtt=0.0005)
     target = float(PROFILES["fast"]["target_s"])
     cycles.sort()
     print(f"fast profile: {cfg.carriers.primary.health.interval:g}s probes, down after "

@@ -44,7 +44,8 @@ def configured(base: Config, health: dict[str, Any]) -> Config:
     return base.model_copy(update={"carriers": base.carriers.model_copy(update={"primary": primary})})
 
 
-def cutovers(config: Config, phases: int) -> list[float]:
+def cutovers(config: Config, phases: int, **sim_options: Any) -> list[float]:
+    """Onset to committed swap for a hard primary outage starting at `phases` points of the interval."""
     interval = config.carriers.primary.health.interval
     trunk = config.carriers.primary.trunks[0].name
     out: list[float] = []
@@ -52,7 +53,7 @@ def cutovers(config: Config, phases: int) -> list[float]:
         onset = 10 * interval + interval * i / phases
         scenario = Scenario.model_validate({"duration": onset + 120, "events": [
             {"at": onset, "trunk": trunk, "condition": "down"}]})
-        result = simulate(config, scenario, seed=i, record_timeline=False)
+        result = simulate(config, scenario, seed=i, record_timeline=False, **sim_options)
         swaps = [s for s in result.swaps if s["to"] == "secondary"]
         out.append(swaps[0]["at_s"] - onset if swaps else float("inf"))
     return out

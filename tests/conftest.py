@@ -156,3 +156,17 @@ def _postgres_schema() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+async def eventually(check: Callable[[], object], what: str, *, timeout: float = 20,
+                     detail: Callable[[], str] = lambda: "") -> None:
+    """Poll `check` every 50 ms until it is true; fail naming `what` (and `detail()`) after `timeout`."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}: {detail()}")

@@ -7,14 +7,14 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, eventually
 from trunkguard.config import parse_config
 from trunkguard.engine.daemon import Engine
 from trunkguard.engine.service import Service
@@ -52,12 +52,8 @@ class Daemon:
         out, err = await asyncio.wait_for(process.communicate(), 60)
         return process.returncode or 0, out.decode(), err.decode()
 
-    async def until(self, check: object, what: str, timeout: float = 20) -> None:
-        for _ in range(int(timeout / 0.05)):
-            if check():  # type: ignore[operator]
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}: {self.engine.last_sentence}")
+    async def until(self, check: Callable[[], object], what: str, timeout: float = 20) -> None:
+        await eventually(check, what, timeout=timeout, detail=lambda: self.engine.last_sentence)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Sipp, free_port
+from tests.conftest import Sipp, eventually, free_port
 from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
@@ -28,12 +28,8 @@ class Running:
     org: GenesysState
     primary: Sipp
 
-    async def until(self, check: Callable[[], bool], what: str, timeout: float = 15) -> None:
-        for _ in range(int(timeout / 0.05)):
-            if check():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}; last decision: {self.engine.last_sentence}")
+    async def until(self, check: Callable[[], object], what: str, timeout: float = 20) -> None:
+        await eventually(check, what, timeout=timeout, detail=lambda: self.engine.last_sentence)
 
 
 @pytest.fixture
