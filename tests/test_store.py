@@ -122,3 +122,15 @@ def test_a_restarted_holder_takes_a_new_term_at_once(store_url: str) -> None:
     with pytest.raises(LeaseLost):
         store.save(1, 2, PairSnapshot(), kind="cycle", sentence="from the old process")
     store.close()
+
+
+def test_the_migrations_build_exactly_the_models_schema(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from trunkguard.store.models import Base
+
+    store = Store.open(store_url)
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    store.close()
