@@ -78,3 +78,25 @@ async def test_an_intent_that_cannot_be_stored_is_not_carried_out(running: Runni
     assert running.lab.emulator.writes_applied == 0 and running.engine.pair.in_flight is None
     assert running.engine.pair.active.value == "primary"  # nothing undone, nothing half done
     other.close()
+
+
+async def test_the_daemon_re_runs_the_free_readiness_checks_itself(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from trunkguard.state import load_check
+
+    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
+    async with running_lab() as lab:
+        text = lab.config_text("fast", storage=f"sqlite:///{tmp_path}/tg.db",
+                               api_listen=f"127.0.0.1:{free_tcp_port()}")
+        cfg = parse_config(text)
+        service = Service.build(cfg, lab_environment("t"))
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        try:
+            await eventually(lambda: load_check(cfg, "certs") is not None and load_check(cfg, "parity") is not None,
+                             "the certificate and parity checks at start-up")
+            assert load_check(cfg, "parity")["ok"] is True  # type: ignore[index]
+            assert load_check(cfg, "sweep") is None  # test calls to every DID only when asked (sweep_interval)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)

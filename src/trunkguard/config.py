@@ -253,6 +253,10 @@ class ReadinessGates(Section):
     sweep: bool = True
     certs: bool = True
     parity: bool = True
+    recheck_interval: Duration = Field(3600.0, description="how often the daemon re-runs the certificate and "
+                                                           "parity checks (0: never, only the commands)")
+    sweep_interval: Duration = Field(0.0, description="how often the daemon re-runs the DID sweep, which places "
+                                                      "a test call to every DID (0: only `trunkguard sweep`)")
 
 
 class Policy(Section):

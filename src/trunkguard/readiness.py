@@ -1,6 +1,7 @@
-"""Run the secondary's readiness checks in one go (DID sweep, certificates, profile parity) and
-store each result where the daemon's gates read them. The demo and the lab use it; the
-`sweep`, `certs` and `parity` commands run the same checks one at a time."""
+"""The secondary's readiness checks (DID sweep, certificates, profile parity), each storing its
+result where the daemon's gates read them. The `sweep`, `certs` and `parity` commands, the demo,
+the lab and the daemon's periodic re-checks (`policy.readiness.recheck_interval`,
+`sweep_interval`) all run these."""
 
 from __future__ import annotations
 
@@ -14,18 +15,28 @@ from trunkguard.sip.client import SipClient
 from trunkguard.state import save_check
 
 
-async def run_readiness(cfg: Config) -> dict[str, dict[str, Any]]:
+async def check_sweep(cfg: Config) -> dict[str, Any]:
     carrier = cfg.carriers.secondary
     async with SipClient() as client:
         swept = await sweep(client, "secondary", carrier.trunks[0].sip_uri, carrier_dids(carrier, "secondary"),
                             cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
                             answer_timeout=carrier.sweep.timeout)
     save_check(cfg, "sweep", swept.passed, swept.as_dict())
+    return {"ok": swept.passed, "answered": swept.ok, "total": swept.total, "seconds": swept.duration_s}
+
+
+async def check_certs(cfg: Config) -> dict[str, Any]:
     certs = await inspect_config(cfg)
-    certs_ok = all(r.healthy(cfg.tls.warn_days) for r in certs)
-    save_check(cfg, "certs", certs_ok, {"certs": [r.as_dict() for r in certs]})
+    ok = all(r.healthy(cfg.tls.warn_days) for r in certs)
+    save_check(cfg, "certs", ok, {"certs": [r.as_dict() for r in certs]})
+    return {"ok": ok, "checked": len(certs)}
+
+
+def check_parity(cfg: Config) -> dict[str, Any]:
     found = differences(cfg)
     save_check(cfg, "parity", not found, {"differences": found})
-    return {"sweep": {"ok": swept.passed, "answered": swept.ok, "total": swept.total, "seconds": swept.duration_s},
-            "certs": {"ok": certs_ok, "checked": len(certs)},
-            "parity": {"ok": not found, "differences": found}}
+    return {"ok": not found, "differences": found}
+
+
+async def run_readiness(cfg: Config) -> dict[str, dict[str, Any]]:
+    return {"sweep": await check_sweep(cfg), "certs": await check_certs(cfg), "parity": check_parity(cfg)}

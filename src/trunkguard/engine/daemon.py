@@ -44,7 +44,9 @@ from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_
 from trunkguard.core.scheduler import ProbeScheduler, ProbeTask, TrunkSchedule
 from trunkguard.engine.actuator import SwapOutcome, carry_out, read_for_reconcile, routing_json
 from trunkguard.engine.probes import Sample, TrunkProbes
+from trunkguard.errors import TrunkguardError
 from trunkguard.notify import Alert, Dispatcher
+from trunkguard.readiness import check_certs, check_parity, check_sweep
 from trunkguard.sip.client import T1
 from trunkguard.state import readiness
 from trunkguard.store import IntentStatus, LeaseLost, Store, StoreError
@@ -146,6 +148,9 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._swap_task: asyncio.Task[None] | None = None
         self._last_recorded: str | None = None
+        gates = config.policy.readiness
+        self._next_recheck = clock() if gates.recheck_interval else float("inf")
+        self._next_sweep = clock() + gates.sweep_interval if gates.sweep_interval else float("inf")
 
     # ---- the public face (API, CLI, tests) --------------------------------------------------
 
@@ -454,8 +459,30 @@ class Engine:
             except StoreError as exc:
                 self._store_trouble(exc, "renewing the lease")
         self._spawn(self._read_calls(), "active calls")
+        gates = self.config.policy.readiness
+        if now >= self._next_recheck:
+            self._next_recheck = now + gates.recheck_interval
+            self._spawn(self._recheck(sweep=False), "readiness re-check")
+        if now >= self._next_sweep:
+            self._next_sweep = now + gates.sweep_interval
+            self._spawn(self._recheck(sweep=True), "DID sweep")
         if isinstance(self.platform, EdgeView):
             self._spawn(self._read_edge(self.platform), "edge view")
+
+    async def _recheck(self, *, sweep: bool) -> None:
+        """Re-run readiness checks so a gate never rests on a stale result (a certificate expires)."""
+        try:
+            if sweep:
+                found = {"sweep": await check_sweep(self.config)}
+            else:
+                found = {"certs": await check_certs(self.config),
+                         "parity": await asyncio.to_thread(check_parity, self.config)}
+        except (TrunkguardError, OSError) as exc:
+            log.warning("readiness re-check failed to run: %s", exc)
+            return
+        for name, result in found.items():
+            (log.info if result["ok"] else log.warning)("readiness re-check: %s %s", name,
+                                                        "passed" if result["ok"] else f"FAILED: {result}")
 
     async def _read_calls(self) -> None:
         try:
