@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -10,19 +11,35 @@ from pathlib import Path
 import typer
 
 from trunkguard import aio
-from trunkguard.cli.common import EXIT_FAILED, config_error_exit, load_or_exit
+from trunkguard.cli.common import EXIT_FAILED, config_error_exit, load_or_exit, usage_error
 from trunkguard.engine.service import Service, stop_on_signals
 from trunkguard.errors import ConfigError, TrunkguardError
 from trunkguard.store import StoreError
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per line, for log shippers: time, level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
 def run(config: Path = typer.Option(..., "--config", "-c", help="The YAML configuration file."),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log routine suspicions and probe noise.")
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log debug detail."),
+        log_format: str = typer.Option("text", "--log-format", help="text, or json (one object per line).")
         ) -> None:
     """Run the daemon: probe the carriers, decide, swap routing once, serve the local API. SIGTERM stops it."""
+    if log_format not in ("text", "json"):
+        usage_error(f"--log-format must be text or json, not {log_format!r}")
     cfg = load_or_exit(config)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "httpcore", "alembic", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
