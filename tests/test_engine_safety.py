@@ -100,3 +100,37 @@ async def test_the_daemon_re_runs_the_free_readiness_checks_itself(tmp_path: Pat
         finally:
             stop.set()
             await asyncio.wait_for(task, 20)
+
+
+async def test_a_swap_whose_outcome_was_stored_but_not_its_snapshot_settles_at_start_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from trunkguard.core.failover import PairSnapshot, PairState, Role, Swap
+    from trunkguard.store import IntentStatus
+
+    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
+    url = f"sqlite:///{tmp_path}/tg.db"
+    store = Store.open(url)  # a crash right after the outcome was written, before the snapshot after it
+    term = store.acquire_lease("old-host", ttl=0.001, now=0)
+    assert term == 1
+    swap = Swap(Role.SECONDARY, "automatic", "primary carrier unusable", "swap-1-to-secondary", 10.0)
+    store.begin_intent(term, 10.0, swap, "tg-secondary",
+                       replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1),
+                       sentence="activating the secondary carrier", evidence={})
+    store.finish_intent(term, swap.key, IntentStatus.APPLIED, "written and read back", 10.2)
+    store.close()
+    async with running_lab() as lab:
+        lab.emulator.rules["rule-inbound-1"]["action"]["trunkGroupId"] = "tg-secondary"
+        cfg = parse_config(lab.config_text("fast", storage=url, api_listen=f"127.0.0.1:{free_tcp_port()}"))
+        service = Service.build(cfg, lab_environment("t"))
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        try:
+            engine = service.engine
+            await eventually(lambda: engine.pair.in_flight is None and engine.pair.active is Role.SECONDARY,
+                             "the swap to settle from its stored outcome")
+            assert lab.emulator.writes_applied == 0  # settled from the record, nothing written again
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)

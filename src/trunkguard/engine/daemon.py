@@ -199,7 +199,8 @@ class Engine:
             if not await self._take_lease(stop):
                 return
             await self._restore()
-            await self._reconcile()
+            if not await self._reconcile(stop):
+                return
             next_poll = self.clock()
             while not stop.is_set():
                 now = self.clock()
@@ -270,20 +271,27 @@ class Engine:
             self.pair = stored
             self._say(f"restored: inbound routing on the {stored.active.value} carrier ({stored.state.value})")
 
-    async def _reconcile(self) -> None:
-        """An intent left PENDING by a crash: read the platform and record what it shows."""
+    async def _reconcile(self, stop: asyncio.Event) -> bool:
+        """An intent left PENDING by a crash: read the platform and record what it shows. Nothing
+        else happens until it is settled; False if stopped first."""
         assert self.term is not None
         pending = await self._db(self.store.intents, status=IntentStatus.PENDING)
         for intent in pending:
+            alerted = False
             while True:
                 try:
                     routing = await read_for_reconcile(self.platform, self._swap_deadline())
                     break
                 except (PlatformError, TimeoutError) as exc:
-                    self._alert(Notify("platform_unreachable", "critical",
-                                       f"cannot read the platform to reconcile swap {intent.key}: {exc}; "
-                                       "no action until it answers"))
-                    await asyncio.sleep(self.rules.poll_interval)
+                    if not alerted:
+                        alerted = True
+                        self._alert(Notify("platform_unreachable", "critical",
+                                           f"cannot read the platform to reconcile swap {intent.key}: {exc}; "
+                                           "no action until it answers"))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.rules.poll_interval)
+                    if stop.is_set():
+                        return False
             applied = routing.trunk_group_id == intent.trunk_group_id
             status = IntentStatus.RECONCILED if applied else IntentStatus.ABANDONED
             outcome = (f"found in flight at start-up; the platform shows {routing.trunk_group_id} "
@@ -296,6 +304,14 @@ class Engine:
                 await self._apply(swap_finished(self.pair, applied, now, outcome), now, "reconcile")
             else:
                 self._say(f"reconciled swap {intent.key}: {outcome}")
+        flight = self.pair.in_flight
+        if flight is not None:  # its outcome was stored, but the snapshot after it was not
+            found = await self._db(self.store.intents, key=flight.key)
+            record = found[0] if found else None
+            ok = record is not None and record.status in (IntentStatus.APPLIED, IntentStatus.RECONCILED)
+            why = f"settled at start-up from the stored outcome ({record.status.value if record else 'no record'})"
+            await self._apply(swap_finished(self.pair, ok, self.clock(), why), self.clock(), "reconcile")
+        return True
 
     # ---- one cycle ---------------------------------------------------------------------------
 

@@ -211,11 +211,14 @@ class Store:
             s.execute(update(IntentRow).where(IntentRow.key == key).values(
                 status=status.value, outcome=outcome, after=after, finished_at=now))
 
-    def intents(self, *, status: IntentStatus | None = None, limit: int = 100) -> list[IntentRecord]:
+    def intents(self, *, status: IntentStatus | None = None, key: str | None = None,
+                limit: int = 100) -> list[IntentRecord]:
         with self._tx() as s:
             query = select(IntentRow).order_by(IntentRow.id)
             if status is not None:
                 query = query.where(IntentRow.status == status.value)
+            if key is not None:
+                query = query.where(IntentRow.key == key)
             rows = s.scalars(query.limit(limit)).all()
             return [IntentRecord(r.key, r.to_role, r.trunk_group_id, r.trigger, r.reason, IntentStatus(r.status),
                                  r.outcome, r.prior, r.after, r.created_at, r.finished_at, r.term) for r in rows]
