@@ -138,3 +138,11 @@ notify:
     assert info.value.problems == [("notify[0].routing_key_env", "environment variable PD_KEY is not set")]
     senders = senders_from_config(cfg.notify, {"PD_KEY": "k", "SLACK_URL": "http://127.0.0.1:1/x"})
     assert [s.name for s in senders] == ["pagerduty", "slack"]
+
+
+async def test_pagerduty_is_not_paged_for_info_but_slack_hears_it(receiver: Receiver) -> None:
+    ready = _alert("failback_ready", "info")
+    await _deliver(receiver, PagerDuty("K", receiver.url), ready, _alert("failback_committed", "info"))
+    assert [body["event_action"] for _, _, body, _ in receiver.seen] == ["resolve"]  # only the resolve
+    await _deliver(receiver, Slack(f"{receiver.url}/slack"), ready)
+    assert "failback_ready" in receiver.seen[-1][2]["text"]

@@ -329,26 +329,35 @@ class ApiConfig(Section):
     token_env: EnvName | None = "TRUNKGUARD_API_TOKEN"  # noqa: S105 - a variable's name, not a secret
 
 
+Severity = Literal["info", "warning", "critical"]
+MIN_SEVERITY = "the least severe notification sent (an incident's resolve is always sent)"
+
+
 class PagerDutyNotify(Section):
     kind: Literal["pagerduty"]
     routing_key_env: EnvName
     base_url: str = "https://events.pagerduty.com"
+    min_severity: Severity = Field("warning", description=MIN_SEVERITY)
 
 
 class OpsgenieNotify(Section):
     kind: Literal["opsgenie"]
     api_key_env: EnvName
-    base_url: str = "https://api.opsgenie.com"
+    base_url: str = Field("https://api.opsgenie.com", description="EU: https://api.eu.opsgenie.com; Opsgenie's "
+                                                                  "API is being replaced by Jira Service Management's")
+    min_severity: Severity = Field("warning", description=MIN_SEVERITY)
 
 
 class SlackNotify(Section):
     kind: Literal["slack"]
     webhook_url_env: EnvName
+    min_severity: Severity = Field("info", description=MIN_SEVERITY)
 
 
 class WebhookNotify(Section):
     kind: Literal["webhook"]
     url_env: EnvName
+    min_severity: Severity = Field("info", description=MIN_SEVERITY)
 
 
 Notifier = Annotated[PagerDutyNotify | OpsgenieNotify | SlackNotify | WebhookNotify,

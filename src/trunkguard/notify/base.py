@@ -36,6 +36,7 @@ class NotifyError(TrunkguardError):
 
 class Sender(Protocol):
     name: str
+    min_severity: str  # info | warning | critical
 
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
         """Deliver one alert or raise NotifyError (retryable or not)."""

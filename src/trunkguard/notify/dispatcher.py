@@ -41,17 +41,28 @@ def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str
             field = next(k for k in type(n).model_fields if k.endswith("_env"))
             problems.append((f"notify[{i}].{field}", f"environment variable {var} is not set"))
             continue
+        sender: Sender
         if isinstance(n, PagerDutyNotify):
-            senders.append(PagerDuty(secret, n.base_url))
+            sender = PagerDuty(secret, n.base_url)
         elif isinstance(n, OpsgenieNotify):
-            senders.append(Opsgenie(secret, n.base_url))
+            sender = Opsgenie(secret, n.base_url)
         elif isinstance(n, SlackNotify):
-            senders.append(Slack(secret))
+            sender = Slack(secret)
         else:
-            senders.append(Webhook(secret))
+            sender = Webhook(secret)
+        sender.min_severity = n.min_severity
+        senders.append(sender)
     if problems:
         raise ConfigError(problems, "environment")
     return senders
+
+
+RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def wanted(sender: Sender, alert: Alert) -> bool:
+    """Below a destination's min_severity an alert is not sent; an incident's resolve always is."""
+    return alert.resolves or RANK.get(alert.severity, 2) >= RANK.get(sender.min_severity, 0)
 
 
 class Dispatcher:
@@ -109,7 +120,7 @@ class Dispatcher:
                 await self._wake.wait()
                 continue
             alert = self._queue[0]
-            await asyncio.gather(*(self._deliver(s, alert) for s in self.senders))
+            await asyncio.gather(*(self._deliver(s, alert) for s in self.senders if wanted(s, alert)))
             if self._queue and self._queue[0] is alert:
                 self._queue.popleft()
 

@@ -21,6 +21,7 @@ class Opsgenie:
     api_key: str
     base_url: str = "https://api.opsgenie.com"
     name: str = "opsgenie"
+    min_severity: str = "warning"
 
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
         headers = {"Authorization": f"GenieKey {self.api_key}"}

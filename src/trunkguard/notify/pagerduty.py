@@ -21,6 +21,7 @@ class PagerDuty:
     base_url: str = "https://events.pagerduty.com"
     source: str = "trunkguard"
     name: str = "pagerduty"
+    min_severity: str = "warning"
 
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
         body: dict[str, object] = {"routing_key": self.routing_key, "dedup_key": alert.dedup_key}

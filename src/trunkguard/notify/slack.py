@@ -15,6 +15,7 @@ ICON = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":inform
 class Slack:
     webhook_url: str
     name: str = "slack"
+    min_severity: str = "info"
 
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
         text = f"{ICON.get(alert.severity, '')} *trunkguard* {alert.kind}: {alert.message}".strip()

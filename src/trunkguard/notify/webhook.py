@@ -13,6 +13,7 @@ from trunkguard.notify.base import Alert, check_response
 class Webhook:
     url: str
     name: str = "webhook"
+    min_severity: str = "info"
 
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
         body = {**asdict(alert), "resolves": alert.resolves, "source": "trunkguard"}
