@@ -22,7 +22,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from trunkguard.actuation.base import EdgeView, Platform, PlatformError
@@ -42,7 +42,9 @@ from trunkguard.core.failover import (
 )
 from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result
 from trunkguard.core.scheduler import ProbeScheduler, ProbeTask, TrunkSchedule
-from trunkguard.engine.actuator import SwapOutcome, carry_out, read_for_reconcile, routing_json
+from trunkguard.engine import events as ev
+from trunkguard.engine import views
+from trunkguard.engine.actuator import carry_out, read_for_reconcile, routing_json
 from trunkguard.engine.probes import Sample, TrunkProbes
 from trunkguard.errors import TrunkguardError
 from trunkguard.notify import Alert, Dispatcher
@@ -55,55 +57,6 @@ log = logging.getLogger("trunkguard")
 T = TypeVar("T")
 MAX_PROBES_IN_FLIGHT = 64
 STORE_DEADLINE = 5.0
-KEEP_VIEW = 60  # samples per trunk shown in status (the RTT history)
-
-
-@dataclass(frozen=True)
-class _ProbeDone:
-    task: ProbeTask
-    ok: bool
-    code: int | None
-    rtt_ms: float | None
-    detail: str
-    phases: dict[str, float]
-
-
-@dataclass(frozen=True)
-class _Overdue:
-    task: ProbeTask
-
-
-@dataclass(frozen=True)
-class _MediaDone:
-    trunk: str
-    ok: bool
-    detail: str
-
-
-@dataclass(frozen=True)
-class _SwapDone:
-    swap: Swap
-    outcome: SwapOutcome
-
-
-@dataclass(frozen=True)
-class _Calls:
-    count: int | None
-    detail: str
-
-
-@dataclass(frozen=True)
-class _Edge:
-    view: dict[str, bool | None]
-
-
-@dataclass
-class _OperatorRequest:
-    action: OperatorAction
-    reply: asyncio.Future[list[str]]
-
-
-_Event = _ProbeDone | _Overdue | _MediaDone | _SwapDone | _Calls | _Edge | _OperatorRequest
 
 
 class Engine:
@@ -140,7 +93,7 @@ class Engine:
         self.decisions = 0
         self.swap_durations: list[float] = []
         self.on_event: list[Callable[[str, dict[str, Any]], None]] = []  # observers (metrics, the demo's timeline)
-        self._events: asyncio.Queue[_Event] = asyncio.Queue()
+        self._events: asyncio.Queue[ev.Event] = asyncio.Queue()
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._db_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
@@ -161,35 +114,11 @@ class Engine:
     async def submit(self, action: OperatorAction) -> list[str]:
         """A person's action, carried out by the loop; returns the sentences it produced."""
         reply: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        self._post(_OperatorRequest(action, reply))
+        self._post(ev.OperatorRequest(action, reply))
         return await asyncio.wait_for(reply, 30)
 
     def status(self) -> dict[str, Any]:
-        snap = self.pair
-        queued = None
-        if snap.queued_since is not None and snap.in_flight is None:
-            queued = {"since": snap.queued_since, "waited_s": round(self.clock() - snap.queued_since, 1),
-                      "escalated": snap.escalated, "active_calls": self.calls,
-                      "max_active_calls": self.rules.max_active_calls}
-        return {
-            "state": snap.state.value, "active": snap.active.value,
-            "active_trunk_group": self.groups[snap.active], "since": snap.since,
-            "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to.value, "key": snap.in_flight.key,
-                                                              "reason": snap.in_flight.reason},
-            "queued_activation": queued,
-            "pending_approval": snap.state.value == "failback_pending" and self.rules.failback_mode == "approval"
-            and snap.approval is None,
-            "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
-            "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
-            "swaps": snap.swaps, "leader": self.leader, "term": self.term, "store_ok": self.store_ok,
-            "active_calls": self.calls, "edge_view": self.edge, "routing": self.routing,
-            "last_sentence": self.last_sentence,
-            "carriers": {role.value: {"trunk_group_id": self.groups[role],
-                                      "trunks": [self._trunk_view(h) for h in self.health.values()
-                                                 if h.carrier == role.value]} for role in Role},
-            "notifications": {"pending": self.dispatcher.pending, "sent": dict(self.dispatcher.sent),
-                              "failed": dict(self.dispatcher.failed), "dropped": self.dispatcher.dropped},
-        }
+        return views.status(self)
 
     # ---- start-up, the loop, shutdown --------------------------------------------------------
 
@@ -215,7 +144,7 @@ class Engine:
         finally:
             await self._shutdown()
 
-    def _post(self, event: _Event) -> None:
+    def _post(self, event: ev.Event) -> None:
         self._events.put_nowait(event)
         self._wakeup.set()
 
@@ -320,7 +249,7 @@ class Engine:
         while not self._events.empty():
             event = self._events.get_nowait()
             now = self.clock()
-            if isinstance(event, _ProbeDone):
+            if isinstance(event, ev.ProbeDone):
                 self.scheduler.finished(event.task.trunk, event.task.seq)
                 self._emit("probe", {"trunk": event.task.trunk, "kind": event.task.kind, "ok": event.ok,
                                      "phases": event.phases})
@@ -329,24 +258,24 @@ class Engine:
                 h, sentence = probe_result(self.health[event.task.trunk], event.task.seq, event.ok, now,
                                            self.specs[event.task.trunk].rules, code=event.code, detail=event.detail)
                 await self._trunk_changed(h, sentence, now)
-            elif isinstance(event, _Overdue):
+            elif isinstance(event, ev.Overdue):
                 h, sentence = probe_overdue(self.health[event.task.trunk], event.task.seq, now)
                 await self._trunk_changed(h, sentence, now)
-            elif isinstance(event, _MediaDone):
+            elif isinstance(event, ev.MediaDone):
                 self._emit("probe", {"trunk": event.trunk, "kind": "media", "ok": event.ok, "phases": {}})
                 self.probes.record(event.trunk, Sample(now, "media", event.ok, None, None, event.detail))
                 h, sentence = media_result(self.health[event.trunk], event.ok, now, event.detail)
                 await self._trunk_changed(h, sentence, now)
-            elif isinstance(event, _Calls):
+            elif isinstance(event, ev.Calls):
                 self.calls, self.calls_detail = event.count, event.detail
-            elif isinstance(event, _Edge):
+            elif isinstance(event, ev.Edge):
                 self.edge = {role.value: event.view.get(group) for role, group in self.groups.items()}
-            elif isinstance(event, _SwapDone):
+            elif isinstance(event, ev.SwapDone):
                 await self._swap_done(event, now)
             else:
                 await self._operator(event, now)
         now = self.clock()
-        await self._apply(decide(self.pair, self._observation(), now, self.rules), now, "cycle")
+        await self._apply(decide(self.pair, self.observation(), now, self.rules), now, "cycle")
         self._emit("cycle", {"seconds": time.perf_counter() - began})
 
     async def _trunk_changed(self, h: TrunkHealth, sentence: str | None, now: float) -> None:
@@ -362,7 +291,7 @@ class Engine:
         self._say(sentence)
         await self._record("trunk", sentence, now)
 
-    async def _operator(self, request: _OperatorRequest, now: float) -> None:
+    async def _operator(self, request: ev.OperatorRequest, now: float) -> None:
         action = replace(request.action, at=now)
         sentences: list[str] = []
         try:
@@ -372,7 +301,7 @@ class Engine:
             await self._db(self.store.record_action, self.term, action, decision.sentence)
             sentences.append(decision.sentence)
             await self._apply(decision, now, "operator", force_record=True)
-            follow = decide(self.pair, self._observation(), now, self.rules)
+            follow = decide(self.pair, self.observation(), now, self.rules)
             if follow.intents or follow.snapshot.state is not self.pair.state:
                 sentences.append(follow.sentence)
             await self._apply(follow, now, "cycle")
@@ -442,12 +371,12 @@ class Engine:
             outcome = await carry_out(self.platform, self.groups[swap.to], swap.key, self._swap_deadline(),
                                       note_prior)
             self.swap_durations.append(time.perf_counter() - started)
-            self._post(_SwapDone(swap, outcome))
+            self._post(ev.SwapDone(swap, outcome))
 
         self._emit("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
         self._swap_task = self._spawn(run(), f"swap {swap.key}")
 
-    async def _swap_done(self, event: _SwapDone, now: float) -> None:
+    async def _swap_done(self, event: ev.SwapDone, now: float) -> None:
         outcome = event.outcome
         self.routing = routing_json(outcome.after) or self.routing
         status = IntentStatus.APPLIED if outcome.ok else IntentStatus.FAILED
@@ -504,9 +433,9 @@ class Engine:
         try:
             async with asyncio.timeout(self.config.platform.timeout if self.config.platform else 10):
                 count = await self.platform.active_calls()
-            self._post(_Calls(count, "read"))
+            self._post(ev.Calls(count, "read"))
         except (PlatformError, TimeoutError) as exc:
-            self._post(_Calls(None, f"unknown: {exc}"))
+            self._post(ev.Calls(None, f"unknown: {exc}"))
 
     async def _read_edge(self, platform: EdgeView) -> None:
         try:
@@ -515,14 +444,14 @@ class Engine:
         except (PlatformError, TimeoutError) as exc:
             log.info("the platform's edge view is unavailable: %s", exc)
             view = {}
-        self._post(_Edge(view))
+        self._post(ev.Edge(view))
 
     def _launch(self, task: ProbeTask) -> None:
         if task.kind == "media":
             self._spawn(self._media(task.trunk), f"media {task.trunk}")
             return
         loop = asyncio.get_running_loop()
-        overdue = loop.call_later(T1, self._post, _Overdue(task)) if task.timeout > T1 else None
+        overdue = loop.call_later(T1, self._post, ev.Overdue(task)) if task.timeout > T1 else None
         self._spawn(self._options(task, overdue), f"options {task.trunk} #{task.seq}")
 
     async def _options(self, task: ProbeTask, overdue: asyncio.TimerHandle | None) -> None:
@@ -531,7 +460,7 @@ class Engine:
         if overdue is not None:
             overdue.cancel()
         detail = result.summary()
-        self._post(_ProbeDone(task, result.success, result.code, result.rtt_ms, detail,
+        self._post(ev.ProbeDone(task, result.success, result.code, result.rtt_ms, detail,
                                           dict(result.phases)))
 
     async def _media(self, trunk: str) -> None:
@@ -539,25 +468,15 @@ class Engine:
             result = await self.probes.media_probe(trunk)
         detail = f"{result.status}" + (f" {result.code}" if result.code else "") + \
             (f": {result.reason}" if result.reason and result.status != "ok" else "")
-        self._post(_MediaDone(trunk, result.status == "ok", detail))
+        self._post(ev.MediaDone(trunk, result.status == "ok", detail))
 
     # ---- helpers -----------------------------------------------------------------------------
 
-    def _observation(self) -> Observation:
+    def observation(self) -> Observation:
         return Observation(tuple(self.health.values()), self.calls, readiness(self.config), self.edge)
 
     def _evidence(self) -> dict[str, Any]:
-        return {"trunks": [self._trunk_view(h, samples=10) for h in self.health.values()],
-                "active_calls": self.calls, "active_calls_detail": self.calls_detail,
-                "readiness": dict(vars(self._observation().readiness))}
-
-    def _trunk_view(self, h: TrunkHealth, samples: int = KEEP_VIEW) -> dict[str, Any]:
-        recent = list(self.probes.samples[h.name])[-samples:]
-        return {"name": h.name, "carrier": h.carrier, "state": h.state.value, "since": h.since,
-                "usable": h.usable, "consecutive_failures": len(h.failed), "last_code": h.last_code,
-                "last_detail": h.last_detail, "media_ok": h.media_ok,
-                "samples": [s.as_dict() for s in recent],
-                "recent_failures": [s.as_dict() for s in self.probes.failures[h.name]]}
+        return views.evidence(self)
 
     def _swap_deadline(self) -> float:
         return 4 * (self.config.platform.timeout if self.config.platform else 10.0)
