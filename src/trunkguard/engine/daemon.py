@@ -400,7 +400,9 @@ class Engine:
                 self.lease_until = now + self.lease_ttl
             except LeaseLost as exc:
                 self.term = None
-                self._alert(Notify("lease_lost", "critical", f"lost the lease ({exc}); this replica stops acting"))
+                self._alert(Notify("lease_lost", "critical",
+                                   f"lost the lease ({exc}): another trunkguard acts on this store now, so this "
+                                   "one stops acting and stays standby until it is restarted"))
             except StoreError as exc:
                 self._store_trouble(exc, "renewing the lease")
         self._spawn(self._read_calls(), "active calls")
