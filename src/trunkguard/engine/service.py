@@ -11,13 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trunkguard.actuation.base import Platform
 from trunkguard.actuation.factory import platform_from_config
 from trunkguard.api.app import create_api
 from trunkguard.asgi import serving
 from trunkguard.config import Config
 from trunkguard.engine.daemon import Engine
 from trunkguard.errors import ConfigError
-from trunkguard.notify import Dispatcher, senders_from_config
+from trunkguard.notify import Dispatcher, Sender, senders_from_config
 from trunkguard.store import Store
 
 
@@ -56,18 +57,16 @@ class Service:
         """Everything that can be refused at start-up is checked here, before anything listens."""
         problems: list[tuple[str, str]] = []
         token: str | None = None
-        senders: list[Any] = []
-        for step in (lambda: api_token(config, environ), lambda: senders_from_config(config.notify, environ)):
-            try:
-                value = step()
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                continue
-            if isinstance(value, list):
-                senders = value
-            else:
-                token = value
-        platform = None
+        senders: list[Sender] = []
+        platform: Platform | None = None
+        try:
+            token = api_token(config, environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        try:
+            senders = senders_from_config(config.notify, environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
         try:
             platform = platform_from_config(config, environ)
         except ConfigError as exc:
