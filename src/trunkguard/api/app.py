@@ -76,7 +76,11 @@ def create_api(engine: Engine, token: str | None) -> Starlette:
             return JSONResponse({"error": "a reason is required: it goes into the audit trail"}, status_code=400)
         if not engine.leader:
             return JSONResponse({"error": "this replica does not hold the lease"}, status_code=503)
-        sentences = await engine.submit(OperatorAction(kind, who, reason[:1000], engine.clock()))
+        try:
+            sentences = await engine.submit(OperatorAction(kind, who, reason[:1000], engine.clock()))
+        except TimeoutError:
+            return JSONResponse({"error": "the engine did not take the action within 30 s; check "
+                                          "`trunkguard history` before trying again"}, status_code=503)
         refused = any(" refused" in s for s in sentences[:1])
         return JSONResponse({"sentences": sentences, "status": engine.status()}, status_code=409 if refused else 200)
 
