@@ -222,3 +222,11 @@ def test_the_edge_still_seeing_the_primary_up_is_noted_but_does_not_veto() -> No
     assert "the platform's edge still sees the primary answering OPTIONS" in d.swap.reason
     unknown = decide(PairSnapshot(), replace(world(TrunkState.DOWN), edge={"secondary": None}), 10.0, RULES)
     assert unknown.swap is not None  # no view is not a veto either
+
+
+def test_an_acknowledgement_changes_nothing_but_tells_the_pager() -> None:
+    snap = on_secondary()
+    d = operator(snap, OperatorAction("ack", "dave", "looking at it", 120.0), 120.0)
+    assert d.snapshot == snap and d.swap is None
+    assert kinds(d.intents) == ["acknowledged"]
+    assert d.sentence.startswith("acknowledged by dave (looking at it)")

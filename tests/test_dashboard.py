@@ -135,6 +135,8 @@ async def test_operator_commands_pause_resume_and_force_a_failover(daemon: Daemo
     assert code == 2 and "TRUNKGUARD_API_TOKEN (api.token_env) is not set" in err
     code, out, _ = await daemon.cli("pause", "--reason", "carrier maintenance window", "--who", "bob")
     assert code == 0 and "paused by bob (carrier maintenance window)" in out
+    code, out, _ = await daemon.cli("ack", "--reason", "on it", "--who", "bob", "--json")
+    assert code == 0 and "acknowledged by bob (on it)" in out
     daemon.lab.primary.fault = Fault(down=True)
     await daemon.until(lambda: daemon.engine.health["carrier-a-1"].state.value == "down", "the primary down")
     await asyncio.sleep(1)

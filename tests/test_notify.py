@@ -146,3 +146,12 @@ async def test_pagerduty_is_not_paged_for_info_but_slack_hears_it(receiver: Rece
     assert [body["event_action"] for _, _, body, _ in receiver.seen] == ["resolve"]  # only the resolve
     await _deliver(receiver, Slack(f"{receiver.url}/slack"), ready)
     assert "failback_ready" in receiver.seen[-1][2]["text"]
+
+
+async def test_an_acknowledgement_reaches_pagerduty_and_opsgenie_as_acknowledge(receiver: Receiver) -> None:
+    ack = _alert("acknowledged", "info")
+    await _deliver(receiver, PagerDuty("K", receiver.url), ack)
+    await _deliver(receiver, Opsgenie("GK", receiver.url), ack)
+    assert receiver.seen[0][2] == {"routing_key": "K", "dedup_key": "trunkguard/tg-primary",
+                                   "event_action": "acknowledge"}
+    assert receiver.seen[1][1] == "/v2/alerts/trunkguard%2Ftg-primary/acknowledge?identifierType=alias"

@@ -3,7 +3,7 @@
 - `GET  /api/v1/status`   the pair state, trunks with RTT history, queued activation, approval.
 - `GET  /api/v1/history`  decisions with their sentences and evidence, newest last (`?limit=`).
 - `GET  /api/v1/intents`  swaps with their outcome.
-- `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel, "reason": ..., "who": ...}`.
+- `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`.
 - `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
@@ -31,7 +31,7 @@ from trunkguard.engine.daemon import Engine
 from trunkguard.state import CHECKS, load_check
 from trunkguard.store import StoreError
 
-ACTIONS = ("failover", "failback", "pause", "resume", "cancel")
+ACTIONS = ("failover", "failback", "pause", "resume", "cancel", "ack")
 
 
 def create_api(engine: Engine, token: str | None) -> Starlette:

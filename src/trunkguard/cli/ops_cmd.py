@@ -1,5 +1,5 @@
 """Operator commands talking to the running daemon's local API: status, history, failover,
-failback, pause, resume, cancel. The daemon is found through the config's `api.listen`; the token
+failback, pause, resume, cancel, ack. The daemon is found through the config's `api.listen`; the token
 comes from the environment variable `api.token_env` names."""
 
 from __future__ import annotations
@@ -134,3 +134,8 @@ def resume(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, a
 def cancel(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
     """Cancel a queued activation, or withdraw a failback approval."""
     _act("cancel", config, reason, who, as_json)
+
+
+def ack(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+    """Acknowledge the incident: PagerDuty and Opsgenie stop escalating; routing is not touched."""
+    _act("ack", config, reason, who, as_json)

@@ -20,7 +20,8 @@ operator can read. The rules, in the order they are checked:
 - No automatic demotion: back to the primary only after the cooling period and then either an
   operator's approval (mode `approval`) or the primary usable for `sustained_recovery` (mode
   `sustained`), and only while the primary is usable.
-- A person may force a failover (readiness and breaker are bypassed, and the record says so).
+- A person may force a failover (readiness and breaker are bypassed, and the record says so), and
+  may acknowledge the incident (the page stops escalating; nothing else changes).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class PairState(StrEnum):
 
 Trigger = Literal["automatic", "operator"]
 Severity = Literal["info", "warning", "critical"]
-ActionKind = Literal["failover", "failback", "pause", "resume", "cancel"]
+ActionKind = Literal["failover", "failback", "pause", "resume", "cancel", "ack"]
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,10 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "") ->
 def operator(snap: PairSnapshot, action: OperatorAction, now: float) -> Decision:
     """A person's action. Each is recorded with who and why by the caller's audit trail."""
     by = f"{action.who} ({action.why})"
+    if action.kind == "ack":
+        return Decision(snap, (Notify("acknowledged", "info", f"acknowledged by {by}"),),
+                        f"acknowledged by {by}: the page stops escalating; routing stays on the "
+                        f"{snap.active.value} carrier and nothing else changes")
     if action.kind == "pause":
         return Decision(replace(snap, state=PairState.PAUSED if snap.in_flight is None else snap.state,
                                 paused=action, since=now, queued_since=None),

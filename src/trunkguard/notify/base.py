@@ -11,6 +11,8 @@ from trunkguard.errors import TrunkguardError
 
 # Notifications that end an incident: the dedup key's open alert is resolved or closed.
 RESOLVING = frozenset({"failback_committed", "activation_cancelled"})
+# A person took the incident (`trunkguard ack`): the open alert is acknowledged.
+ACKNOWLEDGING = frozenset({"acknowledged"})
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,10 @@ class Alert:
     @property
     def resolves(self) -> bool:
         return self.kind in RESOLVING
+
+    @property
+    def acknowledges(self) -> bool:
+        return self.kind in ACKNOWLEDGING
 
 
 class NotifyError(TrunkguardError):

@@ -61,8 +61,9 @@ RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def wanted(sender: Sender, alert: Alert) -> bool:
-    """Below a destination's min_severity an alert is not sent; an incident's resolve always is."""
-    return alert.resolves or RANK.get(alert.severity, 2) >= RANK.get(sender.min_severity, 0)
+    """Below a destination's min_severity an alert is not sent; an incident's acknowledge and resolve
+    always are."""
+    return alert.resolves or alert.acknowledges or RANK.get(alert.severity, 2) >= RANK.get(sender.min_severity, 0)
 
 
 class Dispatcher:

@@ -1,7 +1,7 @@
 """Opsgenie Alert API v2 (base URL configurable: its successor is Jira Service Management's API).
 
-Create: POST /v2/alerts with `alias` as the dedup key; close: POST /v2/alerts/{alias}/close?
-identifierType=alias. Auth: `Authorization: GenieKey <key>`.
+Create: POST /v2/alerts with `alias` as the dedup key; acknowledge and close: POST
+/v2/alerts/{alias}/acknowledge|close?identifierType=alias. Auth: `Authorization: GenieKey <key>`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ class Opsgenie:
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
         headers = {"Authorization": f"GenieKey {self.api_key}"}
         base = self.base_url.rstrip("/")
-        if alert.resolves:
+        if alert.resolves or alert.acknowledges:
             alias = urllib.parse.quote(alert.dedup_key, safe="")
-            response = await http.post(f"{base}/v2/alerts/{alias}/close", params={"identifierType": "alias"},
+            verb = "close" if alert.resolves else "acknowledge"
+            response = await http.post(f"{base}/v2/alerts/{alias}/{verb}", params={"identifierType": "alias"},
                                        json={"source": "trunkguard", "note": alert.message[:1000]}, headers=headers)
         else:
             response = await http.post(f"{base}/v2/alerts", headers=headers, json={

@@ -1,4 +1,5 @@
-"""PagerDuty Events API v2: trigger with a dedup key, resolve the same key when the incident ends.
+"""PagerDuty Events API v2: trigger with a dedup key, acknowledge it when a person takes it
+(`trunkguard ack`), resolve the same key when the incident ends.
 
 POST {base_url}/v2/enqueue, no auth header; the integration's routing key is in the body.
 """
@@ -25,8 +26,8 @@ class PagerDuty:
 
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
         body: dict[str, object] = {"routing_key": self.routing_key, "dedup_key": alert.dedup_key}
-        if alert.resolves:
-            body["event_action"] = "resolve"
+        if alert.resolves or alert.acknowledges:
+            body["event_action"] = "resolve" if alert.resolves else "acknowledge"
         else:
             body["event_action"] = "trigger"
             body["payload"] = {"summary": alert.message[:1024], "source": self.source,

@@ -16,5 +16,5 @@ class Webhook:
     min_severity: str = "info"
 
     async def send(self, alert: Alert, http: httpx.AsyncClient) -> None:
-        body = {**asdict(alert), "resolves": alert.resolves, "source": "trunkguard"}
+        body = {**asdict(alert), "resolves": alert.resolves, "acknowledges": alert.acknowledges, "source": "trunkguard"}
         check_response(self.name, await http.post(self.url, json=body))

@@ -65,7 +65,7 @@ class Event(BaseModel):
     trunk: str | None = None
     condition: Annotated[Condition | None, Field(default=None)] = None
     active_calls: int | None = Field(None, ge=0)
-    operator: Literal["failover", "failback", "pause", "resume", "cancel"] | None = None
+    operator: Literal["failover", "failback", "pause", "resume", "cancel", "ack"] | None = None
     who: str = "scenario"
     reason: str = "scenario step"
 
