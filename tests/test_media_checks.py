@@ -153,6 +153,18 @@ def test_sweep_passes_and_honours_cps(sipp_uas: Callable[..., Sipp], tmp_path: P
     assert readiness(load_config(config)).sweep_ok is True
 
 
+def test_sweeping_the_primary_leaves_the_secondarys_gate_alone(sipp_uas: Callable[..., Sipp],
+                                                                tmp_path: Path) -> None:
+    sipp = sipp_uas("udp", scenario="uas_invite_carrier.xml", extra=["-m", "1"])
+    text = MINIMAL.replace('- {name: primary-1, uri: "sip:127.0.0.1:5070"}',
+                           f'- {{name: primary-1, uri: "sip:127.0.0.1:{sipp.port}"}}')
+    text = text.replace("  secondary:", '    dids: ["+15550000404"]\n  secondary:')
+    config = _config(tmp_path, text)
+    result = _cli("sweep", "--config", str(config), "--carrier", "primary", "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["carrier"] == "primary"
+    assert readiness(load_config(config)).sweep_ok is None  # the gate is about the secondary only
+
+
 def test_sweep_without_dids_is_a_config_error(tmp_path: Path) -> None:
     result = _cli("sweep", "--config", str(_config(tmp_path, MINIMAL)))
     assert result.returncode == 2 and "carriers.secondary.dids: the sweep needs dids or dids_file" in result.stderr

@@ -18,14 +18,12 @@ from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, loa
 from trunkguard.config import Config
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError, SipUriError, TlsError
-from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
-from trunkguard.probing.tls_cert import inspect_config
+from trunkguard.readiness import check_certs, check_parity, save_sweep
 from trunkguard.sip.client import SipClient
 from trunkguard.sip.transport import client_tls_context
 from trunkguard.sip.uri import Transport, parse_uri
-from trunkguard.state import save_check
 
 
 def media(
@@ -101,7 +99,7 @@ def sweep_cmd(
     trunk = chosen.trunks[0]
     show = not as_json and sys.stdout.isatty()
     result = aio.run(_sweep(cfg, carrier, trunk.uri, dids, rate, room, chosen.sweep.timeout, show))
-    save_check(cfg, "sweep", result.passed, result.as_dict())
+    save_sweep(cfg, result)
     if csv_file is not None:
         failed = {str(f["did"]): f for f in result.failed}
         with csv_file.open("w", newline="") as out:
@@ -139,10 +137,9 @@ def certs(
 ) -> None:
     """Read every TLS trunk's certificate. Exit 1 if any is within the warning window or fails."""
     cfg = load_or_exit(config, as_json=as_json)
-    reports = aio.run(inspect_config(cfg))
+    reports = aio.run(check_certs(cfg))
     warn = cfg.tls.warn_days
     ok = all(r.healthy(warn) for r in reports)
-    save_check(cfg, "certs", ok, {"certs": [r.as_dict() for r in reports]})
     if as_json:
         emit_json({"certs": [r.as_dict() for r in reports]})
     else:
@@ -164,10 +161,9 @@ def parity(
     """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime)."""
     cfg = load_or_exit(config, as_json=as_json)
     try:
-        found = differences(cfg)
+        found = check_parity(cfg)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
-    save_check(cfg, "parity", not found, {"differences": found})
     if as_json:
         emit_json({"ok": not found, "differences": found})
     elif not found:

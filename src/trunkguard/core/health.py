@@ -131,5 +131,10 @@ def media_result(h: TrunkHealth, ok: bool, now: float, detail: str = "") -> tupl
     return h, None
 
 
+def routine_change(before: TrunkState, after: TrunkState) -> bool:
+    """A suspicion raised or cleared, the everyday noise of lossy links: logged, not put in the timeline."""
+    return TrunkState.SUSPECT in (before, after) and TrunkState.DOWN not in (before, after)
+
+
 def _to(h: TrunkHealth, state: TrunkState, now: float, sentence: str) -> tuple[TrunkHealth, str]:
     return replace(h, state=state, since=now), sentence

@@ -40,7 +40,13 @@ from trunkguard.core.failover import (
     operator,
     swap_finished,
 )
-from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result
+from trunkguard.core.health import (
+    TrunkHealth,
+    media_result,
+    probe_overdue,
+    probe_result,
+    routine_change,
+)
 from trunkguard.core.scheduler import ProbeScheduler, ProbeTask, TrunkSchedule
 from trunkguard.engine import events as ev
 from trunkguard.engine import views
@@ -86,6 +92,7 @@ class Engine:
         self.calls: int | None = None
         self.calls_detail = "not read yet"
         self.edge: dict[str, bool | None] = {}  # role -> the platform edge's view, when it has one
+        self.readiness = readiness(config)  # the checks' stored results, re-read every poll
         self.routing: dict[str, Any] | None = None
         self.store_ok = True
         self.started_at = clock()
@@ -283,7 +290,7 @@ class Engine:
         self.health[h.name] = h
         if sentence is None:
             return
-        routine = TrunkState.SUSPECT in (before, h.state) and TrunkState.DOWN not in (before, h.state)
+        routine = routine_change(before, h.state)
         self._emit("trunk", {"trunk": h.name, "state": h.state.value, "sentence": sentence})
         if routine:
             log.info("%s", sentence)
@@ -406,6 +413,7 @@ class Engine:
             except StoreError as exc:
                 self._store_trouble(exc, "renewing the lease")
         self._spawn(self._read_calls(), "active calls")
+        self.readiness = await asyncio.to_thread(readiness, self.config)  # a `trunkguard sweep` run meanwhile
         gates = self.config.policy.readiness
         if now >= self._next_recheck:
             self._next_recheck = now + gates.recheck_interval
@@ -420,16 +428,22 @@ class Engine:
         """Re-run readiness checks so a gate never rests on a stale result (a certificate expires)."""
         try:
             if sweep:
-                found = {"sweep": await check_sweep(self.config)}
+                swept = await check_sweep(self.config)
+                found = {"sweep": (swept.passed, f"{swept.ok}/{swept.total} DIDs answered")}
             else:
-                found = {"certs": await check_certs(self.config),
-                         "parity": await asyncio.to_thread(check_parity, self.config)}
+                certs = await check_certs(self.config)
+                differ = await asyncio.to_thread(check_parity, self.config)
+                warn = self.config.tls.warn_days
+                found = {"certs": (all(r.healthy(warn) for r in certs),
+                                   "; ".join(f"{r.trunk}: {r.error or f'{r.days_left} days left'}" for r in certs)),
+                         "parity": (not differ, f"{len(differ)} differences")}
         except (TrunkguardError, OSError) as exc:
             log.warning("readiness re-check failed to run: %s", exc)
             return
-        for name, result in found.items():
-            (log.info if result["ok"] else log.warning)("readiness re-check: %s %s", name,
-                                                        "passed" if result["ok"] else f"FAILED: {result}")
+        for name, (ok, detail) in found.items():
+            (log.info if ok else log.warning)("readiness re-check: %s %s (%s)", name, "passed" if ok else "FAILED",
+                                              detail)
+        self.readiness = await asyncio.to_thread(readiness, self.config)
 
     async def _read_calls(self) -> None:
         try:
@@ -475,7 +489,7 @@ class Engine:
     # ---- helpers -----------------------------------------------------------------------------
 
     def observation(self) -> Observation:
-        return Observation(tuple(self.health.values()), self.calls, readiness(self.config), self.edge)
+        return Observation(tuple(self.health.values()), self.calls, self.readiness, self.edge)
 
     def _evidence(self) -> dict[str, Any]:
         return views.evidence(self)

@@ -32,7 +32,14 @@ from trunkguard.core.failover import (
     operator,
     swap_finished,
 )
-from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result
+from trunkguard.core.health import (
+    TrunkHealth,
+    TrunkState,
+    media_result,
+    probe_overdue,
+    probe_result,
+    routine_change,
+)
 from trunkguard.core.scheduler import ProbeScheduler, ProbeTask, TrunkSchedule
 from trunkguard.sim.scenario import Condition, Event, Scenario
 from trunkguard.sip.client import T1
@@ -159,7 +166,7 @@ class Simulation:
         before = self.health[h.name].state
         self.health[h.name] = h
         if sentence is not None:
-            routine = TrunkState.SUSPECT in (before, h.state) and TrunkState.DOWN not in (before, h.state)
+            routine = routine_change(before, h.state)
             if before is TrunkState.SUSPECT and h.state is TrunkState.UP:
                 self.result.cleared_suspicions += 1
             if h.state is TrunkState.DOWN and before is not TrunkState.DOWN:
