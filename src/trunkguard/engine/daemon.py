@@ -95,7 +95,6 @@ class Engine:
         self.readiness = readiness(config)  # the checks' stored results, re-read every poll
         self.routing: dict[str, Any] | None = None
         self.store_ok = True
-        self.started_at = clock()
         self.last_sentence = "starting"
         self.decisions = 0
         self.swap_durations: list[float] = []
