@@ -21,10 +21,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from detection import cutovers  # bench/detection.py, beside this script
+from trunkguard.app import Service
 from trunkguard.config import Config, parse_config
-from trunkguard.engine.service import Service
 from trunkguard.lab.lab import PROFILES, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
 from trunkguard.readiness import run_readiness
@@ -36,20 +37,27 @@ async def one_round(folder: Path, rng: random.Random) -> tuple[float, float, lis
         cfg = parse_config(text)
         await run_readiness(cfg)
         service = Service.build(cfg, lab_environment("bench"))
-        engine = service.engine
         cycles: list[float] = []
-        engine.on_event.append(lambda kind, data: cycles.append(data["seconds"]) if kind == "cycle" else None)
+        swaps: list[float] = []
+
+        def observe(kind: str, data: dict[str, Any]) -> None:
+            if kind == "cycle":
+                cycles.append(data["seconds"])
+            elif kind == "swap_done":
+                swaps.append(data["seconds"])
+
+        service.runtime.subscribe(observe)
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
         try:
-            while not all(h.state.value == "up" for h in engine.health.values()):
+            while not all(h.state.value == "up" for h in service.status().health.values()):
                 await asyncio.sleep(0.01)
             await asyncio.sleep(rng.random() * cfg.carriers.primary.health.interval)
             lab.primary.fault = Fault(down=True)
             onset = time.time()
-            while not (engine.pair.active.value == "secondary" and engine.pair.in_flight is None):
+            while not ((pair := service.status().pair).active.value == "secondary" and pair.in_flight is None):
                 await asyncio.sleep(0.005)
-            return engine.pair.since - onset, engine.swap_durations[-1], cycles, cfg
+            return pair.since - onset, swaps[-1], cycles, cfg
         finally:
             stop.set()
             await asyncio.wait_for(task, 20)

@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI, eventually
+from trunkguard.app import Service
 from trunkguard.config import parse_config
-from trunkguard.engine.daemon import Engine
-from trunkguard.engine.service import Service
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
 from trunkguard.readiness import run_readiness
@@ -37,7 +36,7 @@ def need_chromium() -> str:
 @dataclass
 class Daemon:
     lab: Lab
-    engine: Engine
+    service: Service
     url: str
     config: Path
 
@@ -53,7 +52,7 @@ class Daemon:
         return process.returncode or 0, out.decode(), err.decode()
 
     async def until(self, check: Callable[[], object], what: str, timeout: float = 20) -> None:
-        await eventually(check, what, timeout=timeout, detail=lambda: self.engine.last_sentence)
+        await eventually(check, what, timeout=timeout, detail=lambda: self.service.status().last_sentence)
 
 
 @pytest.fixture
@@ -68,15 +67,15 @@ async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         service = Service.build(cfg, lab_environment(TOKEN))
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
-        d = Daemon(lab, service.engine, f"http://{listen}", tmp_path / "tg.yaml")
-        await d.until(lambda: all(h.state.value == "up" for h in d.engine.health.values()), "carriers up")
+        d = Daemon(lab, service, f"http://{listen}", tmp_path / "tg.yaml")
+        await d.until(lambda: all(h.state.value == "up" for h in d.service.status().health.values()), "carriers up")
         yield d
         stop.set()
         await asyncio.wait_for(task, 20)
 
 
 async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None:
-    await daemon.until(lambda: daemon.engine.decisions > 3, "a few cycles")
+    await daemon.until(lambda: daemon.service.status().facts.cycles > 3, "a few cycles")
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{daemon.url}/metrics")).text
     for family in ("trunkguard_probe_success{carrier=\"primary\",trunk=\"carrier-a-1\"} 1.0",
@@ -87,7 +86,7 @@ async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None
                    "trunkguard_decision_latency_seconds_bucket", "trunkguard_leader 1.0"):
         assert family in text, family
     daemon.lab.primary.fault = Fault(down=True)
-    await daemon.until(lambda: daemon.engine.pair.active.value == "secondary" and not daemon.engine.pair.in_flight,
+    await daemon.until(lambda: daemon.service.status().pair.active.value == "secondary" and not daemon.service.status().pair.in_flight,
                        "the swap")
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{daemon.url}/metrics")).text
@@ -101,10 +100,10 @@ async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemo
 
     executable = need_chromium()
     daemon.lab.primary.fault = Fault(down=True)
-    await daemon.until(lambda: daemon.engine.pair.active.value == "secondary" and not daemon.engine.pair.in_flight,
+    await daemon.until(lambda: daemon.service.status().pair.active.value == "secondary" and not daemon.service.status().pair.in_flight,
                        "the swap")
     daemon.lab.primary.fault = Fault()
-    await daemon.until(lambda: daemon.engine.status()["pending_approval"], "failback pending", timeout=30)
+    await daemon.until(lambda: daemon.service.status().as_json()["pending_approval"], "failback pending", timeout=30)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         page = await browser.new_page()
@@ -138,19 +137,19 @@ async def test_operator_commands_pause_resume_and_force_a_failover(daemon: Daemo
     code, out, _ = await daemon.cli("ack", "--reason", "on it", "--who", "bob", "--json")
     assert code == 0 and "acknowledged by bob (on it)" in out
     daemon.lab.primary.fault = Fault(down=True)
-    await daemon.until(lambda: daemon.engine.health["carrier-a-1"].state.value == "down", "the primary down")
+    await daemon.until(lambda: daemon.service.status().health["carrier-a-1"].state.value == "down", "the primary down")
     await asyncio.sleep(1)
     assert daemon.lab.routed_to() == "tg-primary"  # paused: nothing moves by itself
     code, out, _ = await daemon.cli("status", "--json")
     assert code == 0 and '"paused"' in out and "carrier maintenance window" in out
     daemon.lab.primary.fault = Fault()
-    await daemon.until(lambda: daemon.engine.health["carrier-a-1"].state.value == "up", "the primary back")
+    await daemon.until(lambda: daemon.service.status().health["carrier-a-1"].state.value == "up", "the primary back")
     code, out, _ = await daemon.cli("resume", "--reason", "maintenance over", "--who", "bob")
     assert code == 0 and "resumed by bob" in out
     code, out, _ = await daemon.cli("failover", "--reason", "carrier A asked us to drain", "--who", "carol", "--force")
     assert code == 0 and "activating the secondary carrier: forced by carol" in out
     await daemon.until(lambda: daemon.lab.routed_to() == "tg-secondary", "the forced swap")
-    await daemon.until(lambda: daemon.engine.pair.in_flight is None, "the swap to finish")
+    await daemon.until(lambda: daemon.service.status().pair.in_flight is None, "the swap to finish")
     code, out, _ = await daemon.cli("failover", "--reason", "again", "--force")
     assert code == 0 and "ignored: routing is already on the secondary carrier" in out
     code, out, _ = await daemon.cli("history")

@@ -13,10 +13,9 @@ import pytest
 
 from tests.conftest import Sipp, eventually, free_port
 from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
+from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
-from trunkguard.engine.daemon import Engine
-from trunkguard.engine.service import Service
 
 pytestmark = [pytest.mark.sipp]
 ENV = {"GC_CLIENT_ID": "trunkguard", "GC_CLIENT_SECRET": "lab-secret", "TG_TOKEN": "t"}
@@ -24,12 +23,12 @@ ENV = {"GC_CLIENT_ID": "trunkguard", "GC_CLIENT_SECRET": "lab-secret", "TG_TOKEN
 
 @dataclass
 class Running:
-    engine: Engine
+    service: Service
     org: GenesysState
     primary: Sipp
 
     async def until(self, check: Callable[[], object], what: str, timeout: float = 20) -> None:
-        await eventually(check, what, timeout=timeout, detail=lambda: self.engine.last_sentence)
+        await eventually(check, what, timeout=timeout, detail=lambda: self.service.status().last_sentence)
 
 
 @pytest.fixture
@@ -64,9 +63,9 @@ api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}
     stop = asyncio.Event()
     async with serving(create_genesys_app(org), "127.0.0.1", port):
         task = asyncio.create_task(service.run(stop))
-        running = Running(service.engine, org, primary)
-        await running.until(lambda: all(h.state.value == "up" for h in service.engine.health.values())
-                            and service.engine.edge != {}, "carriers up and the edge view read")
+        running = Running(service, org, primary)
+        await running.until(lambda: all(h.state.value == "up" for h in service.status().health.values())
+                            and service.status().edge != {}, "carriers up and the edge view read")
         yield running
         stop.set()
         await asyncio.wait_for(task, 15)
@@ -74,8 +73,8 @@ api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}
 
 async def test_primary_dies_and_the_genesys_objects_move_once(running: Running) -> None:
     running.primary.stop()
-    await running.until(lambda: running.engine.pair.active.value == "secondary"
-                        and running.engine.pair.in_flight is None, "the swap")
+    await running.until(lambda: running.service.status().pair.active.value == "secondary"
+                        and running.service.status().pair.in_flight is None, "the swap")
     org = running.org
     assert org.first_trunk_base("route-1") == "tb-carrier-b"
     assert org.rows[("dt-carrier", "active")]["activeCarrier"] == "secondary"
@@ -87,20 +86,20 @@ async def test_primary_dies_and_the_genesys_objects_move_once(running: Running) 
 
 async def test_the_edge_seeing_the_secondary_down_holds_the_swap(running: Running) -> None:
     running.org.trunks["trunk-tb-carrier-b"]["optionsStatus"][0]["optionState"] = False
-    await running.until(lambda: running.engine.edge.get("secondary") is False, "the edge view")
+    await running.until(lambda: running.service.status().edge.get("secondary") is False, "the edge view")
     running.primary.stop()
-    await running.until(lambda: "the platform's edge sees no secondary trunk" in running.engine.last_sentence,
+    await running.until(lambda: "the platform's edge sees no secondary trunk" in running.service.status().last_sentence,
                         "the edge gap")
-    assert running.org.writes == [] and running.engine.pair.active.value == "primary"
+    assert running.org.writes == [] and running.service.status().pair.active.value == "primary"
     running.org.trunks["trunk-tb-carrier-b"]["optionsStatus"][0]["optionState"] = True  # the edge sees it again
-    await running.until(lambda: running.engine.pair.active.value == "secondary", "the swap once the edge agrees")
+    await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap once the edge agrees")
 
 
 async def test_the_breaker_counts_calls_on_the_primary_trunks(running: Running) -> None:
     running.org.trunk_calls["trunk-tb-carrier-a"] = (6, 1)
-    await running.until(lambda: running.engine.calls == 7, "the call count from trunk metrics")
+    await running.until(lambda: running.service.status().calls == 7, "the call count from trunk metrics")
     running.primary.stop()
-    await running.until(lambda: running.engine.status()["queued_activation"] is not None, "a queued activation")
+    await running.until(lambda: running.service.status().as_json()["queued_activation"] is not None, "a queued activation")
     assert running.org.writes == []
     running.org.trunk_calls["trunk-tb-carrier-a"] = (2, 0)  # calls drain below the breaker's 5
-    await running.until(lambda: running.engine.pair.active.value == "secondary", "the swap after calls drop")
+    await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap after calls drop")

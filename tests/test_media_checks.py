@@ -19,12 +19,13 @@ import pytest
 
 from tests.conftest import Sipp, free_port
 from trunkguard.config import load_config
-from trunkguard.core.failover import Observation, PairSnapshot, PolicyRules, decide
+from trunkguard.core.failover import Observation, PairSnapshot, PolicyRules, Readiness, decide
 from trunkguard.core.health import TrunkHealth, TrunkState
 from trunkguard.lab.certs import CertFiles, make_leaf, server_context
 from trunkguard.lab.responder import SipResponder
+from trunkguard.readiness import stored_readiness
 from trunkguard.sip.uri import Transport
-from trunkguard.state import readiness
+from trunkguard.store import Store
 
 MINIMAL = (Path(__file__).resolve().parent / "configs" / "minimal.yaml").read_text()
 PROFILE = "{codecs: [PCMU, G729, PCMA], dtmf: rfc2833, dtmf_fallback: sip-info, ptime: 20, srtp: false, " \
@@ -34,6 +35,16 @@ PROFILE = "{codecs: [PCMU, G729, PCMA], dtmf: rfc2833, dtmf_fallback: sip-info, 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "trunkguard", *args], capture_output=True, text=True, check=False,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def gates(config: Path) -> Readiness:
+    """The readiness gates as the daemon reads them: from the store the config names."""
+    cfg = load_config(config)
+    store = Store.open(cfg.storage.url)
+    try:
+        return stored_readiness(cfg, store)
+    finally:
+        store.close()
 
 
 def _config(tmp_path: Path, text: str) -> Path:
@@ -132,9 +143,9 @@ def test_sweep_names_exactly_the_unrouted_dids(sipp_uas: Callable[..., Sipp], tm
     rows = list(csv.DictReader(out.open()))
     assert [r["did"] for r in rows] == DIDS and [r["ok"] for r in rows].count("False") == 2
     assert sipp.process.wait(10) == 0
-    assert readiness(load_config(config)).sweep_ok is False
+    assert gates(config).sweep_ok is False
     # ... and the stored result reaches the decision core's readiness gate:
-    stored = replace(readiness(load_config(config)), certs_ok=True, parity_ok=True)
+    stored = replace(gates(config), certs_ok=True, parity_ok=True)
     dead_primary = Observation((TrunkHealth("primary-1", "primary", TrunkState.DOWN),
                                 TrunkHealth("secondary-1", "secondary")), 0, stored)
     decision = decide(PairSnapshot(), dead_primary, 10.0, PolicyRules())
@@ -150,7 +161,7 @@ def test_sweep_passes_and_honours_cps(sipp_uas: Callable[..., Sipp], tmp_path: P
     data = json.loads(result.stdout)
     assert data["ok"] == 20 and data["failed"] == []
     assert 1.9 <= data["duration_s"] < 4.0  # the 20th call starts at 1.9 s: 10 calls/s, not faster
-    assert readiness(load_config(config)).sweep_ok is True
+    assert gates(config).sweep_ok is True
 
 
 def test_sweeping_the_primary_leaves_the_secondarys_gate_alone(sipp_uas: Callable[..., Sipp],
@@ -162,7 +173,7 @@ def test_sweeping_the_primary_leaves_the_secondarys_gate_alone(sipp_uas: Callabl
     config = _config(tmp_path, text)
     result = _cli("sweep", "--config", str(config), "--carrier", "primary", "--json")
     assert result.returncode == 1 and json.loads(result.stdout)["carrier"] == "primary"
-    assert readiness(load_config(config)).sweep_ok is None  # the gate is about the secondary only
+    assert gates(config).sweep_ok is None  # the gate is about the secondary only
 
 
 def test_sweep_without_dids_is_a_config_error(tmp_path: Path) -> None:
@@ -220,14 +231,14 @@ def test_certificate_expiring_in_days_warns(tls_trunk: Callable[..., tuple[Path,
     assert set(row) == {"trunk", "subject", "not_after", "days_left", "hostname_ok", "chain_ok"}
     assert row["trunk"] == "primary-1" and row["subject"] == "CN=127.0.0.1"
     assert 2.9 < row["days_left"] <= 3.0 and row["hostname_ok"] and row["chain_ok"]
-    assert readiness(load_config(config)).certs_ok is False
+    assert gates(config).certs_ok is False
 
 
 def test_healthy_certificate_passes(tls_trunk: Callable[..., tuple[Path, SipResponder]]) -> None:
     config, _ = tls_trunk(365)
     code, data = _certs(config)
     assert code == 0 and data["certs"][0]["days_left"] > 364
-    assert readiness(load_config(config)).certs_ok is True
+    assert gates(config).certs_ok is True
 
 
 def test_wrong_name_and_untrusted_chain_fail(tls_trunk: Callable[..., tuple[Path, SipResponder]], tmp_path: Path) -> None:
@@ -276,7 +287,7 @@ def test_each_profile_difference_is_named(tmp_path: Path, change: tuple[str, str
     assert result.returncode == 1
     assert json.loads(result.stdout) == {"ok": False, "differences": [
         {"field": field, "primary": primary, "secondary": secondary}]}
-    assert readiness(load_config(config)).parity_ok is False
+    assert gates(config).parity_ok is False
 
 
 def test_signalling_transport_difference_is_named(tmp_path: Path) -> None:

@@ -257,6 +257,12 @@ class ReadinessGates(Section):
                                                            "parity checks (0: never, only the commands)")
     sweep_interval: Duration = Field(0.0, description="how often the daemon re-runs the DID sweep, which places "
                                                       "a test call to every DID (0: only `trunkguard sweep`)")
+    sweep_max_age: Duration | None = Field(None, description="an older sweep result does not count (default: twice "
+                                                             "sweep_interval; any age when that is 0)")
+    certs_max_age: Duration | None = Field(None, description="an older certificate check does not count (default: "
+                                                             "twice recheck_interval; any age when that is 0)")
+    parity_max_age: Duration | None = Field(None, description="an older parity check does not count (default: "
+                                                              "twice recheck_interval; any age when that is 0)")
 
 
 class Policy(Section):
@@ -322,6 +328,8 @@ class PlatformConfig(Section):
 
 class StorageConfig(Section):
     url: str = "sqlite:///trunkguard.db"
+    trace_retention: Duration = Field(86400.0, description="how long the daemon keeps its event trace for "
+                                                           "`trunkguard replay` (0: no trace)")
 
 
 class ApiConfig(Section):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+from trunkguard.core.wording import format_duration
+
+__all__ = ["PATTERN_TEXT", "format_duration", "parse_duration"]
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 PATTERN_TEXT = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
@@ -24,9 +28,3 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
-def format_duration(seconds: float) -> str:
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"

@@ -1,52 +1,142 @@
-"""The secondary's readiness checks (DID sweep, certificates, profile parity), each storing its
-result where the daemon's gates read them. The `sweep`, `certs` and `parity` commands, the demo,
-the lab and the daemon's periodic re-checks (`policy.readiness.recheck_interval`,
-`sweep_interval`) all run these."""
+"""The secondary's readiness checks (DID sweep, certificates, profile parity): running them, and
+their results in the store, where every replica's gates read them.
+
+The `sweep`, `certs` and `parity` commands, the demo, the lab and the daemon's periodic re-checks
+(`policy.readiness.recheck_interval`, `sweep_interval`) all run these and write one `checks` row
+each: the commands without a lease term (a person's observation), the daemon with its term
+(fenced). A gate reads the newest row of its check; a result older than the check's maximum age
+(`*_max_age`, by default twice its re-check interval) does not count, and says since when it is
+stale. Only the secondary's sweep opens or closes the sweep gate; sweeping the primary is kept
+for information.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from trunkguard.config import Config
+from trunkguard.core.failover import Readiness
+from trunkguard.durations import format_duration
 from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
 from trunkguard.probing.tls_cert import CertReport, inspect_config
 from trunkguard.sip.client import SipClient
-from trunkguard.state import save_check
+from trunkguard.store import Store
+
+CHECKS = ("sweep", "certs", "parity")
 
 
-def save_sweep(cfg: Config, result: SweepResult) -> None:
-    """Only the secondary's sweep opens or closes the gate; sweeping the primary is for information."""
-    if result.carrier == "secondary":
-        save_check(cfg, "sweep", result.passed, result.as_dict())
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's outcome, ready to be stored."""
+
+    check: str
+    carrier: str
+    ok: bool
+    at: float
+    summary: str
+    result: dict[str, Any]
+
+    def save(self, store: Store, term: int | None = None) -> None:
+        store.save_check(self.check, self.carrier, self.ok, self.at, self.summary, self.result, term=term)
 
 
-async def check_sweep(cfg: Config) -> SweepResult:
+def sweep_result(result: SweepResult) -> CheckResult:
+    return CheckResult("sweep", result.carrier, result.passed, time.time(),
+                       f"{result.ok}/{result.total} DIDs answered", result.as_dict())
+
+
+async def check_sweep(cfg: Config) -> CheckResult:
     carrier = cfg.carriers.secondary
     async with SipClient() as client:
         swept = await sweep(client, "secondary", carrier.trunks[0].sip_uri, carrier_dids(carrier, "secondary"),
                             cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
                             answer_timeout=carrier.sweep.timeout)
-    save_sweep(cfg, swept)
-    return swept
+    return sweep_result(swept)
 
 
-async def check_certs(cfg: Config) -> list[CertReport]:
-    certs = await inspect_config(cfg)
-    save_check(cfg, "certs", all(r.healthy(cfg.tls.warn_days) for r in certs),
-               {"certs": [r.as_dict() for r in certs]})
-    return certs
+def certs_result(certs: list[CertReport], warn_days: float) -> CheckResult:
+    summary = "; ".join(f"{r.trunk}: {r.error or f'{r.days_left} days left'}" for r in certs) or "no TLS trunks"
+    return CheckResult("certs", "secondary", all(r.healthy(warn_days) for r in certs), time.time(), summary,
+                       {"certs": [r.as_dict() for r in certs]})
 
 
-def check_parity(cfg: Config) -> list[dict[str, Any]]:
+def parity_result(found: list[dict[str, Any]]) -> CheckResult:
+    return CheckResult("parity", "secondary", not found, time.time(),
+                       "profiles match" if not found else f"{len(found)} differences", {"differences": found})
+
+
+async def check_certs(cfg: Config) -> CheckResult:
+    return certs_result(await inspect_config(cfg), cfg.tls.warn_days)
+
+
+def check_parity(cfg: Config) -> CheckResult:
     """Raises ConfigError when a dids_file or profile cannot be read."""
-    found = differences(cfg)
-    save_check(cfg, "parity", not found, {"differences": found})
-    return found
+    return parity_result(differences(cfg))
 
 
-async def run_readiness(cfg: Config) -> dict[str, dict[str, Any]]:
-    swept, certs, found = await check_sweep(cfg), await check_certs(cfg), check_parity(cfg)
-    return {"sweep": {"ok": swept.passed, "answered": swept.ok, "total": swept.total, "seconds": swept.duration_s},
-            "certs": {"ok": all(r.healthy(cfg.tls.warn_days) for r in certs), "checked": len(certs)},
-            "parity": {"ok": not found, "differences": found}}
+def store_result(cfg: Config, result: CheckResult) -> None:
+    """A command's result into the config's store (raises StoreError when it cannot be written)."""
+    store = Store.open(cfg.storage.url)
+    try:
+        result.save(store)
+    finally:
+        store.close()
+
+
+async def run_readiness(cfg: Config, store: Store | None = None) -> dict[str, dict[str, Any]]:
+    """Run all three and store them (in the config's store unless one is given)."""
+    results = [await check_sweep(cfg), await check_certs(cfg), check_parity(cfg)]
+    own = store is None
+    target = Store.open(cfg.storage.url) if store is None else store
+    try:
+        for r in results:
+            r.save(target)
+    finally:
+        if own:
+            target.close()
+    swept, certs, parity = results
+    return {"sweep": {"ok": swept.ok, "answered": swept.result["ok"], "total": swept.result["total"],
+                      "seconds": swept.result["duration_s"]},
+            "certs": {"ok": certs.ok, "checked": len(certs.result["certs"])},
+            "parity": {"ok": parity.ok, "differences": parity.result["differences"]}}
+
+
+def max_ages(cfg: Config) -> dict[str, float | None]:
+    """How old each check's result may be and still count (None: any age)."""
+    r = cfg.policy.readiness
+    default = {"sweep": r.sweep_interval, "certs": r.recheck_interval, "parity": r.recheck_interval}
+    given = {"sweep": r.sweep_max_age, "certs": r.certs_max_age, "parity": r.parity_max_age}
+    return {check: given[check] if given[check] is not None else (2 * default[check] if default[check] else None)
+            for check in CHECKS}
+
+
+def readiness_from(latest: Mapping[str, Mapping[str, Any]], now: float,
+                   ages: Mapping[str, float | None]) -> Readiness:
+    """The decision core's readiness gates from the newest stored results (None: never run, or stale)."""
+    values: dict[str, bool | None] = {}
+    notes: list[tuple[str, str]] = []
+    for check in CHECKS:
+        row = latest.get(check)
+        limit = ages.get(check)
+        if row is None:
+            values[check] = None
+        elif limit is not None and now - float(row["at"]) > limit:
+            values[check] = None
+            notes.append((check, f"is stale since {_when(float(row['at']) + limit)} (its result is from "
+                                 f"{_when(float(row['at']))}, older than {format_duration(limit)})"))
+        else:
+            values[check] = bool(row["ok"])
+    return Readiness(values["sweep"], values["certs"], values["parity"], tuple(notes))
+
+
+def stored_readiness(cfg: Config, store: Store, now: float | None = None) -> Readiness:
+    return readiness_from(store.latest_checks("secondary"), time.time() if now is None else now, max_ages(cfg))
+
+
+def _when(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -14,7 +14,6 @@ variable `api.token_env` names.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from importlib import resources
 from typing import Any
@@ -27,14 +26,18 @@ from starlette.routing import Route
 
 from trunkguard.api.metrics import Metrics
 from trunkguard.core.failover import OperatorAction
-from trunkguard.engine.daemon import Engine
-from trunkguard.state import CHECKS, load_check
+from trunkguard.readiness import CHECKS
+from trunkguard.runtime.loop import Runtime
+from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import StoreError
 
 ACTIONS = ("failover", "failback", "pause", "resume", "cancel", "ack")
 
 
-def create_api(engine: Engine, token: str | None) -> Starlette:
+def create_api(runtime: Runtime, reader: StoreLink, token: str | None) -> Starlette:
+    """`runtime` gives the published status and takes actions; `reader` runs the read-only queries."""
+    store = reader.store
+
     def allowed(request: Request) -> bool:
         if token is None:
             return True
@@ -42,20 +45,20 @@ def create_api(engine: Engine, token: str | None) -> Starlette:
         return hmac.compare_digest(given.encode(), token.encode())
 
     async def status(_: Request) -> Response:
-        return JSONResponse(engine.status())
+        return JSONResponse(runtime.status().as_json())
 
     async def history(request: Request) -> Response:
         limit = _int(request.query_params.get("limit"), 50)
         try:
-            rows = await asyncio.to_thread(engine.store.history, limit)
+            rows = await reader.call(store.history, limit)
         except StoreError as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse({"decisions": rows})
 
     async def intents(_: Request) -> Response:
         try:
-            rows = await asyncio.to_thread(engine.store.intents)
-            actions = await asyncio.to_thread(engine.store.actions)
+            rows = await reader.call(store.intents)
+            actions = await reader.call(store.actions)
         except StoreError as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
@@ -74,25 +77,26 @@ def create_api(engine: Engine, token: str | None) -> Starlette:
             return JSONResponse({"error": f"kind must be one of {', '.join(ACTIONS)}"}, status_code=400)
         if not reason:
             return JSONResponse({"error": "a reason is required: it goes into the audit trail"}, status_code=400)
-        if not engine.leader:
+        if not runtime.status().leader:
             return JSONResponse({"error": "this replica does not hold the lease"}, status_code=503)
         try:
-            sentences = await engine.submit(OperatorAction(kind, who, reason[:1000], engine.clock()))
+            sentences = await runtime.submit(OperatorAction(kind, who, reason[:1000], runtime.clock()))
         except TimeoutError:
             return JSONResponse({"error": "the engine did not take the action within 30 s; check "
                                           "`trunkguard history` before trying again"}, status_code=503)
         refused = any(" refused" in s for s in sentences[:1])
-        return JSONResponse({"sentences": sentences, "status": engine.status()}, status_code=409 if refused else 200)
+        return JSONResponse({"sentences": sentences, "status": runtime.status().as_json()},
+                            status_code=409 if refused else 200)
 
     async def checks(_: Request) -> Response:
-        found: dict[str, Any] = {}
-        for name in CHECKS:
-            stored = await asyncio.to_thread(load_check, engine.config, name)
-            found[name] = None if stored is None else {"ok": stored["ok"], "at": stored["at"],
-                                                        "summary": _summary(name, stored.get("result") or {})}
-        return JSONResponse(found)
+        try:
+            latest = await reader.call(store.latest_checks, "secondary")
+        except StoreError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        return JSONResponse({name: None if name not in latest else
+                             {k: latest[name][k] for k in ("ok", "at", "summary", "term")} for name in CHECKS})
 
-    metrics = Metrics(engine)
+    metrics = Metrics(runtime)
 
     async def prometheus(_: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -104,7 +108,9 @@ def create_api(engine: Engine, token: str | None) -> Starlette:
                                                                       "style-src 'unsafe-inline'"})
 
     async def leader(_: Request) -> Response:
-        return JSONResponse({"leader": engine.leader, "term": engine.term}, status_code=200 if engine.leader else 503)
+        status = runtime.status()
+        return JSONResponse({"leader": status.leader, "term": status.facts.term},
+                            status_code=200 if status.leader else 503)
 
     return Starlette(routes=[
         Route("/api/v1/status", status),
@@ -116,16 +122,6 @@ def create_api(engine: Engine, token: str | None) -> Starlette:
         Route("/metrics", prometheus),
         Route("/", dashboard),
     ])
-
-
-def _summary(name: str, result: dict[str, Any]) -> str:
-    if name == "sweep":
-        return f"{result.get('ok', '?')}/{result.get('total', '?')} DIDs answered"
-    if name == "certs":
-        certs = result.get("certs") or []
-        return f"{len(certs)} TLS certificates checked" if certs else "no TLS trunks"
-    differences = result.get("differences") or []
-    return "profiles match" if not differences else f"{len(differences)} differences"
 
 
 def _int(text: str | None, default: int) -> int:

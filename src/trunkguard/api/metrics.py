@@ -1,7 +1,7 @@
 """Prometheus metrics in the blackbox_exporter style, on the daemon's `/metrics`.
 
-Counters and the decision-latency histogram are fed by the engine's events; gauges are read from
-the engine's state at scrape time (so they are never stale).
+Counters and the decision-latency histogram are fed by the runtime's observations; gauges are read
+from the status snapshot it published last, at scrape time.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from prometheus_client.registry import Collector
 
 from trunkguard.core.failover import PairState, Role
 from trunkguard.core.health import TrunkState
-from trunkguard.engine.daemon import Engine
+from trunkguard.runtime.loop import Runtime
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.registry = CollectorRegistry()
         self.probes = Counter("trunkguard_probes", "Probes finished, by trunk, kind and result.",
                               ["trunk", "kind", "result"], registry=self.registry)
@@ -29,28 +29,28 @@ class Metrics:
                                   "From the loop waking on an event to the decision persisted and acted on.",
                                   buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
                                   registry=self.registry)
-        self.last_probe: dict[str, dict[str, Any]] = {}
-        engine.on_event.append(self.observe)
-        self.registry.register(_EngineCollector(engine, self))
+        self.last_probe: dict[str, bool] = {}
+        runtime.subscribe(self.observe)
+        self.registry.register(_StatusCollector(runtime, self))
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "probe":
             self.probes.labels(data["trunk"], data["kind"], "success" if data["ok"] else "failure").inc()
             if data["kind"] != "media":
-                self.last_probe[data["trunk"]] = data
+                self.last_probe[data["trunk"]] = bool(data["ok"])
         elif kind == "swap_done":
             self.swaps.labels(data["to"], "applied" if data["ok"] else "failed").inc()
         elif kind == "cycle":
             self.decision.observe(float(data["seconds"]))
 
 
-class _EngineCollector(Collector):
-    def __init__(self, engine: Engine, metrics: Metrics) -> None:
-        self.engine = engine
+class _StatusCollector(Collector):
+    def __init__(self, runtime: Runtime, metrics: Metrics) -> None:
+        self.runtime = runtime
         self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        e = self.engine
+        e = self.runtime.status()
         success = GaugeMetricFamily("trunkguard_probe_success", "1 if the trunk's last OPTIONS probe succeeded.",
                                     labels=["trunk", "carrier"])
         phases = GaugeMetricFamily("trunkguard_probe_duration_seconds", "The last OPTIONS probe's phases.",
@@ -59,12 +59,12 @@ class _EngineCollector(Collector):
                                   labels=["trunk", "carrier", "state"])
         media = GaugeMetricFamily("trunkguard_media_ok", "1 if the trunk's last media check carried RTP both ways.",
                                   labels=["trunk"])
-        for h in e.health.values():
+        for h in e.state.trunks:
             last = self.metrics.last_probe.get(h.name)
             if last is not None:
-                success.add_metric([h.name, h.carrier], 1.0 if last["ok"] else 0.0)
-                for phase, ms in last["phases"].items():
-                    phases.add_metric([h.name, phase], float(ms) / 1000)
+                success.add_metric([h.name, h.carrier], 1.0 if last else 0.0)
+            for phase, ms in e.samples.phases.get(h.name, {}).items():
+                phases.add_metric([h.name, phase], float(ms) / 1000)
             for s in TrunkState:
                 state.add_metric([h.name, h.carrier, s.value], 1.0 if h.state is s else 0.0)
             if h.media_ok is not None:
@@ -73,7 +73,7 @@ class _EngineCollector(Collector):
         active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier inbound routing points at.",
                                    labels=["carrier", "trunk_group"])
         for role in Role:
-            active.add_metric([role.value, e.groups[role]], 1.0 if e.pair.active is role else 0.0)
+            active.add_metric([role.value, e.groups[role.value]], 1.0 if e.pair.active is role else 0.0)
         yield active
         pair = GaugeMetricFamily("trunkguard_pair_state", "1 for the carrier pair's current state.", labels=["state"])
         for p in PairState:
@@ -90,10 +90,11 @@ class _EngineCollector(Collector):
                                    labels=["destination"])
         failed = CounterMetricFamily("trunkguard_notification_failures", "Notifications given up on, by destination.",
                                      labels=["destination"])
-        for sender in e.dispatcher.senders:
-            sent.add_metric([sender.name], float(e.dispatcher.sent[sender.name]))
-            failed.add_metric([sender.name], float(e.dispatcher.failed[sender.name]))
+        counts: dict[str, Any] = dict(e.facts.notifications)
+        for name in counts.get("destinations", ()):
+            sent.add_metric([name], float(counts["sent"].get(name, 0)))
+            failed.add_metric([name], float(counts["failed"].get(name, 0)))
         yield sent
         yield failed
         yield CounterMetricFamily("trunkguard_notifications_dropped", "Notifications dropped from a full queue.",
-                                  value=float(e.dispatcher.dropped))
+                                  value=float(counts.get("dropped", 0)))

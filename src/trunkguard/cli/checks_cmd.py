@@ -18,12 +18,15 @@ from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, loa
 from trunkguard.config import Config
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError, SipUriError, TlsError
+from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
-from trunkguard.readiness import check_certs, check_parity, save_sweep
+from trunkguard.probing.tls_cert import inspect_config
+from trunkguard.readiness import CheckResult, certs_result, parity_result, store_result, sweep_result
 from trunkguard.sip.client import SipClient
 from trunkguard.sip.transport import client_tls_context
 from trunkguard.sip.uri import Transport, parse_uri
+from trunkguard.store import StoreError
 
 
 def media(
@@ -99,7 +102,7 @@ def sweep_cmd(
     trunk = chosen.trunks[0]
     show = not as_json and sys.stdout.isatty()
     result = aio.run(_sweep(cfg, carrier, trunk.uri, dids, rate, room, chosen.sweep.timeout, show))
-    save_sweep(cfg, result)
+    _store(cfg, sweep_result(result))
     if csv_file is not None:
         failed = {str(f["did"]): f for f in result.failed}
         with csv_file.open("w", newline="") as out:
@@ -137,8 +140,9 @@ def certs(
 ) -> None:
     """Read every TLS trunk's certificate. Exit 1 if any is within the warning window or fails."""
     cfg = load_or_exit(config, as_json=as_json)
-    reports = aio.run(check_certs(cfg))
+    reports = aio.run(inspect_config(cfg))
     warn = cfg.tls.warn_days
+    _store(cfg, certs_result(reports, warn))
     ok = all(r.healthy(warn) for r in reports)
     if as_json:
         emit_json({"certs": [r.as_dict() for r in reports]})
@@ -161,9 +165,10 @@ def parity(
     """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime)."""
     cfg = load_or_exit(config, as_json=as_json)
     try:
-        found = check_parity(cfg)
+        found = differences(cfg)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
+    _store(cfg, parity_result(found))
     if as_json:
         emit_json({"ok": not found, "differences": found})
     elif not found:
@@ -173,3 +178,13 @@ def parity(
             typer.echo(f"{d['field']}: primary {d['primary']!r}, secondary {d['secondary']!r}")
     if found:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _store(cfg: Config, result: CheckResult) -> None:
+    """Keep the result where every replica's readiness gates read it: the config's store."""
+    try:
+        store_result(cfg, result)
+    except StoreError as exc:
+        typer.echo(f"trunkguard: the {result.check} result could not be stored at storage.url ({exc}); the "
+                   "daemon's gate will not see it", err=True)
+        raise typer.Exit(EXIT_FAILED) from None

@@ -25,9 +25,9 @@ import typer
 from rich.console import Console
 
 from trunkguard import aio
+from trunkguard.app import Service
 from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
 from trunkguard.config import parse_config
-from trunkguard.engine.service import Service
 from trunkguard.lab.lab import PROFILES, Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
 from trunkguard.readiness import run_readiness
@@ -97,19 +97,19 @@ async def _drill(drill: Drill, folder: Path) -> bool:
                   f"{sweep['seconds']:.1f}s; parity {'ok' if checks['parity']['ok'] else 'FAILED'}; "
                   f"no TLS trunks to check")
         service = Service.build(cfg, lab_environment(token))
-        engine = service.engine
-        engine.on_event.append(lambda kind, data: _show(drill, kind, data))
+        service.runtime.subscribe(lambda kind, data: _show(drill, kind, data))
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
         try:
-            return await _script(drill, lab, engine, api, token, float(p["target_s"]))
+            return await _script(drill, lab, service, api, token, float(p["target_s"]))
         finally:
             stop.set()
             await asyncio.wait_for(task, 20)
 
 
-async def _script(drill: Drill, lab: Lab, engine: Any, api: str, token: str, target: float) -> bool:
+async def _script(drill: Drill, lab: Lab, service: Service, api: str, token: str, target: float) -> bool:
     slow = drill.profile == "guide"
+    poll = service.config.policy.poll_interval
 
     async def until(check: Any, what: str, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -122,7 +122,7 @@ async def _script(drill: Drill, lab: Lab, engine: Any, api: str, token: str, tar
         return False
 
     def usable(role: str) -> bool:
-        return any(h.usable and h.state.value == "up" and h.media_ok for h in engine.health.values()
+        return any(h.usable and h.state.value == "up" and h.media_ok for h in service.status().health.values()
                    if h.carrier == role)
 
     if not await until(lambda: usable("primary") and usable("secondary"), "both carriers healthy (SIP and media)",
@@ -131,28 +131,31 @@ async def _script(drill: Drill, lab: Lab, engine: Any, api: str, token: str, tar
     drill.steps.append("both carriers healthy")
     drill.say("both carriers healthy (OPTIONS answered, test calls carry RTP both ways)", "green")
     lab.primary.fault = Fault(down=True)
-    onset = time.time()  # the engine's clock: its snapshot times are wall-clock seconds
+    onset = time.time()  # the runtime's clock: its snapshot times are wall-clock seconds
     drill.say("carrier A goes silent: the outage starts now", "bold red")
-    if not await until(lambda: engine.pair.active.value == "secondary" and engine.pair.in_flight is None
-                       and lab.routed_to() == "tg-secondary", "the swap to be committed and read back",
+    def settled_on(role: str) -> bool:
+        pair = service.status().pair
+        return pair.active.value == role and pair.in_flight is None and lab.routed_to() == f"tg-{role}"
+
+    if not await until(lambda: settled_on("secondary"), "the swap to be committed and read back",
                        120 if slow else 30):
         return False
-    drill.cutover_s = round(engine.pair.since - onset, 3)
+    drill.cutover_s = round(service.status().pair.since - onset, 3)
     drill.steps.append(f"cutover {drill.cutover_s:.2f}s")
     drill.say(f"cutover: {drill.cutover_s:.2f}s from onset to committed swap (target {target:g}s); the platform "
               f"rule reads {lab.routed_to()}", "bold green" if drill.cutover_s <= target else "bold red")
     lab.primary.fault = Fault()
     drill.say("carrier A answers again")
-    if not await until(lambda: engine.status()["pending_approval"], "the failback to wait for approval",
+    if not await until(lambda: service.status().as_json()["pending_approval"], "the failback to wait for approval",
                        120 if slow else 30):
         return False
     writes = lab.emulator.writes_applied
-    await asyncio.sleep(3 * engine.rules.poll_interval)
+    await asyncio.sleep(3 * poll)
     if lab.routed_to() != "tg-secondary" or lab.emulator.writes_applied != writes:
         drill.steps.append("routing moved back without approval")
         return False
     drill.steps.append("nothing moved back without approval")
-    drill.say(f"{3 * engine.rules.poll_interval:g}s later routing is still on carrier B: failback waits for a person",
+    drill.say(f"{3 * poll:g}s later routing is still on carrier B: failback waits for a person",
               "yellow")
     drill.say("a person approves through the daemon's API, as `trunkguard failback --reason "
               "'carrier A confirmed the fault is fixed'` does", "cyan")
@@ -163,8 +166,7 @@ async def _script(drill: Drill, lab: Lab, engine: Any, api: str, token: str, tar
     if response.status_code != 200:
         drill.steps.append(f"the approval was refused: HTTP {response.status_code} {response.text[:200]}")
         return False
-    if not await until(lambda: engine.pair.active.value == "primary" and engine.pair.in_flight is None
-                       and lab.routed_to() == "tg-primary", "the failback", 60):
+    if not await until(lambda: settled_on("primary"), "the failback", 60):
         return False
     drill.steps.append("failback committed after approval")
     return drill.cutover_s <= target and lab.emulator.writes_applied == 2

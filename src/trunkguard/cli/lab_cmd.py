@@ -10,8 +10,8 @@ import httpx
 import typer
 
 from trunkguard import aio
+from trunkguard.app import stop_on_signals
 from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
-from trunkguard.engine.service import stop_on_signals
 from trunkguard.lab.lab import PROFILES, lab_environment, running_lab
 
 app = typer.Typer(help="The lab: two simulated carriers and the platform emulator on loopback.",

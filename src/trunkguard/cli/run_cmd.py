@@ -11,8 +11,8 @@ from pathlib import Path
 import typer
 
 from trunkguard import aio
+from trunkguard.app import Service, stop_on_signals
 from trunkguard.cli.common import EXIT_FAILED, config_error_exit, load_or_exit, usage_error
-from trunkguard.engine.service import Service, stop_on_signals
 from trunkguard.errors import ConfigError, TrunkguardError
 from trunkguard.store import StoreError
 
@@ -59,5 +59,5 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="The YAML config
 async def _main(service: Service) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
-    listen = service.engine.config.api.listen
+    listen = service.config.api.listen
     await service.run(stop, on_ready=lambda: logging.getLogger("trunkguard").info("API listening on %s", listen))

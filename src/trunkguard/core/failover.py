@@ -31,9 +31,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-from trunkguard.config import Policy
 from trunkguard.core.health import TrunkHealth
-from trunkguard.durations import format_duration
+from trunkguard.core.wording import format_duration
 
 
 class Role(StrEnum):
@@ -86,11 +85,13 @@ class OperatorAction:
 
 @dataclass(frozen=True)
 class Readiness:
-    """Results of the secondary's checks; None means never checked."""
+    """Results of the secondary's checks; None means never checked (or too old to count). `notes`
+    says, per gate, why it does not count when the plain words would mislead ("is stale since ...")."""
 
     sweep_ok: bool | None = None
     certs_ok: bool | None = None
     parity_ok: bool | None = None
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,6 @@ class PolicyRules:
     hard_down_bypass: bool = True
     poll_interval: float = 10.0
     gates: frozenset[str] = frozenset({"trunks", "sweep", "certs", "parity"})
-
-    @classmethod
-    def from_config(cls, policy: Policy) -> PolicyRules:
-        r = policy.readiness
-        return cls(cooling_period=policy.cooling_period, failback_mode=policy.failback.mode,
-                   sustained_recovery=policy.failback.sustained_recovery,
-                   max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
-                   hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
-                   gates=frozenset(g for g in ("trunks", "sweep", "certs", "parity") if getattr(r, g)))
 
 
 @dataclass(frozen=True)
@@ -297,6 +289,14 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "") ->
                     f"committed: inbound routing is on the {swap.to.value} carrier ({swap.trigger}, key {swap.key})")
 
 
+def swap_withdrawn(before: PairSnapshot, current: PairSnapshot, detail: str) -> Decision:
+    """The swap in `current` was never started (its intent could not be committed, the lease was near
+    expiry): back to the snapshot `before` it, keeping the swap count so the next key is a new one."""
+    swap = current.in_flight
+    to = f"the swap to the {swap.to.value} carrier" if swap else "the swap"
+    return Decision(replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
+
+
 def operator(snap: PairSnapshot, action: OperatorAction, now: float) -> Decision:
     """A person's action. Each is recorded with who and why by the caller's audit trail."""
     by = f"{action.who} ({action.why})"
@@ -352,9 +352,10 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
         gaps.append("the platform's edge sees no secondary trunk in service answering OPTIONS")
     checks = (("sweep", obs.readiness.sweep_ok, "the DID sweep"), ("certs", obs.readiness.certs_ok, "TLS certificates"),
               ("parity", obs.readiness.parity_ok, "profile parity"))
+    notes = dict(obs.readiness.notes)
     for gate, value, name in checks:
         if gate in rules.gates and value is not True:
-            gaps.append(f"{name} {'has not run' if value is None else 'failed'}")
+            gaps.append(f"{name} {notes.get(gate) or ('has not run' if value is None else 'failed')}")
     return gaps
 
 

@@ -1,26 +1,35 @@
-"""When each trunk is probed. Driven only by the `now` it is given, so the daemon (loop time) and
-the simulation (virtual time) run the same schedule.
+"""When each trunk is probed: a frozen schedule and pure functions of the `now` they are given, so
+the daemon (loop time) and the simulation (virtual time) run the same schedule.
 
-- Regular OPTIONS probes every `interval`, start to start.
-- While a trunk is SUSPECT: confirmation probes every `confirm_interval`, several in flight,
-  never more outstanding than the failures still needed to confirm it down.
-- Media checks (INVITE with RTP) every `media_interval` when enabled.
+- Regular OPTIONS probes every `interval` at a stable offset: the N trunks of a carrier that share
+  an interval are evenly spaced (trunk i at i x interval / N; the secondary's half a slot later), so
+  the carrier as a whole is sampled every interval / N and the probes of a thousand trunks never
+  leave in the same millisecond. Slot times are multiples of the interval on the clock given, so
+  a restart with the same trunk list keeps every trunk's offset.
+- While a trunk is SUSPECT: confirmation probes every `confirm_interval`, several in flight, never
+  more outstanding than the failures still needed to confirm it down.
+- Media checks (INVITE with RTP) every `media_interval` when enabled, spread the same way.
+
+Finding the due probes costs O(due), not O(trunks): each wheel keeps a cursor over its slots, and
+only SUSPECT trunks are looked at for confirmations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from trunkguard.config import Config
 from trunkguard.core.health import HealthRules, TrunkHealth, TrunkState
 
 ProbeKind = Literal["options", "confirm", "media"]
 
 
 @dataclass(frozen=True)
-class TrunkSchedule:
+class TrunkSpec:
+    """One trunk's probing rules, with its place on the carrier's wheel."""
+
     name: str
     carrier: str
     interval: float
@@ -28,16 +37,8 @@ class TrunkSchedule:
     confirm_interval: float
     rules: HealthRules
     media_interval: float | None = None
-
-    @classmethod
-    def from_config(cls, config: Config) -> list[TrunkSchedule]:
-        out: list[TrunkSchedule] = []
-        for role, carrier, trunk in config.all_trunks():
-            h = carrier.health_of(trunk)
-            out.append(cls(trunk.name, role, h.interval, h.timeout, h.confirm_interval,
-                           HealthRules(h.down_after, h.up_after, h.confirm_burst),
-                           carrier.media.interval if carrier.media.enabled else None))
-        return out
+    offset: float = 0.0
+    media_offset: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -48,69 +49,172 @@ class ProbeTask:
     timeout: float
 
 
-@dataclass
-class _Plan:
-    spec: TrunkSchedule
-    next_regular: float
-    next_media: float | None
+@dataclass(frozen=True)
+class Wheel:
+    """The trunks sharing one carrier and one interval, at evenly spaced offsets. Slot `c` is
+    member `c % n` in round `c // n`; `cursor` is the next slot not yet handed out."""
+
+    kind: Literal["options", "media"]
+    interval: float
+    members: tuple[int, ...]
+    offsets: tuple[float, ...]
+    cursor: int = 0
+
+    def at(self, slot: int) -> float:
+        n = len(self.members)
+        return (slot // n) * self.interval + self.offsets[slot % n]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One trunk's probing so far: its send sequence, what is in flight, its confirmation clock."""
+
+    seq: int = 0
+    in_flight: frozenset[int] = frozenset()
     next_confirm: float = 0.0
     suspect_since: float | None = None
-    seq: int = 0
-    in_flight: set[int] = field(default_factory=set)
 
 
-class ProbeScheduler:
-    """Hands out the probes that are due. Call `due(now, health)`, then `finished(trunk, seq)` when
-    a probe's result is in; `next_due(health)` says when to call again."""
+@dataclass(frozen=True)
+class Schedule:
+    plans: tuple[Plan, ...]
+    wheels: tuple[Wheel, ...]
+    confirming: frozenset[int] = frozenset()  # indexes of the SUSPECT trunks
 
-    def __init__(self, trunks: list[TrunkSchedule], start: float) -> None:
-        self._plans = {t.name: _Plan(t, start, start + (t.media_interval or 0) / 2 if t.media_interval else None)
-                       for t in trunks}
+    def __repr__(self) -> str:
+        flying = sum(len(p.in_flight) for p in self.plans)
+        return f"<Schedule {len(self.plans)} trunks, {flying} in flight, {len(self.confirming)} confirming>"
 
-    def due(self, now: float, health: Mapping[str, TrunkHealth]) -> list[ProbeTask]:
-        tasks: list[ProbeTask] = []
-        for name, plan in self._plans.items():
-            spec = plan.spec
-            h = health[name]
-            if now >= plan.next_regular:
-                tasks.append(self._task(plan, "options"))
-                plan.next_regular = max(plan.next_regular + spec.interval, now + spec.timeout)
-            if h.state is TrunkState.SUSPECT:
-                if plan.suspect_since != h.since:  # a new suspicion: confirm at once
-                    plan.suspect_since = h.since
-                    plan.next_confirm = now
-                while now >= plan.next_confirm and len(plan.in_flight) < self._needed(plan, h):
-                    tasks.append(self._task(plan, "confirm"))
-                    plan.next_confirm = max(plan.next_confirm + spec.confirm_interval, now)
-                    if plan.next_confirm > now:
-                        break
+
+def spread(specs: Sequence[TrunkSpec]) -> tuple[TrunkSpec, ...]:
+    """Give each trunk its offset: evenly spaced within its carrier and interval, in config order."""
+    out = list(specs)
+    carriers = sorted({s.carrier for s in specs})
+    for kind in ("options", "media"):
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i, s in enumerate(specs):
+            interval = s.interval if kind == "options" else s.media_interval
+            if interval:
+                groups.setdefault((s.carrier, interval), []).append(i)
+        for (carrier, interval), members in groups.items():
+            shift = 0.5 * carriers.index(carrier) / max(1, len(carriers) - 1) if len(carriers) > 1 else 0.0
+            n = len(members)
+            for rank, i in enumerate(members):
+                if kind == "options":
+                    out[i] = replace(out[i], offset=interval * (rank + shift) / n)
+                else:  # media checks start half a slot in, away from the OPTIONS probes
+                    out[i] = replace(out[i], media_offset=interval * (rank + 0.5 + shift / 2) / n)
+    return tuple(out)
+
+
+def new_schedule(specs: Sequence[TrunkSpec], start: float) -> Schedule:
+    wheels: list[Wheel] = []
+    for kind in ("options", "media"):
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i, s in enumerate(specs):
+            interval = s.interval if kind == "options" else s.media_interval
+            if interval:
+                groups.setdefault((s.carrier, interval), []).append(i)
+        for (_, interval), members in sorted(groups.items()):
+            offsets = [specs[i].offset if kind == "options" else specs[i].media_offset for i in members]
+            order = sorted(range(len(members)), key=lambda k: offsets[k])
+            wheel = Wheel(kind, interval, tuple(members[k] for k in order),
+                          tuple(offsets[k] for k in order))
+            wheels.append(replace(wheel, cursor=_first_slot(wheel, start)))
+    return Schedule(tuple(Plan() for _ in specs), tuple(wheels))
+
+
+def _first_slot(wheel: Wheel, start: float) -> int:
+    slot = math.floor(start / wheel.interval) * len(wheel.members)
+    while wheel.at(slot) < start:
+        slot += 1
+    return slot
+
+
+def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHealth],
+        now: float) -> tuple[Schedule, tuple[ProbeTask, ...]]:
+    """The probes due at `now`, and the schedule with them handed out."""
+    tasks: list[ProbeTask] = []
+    plans: dict[int, Plan] = {}  # the plans that change, laid over the schedule's at the end
+    wheels = list(schedule.wheels)
+    for w, wheel in enumerate(wheels):
+        slot = wheel.cursor
+        n = len(wheel.members)
+        behind = now - wheel.at(slot)
+        if behind >= wheel.interval:  # stalled for more than a round: skip the missed rounds
+            slot += n * int(behind // wheel.interval)
+        while wheel.at(slot) <= now:
+            i = wheel.members[slot % n]
+            if wheel.kind == "media":
+                tasks.append(ProbeTask(specs[i].name, -1, "media", specs[i].timeout))
             else:
-                plan.suspect_since = None
-            if plan.next_media is not None and spec.media_interval and now >= plan.next_media:
-                tasks.append(ProbeTask(name, -1, "media", spec.timeout))
-                plan.next_media = now + spec.media_interval
-        return tasks
+                plans[i], task = _send(plans.get(i, schedule.plans[i]), specs[i], "options")
+                tasks.append(task)
+            slot += 1
+        if slot != wheel.cursor:
+            wheels[w] = replace(wheel, cursor=slot)
+    for i in sorted(schedule.confirming):
+        h, spec, plan = health[i], specs[i], plans.get(i, schedule.plans[i])
+        if h.state is not TrunkState.SUSPECT:
+            continue
+        if plan.suspect_since != h.since:  # a new suspicion: confirm at once
+            plan = replace(plan, suspect_since=h.since, next_confirm=now)
+        needed = _needed(spec.rules, h)
+        while now >= plan.next_confirm and len(plan.in_flight) < needed:
+            plan, task = _send(plan, spec, "confirm")
+            tasks.append(task)
+            plan = replace(plan, next_confirm=max(plan.next_confirm + spec.confirm_interval, now))
+            if plan.next_confirm > now:
+                break
+        if plan != schedule.plans[i]:
+            plans[i] = plan
+    if not plans and wheels == list(schedule.wheels):
+        return schedule, tuple(tasks)
+    merged = schedule.plans
+    if plans:
+        listed = list(merged)
+        for i, plan in plans.items():
+            listed[i] = plan
+        merged = tuple(listed)
+    return replace(schedule, plans=merged, wheels=tuple(wheels)), tuple(tasks)
 
-    def finished(self, trunk: str, seq: int) -> None:
-        self._plans[trunk].in_flight.discard(seq)
 
-    def next_due(self, health: Mapping[str, TrunkHealth]) -> float:
-        times: list[float] = []
-        for name, plan in self._plans.items():
-            times.append(plan.next_regular)
-            if plan.next_media is not None:
-                times.append(plan.next_media)
-            h = health[name]
-            if h.state is TrunkState.SUSPECT and len(plan.in_flight) < self._needed(plan, h):
-                times.append(plan.next_confirm if plan.suspect_since == h.since else 0.0)
-        return min(times)
+def next_due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHealth]) -> float:
+    times = [w.at(w.cursor) for w in schedule.wheels]
+    for i in schedule.confirming:
+        h, plan = health[i], schedule.plans[i]
+        if h.state is TrunkState.SUSPECT and len(plan.in_flight) < _needed(specs[i].rules, h):
+            times.append(plan.next_confirm if plan.suspect_since == h.since else 0.0)
+    return min(times) if times else math.inf
 
-    @staticmethod
-    def _needed(plan: _Plan, h: TrunkHealth) -> int:
-        return max(0, plan.spec.rules.failures_to_down - len(h.failed))
 
-    @staticmethod
-    def _task(plan: _Plan, kind: ProbeKind) -> ProbeTask:
-        plan.seq += 1
-        plan.in_flight.add(plan.seq)
-        return ProbeTask(plan.spec.name, plan.seq, kind, plan.spec.timeout)
+def finished(schedule: Schedule, index: int, seq: int) -> Schedule:
+    """A probe's result is in: it no longer counts as in flight."""
+    plan = schedule.plans[index]
+    if seq not in plan.in_flight:
+        return schedule
+    return _with_plan(schedule, index, replace(plan, in_flight=plan.in_flight - {seq}))
+
+
+def suspicion(schedule: Schedule, index: int, suspect: bool) -> Schedule:
+    """Track which trunks are SUSPECT, so only they are looked at for confirmations."""
+    if suspect == (index in schedule.confirming):
+        return schedule
+    if suspect:
+        return replace(schedule, confirming=schedule.confirming | {index})
+    plan = replace(schedule.plans[index], suspect_since=None)
+    return replace(_with_plan(schedule, index, plan), confirming=schedule.confirming - {index})
+
+
+def _needed(rules: HealthRules, h: TrunkHealth) -> int:
+    return max(0, rules.failures_to_down - len(h.failed))
+
+
+def _send(plan: Plan, spec: TrunkSpec, kind: ProbeKind) -> tuple[Plan, ProbeTask]:
+    seq = plan.seq + 1
+    return replace(plan, seq=seq, in_flight=plan.in_flight | {seq}), ProbeTask(spec.name, seq, kind, spec.timeout)
+
+
+def _with_plan(schedule: Schedule, index: int, plan: Plan) -> Schedule:
+    plans = schedule.plans
+    return replace(schedule, plans=plans[:index] + (plan,) + plans[index + 1:])  # noqa: RUF005 - faster in C

@@ -100,6 +100,11 @@ class Dispatcher:
     def pending(self) -> int:
         return len(self._queue)
 
+    def counts(self) -> dict[str, object]:
+        """What has been delivered, given up on and dropped, per destination: a copy, for status."""
+        return {"pending": self.pending, "sent": dict(self.sent), "failed": dict(self.failed), "dropped": self.dropped,
+                "destinations": [s.name for s in self.senders]}
+
     async def drain(self, timeout: float) -> None:
         """Give queued alerts up to `timeout` to leave (at shutdown)."""
         end = asyncio.get_running_loop().time() + timeout

@@ -1,10 +1,11 @@
-"""Replays a scenario through the real ProbeScheduler and decision core on a virtual clock.
+"""Runs a scenario through the one machine (`core/machine.py`) on a virtual clock: the same fold,
+scheduler and policy `trunkguard run` drives, with a simulated world instead of sockets.
 
 The world answers each probe from the trunk's condition at send time, with a seeded random
 generator (so a run is repeatable): a healthy answer after `rtt`, silence until the probe's
-timeout (with the overdue signal at T1), a final code, or a late answer. Swaps are committed
-`platform_latency` after the decision (a platform API write plus read-back). The simulated
-secondary passes its DID sweep, certificate and parity checks.
+timeout (with the overdue signal at T1), a final code, or a late answer. A poll reads the world's
+call count at once. Swaps are committed `platform_latency` after the decision (a platform API write
+plus read-back). The simulated secondary passes its DID sweep, certificate and parity checks.
 """
 
 from __future__ import annotations
@@ -19,32 +20,35 @@ from typing import Any
 
 from trunkguard.codes import CodeSet
 from trunkguard.config import Config
-from trunkguard.core.failover import (
-    Decision,
-    Notify,
-    Observation,
-    OperatorAction,
-    PairSnapshot,
-    PolicyRules,
-    Readiness,
-    Swap,
-    decide,
-    operator,
-    swap_finished,
+from trunkguard.core.failover import Notify, OperatorAction, Readiness, Swap
+from trunkguard.core.health import TrunkState
+from trunkguard.core.machine import (
+    CallsRead,
+    Event,
+    Log,
+    MachineRules,
+    MachineState,
+    MediaDone,
+    OperatorDid,
+    Poll,
+    ProbeDone,
+    ProbeLate,
+    SendProbe,
+    StartSwap,
+    SwapSettled,
+    Tick,
+    initial,
+    next_wake,
+    step,
 )
-from trunkguard.core.health import (
-    TrunkHealth,
-    TrunkState,
-    media_result,
-    probe_overdue,
-    probe_result,
-    routine_change,
-)
-from trunkguard.core.scheduler import ProbeScheduler, ProbeTask, TrunkSchedule
-from trunkguard.sim.scenario import Condition, Event, Scenario
+from trunkguard.core.scheduler import ProbeTask
+from trunkguard.rules import machine_rules
+from trunkguard.sim.scenario import Condition, Scenario
+from trunkguard.sim.scenario import Event as WorldEvent
 from trunkguard.sip.client import T1
 
 UP = Condition(kind="up")
+READY = Readiness(sweep_ok=True, certs_ok=True, parity_ok=True)
 
 
 @dataclass
@@ -67,26 +71,24 @@ class SimResult:
 
 class Simulation:
     def __init__(self, config: Config, scenario: Scenario, seed: int, *, rtt: float = 0.02,
-                 platform_latency: float = 0.3, record_timeline: bool = True, verbose: bool = False) -> None:
-        self.verbose = verbose
-        self.rules = PolicyRules.from_config(config.policy)
-        schedules = TrunkSchedule.from_config(config)
-        self.specs = {s.name: s for s in schedules}
+                 platform_latency: float = 0.3, record_timeline: bool = True, verbose: bool = False,
+                 rules: MachineRules | None = None) -> None:
+        self.rules = rules or machine_rules(config)
+        self.state: MachineState = initial(self.rules, 0.0, leader=True, readiness=READY)
         self.alive: dict[str, CodeSet] = {t.name: t.alive_codes for _, _, t in config.all_trunks()}
         self.media_timing = {t.name: (c.media.duration, c.media.rtp_timeout) for _, c, t in config.all_trunks()}
-        self.health = {s.name: TrunkHealth(s.name, s.carrier) for s in schedules}
-        self.scheduler = ProbeScheduler(schedules, start=0.0)
-        self.pair = PairSnapshot()
-        self.conditions: dict[str, Condition] = dict.fromkeys(self.specs, UP)
+        self.conditions: dict[str, Condition] = dict.fromkeys(self.rules.index, UP)
         self.calls = 0
-        self.readiness = Readiness(sweep_ok=True, certs_ok=True, parity_ok=True)
         self.scenario = scenario
         self.rng = random.Random(seed)
         self.rtt = rtt
         self.platform_latency = platform_latency
         self.record_timeline = record_timeline
+        self.verbose = verbose
         self.result = SimResult(duration_s=scenario.duration, seed=seed, probes_sent=0)
-        self._queue: list[tuple[float, int, Callable[[float], None]]] = []
+        self.steps: list[tuple[float, Event, tuple[str, ...]]] = []  # what was fed and said, for comparisons
+        self._swaps: dict[str, Swap] = {}
+        self._queue: list[tuple[float, int, Event | Callable[[float], None]]] = []
         self._order = itertools.count()
 
     # ---- the event loop -------------------------------------------------------------------
@@ -95,27 +97,63 @@ class Simulation:
         started = time.perf_counter()
         for event in self.scenario.events:
             self._at(event.at, lambda now, e=event: self._world(now, e))  # type: ignore[misc]
-        self._at(0.0, self._tick)
         end = self.scenario.duration
         now = 0.0
         while True:
-            next_probe = max(self.scheduler.next_due(self.health), now)
-            next_event = self._queue[0][0] if self._queue else float("inf")
-            if min(next_probe, next_event) > end:
+            wake = max(next_wake(self.state, self.rules), now)
+            queued = self._queue[0][0] if self._queue else float("inf")
+            if min(wake, queued) > end:
                 break
-            if next_probe <= next_event:
-                now = next_probe
-                for task in self.scheduler.due(now, self.health):
-                    self._launch(task, now)
+            if wake <= queued:
+                now = wake
+                self.feed(now, Tick())
             else:
-                now, _, handler = heapq.heappop(self._queue)
-                handler(now)
-        self.result.final_active = self.pair.active.value
+                now, _, item = heapq.heappop(self._queue)
+                if callable(item):
+                    item(now)
+                else:
+                    self.feed(now, item)
+        self.result.final_active = self.state.pair.active.value
         self.result.wall_s = time.perf_counter() - started
         return self.result
 
-    def _at(self, when: float, handler: Callable[[float], None]) -> None:
-        heapq.heappush(self._queue, (when, next(self._order), handler))
+    def feed(self, now: float, event: Event) -> None:
+        """One event through the machine, and its effects carried out in the simulated world."""
+        before = self.state
+        result = step(before, event, now, self.rules)
+        self.state = result.state
+        self.steps.append((now, event, result.sentences))
+        if isinstance(event, ProbeDone | ProbeLate | MediaDone):
+            self._count(before, event.trunk)
+        for sentence in result.sentences:
+            self._say(now, sentence)
+        for effect in result.effects:
+            if isinstance(effect, SendProbe):
+                self._launch(effect.task, now)
+            elif isinstance(effect, Poll):
+                self._at(now, CallsRead(self.calls))
+            elif isinstance(effect, StartSwap):
+                self._swaps[effect.swap.key] = effect.swap
+                self._at(now + self.platform_latency, SwapSettled(effect.swap.key, True, "simulated write"))
+            elif isinstance(effect, Notify):
+                self.result.notifications.append({"at_s": round(now, 3), "kind": effect.kind})
+            elif isinstance(effect, Log) and self.verbose:
+                self._say(now, effect.sentence)
+        if isinstance(event, SwapSettled) and event.applied and before.pair.in_flight is not None \
+                and before.pair.in_flight.key == event.key:
+            swap = self._swaps[event.key]
+            self.result.swaps.append({"at_s": round(now, 3), "to": swap.to.value, "trigger": swap.trigger})
+
+    def _at(self, when: float, item: Event | Callable[[float], None]) -> None:
+        heapq.heappush(self._queue, (when, next(self._order), item))
+
+    def _count(self, before: MachineState, trunk: str) -> None:
+        i = self.rules.index[trunk]
+        was, now = before.trunks[i].state, self.state.trunks[i].state
+        if was is TrunkState.SUSPECT and now is TrunkState.UP:
+            self.result.cleared_suspicions += 1
+        if now is TrunkState.DOWN and was is not TrunkState.DOWN:
+            self.result.trunk_downs += 1
 
     # ---- the simulated world ----------------------------------------------------------------
 
@@ -125,8 +163,8 @@ class Simulation:
         if task.kind == "media":
             duration, rtp_timeout = self.media_timing[task.trunk]
             dead = cond.kind in ("down", "media_down") or (cond.kind == "loss" and self.rng.random() < cond.value)
-            wait = rtp_timeout if dead else duration
-            self._at(now + wait, lambda t: self._media(t, task.trunk, not dead))
+            self._at(now + (rtp_timeout if dead else duration),
+                     MediaDone(task.trunk, not dead, "no RTP back" if dead else ""))
             return
         answer: tuple[float, int] | None  # (delay, code) or None for silence
         if cond.kind == "down" or (cond.kind == "loss" and self.rng.random() < cond.value):
@@ -139,47 +177,16 @@ class Simulation:
             answer = (self.rtt, 200)
         if answer is None or answer[0] >= task.timeout:
             if task.timeout > T1:
-                self._at(now + T1, lambda t: self._overdue(t, task))
-            self._at(now + task.timeout, lambda t: self._result(t, task, False, None, "no answer"))
+                self._at(now + T1, ProbeLate(task.trunk, task.seq))
+            self._at(now + task.timeout, ProbeDone(task.trunk, task.seq, False, None, "no answer"))
             return
         delay, code = answer
         if delay > T1:
-            self._at(now + T1, lambda t: self._overdue(t, task))
-        ok = code in self.alive[task.trunk]
-        self._at(now + delay, lambda t: self._result(t, task, ok, code, f"answered {code}"))
+            self._at(now + T1, ProbeLate(task.trunk, task.seq))
+        self._at(now + delay, ProbeDone(task.trunk, task.seq, code in self.alive[task.trunk], code,
+                                        f"answered {code}", round(delay * 1000, 3)))
 
-    def _result(self, now: float, task: ProbeTask, ok: bool, code: int | None, detail: str) -> None:
-        self.scheduler.finished(task.trunk, task.seq)
-        h, sentence = probe_result(self.health[task.trunk], task.seq, ok, now, self.specs[task.trunk].rules,
-                                   code=code, detail=detail)
-        self._trunk_changed(now, h, sentence)
-
-    def _overdue(self, now: float, task: ProbeTask) -> None:
-        h, sentence = probe_overdue(self.health[task.trunk], task.seq, now)
-        self._trunk_changed(now, h, sentence)
-
-    def _media(self, now: float, trunk: str, ok: bool) -> None:
-        h, sentence = media_result(self.health[trunk], ok, now, "" if ok else "no RTP back")
-        self._trunk_changed(now, h, sentence)
-
-    def _trunk_changed(self, now: float, h: TrunkHealth, sentence: str | None) -> None:
-        before = self.health[h.name].state
-        self.health[h.name] = h
-        if sentence is not None:
-            routine = routine_change(before, h.state)
-            if before is TrunkState.SUSPECT and h.state is TrunkState.UP:
-                self.result.cleared_suspicions += 1
-            if h.state is TrunkState.DOWN and before is not TrunkState.DOWN:
-                self.result.trunk_downs += 1
-            if self.verbose or not routine:
-                self._say(now, sentence)
-            self._apply(now, decide(self.pair, self._observation(), now, self.rules))
-
-    def _tick(self, now: float) -> None:
-        self._apply(now, decide(self.pair, self._observation(), now, self.rules))
-        self._at(now + self.rules.poll_interval, self._tick)
-
-    def _world(self, now: float, event: Event) -> None:
+    def _world(self, now: float, event: WorldEvent) -> None:
         if event.trunk is not None and event.condition is not None:
             self.conditions[event.trunk] = event.condition
             self._say(now, f"world: trunk {event.trunk} now {event.condition.describe()}")
@@ -187,32 +194,7 @@ class Simulation:
             self.calls = event.active_calls
             self._say(now, f"world: the platform reports {event.active_calls} active calls")
         elif event.operator is not None:
-            action = OperatorAction(event.operator, event.who, event.reason, now)
-            self._apply(now, operator(self.pair, action, now))
-            self._apply(now, decide(self.pair, self._observation(), now, self.rules))
-
-    def _observation(self) -> Observation:
-        return Observation(tuple(self.health.values()), self.calls, self.readiness)
-
-    # ---- carrying out intents ------------------------------------------------------------------
-
-    def _apply(self, now: float, decision: Decision) -> None:
-        changed = decision.snapshot.state is not self.pair.state or decision.intents
-        self.pair = decision.snapshot
-        if changed:
-            self._say(now, decision.sentence)
-        for intent in decision.intents:
-            if isinstance(intent, Notify):
-                self.result.notifications.append({"at_s": round(now, 3), "kind": intent.kind})
-            elif isinstance(intent, Swap):
-                self._at(now + self.platform_latency, lambda t, s=intent: self._committed(t, s))  # type: ignore[misc]
-
-    def _committed(self, now: float, swap: Swap) -> None:
-        if self.pair.in_flight != swap:
-            return
-        self.result.swaps.append({"at_s": round(now, 3), "to": swap.to.value, "trigger": swap.trigger})
-        self._apply(now, swap_finished(self.pair, True, now))
-        self._apply(now, decide(self.pair, self._observation(), now, self.rules))
+            self.feed(now, OperatorDid(OperatorAction(event.operator, event.who, event.reason, now)))
 
     def _say(self, now: float, sentence: str) -> None:
         if self.record_timeline:

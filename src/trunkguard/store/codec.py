@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Role, Swap
+from trunkguard.core import machine as m
+from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Readiness, Role, Swap
 
 
 def snapshot_to_json(snap: PairSnapshot) -> dict[str, Any]:
@@ -47,3 +48,51 @@ def _action(data: dict[str, Any] | None) -> OperatorAction | None:
     if not data:
         return None
     return OperatorAction(data["kind"], data["who"], data["why"], float(data["at"]))
+
+
+# ---- the machine's events, for the trace -------------------------------------------------------
+
+_EVENTS: dict[str, type[Any]] = {cls.__name__: cls for cls in (
+    m.Tick, m.ProbeDone, m.ProbeLate, m.MediaDone, m.CallsRead, m.EdgeRead, m.ChecksRead, m.OperatorDid,
+    m.SwapSettled, m.LeaseChanged)}
+
+
+def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
+    kind = type(event).__name__
+    if isinstance(event, m.OperatorDid):
+        return kind, {"action": _action_json(event.action)}
+    if isinstance(event, m.LeaseChanged):
+        return kind, {"leader": event.leader, "detail": event.detail,
+                      "restored": None if event.restored is None else snapshot_to_json(event.restored)}
+    if isinstance(event, m.ChecksRead):
+        r = event.readiness
+        return kind, {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
+                      "notes": [list(n) for n in r.notes]}
+    if isinstance(event, m.EdgeRead):
+        return kind, {"view": [list(v) for v in event.view]}
+    return kind, dict(vars(event))
+
+
+def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
+    """Raises ValueError for a kind or field this version does not know."""
+    cls = _EVENTS.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown event kind {kind!r} in the trace")
+    try:
+        if cls is m.OperatorDid:
+            action = _action(data["action"])
+            assert action is not None
+            return m.OperatorDid(action)
+        if cls is m.LeaseChanged:
+            restored = data.get("restored")
+            return m.LeaseChanged(bool(data["leader"]), snapshot_from_json(restored) if restored else None,
+                                  str(data.get("detail", "")))
+        if cls is m.ChecksRead:
+            return m.ChecksRead(Readiness(data["sweep_ok"], data["certs_ok"], data["parity_ok"],
+                                          tuple((str(a), str(b)) for a, b in data.get("notes", ()))))
+        if cls is m.EdgeRead:
+            return m.EdgeRead(tuple((str(role), seen) for role, seen in data["view"]))
+        event: m.Event = cls(**data)
+        return event
+    except (KeyError, TypeError, AssertionError) as exc:
+        raise ValueError(f"a {kind} event in the trace is not readable: {exc}") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -83,4 +83,31 @@ class OperatorActionRow(Base):
     result: Mapped[str] = mapped_column(Text, default="")
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     used_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    term: Mapped[int] = mapped_column(Integer)
+
+
+class CheckRow(Base):
+    """One result of a readiness check (sweep, certs, parity) or of a media test call: what it
+    found, when, and under which lease term it was written (None: a command run outside the daemon)."""
+
+    __tablename__ = "checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check: Mapped[str] = mapped_column(String(16), index=True)
+    carrier: Mapped[str] = mapped_column(String(16))
+    trunk: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    term: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class TraceRow(Base):
+    """One event the machine folded in, as the daemon fed it: replayed by `trunkguard replay`."""
+
+    __tablename__ = "trace_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     term: Mapped[int] = mapped_column(Integer)

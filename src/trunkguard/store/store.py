@@ -21,14 +21,22 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trunkguard.core.failover import OperatorAction, PairSnapshot, Swap
 from trunkguard.errors import TrunkguardError
 from trunkguard.store.codec import snapshot_from_json, snapshot_to_json
-from trunkguard.store.models import DecisionRow, IntentRow, Lease, OperatorActionRow, PairStateRow
+from trunkguard.store.models import (
+    CheckRow,
+    DecisionRow,
+    IntentRow,
+    Lease,
+    OperatorActionRow,
+    PairStateRow,
+    TraceRow,
+)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -177,6 +185,78 @@ class Store:
             return [{"id": r.id, "at": r.at, "kind": r.kind, "sentence": r.sentence, "state": r.state,
                      "active": r.active, "intent_key": r.intent_key, "evidence": r.evidence, "term": r.term}
                     for r in reversed(rows)]
+
+    def stored_view(self) -> dict[str, Any] | None:
+        """The pair snapshot as last written, with its time and term (for status without the daemon)."""
+        with self._tx() as s:
+            row = s.get(PairStateRow, 1)
+            if row is None:
+                return None
+            return {"snapshot": snapshot_from_json(row.snapshot), "updated_at": row.updated_at, "term": row.term}
+
+    def write_batch(self, term: int, *, decisions: list[dict[str, Any]] | None = None,
+                    snapshot: tuple[float, PairSnapshot] | None = None,
+                    trace: list[tuple[float, str, dict[str, Any]]] | None = None,
+                    checks: list[dict[str, Any]] | None = None) -> None:
+        """The recorder's batch in one fenced transaction: decision rows (dicts of DecisionRow's
+        columns but `term`), the latest snapshot, trace events and media check results."""
+        with self._tx() as s:
+            self._fence(s, term)
+            if snapshot is not None:
+                self._put_snapshot(s, term, snapshot[0], snapshot[1])
+            if decisions:
+                s.execute(insert(DecisionRow), [{**d, "term": term} for d in decisions])
+            if trace:
+                s.execute(insert(TraceRow), [{"at": at, "kind": kind, "data": data, "term": term}
+                                             for at, kind, data in trace])
+            if checks:
+                s.execute(insert(CheckRow), [{**c, "term": term} for c in checks])
+
+    # ---- check results -------------------------------------------------------------------------
+
+    def save_check(self, check: str, carrier: str, ok: bool, at: float, summary: str, result: dict[str, Any], *,
+                   trunk: str | None = None, term: int | None = None) -> None:
+        """A check's outcome. With `term` (the daemon's re-checks) the write is fenced; without it
+        (a `trunkguard sweep` run by a person) it is recorded as observed outside the daemon."""
+        with self._tx() as s:
+            if term is not None:
+                self._fence(s, term)
+            s.add(CheckRow(check=check, carrier=carrier, trunk=trunk, ok=ok, at=at, summary=summary, result=result,
+                           term=term))
+
+    def latest_checks(self, carrier: str | None = None) -> dict[str, dict[str, Any]]:
+        """The newest result of each check kind (of one carrier, when given), by kind."""
+        with self._tx() as s:
+            newest = select(CheckRow.check, func.max(CheckRow.id).label("id")).group_by(CheckRow.check)
+            if carrier is not None:
+                newest = newest.where(CheckRow.carrier == carrier)
+            ids = [row.id for row in s.execute(newest)]
+            rows = s.scalars(select(CheckRow).where(CheckRow.id.in_(ids))).all() if ids else []
+            return {r.check: {"check": r.check, "carrier": r.carrier, "trunk": r.trunk, "ok": r.ok, "at": r.at,
+                              "summary": r.summary, "result": r.result, "term": r.term} for r in rows}
+
+    # ---- the event trace -----------------------------------------------------------------------
+
+    def trace(self, since: float | None = None, until: float | None = None,
+              limit: int = 5_000_000) -> list[tuple[float, str, dict[str, Any]]]:
+        with self._tx() as s:
+            query = select(TraceRow.at, TraceRow.kind, TraceRow.data).order_by(TraceRow.id)
+            if since is not None:
+                query = query.where(TraceRow.at >= since)
+            if until is not None:
+                query = query.where(TraceRow.at <= until)
+            return [(r.at, r.kind, r.data) for r in s.execute(query.limit(limit))]
+
+    def prune_trace(self, before: float) -> int:
+        with self._tx() as s:
+            done = s.execute(delete(TraceRow).where(TraceRow.at < before))
+            return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
+    def decisions_between(self, since: float, until: float) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            rows = s.scalars(select(DecisionRow).where(DecisionRow.at >= since, DecisionRow.at <= until)
+                             .order_by(DecisionRow.id)).all()
+            return [{"at": r.at, "kind": r.kind, "sentence": r.sentence, "intent_key": r.intent_key} for r in rows]
 
     # ---- intents -----------------------------------------------------------------------------
 

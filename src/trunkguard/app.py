@@ -1,0 +1,144 @@
+"""The composition root: a config becomes a running service (store, platform, notifications, the
+runtime's parts around the machine, the API). Everything that can be refused at start-up is
+checked here, before anything listens."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from trunkguard.actuation.base import Platform
+from trunkguard.actuation.factory import platform_from_config
+from trunkguard.api.app import create_api
+from trunkguard.asgi import serving
+from trunkguard.config import Config
+from trunkguard.core.failover import Role
+from trunkguard.core.machine import initial
+from trunkguard.errors import ConfigError
+from trunkguard.notify import Dispatcher, Sender, senders_from_config
+from trunkguard.rules import machine_rules
+from trunkguard.runtime.actuator import Actuator
+from trunkguard.runtime.alerts import Alerts
+from trunkguard.runtime.lease import LeaseKeeper
+from trunkguard.runtime.loop import Parts, Runtime
+from trunkguard.runtime.pollers import Pollers
+from trunkguard.runtime.probes import ProbeRunner
+from trunkguard.runtime.recorder import Recorder
+from trunkguard.runtime.status import Status
+from trunkguard.runtime.storelink import StoreLink
+from trunkguard.store import Store
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def api_token(config: Config, environ: Mapping[str, str] | None = None) -> str | None:
+    """The API token from the environment; None (no auth) is allowed only on a loopback address."""
+    env = os.environ if environ is None else environ
+    var = config.api.token_env
+    if var is None:
+        host, _ = listen_address(config.api.listen)
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConfigError([("api.token_env", "is required when api.listen is not a loopback address")])
+        return None
+    token = env.get(var, "")
+    if not token:
+        raise ConfigError([("api.token_env", f"environment variable {var} is not set (the API's write "
+                                             "actions need a token)")], "environment")
+    return token
+
+
+@dataclass
+class Service:
+    config: Config
+    runtime: Runtime
+    token: str | None
+    store: Store
+    platform: Platform
+    dispatcher: Dispatcher
+    reader: StoreLink  # the API's read-only queries, on their own thread
+
+    @classmethod
+    def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
+              clock: Callable[[], float] = time.time, holder: str | None = None) -> Service:
+        problems: list[tuple[str, str]] = []
+        token: str | None = None
+        senders: list[Sender] = []
+        platform: Platform | None = None
+        try:
+            token = api_token(config, environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        try:
+            senders = senders_from_config(config.notify, environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        try:
+            platform = platform_from_config(config, environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        if problems or platform is None:
+            raise ConfigError(problems, "config and environment")
+        store = Store.open(config.storage.url)
+        dispatcher = Dispatcher(senders)
+        rules = machine_rules(config)
+        groups = {Role.PRIMARY: config.carriers.primary.trunk_group_id,
+                  Role.SECONDARY: config.carriers.secondary.trunk_group_id}
+        runtime = Runtime(rules, initial(rules, clock()), {r.value: g for r, g in groups.items()}, clock)
+        link = StoreLink(store)
+        poll = rules.policy.poll_interval
+        lease = LeaseKeeper(link, ttl=max(30.0, 3 * poll), renew_every=poll, clock=clock, holder=holder)
+
+        def context() -> dict[str, str]:
+            pair = runtime.status().pair
+            return {"active": pair.active.value, "state": pair.state.value}
+
+        alerts = Alerts(dispatcher, f"trunkguard/{groups[Role.PRIMARY]}", clock, context, runtime.observe)
+        recorder = Recorder(link, lease, alerts, clock, retention=config.storage.trace_retention)
+        swap_deadline = 4 * (config.platform.timeout if config.platform else 10.0)
+        actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups, swap_deadline,
+                            runtime.observe)
+        runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock),
+                             Pollers(config, platform, link, lease, runtime.post, clock, groups), actuator, dispatcher))
+        return cls(config, runtime, token, store, platform, dispatcher, StoreLink(store, name="api-store"))
+
+    def status(self) -> Status:
+        return self.runtime.status()
+
+    async def run(self, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None) -> None:
+        host, port = listen_address(self.config.api.listen)
+        self.dispatcher.start()
+        try:
+            async with serving(create_api(self.runtime, self.reader, self.token), host, port):
+                if on_ready:
+                    on_ready()
+                await self.runtime.run(stop)
+        finally:
+            await self.dispatcher.drain(3)
+            await self.dispatcher.close()
+            await self.platform.close()
+            self.reader.close()
+            self.store.close()
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stopping, stop, sig)
+
+
+def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
+    logging.getLogger("trunkguard").info("%s received: stopping cleanly", sig.name)
+    stop.set()

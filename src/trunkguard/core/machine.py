@@ -1,0 +1,369 @@
+"""The one machine: a pure fold over every event the world can send, driven by `trunkguard run`
+and `trunkguard simulate` alike, so what the simulator predicts is what the daemon does.
+
+`step(state, event, now, rules) -> Step(state, effects, sentences)`. The state is frozen: every
+trunk's health, the probe schedule, the carrier pair, the platform's counts and views, whether
+this replica holds the lease. Effects are plain values the caller carries out: probes to send,
+a poll of the platform, decisions to record, notifications, and at most one swap at a time.
+Sentences are what an operator reads, in order.
+
+When it decides (the policy in `failover.decide`): on every poll tick, after a trunk change that
+matters (not a routine suspicion raised or cleared), after a call count, edge view or check result
+is read, after an operator's action, and after a swap commits. A failed swap is retried at the
+next poll, not at once; a swap that was never started (its intent could not be stored) likewise.
+A replica without the lease folds everything in and probes, but changes nothing and says what it
+would have done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from trunkguard.core.failover import (
+    Decision,
+    Notify,
+    Observation,
+    OperatorAction,
+    PairSnapshot,
+    PolicyRules,
+    Readiness,
+    Swap,
+    decide,
+    operator,
+    swap_finished,
+    swap_withdrawn,
+)
+from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result, routine_change
+from trunkguard.core.scheduler import ProbeTask, Schedule, TrunkSpec, due, finished, new_schedule, next_due, suspicion
+
+# ---- rules and state ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MachineRules:
+    """Everything the machine is told by the config, as plain frozen values (built by the wiring)."""
+
+    trunks: tuple[TrunkSpec, ...]
+    policy: PolicyRules = field(default_factory=PolicyRules)
+    index: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", MappingProxyType({t.name: i for i, t in enumerate(self.trunks)}))
+
+
+@dataclass(frozen=True)
+class MachineState:
+    trunks: tuple[TrunkHealth, ...]
+    pair: PairSnapshot
+    schedule: Schedule
+    next_poll: float
+    calls: int | None = None
+    calls_detail: str = "not read yet"
+    readiness: Readiness = field(default_factory=Readiness)
+    edge: tuple[tuple[str, bool | None], ...] = ()
+    leader: bool = False
+    before_swap: PairSnapshot | None = None  # the snapshot a swap in flight started from
+    last_sentence: str = "starting"
+    last_recorded: str | None = None
+
+    def observation(self) -> Observation:
+        return Observation(self.trunks, self.calls, self.readiness, dict(self.edge))
+
+    def __repr__(self) -> str:
+        down = sum(t.state is not TrunkState.UP for t in self.trunks)
+        return (f"<MachineState {self.pair.state.value} active={self.pair.active.value} {len(self.trunks)} trunks "
+                f"({down} not up) leader={self.leader}>")
+
+
+def initial(rules: MachineRules, now: float, *, leader: bool = False,
+            readiness: Readiness | None = None) -> MachineState:
+    trunks = tuple(TrunkHealth(t.name, t.carrier, since=now) for t in rules.trunks)
+    return MachineState(trunks, PairSnapshot(since=now), new_schedule(rules.trunks, now), next_poll=now,
+                        readiness=readiness or Readiness(), leader=leader)
+
+
+def next_wake(state: MachineState, rules: MachineRules) -> float:
+    """When to send the next Tick (nothing changes by time alone before then)."""
+    return min(next_due(state.schedule, rules.trunks, state.trunks), state.next_poll)
+
+
+# ---- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: hand out the probes due, and poll and decide when the poll interval is up."""
+
+
+@dataclass(frozen=True)
+class ProbeDone:
+    trunk: str
+    seq: int
+    ok: bool
+    code: int | None = None
+    detail: str = ""
+    rtt_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeLate:
+    """A probe is still unanswered at T1 (500 ms): suspect the trunk now."""
+
+    trunk: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class MediaDone:
+    trunk: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CallsRead:
+    count: int | None
+    detail: str = "read"
+
+
+@dataclass(frozen=True)
+class EdgeRead:
+    view: tuple[tuple[str, bool | None], ...]  # carrier role -> the platform edge sees it in service
+
+
+@dataclass(frozen=True)
+class ChecksRead:
+    readiness: Readiness
+
+
+@dataclass(frozen=True)
+class OperatorDid:
+    action: OperatorAction
+
+
+@dataclass(frozen=True)
+class SwapSettled:
+    key: str
+    applied: bool
+    detail: str = ""
+    attempted: bool = True  # False: never started (intent not stored, lease near expiry, stopping)
+
+
+@dataclass(frozen=True)
+class LeaseChanged:
+    leader: bool
+    restored: PairSnapshot | None = None  # the stored snapshot, on taking the lease
+    detail: str = ""
+
+
+Event = Tick | ProbeDone | ProbeLate | MediaDone | CallsRead | EdgeRead | ChecksRead | OperatorDid | SwapSettled \
+    | LeaseChanged
+
+# ---- effects ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendProbe:
+    task: ProbeTask
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Read the active calls, the platform's edge view and the stored check results now."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A decision row for the audit trail, with the snapshot after it. `trunk`: the trunk it is about."""
+
+    kind: str
+    sentence: str
+    snapshot: PairSnapshot
+    trunk: str | None = None
+
+
+@dataclass(frozen=True)
+class SavePair:
+    snapshot: PairSnapshot
+
+
+@dataclass(frozen=True)
+class RecordAction:
+    """A person's action for the audit trail; it must be stored before the step is kept."""
+
+    action: OperatorAction
+    result: str
+
+
+@dataclass(frozen=True)
+class StartSwap:
+    """Commit the intent (with this snapshot and sentence), then carry it out on the platform."""
+
+    swap: Swap
+    snapshot: PairSnapshot
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Log:
+    """A routine sentence (a suspicion raised or cleared): logged, not put in the audit trail."""
+
+    sentence: str
+
+
+Effect = SendProbe | Poll | Record | SavePair | RecordAction | StartSwap | Notify | Log
+
+
+@dataclass(frozen=True)
+class Step:
+    state: MachineState
+    effects: tuple[Effect, ...]
+    sentences: tuple[str, ...]
+
+
+# ---- the fold -----------------------------------------------------------------------------------
+
+
+class _Out:
+    __slots__ = ("effects", "said")
+
+    def __init__(self) -> None:
+        self.effects: list[Effect] = []
+        self.said: list[str] = []
+
+
+def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> Step:
+    out = _Out()
+    if isinstance(event, Tick):
+        state = _tick(state, now, rules, out)
+    elif isinstance(event, ProbeDone):
+        i = rules.index.get(event.trunk)
+        if i is not None:
+            h, sentence = probe_result(state.trunks[i], event.seq, event.ok, now, rules.trunks[i].rules,
+                                       code=event.code, detail=event.detail)
+            state = replace(state, schedule=finished(state.schedule, i, event.seq))
+            state = _trunk(state, i, h, sentence, now, rules, out)
+    elif isinstance(event, ProbeLate):
+        i = rules.index.get(event.trunk)
+        if i is not None:
+            h, sentence = probe_overdue(state.trunks[i], event.seq, now)
+            state = _trunk(state, i, h, sentence, now, rules, out)
+    elif isinstance(event, MediaDone):
+        i = rules.index.get(event.trunk)
+        if i is not None:
+            h, sentence = media_result(state.trunks[i], event.ok, now, event.detail)
+            state = _trunk(state, i, h, sentence, now, rules, out)
+    elif isinstance(event, CallsRead):
+        state = _decide(replace(state, calls=event.count, calls_detail=event.detail), now, rules, out)
+    elif isinstance(event, EdgeRead):
+        if event.view != state.edge:
+            state = _decide(replace(state, edge=event.view), now, rules, out)
+    elif isinstance(event, ChecksRead):
+        if event.readiness != state.readiness:
+            state = _decide(replace(state, readiness=event.readiness), now, rules, out)
+    elif isinstance(event, OperatorDid):
+        state = _operator(state, event.action, now, rules, out)
+    elif isinstance(event, SwapSettled):
+        state = _settled(state, event, now, rules, out)
+    else:
+        state = _lease(state, event, now, rules, out)
+    return Step(state, tuple(out.effects), tuple(out.said))
+
+
+def _tick(state: MachineState, now: float, rules: MachineRules, out: _Out) -> MachineState:
+    schedule, tasks = due(state.schedule, rules.trunks, state.trunks, now)
+    out.effects.extend(SendProbe(t) for t in tasks)
+    if schedule is not state.schedule:
+        state = replace(state, schedule=schedule)
+    if now >= state.next_poll:
+        out.effects.append(Poll())
+        state = _decide(replace(state, next_poll=now + rules.policy.poll_interval), now, rules, out)
+    return state
+
+
+def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, now: float, rules: MachineRules,
+           out: _Out) -> MachineState:
+    before = state.trunks[i]
+    schedule = state.schedule
+    if h.state is not before.state:
+        schedule = suspicion(schedule, i, h.state is TrunkState.SUSPECT)
+    trunks = state.trunks[:i] + (h,) + state.trunks[i + 1:]  # noqa: RUF005 - slices joined in C: 15 % faster
+    state = replace(state, trunks=trunks, schedule=schedule)
+    if sentence is None:
+        return state
+    if routine_change(before.state, h.state) and before.usable == h.usable:
+        out.effects.append(Log(sentence))
+        return state
+    out.said.append(sentence)
+    if state.leader:
+        out.effects.append(Record("trunk", sentence, state.pair, h.name))
+    return _decide(state, now, rules, out)
+
+
+def _decide(state: MachineState, now: float, rules: MachineRules, out: _Out, kind: str = "cycle") -> MachineState:
+    return _apply(state, decide(state.pair, state.observation(), now, rules.policy), kind, out)
+
+
+def _apply(state: MachineState, d: Decision, kind: str, out: _Out, *, force: bool = False) -> MachineState:
+    """Keep the decision and say what to carry out: notifications, a record, at most one swap."""
+    if not state.leader:
+        return replace(state, last_sentence=f"standby: this replica does not hold the lease; would say: {d.sentence}")
+    notable = force or bool(d.intents) or d.snapshot.state is not state.pair.state
+    swap = d.swap
+    if swap is not None:
+        out.said.append(d.sentence)
+        out.effects.append(StartSwap(swap, d.snapshot, d.sentence))
+        state = replace(state, pair=d.snapshot, before_swap=state.pair, last_sentence=d.sentence,
+                        last_recorded=d.sentence)
+    else:
+        recorded = state.last_recorded
+        if d.snapshot != state.pair or notable:
+            if notable or d.sentence != recorded:
+                out.effects.append(Record(kind, d.sentence, d.snapshot))
+                recorded = d.sentence
+            else:
+                out.effects.append(SavePair(d.snapshot))
+        if notable:
+            out.said.append(d.sentence)
+        state = replace(state, pair=d.snapshot, last_sentence=d.sentence, last_recorded=recorded)
+    out.effects.extend(i for i in d.intents if isinstance(i, Notify))
+    return state
+
+
+def _operator(state: MachineState, action: OperatorAction, now: float, rules: MachineRules,
+              out: _Out) -> MachineState:
+    if not state.leader:
+        out.said.append(f"{action.kind} by {action.who} refused: this replica does not hold the lease")
+        return state
+    d = operator(state.pair, action, now)
+    out.effects.append(RecordAction(action, d.sentence))
+    state = _apply(state, d, "operator", out, force=True)
+    return _decide(state, now, rules, out)
+
+
+def _settled(state: MachineState, event: SwapSettled, now: float, rules: MachineRules, out: _Out) -> MachineState:
+    flight = state.pair.in_flight
+    if flight is None or flight.key != event.key:
+        out.effects.append(Log(f"ignored the result of swap {event.key}: it is not the swap in flight"))
+        return state
+    if not event.attempted:  # retried at the next poll, so a store that refuses is not hammered
+        before = state.before_swap or replace(state.pair, in_flight=None)
+        state = _apply(state, swap_withdrawn(before, state.pair, event.detail), "swap", out, force=True)
+        return replace(state, before_swap=None)
+    state = _apply(state, swap_finished(state.pair, event.applied, now, event.detail), "swap", out, force=True)
+    state = replace(state, before_swap=None)
+    return _decide(state, now, rules, out) if event.applied else state
+
+
+def _lease(state: MachineState, event: LeaseChanged, now: float, rules: MachineRules, out: _Out) -> MachineState:
+    if event.leader == state.leader:
+        return state
+    if not event.leader:
+        out.said.append(f"standby: {event.detail or 'this replica no longer holds the lease'}")
+        return replace(state, leader=False, before_swap=None)
+    pair = event.restored if event.restored is not None else state.pair
+    if event.restored is not None:
+        out.said.append(f"restored: inbound routing on the {pair.active.value} carrier ({pair.state.value})")
+    return _decide(replace(state, leader=True, pair=pair), now, rules, out)

@@ -1,0 +1,12 @@
+"""How the core writes times in its sentences (the config and the CLI use the same form)."""
+
+from __future__ import annotations
+
+
+def format_duration(seconds: float) -> str:
+    """`500ms`, `15s`, `5m`: the form the config accepts."""
+    if seconds and seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

@@ -1,1 +1,0 @@
-"""The running service: the engine loop around the pure decision core."""

@@ -1,0 +1,36 @@
+"""The wiring between the config and the pure core: the core never imports the config, so the
+rules it runs on are built here, as plain frozen values, for the daemon and the simulator alike."""
+
+from __future__ import annotations
+
+from trunkguard.config import Config, Policy
+from trunkguard.core.failover import PolicyRules
+from trunkguard.core.health import HealthRules
+from trunkguard.core.machine import MachineRules
+from trunkguard.core.scheduler import TrunkSpec, spread
+
+GATES = ("trunks", "sweep", "certs", "parity")
+
+
+def policy_rules(policy: Policy) -> PolicyRules:
+    r = policy.readiness
+    return PolicyRules(cooling_period=policy.cooling_period, failback_mode=policy.failback.mode,
+                       sustained_recovery=policy.failback.sustained_recovery,
+                       max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
+                       hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
+                       gates=frozenset(g for g in GATES if getattr(r, g)))
+
+
+def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
+    """Every trunk's probing rules, with its offset on its carrier's wheel (config order)."""
+    specs = []
+    for role, carrier, trunk in config.all_trunks():
+        h = carrier.health_of(trunk)
+        specs.append(TrunkSpec(trunk.name, role, h.interval, h.timeout, h.confirm_interval,
+                               HealthRules(h.down_after, h.up_after, h.confirm_burst),
+                               carrier.media.interval if carrier.media.enabled else None))
+    return spread(specs)
+
+
+def machine_rules(config: Config) -> MachineRules:
+    return MachineRules(trunk_specs(config), policy_rules(config.policy))

@@ -1,0 +1,272 @@
+"""The loop: feed each event to the machine, hand each effect to the part that owns it, publish the
+status snapshot. The machine is the only place where events are folded, so this loop and the
+simulator cannot disagree about what an event means.
+
+Events come from the parts (probe results, T1 marks, polls, swap results, lease changes) and from
+people (`submit`); time passing is a Tick at the machine's next wake-up. A person's action is
+stored before the step that folds it in is kept: a store that refuses it refuses the action.
+Every event that changed anything goes to the trace (`trunkguard replay`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from trunkguard.core.failover import Notify, OperatorAction
+from trunkguard.core.machine import (
+    Event,
+    LeaseChanged,
+    Log,
+    MachineRules,
+    MachineState,
+    MediaDone,
+    OperatorDid,
+    Poll,
+    ProbeDone,
+    Record,
+    RecordAction,
+    SavePair,
+    SendProbe,
+    StartSwap,
+    Step,
+    Tick,
+    next_wake,
+    step,
+)
+from trunkguard.notify import Dispatcher
+from trunkguard.runtime.actuator import Actuator
+from trunkguard.runtime.alerts import Alerts
+from trunkguard.runtime.lease import LeaseKeeper
+from trunkguard.runtime.pollers import Pollers
+from trunkguard.runtime.probes import ProbeRunner
+from trunkguard.runtime.recorder import Recorder
+from trunkguard.runtime.status import Facts, Status, evidence
+from trunkguard.runtime.storelink import StoreLink
+from trunkguard.store import StoreError
+
+log = logging.getLogger("trunkguard")
+Observer = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class _Request:
+    action: OperatorAction
+    reply: asyncio.Future[list[str]]
+
+
+@dataclass
+class Parts:
+    """The runtime's parts, built by the composition root (app.py) or by a test with fakes."""
+
+    link: StoreLink
+    lease: LeaseKeeper
+    alerts: Alerts
+    recorder: Recorder
+    probes: ProbeRunner
+    pollers: Pollers
+    actuator: Actuator
+    dispatcher: Dispatcher
+
+
+class Runtime:
+    def __init__(self, rules: MachineRules, state: MachineState, groups: dict[str, str],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.rules = rules
+        self.groups = groups
+        self.clock = clock
+        self._state = state
+        self._parts: Parts | None = None
+        self._queue: collections.deque[Event | _Request] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._observers: list[Observer] = []
+        self._decisions = 0
+        self._cycles = 0
+        self._status: Status | None = None
+
+    def attach(self, parts: Parts) -> None:
+        self._parts = parts
+        self._publish()
+
+    # ---- the face others see -----------------------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        self._queue.append(event)
+        self._wakeup.set()
+
+    def subscribe(self, observer: Observer) -> None:
+        """`observer(kind, data)` for: probe, sentence, notify, swap_started, swap_done, cycle."""
+        self._observers.append(observer)
+
+    def status(self) -> Status:
+        assert self._status is not None, "attach the parts first"
+        return self._status
+
+    async def submit(self, action: OperatorAction, timeout: float = 30.0) -> list[str]:
+        """A person's action, carried out by the loop; returns the sentences it produced."""
+        reply: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(action, reply))
+        self._wakeup.set()
+        return await asyncio.wait_for(reply, timeout)
+
+    def observe(self, kind: str, data: dict[str, Any]) -> None:
+        for observer in self._observers:
+            observer(kind, {**data, "at": self.clock()})
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        parts = self._parts
+        assert parts is not None
+        keeper = asyncio.create_task(parts.lease.keep(stop, lambda term: self._acquired(term, stop),
+                                                      lambda why: self.post(LeaseChanged(False, detail=why)),
+                                                      parts.alerts.notify, parts.alerts.store_trouble), name="lease")
+        recorder = asyncio.create_task(parts.recorder.run(stop), name="recorder")
+        try:
+            while not stop.is_set():
+                wait = next_wake(self._state, self.rules) - self.clock()
+                if wait > 0 and not self._queue:
+                    await self._sleep(stop, wait)
+                began = time.perf_counter()
+                if self.clock() >= next_wake(self._state, self.rules):
+                    self.feed(Tick())
+                while self._queue:
+                    item = self._queue.popleft()
+                    if isinstance(item, _Request):
+                        await self._operator(item)
+                    else:
+                        self.feed(item)
+                self._cycles += 1
+                self._publish()
+                self.observe("cycle", {"seconds": time.perf_counter() - began})
+        finally:
+            parts.actuator.stopping = True
+            await parts.actuator.finish(5.0)
+            while self._queue:
+                item = self._queue.popleft()
+                if not isinstance(item, _Request):
+                    self.feed(item)
+            for task in (keeper, recorder):
+                task.cancel()
+            await asyncio.gather(keeper, recorder, return_exceptions=True)
+            await parts.recorder.flush()
+            await parts.probes.close()
+            await parts.pollers.close()
+            await parts.lease.release()
+            self._publish()
+            parts.link.close()
+            log.info("stopped")
+
+    def feed(self, event: Event) -> Step:
+        """One event through the machine, at the clock's now; its effects carried out."""
+        parts = self._parts
+        assert parts is not None
+        now = self.clock()
+        result = step(self._state, event, now, self.rules)
+        self._keep(now, event, result)
+        for effect in result.effects:
+            if isinstance(effect, RecordAction):  # folded in outside `submit` (a replayed trace)
+                asyncio.get_running_loop().create_task(self._record_action(effect))
+        return result
+
+    def _keep(self, now: float, event: Event, result: Step) -> None:
+        parts = self._parts
+        assert parts is not None
+        changed = result.state is not self._state
+        self._state = result.state
+        if changed or result.effects:
+            parts.recorder.trace(now, event)
+        if isinstance(event, ProbeDone | MediaDone):
+            parts.probes.note(event, now)
+            self.observe("probe", {"trunk": event.trunk, "kind": "media" if isinstance(event, MediaDone) else
+                                   "options", "ok": event.ok})
+            if isinstance(event, MediaDone) and event.trunk in self.rules.index:
+                carrier = self.rules.trunks[self.rules.index[event.trunk]].carrier
+                parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)
+        for sentence in result.sentences:
+            log.info("%s", sentence)
+            self.observe("sentence", {"sentence": sentence})
+        for effect in result.effects:
+            self._carry_out(effect, now)
+
+    def _carry_out(self, effect: Any, now: float) -> None:
+        parts = self._parts
+        assert parts is not None
+        if isinstance(effect, SendProbe):
+            parts.probes.launch(effect.task)
+        elif isinstance(effect, Poll):
+            parts.pollers.poll()
+        elif isinstance(effect, Record):
+            self._decisions += 1
+            parts.recorder.decision(now, effect.kind, effect.sentence, effect.snapshot,
+                                    evidence(self._state, parts.probes.samples(), effect.trunk))
+        elif isinstance(effect, SavePair):
+            parts.recorder.snapshot(now, effect.snapshot)
+        elif isinstance(effect, StartSwap):
+            self._decisions += 1
+            parts.actuator.start(effect, evidence(self._state, parts.probes.samples()))
+        elif isinstance(effect, Notify):
+            parts.alerts.notify(effect)
+        elif isinstance(effect, Log):
+            log.info("%s", effect.sentence)
+
+    async def _operator(self, request: _Request) -> None:
+        parts = self._parts
+        assert parts is not None
+        now = self.clock()
+        event = OperatorDid(replace(request.action, at=now))
+        result = step(self._state, event, now, self.rules)
+        for effect in result.effects:
+            if isinstance(effect, RecordAction):
+                try:
+                    await self._record_action(effect, raise_=True)
+                except StoreError as exc:
+                    if not request.reply.done():
+                        request.reply.set_result([f"{event.action.kind} refused: {exc}"])
+                    return
+        self._keep(now, event, result)
+        if not request.reply.done():
+            request.reply.set_result(list(result.sentences))
+
+    async def _record_action(self, effect: RecordAction, *, raise_: bool = False) -> None:
+        parts = self._parts
+        assert parts is not None
+        try:
+            await parts.link.call(parts.link.store.record_action, parts.lease.current().term or 0, effect.action,
+                                  effect.result)
+        except StoreError as exc:
+            parts.alerts.store_trouble(exc, f"recording {effect.action.kind} by {effect.action.who}")
+            if raise_:
+                raise
+
+    async def _acquired(self, term: int, stop: asyncio.Event) -> None:
+        parts = self._parts
+        assert parts is not None
+        restored = await parts.link.call(parts.link.store.load_snapshot)
+        self.post(LeaseChanged(True, restored, f"took the lease with term {term}"))
+        await parts.actuator.reconcile(term, restored, stop)
+
+    async def _sleep(self, stop: asyncio.Event, timeout: float) -> None:
+        """Until an event arrives, `stop` is set, or `timeout` passes."""
+        self._wakeup.clear()
+        if self._queue:
+            return
+        woken = asyncio.ensure_future(self._wakeup.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({woken, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (woken, stopper):
+            waiter.cancel()
+
+    def _publish(self) -> None:
+        parts = self._parts
+        assert parts is not None
+        now = self.clock()
+        term = parts.lease.current()
+        facts = Facts(term.term, term.held(now) and self._state.leader, parts.alerts.store_ok,
+                      parts.actuator.routing(), parts.dispatcher.counts(), self._decisions, self._cycles)
+        self._status = Status(self._state, self.rules, self.groups, facts, parts.probes.samples(), now)

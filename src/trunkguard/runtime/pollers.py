@@ -1,0 +1,112 @@
+"""What the machine asks for at each poll: the platform's active calls and edge view, and the
+stored check results (a `trunkguard sweep` run meanwhile, from any host, counts at the next poll).
+It also re-runs the free readiness checks every `recheck_interval` and the DID sweep every
+`sweep_interval`, storing each result under the lease term, so a gate never rests on a stale one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from trunkguard.actuation.base import EdgeView, Platform, PlatformError
+from trunkguard.config import Config
+from trunkguard.core.failover import Role
+from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
+from trunkguard.errors import TrunkguardError
+from trunkguard.readiness import CheckResult, check_certs, check_parity, check_sweep, max_ages, readiness_from
+from trunkguard.runtime.lease import LeaseKeeper
+from trunkguard.runtime.storelink import StoreLink
+from trunkguard.store import StoreError
+
+log = logging.getLogger("trunkguard")
+
+
+class Pollers:
+    def __init__(self, config: Config, platform: Platform, link: StoreLink, lease: LeaseKeeper,
+                 post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str]) -> None:
+        self.config = config
+        self.platform = platform
+        self.link = link
+        self.lease = lease
+        self.groups = groups
+        self.timeout = config.platform.timeout if config.platform else 10.0
+        self._post = post
+        self._clock = clock
+        self._ages = max_ages(config)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        gates = config.policy.readiness
+        now = clock()
+        self._next_recheck = now if gates.recheck_interval else float("inf")
+        self._next_sweep = now + gates.sweep_interval if gates.sweep_interval else float("inf")
+
+    def poll(self) -> None:
+        self._spawn(self._calls(), "active calls")
+        self._spawn(self._checks(), "stored checks")
+        if isinstance(self.platform, EdgeView):
+            self._spawn(self._edge(self.platform), "edge view")
+        now = self._clock()
+        gates = self.config.policy.readiness
+        if self.lease.current().term is None:
+            return  # the leader re-checks, and stores the results under its term
+        if now >= self._next_recheck:
+            self._next_recheck = now + gates.recheck_interval
+            self._spawn(self._recheck(sweep=False), "readiness re-check")
+        if now >= self._next_sweep:
+            self._next_sweep = now + gates.sweep_interval
+            self._spawn(self._recheck(sweep=True), "DID sweep")
+
+    async def _calls(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                count = await self.platform.active_calls()
+            self._post(CallsRead(count, "read"))
+        except (PlatformError, TimeoutError) as exc:
+            self._post(CallsRead(None, f"unknown: {exc}"))
+
+    async def _edge(self, platform: EdgeView) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                view = await platform.edge_view()
+        except (PlatformError, TimeoutError) as exc:
+            log.info("the platform's edge view is unavailable: %s", exc)
+            view = {}
+        self._post(EdgeRead(tuple((role.value, view.get(group)) for role, group in self.groups.items())))
+
+    async def _checks(self) -> None:
+        try:
+            latest = await self.link.call(self.link.store.latest_checks, "secondary")
+        except StoreError as exc:
+            log.warning("cannot read the stored check results: %s", exc)
+            return
+        self._post(ChecksRead(readiness_from(latest, self._clock(), self._ages)))
+
+    async def _recheck(self, *, sweep: bool) -> None:
+        try:
+            results: list[CheckResult] = [await check_sweep(self.config)] if sweep else \
+                [await check_certs(self.config), await asyncio.to_thread(check_parity, self.config)]
+        except (TrunkguardError, OSError) as exc:
+            log.warning("readiness re-check failed to run: %s", exc)
+            return
+        term = self.lease.current().term
+        for r in results:
+            (log.info if r.ok else log.warning)("readiness re-check: %s %s (%s)", r.check,
+                                                "passed" if r.ok else "FAILED", r.summary)
+            if term is None:
+                continue
+            try:
+                await self.link.call(r.save, self.link.store, term)
+            except StoreError as exc:
+                log.warning("could not store the %s result: %s", r.check, exc)
+        await self._checks()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,113 @@
+"""Sending the probes the machine asks for, against the real trunks, and keeping what they found.
+
+One SipClient serves every probe. Each OPTIONS probe is also watched for T1 (500 ms): still
+unanswered then, a ProbeLate is posted so the trunk is suspected at once (it stands in for Timer
+E's first retransmission, and works the same over TCP and TLS, which never retransmit). Samples
+are kept per trunk as immutable tuples (the RTT history), with the recent failures kept apart so
+successes do not evict them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from trunkguard.config import Config
+from trunkguard.core.machine import Event, MediaDone, ProbeDone, ProbeLate
+from trunkguard.core.scheduler import ProbeTask
+from trunkguard.probing.sip_invite import CallPlan, place_call
+from trunkguard.probing.sip_options import OptionsCheck, probe_options
+from trunkguard.sip.client import T1, SipClient
+
+KEEP = 60            # samples kept per trunk (RTT history)
+KEEP_FAILURES = 10   # recent failures kept even after successes evict them from the samples
+MAX_IN_FLIGHT = 256  # probes running at once; more wait for a slot
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    kind: str
+    ok: bool
+    code: int | None
+    rtt_ms: float | None
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"at": round(self.at, 3), "kind": self.kind, "ok": self.ok, "code": self.code,
+                "rtt_ms": self.rtt_ms, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Every trunk's recent samples and failures, as they were when this was taken."""
+
+    recent: Mapping[str, tuple[Sample, ...]]
+    failures: Mapping[str, tuple[Sample, ...]]
+    phases: Mapping[str, Mapping[str, float]]  # the last OPTIONS probe's phases (ms), per trunk
+
+
+class ProbeRunner:
+    def __init__(self, config: Config, post: Callable[[Event], None], clock: Callable[[], float]) -> None:
+        self.options = {t.name: OptionsCheck.for_trunk(c, t) for _, c, t in config.all_trunks()}
+        self.calls = {t.name: CallPlan.for_trunk(c, t) for _, c, t in config.all_trunks() if c.media.enabled}
+        self._recent: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
+        self._failures: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
+        self._phases: dict[str, Mapping[str, float]] = {}
+        self._post = post
+        self._clock = clock
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.client = SipClient()
+
+    def launch(self, task: ProbeTask) -> None:
+        loop = asyncio.get_running_loop()
+        if task.kind == "media":
+            coro: Any = self._media(task.trunk)
+        else:
+            late = loop.call_later(T1, self._post, ProbeLate(task.trunk, task.seq)) if task.timeout > T1 else None
+            coro = self._options(task, late)
+        running = loop.create_task(coro, name=f"{task.kind} {task.trunk} #{task.seq}")
+        self._tasks.add(running)
+        running.add_done_callback(self._tasks.discard)
+
+    def note(self, event: ProbeDone | MediaDone, now: float) -> None:
+        """Keep a result as a sample (the loop calls this for every result it folds in)."""
+        if isinstance(event, ProbeDone):
+            sample = Sample(now, "options", event.ok, event.code, event.rtt_ms, event.detail)
+        else:
+            sample = Sample(now, "media", event.ok, None, None, event.detail)
+        trunk = event.trunk
+        if trunk not in self._recent:
+            return
+        self._recent[trunk] = (*self._recent[trunk][-(KEEP - 1):], sample)
+        if not sample.ok:
+            self._failures[trunk] = (*self._failures[trunk][-(KEEP_FAILURES - 1):], sample)
+
+    def samples(self) -> Samples:
+        return Samples(MappingProxyType(dict(self._recent)), MappingProxyType(dict(self._failures)),
+                       MappingProxyType(dict(self._phases)))
+
+    async def _options(self, task: ProbeTask, late: asyncio.TimerHandle | None) -> None:
+        async with self._slots:
+            result = await probe_options(self.client, self.options[task.trunk])
+        if late is not None:
+            late.cancel()
+        self._phases[task.trunk] = MappingProxyType(dict(result.phases))
+        self._post(ProbeDone(task.trunk, task.seq, result.success, result.code, result.summary(), result.rtt_ms))
+
+    async def _media(self, trunk: str) -> None:
+        async with self._slots:
+            result = await place_call(self.client, self.calls[trunk])
+        detail = f"{result.status}" + (f" {result.code}" if result.code else "") + \
+            (f": {result.reason}" if result.reason and result.status != "ok" else "")
+        self._post(MediaDone(trunk, result.status == "ok", detail))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.client.close()

@@ -1,0 +1,132 @@
+"""What the running service shows: the immutable status snapshot the loop publishes after each
+batch of events (the API, `/metrics`, the CLI and the demo read it, never the runtime's parts), and
+the evidence stored with each decision.
+
+Evidence is bounded, whatever the number of trunks: a trunk's change carries that trunk's last ten
+samples; a pair decision carries each carrier's counts and the first `EVIDENCE_TRUNKS` trunks
+that are not usable, with their samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from trunkguard.core.failover import PairSnapshot, Role
+from trunkguard.core.health import TrunkHealth
+from trunkguard.core.machine import MachineRules, MachineState
+from trunkguard.runtime.probes import Samples
+
+KEEP_VIEW = 60  # samples per trunk shown in status (the RTT history)
+EVIDENCE_TRUNKS = 20
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The runtime's own facts, besides the machine's state."""
+
+    term: int | None = None
+    leader: bool = False
+    store_ok: bool = True
+    routing: Mapping[str, Any] | None = None
+    notifications: Mapping[str, Any] = field(default_factory=dict)
+    decisions: int = 0  # decisions recorded
+    cycles: int = 0  # batches of events folded in
+
+
+@dataclass(frozen=True)
+class Status:
+    state: MachineState
+    rules: MachineRules
+    groups: Mapping[str, str]
+    facts: Facts
+    samples: Samples
+    at: float
+
+    @property
+    def pair(self) -> PairSnapshot:
+        return self.state.pair
+
+    @property
+    def health(self) -> Mapping[str, TrunkHealth]:
+        return MappingProxyType({h.name: h for h in self.state.trunks})
+
+    @property
+    def leader(self) -> bool:
+        return self.facts.leader
+
+    @property
+    def store_ok(self) -> bool:
+        return self.facts.store_ok
+
+    @property
+    def last_sentence(self) -> str:
+        return self.state.last_sentence
+
+    @property
+    def calls(self) -> int | None:
+        return self.state.calls
+
+    @property
+    def edge(self) -> dict[str, bool | None]:
+        return dict(self.state.edge)
+
+    def as_json(self) -> dict[str, Any]:
+        snap, policy = self.state.pair, self.rules.policy
+        queued = None
+        if snap.queued_since is not None and snap.in_flight is None:
+            queued = {"since": snap.queued_since, "waited_s": round(self.at - snap.queued_since, 1),
+                      "escalated": snap.escalated, "active_calls": self.state.calls,
+                      "max_active_calls": policy.max_active_calls}
+        flight = snap.in_flight
+        return {
+            "state": snap.state.value, "active": snap.active.value,
+            "active_trunk_group": self.groups[snap.active.value], "since": snap.since,
+            "in_flight": None if flight is None else
+            {"to": flight.to.value, "key": flight.key, "reason": flight.reason},
+            "queued_activation": queued,
+            "pending_approval": snap.state.value == "failback_pending" and policy.failback_mode == "approval"
+            and snap.approval is None,
+            "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
+            "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
+            "swaps": snap.swaps, "leader": self.facts.leader, "term": self.facts.term, "store_ok": self.facts.store_ok,
+            "active_calls": self.state.calls, "edge_view": dict(self.state.edge),
+            "routing": None if self.facts.routing is None else dict(self.facts.routing),
+            "last_sentence": self.state.last_sentence,
+            "carriers": {role.value: {"trunk_group_id": self.groups[role.value],
+                                      "trunks": [trunk_view(h, self.samples) for h in self.state.trunks
+                                                 if h.carrier == role.value]}
+                         for role in Role},
+            "notifications": dict(self.facts.notifications),
+            "published_at": self.at,
+        }
+
+
+def trunk_view(h: TrunkHealth, samples: Samples, keep: int = KEEP_VIEW) -> dict[str, Any]:
+    recent = samples.recent.get(h.name, ())[-keep:]
+    return {"name": h.name, "carrier": h.carrier, "state": h.state.value, "since": h.since, "usable": h.usable,
+            "consecutive_failures": len(h.failed), "last_code": h.last_code, "last_detail": h.last_detail,
+            "media_ok": h.media_ok, "samples": [s.as_dict() for s in recent],
+            "recent_failures": [s.as_dict() for s in samples.failures.get(h.name, ())]}
+
+
+def evidence(state: MachineState, samples: Samples, trunk: str | None = None) -> dict[str, Any]:
+    """Stored with a decision: what it rested on, bounded in size."""
+    if trunk is not None:
+        h = next((t for t in state.trunks if t.name == trunk), None)
+        return {"trunks": [] if h is None else [trunk_view(h, samples, 10)]}
+    carriers: dict[str, dict[str, int]] = {}
+    unusable: list[TrunkHealth] = []
+    for h in state.trunks:
+        counts = carriers.setdefault(h.carrier, {"trunks": 0, "usable": 0})
+        counts["trunks"] += 1
+        counts["usable"] += h.usable
+        if not h.usable and len(unusable) < EVIDENCE_TRUNKS:
+            unusable.append(h)
+    r = state.readiness
+    return {"carriers": carriers, "trunks": [trunk_view(h, samples, 10) for h in unusable],
+            "active_calls": state.calls, "active_calls_detail": state.calls_detail,
+            "readiness": {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
+                          "notes": dict(r.notes)}}
