@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trunkguard.config import Config, load_config, parse_config
-from trunkguard.core.failover import Decision, Role, Swap, readiness_gaps
+from trunkguard.core.failover import Notify, Role, readiness_gaps
+from trunkguard.core.machine import Event, OperatorDid, StartSwap, Step, SwapSettled
 from trunkguard.sim.runner import Simulation, simulate
 from trunkguard.sim.scenario import Scenario
 
@@ -142,7 +143,7 @@ def test_cli_bad_scenario_names_the_field(tmp_path: Path) -> None:
 
 
 class CheckedSimulation(Simulation):
-    """Checks the invariants at every decision it carries out."""
+    """Checks the invariants at every step of the machine it drives."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,37 +152,37 @@ class CheckedSimulation(Simulation):
         self.records = 0
         self.approvals: list[float] = []
 
-    def _apply(self, now: float, decision: Decision) -> None:
-        for intent in decision.intents:
-            if isinstance(intent, Swap):
+    def feed(self, now: float, event: Event) -> Step:
+        before = self.state
+        if isinstance(event, OperatorDid) and event.action.kind == "failback":
+            self.approvals.append(now)
+        result = super().feed(now, event)
+        policy = self.rules.policy
+        for effect in result.effects:
+            if isinstance(effect, StartSwap):
+                swap = effect.swap
                 assert self.in_flight == 0, "two swaps in flight"
                 self.in_flight += 1
-                if intent.to is Role.SECONDARY and intent.trigger == "automatic":
-                    assert readiness_gaps(self._observation(), self.rules) == [], "swap to a carrier not ready"
-                    assert not any(t.usable for t in self._observation().carrier(Role.PRIMARY))
-                if intent.to is Role.PRIMARY:
+                seen = result.state.observation()
+                if swap.to is Role.SECONDARY and swap.trigger == "automatic":
+                    assert readiness_gaps(seen, policy) == [], "swap to a carrier not ready"
+                    assert not any(t.usable for t in seen.carrier(Role.PRIMARY))
+                if swap.to is Role.PRIMARY:
                     last = self.committed[-1]
                     assert last[1] is Role.SECONDARY
-                    assert now - last[0] >= self.rules.cooling_period, "demoted inside the cooling period"
-                    if self.rules.failback_mode == "approval":
-                        assert intent.trigger == "operator" and self.approvals, "failback without approval"
-                    elif intent.trigger == "automatic":
-                        since = self.pair.primary_ok_since
-                        assert since is not None and now - since >= self.rules.sustained_recovery
-        self.records += sum(1 for i in decision.intents
-                            if getattr(i, "kind", "") in ("swap_committed", "failback_committed"))
-        super()._apply(now, decision)
-
-    def _committed(self, now: float, swap: Swap) -> None:
-        if self.pair.in_flight == swap:
+                    assert now - last[0] >= policy.cooling_period, "demoted inside the cooling period"
+                    if policy.failback_mode == "approval":
+                        assert swap.trigger == "operator" and self.approvals, "failback without approval"
+                    elif swap.trigger == "automatic":
+                        since = result.state.pair.primary_ok_since
+                        assert since is not None and now - since >= policy.sustained_recovery
+            elif isinstance(effect, Notify) and effect.kind in ("swap_committed", "failback_committed"):
+                self.records += 1
+        flight = before.pair.in_flight
+        if isinstance(event, SwapSettled) and event.applied and flight is not None and flight.key == event.key:
             self.in_flight -= 1
-            self.committed.append((now, swap.to, swap.trigger))
-        super()._committed(now, swap)
-
-    def _world(self, now: float, event: Any) -> None:
-        if event.operator == "failback":
-            self.approvals.append(now)
-        super()._world(now, event)
+            self.committed.append((now, flight.to, flight.trigger))
+        return result
 
 
 _conditions = st.sampled_from(["up", "down", "media_down", {"loss": 0.3}, {"loss": 0.9}, {"code": 503},

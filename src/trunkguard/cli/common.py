@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -38,3 +39,8 @@ def load_or_exit(path: Path, *, as_json: bool = False) -> Config:
         return load_config(path)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
+
+
+def iso(at: float) -> str:
+    """An epoch time as ISO 8601 in UTC, for output a person or a script reads."""
+    return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

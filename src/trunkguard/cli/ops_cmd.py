@@ -7,24 +7,34 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from trunkguard.cli.common import EXIT_FAILED, emit_json, load_or_exit, usage_error
+from trunkguard.cli.common import EXIT_FAILED, emit_json, iso, load_or_exit, usage_error
 from trunkguard.config import Config
+from trunkguard.durations import format_duration
+from trunkguard.store import Store, StoreError
 
+T = TypeVar("T")
 CONFIG = typer.Option(..., "--config", "-c", help="The daemon's YAML configuration file.")
 JSON = typer.Option(False, "--json", help="Print JSON.")
 REASON = typer.Option(..., "--reason", "-r", help="Why: recorded with your name in the audit trail.")
 WHO = typer.Option(None, "--who", help="Your name for the audit trail (default: $USER).")
 
 
-def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+class Unreachable(Exception):
+    """The daemon's API did not answer."""
+
+
+def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None, *,
+          fallback: bool = False) -> httpx.Response:
     host, _, port = cfg.api.listen.rpartition(":")
     url = f"http://{host}:{port}{path}"
     headers = {}
@@ -37,6 +47,8 @@ def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = Non
     try:
         return httpx.request(method, url, json=body, headers=headers, timeout=35.0)
     except httpx.HTTPError as exc:
+        if fallback:
+            raise Unreachable(f"{type(exc).__name__}") from None
         typer.echo(f"trunkguard: cannot reach the daemon at {cfg.api.listen} ({type(exc).__name__}); "
                    "is `trunkguard run` running with this config?", err=True)
         raise typer.Exit(EXIT_FAILED) from None
@@ -54,8 +66,14 @@ def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
 
 
 def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
-    """Where inbound routing points, each trunk's health, and anything waiting on a person."""
-    data = _json_or_fail(_call(load_or_exit(config), "GET", "/api/v1/status"))
+    """Where inbound routing points, each trunk's health, and anything waiting on a person. When the
+    daemon does not answer, the view stored in the config's store, and how old it is."""
+    cfg = load_or_exit(config)
+    try:
+        data = _json_or_fail(_call(cfg, "GET", "/api/v1/status", fallback=True))
+    except Unreachable as exc:
+        _stored_status(cfg, str(exc), as_json)
+        return
     if as_json:
         emit_json(data)
         return
@@ -82,8 +100,14 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
 
 def history(config: Path = CONFIG, as_json: bool = JSON,
             limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="How many decisions.")) -> None:
-    """The decisions with their sentences, newest last."""
-    data = _json_or_fail(_call(load_or_exit(config), "GET", f"/api/v1/history?limit={limit}"))
+    """The decisions with their sentences, newest last (from the store when the daemon does not answer)."""
+    cfg = load_or_exit(config)
+    try:
+        data = _json_or_fail(_call(cfg, "GET", f"/api/v1/history?limit={limit}", fallback=True))
+    except Unreachable as exc:
+        data = {"decisions": _from_store(cfg, lambda store: store.history(limit)), "source": "store"}
+        if not as_json:
+            typer.echo(f"(the daemon at {cfg.api.listen} does not answer: {exc}; read from the store)", err=True)
     if as_json:
         emit_json(data)
         return
@@ -139,3 +163,54 @@ def cancel(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, a
 def ack(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
     """Acknowledge the incident: PagerDuty and Opsgenie stop escalating; routing is not touched."""
     _act("ack", config, reason, who, as_json)
+
+
+def _from_store(cfg: Config, read: Callable[[Store], T]) -> T:
+    """Read the config's store without changing it (no migration, no lease)."""
+    try:
+        store = Store(cfg.storage.url)
+    except StoreError as exc:
+        typer.echo(f"trunkguard: the daemon does not answer and the store cannot be opened: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    try:
+        return read(store)
+    except StoreError as exc:
+        typer.echo(f"trunkguard: the daemon does not answer and the store cannot be read: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        store.close()
+
+
+def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
+    """patronictl's habit: when the daemon is away, say what the store last recorded and how old it is."""
+    view, lease, last = _from_store(cfg, lambda s: (s.stored_view(), s.lease(), s.history(1)))
+    if view is None:
+        typer.echo(f"trunkguard: the daemon at {cfg.api.listen} does not answer ({why}) and the store at "
+                   "storage.url holds no state yet", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    snap = view["snapshot"]
+    age = time.time() - view["updated_at"]
+    lease_left = None if lease is None else lease["expires_at"] - time.time()
+    if as_json:
+        emit_json({"source": "store", "reason": f"the daemon's API does not answer ({why})",
+                   "stored_at": iso(view["updated_at"]), "age_s": round(age, 1), "term": view["term"],
+                   "state": snap.state.value, "active": snap.active.value,
+                   "active_trunk_group": getattr(cfg.carriers, snap.active.value).trunk_group_id,
+                   "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to.value,
+                                                                       "key": snap.in_flight.key},
+                   "lease": None if lease is None else {**lease, "expires_at": iso(lease["expires_at"])},
+                   "last_decision": last[-1]["sentence"] if last else None})
+        return
+    console = Console()
+    console.print(f"[yellow]stored view[/]: the daemon at {cfg.api.listen} does not answer ({why}); this is what "
+                  f"the store recorded {format_duration(round(age))} ago ({iso(view['updated_at'])}, term "
+                  f"{view['term']})")
+    console.print(f"[bold]routing:[/] {snap.active.value} carrier "
+                  f"({getattr(cfg.carriers, snap.active.value).trunk_group_id}), state {snap.state.value}"
+                  + (f"; swap {snap.in_flight.key} was in flight" if snap.in_flight else ""))
+    if lease is not None:
+        console.print(f"lease: held by {lease['holder']} (term {lease['term']}), "
+                      + (f"expires in {format_duration(round(lease_left))}" if lease_left and lease_left > 0
+                         else "expired: no replica is acting"))
+    if last:
+        console.print(f"last decision: {last[-1]['sentence']}")

@@ -17,8 +17,10 @@ The confirmation rule (docs/detection.md has the trade-off table):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
+
+from trunkguard.core.values import evolve
 
 
 class TrunkState(StrEnum):
@@ -78,26 +80,26 @@ def probe_result(h: TrunkHealth, seq: int, ok: bool, now: float, rules: HealthRu
     state changed, one sentence saying why."""
     if ok:
         if seq <= h.last_success_seq:
-            return replace(h, last_code=code), None
+            return evolve(h, last_code=code), None
         failed = tuple(s for s in h.failed if s > seq)
-        h = replace(h, failed=failed, last_success_seq=seq, last_code=code, last_detail=detail)
+        h = evolve(h, failed=failed, last_success_seq=seq, last_code=code, last_detail=detail)
         if h.state is TrunkState.SUSPECT and not failed:
             return _to(h, TrunkState.UP, now, f"trunk {h.name} is up again: probe {seq} answered {code or ''}".rstrip())
         if h.state is TrunkState.DOWN:
-            h = replace(h, successes=1)
+            h = evolve(h, successes=1)
             if rules.up_after <= 1:
                 return _to(h, TrunkState.UP, now, f"trunk {h.name} is up: it answered after being down")
             return _to(h, TrunkState.RECOVERING, now,
                        f"trunk {h.name} is recovering: 1 of {rules.up_after} successes needed")
         if h.state is TrunkState.RECOVERING:
-            h = replace(h, successes=h.successes + 1)
+            h = evolve(h, successes=h.successes + 1)
             if h.successes >= rules.up_after:
                 return _to(h, TrunkState.UP, now,
                            f"trunk {h.name} is up: {h.successes} consecutive successes after an outage")
         return h, None
     if seq <= h.last_success_seq:
         return h, None  # older than a success we already have: it changes nothing
-    h = replace(h, failed=(*h.failed, seq)[-rules.failures_to_down:], last_code=code, last_detail=detail,
+    h = evolve(h, failed=(*h.failed, seq)[-rules.failures_to_down:], last_code=code, last_detail=detail,
                 successes=0)
     fails = len(h.failed)
     if h.state is TrunkState.UP:
@@ -123,7 +125,7 @@ def probe_overdue(h: TrunkHealth, seq: int, now: float) -> tuple[TrunkHealth, st
 def media_result(h: TrunkHealth, ok: bool, now: float, detail: str = "") -> tuple[TrunkHealth, str | None]:
     """Fold a media check (INVITE test call with RTP) into the trunk's health."""
     before = h.media_ok
-    h = replace(h, media_ok=ok, media_at=now, last_detail=detail or h.last_detail)
+    h = evolve(h, media_ok=ok, media_at=now, last_detail=detail or h.last_detail)
     if before is not False and not ok:
         return h, f"trunk {h.name} cannot carry calls: SIP answers but the media check failed ({detail or 'no RTP'})"
     if before is False and ok:
@@ -137,4 +139,4 @@ def routine_change(before: TrunkState, after: TrunkState) -> bool:
 
 
 def _to(h: TrunkHealth, state: TrunkState, now: float, sentence: str) -> tuple[TrunkHealth, str]:
-    return replace(h, state=state, since=now), sentence
+    return evolve(h, state=state, since=now), sentence

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from trunkguard.core.health import HealthRules, TrunkHealth, TrunkState
+from trunkguard.core.values import evolve
 
 ProbeKind = Literal["options", "confirm", "media"]
 
@@ -101,9 +102,9 @@ def spread(specs: Sequence[TrunkSpec]) -> tuple[TrunkSpec, ...]:
             n = len(members)
             for rank, i in enumerate(members):
                 if kind == "options":
-                    out[i] = replace(out[i], offset=interval * (rank + shift) / n)
+                    out[i] = evolve(out[i], offset=interval * (rank + shift) / n)
                 else:  # media checks start half a slot in, away from the OPTIONS probes
-                    out[i] = replace(out[i], media_offset=interval * (rank + 0.5 + shift / 2) / n)
+                    out[i] = evolve(out[i], media_offset=interval * (rank + 0.5 + shift / 2) / n)
     return tuple(out)
 
 
@@ -120,7 +121,7 @@ def new_schedule(specs: Sequence[TrunkSpec], start: float) -> Schedule:
             order = sorted(range(len(members)), key=lambda k: offsets[k])
             wheel = Wheel(kind, interval, tuple(members[k] for k in order),
                           tuple(offsets[k] for k in order))
-            wheels.append(replace(wheel, cursor=_first_slot(wheel, start)))
+            wheels.append(evolve(wheel, cursor=_first_slot(wheel, start)))
     return Schedule(tuple(Plan() for _ in specs), tuple(wheels))
 
 
@@ -152,31 +153,35 @@ def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHe
                 tasks.append(task)
             slot += 1
         if slot != wheel.cursor:
-            wheels[w] = replace(wheel, cursor=slot)
+            wheels[w] = evolve(wheel, cursor=slot)
     for i in sorted(schedule.confirming):
         h, spec, plan = health[i], specs[i], plans.get(i, schedule.plans[i])
         if h.state is not TrunkState.SUSPECT:
             continue
         if plan.suspect_since != h.since:  # a new suspicion: confirm at once
-            plan = replace(plan, suspect_since=h.since, next_confirm=now)
+            plan = evolve(plan, suspect_since=h.since, next_confirm=now)
         needed = _needed(spec.rules, h)
         while now >= plan.next_confirm and len(plan.in_flight) < needed:
             plan, task = _send(plan, spec, "confirm")
             tasks.append(task)
-            plan = replace(plan, next_confirm=max(plan.next_confirm + spec.confirm_interval, now))
+            plan = evolve(plan, next_confirm=max(plan.next_confirm + spec.confirm_interval, now))
             if plan.next_confirm > now:
                 break
-        if plan != schedule.plans[i]:
+        if plan is not schedule.plans[i]:
             plans[i] = plan
-    if not plans and wheels == list(schedule.wheels):
+    moved = any(w is not old for w, old in zip(wheels, schedule.wheels, strict=True))
+    if not plans and not moved:
         return schedule, tuple(tasks)
     merged = schedule.plans
-    if plans:
+    if len(plans) == 1:  # the usual case, one probe at a time: two slices joined in C
+        (i, plan), = plans.items()
+        merged = merged[:i] + (plan,) + merged[i + 1:]  # noqa: RUF005 - faster in C
+    elif plans:
         listed = list(merged)
         for i, plan in plans.items():
             listed[i] = plan
         merged = tuple(listed)
-    return replace(schedule, plans=merged, wheels=tuple(wheels)), tuple(tasks)
+    return evolve(schedule, plans=merged, wheels=tuple(wheels) if moved else schedule.wheels), tuple(tasks)
 
 
 def next_due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHealth]) -> float:
@@ -193,7 +198,7 @@ def finished(schedule: Schedule, index: int, seq: int) -> Schedule:
     plan = schedule.plans[index]
     if seq not in plan.in_flight:
         return schedule
-    return _with_plan(schedule, index, replace(plan, in_flight=plan.in_flight - {seq}))
+    return _with_plan(schedule, index, evolve(plan, in_flight=plan.in_flight - {seq}))
 
 
 def suspicion(schedule: Schedule, index: int, suspect: bool) -> Schedule:
@@ -201,9 +206,9 @@ def suspicion(schedule: Schedule, index: int, suspect: bool) -> Schedule:
     if suspect == (index in schedule.confirming):
         return schedule
     if suspect:
-        return replace(schedule, confirming=schedule.confirming | {index})
-    plan = replace(schedule.plans[index], suspect_since=None)
-    return replace(_with_plan(schedule, index, plan), confirming=schedule.confirming - {index})
+        return evolve(schedule, confirming=schedule.confirming | {index})
+    plan = evolve(schedule.plans[index], suspect_since=None)
+    return evolve(_with_plan(schedule, index, plan), confirming=schedule.confirming - {index})
 
 
 def _needed(rules: HealthRules, h: TrunkHealth) -> int:
@@ -212,9 +217,9 @@ def _needed(rules: HealthRules, h: TrunkHealth) -> int:
 
 def _send(plan: Plan, spec: TrunkSpec, kind: ProbeKind) -> tuple[Plan, ProbeTask]:
     seq = plan.seq + 1
-    return replace(plan, seq=seq, in_flight=plan.in_flight | {seq}), ProbeTask(spec.name, seq, kind, spec.timeout)
+    return evolve(plan, seq=seq, in_flight=plan.in_flight | {seq}), ProbeTask(spec.name, seq, kind, spec.timeout)
 
 
 def _with_plan(schedule: Schedule, index: int, plan: Plan) -> Schedule:
     plans = schedule.plans
-    return replace(schedule, plans=plans[:index] + (plan,) + plans[index + 1:])  # noqa: RUF005 - faster in C
+    return evolve(schedule, plans=plans[:index] + (plan,) + plans[index + 1:])  # noqa: RUF005 - faster in C

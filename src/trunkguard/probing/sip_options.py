@@ -8,6 +8,7 @@ A final answer inside the trunk's alive codes is ok; any other final answer is `
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Callable
@@ -38,6 +39,11 @@ class OptionsCheck:
     timeout: float = 2.0
     ssl_context: ssl.SSLContext | None = None
 
+    @functools.cached_property
+    def uri_text(self) -> str:
+        """The request URI as sent (built once: every probe of the trunk uses it)."""
+        return str(self.uri)
+
     @classmethod
     def for_trunk(cls, carrier: CarrierConfig, trunk: TrunkConfig) -> OptionsCheck:
         return cls(trunk.name, trunk.sip_uri, trunk.alive_codes, carrier.health_of(trunk).timeout,
@@ -60,7 +66,7 @@ async def probe_options(client: SipClient, check: OptionsCheck, *,
     begin = time.perf_counter()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + check.timeout
-    target_text = str(check.uri)
+    target_text = check.uri_text
 
     def result(status: ProbeStatus, **kw: object) -> ProbeResult:
         phases = kw.pop("phases", {})
@@ -80,7 +86,7 @@ async def probe_options(client: SipClient, check: OptionsCheck, *,
     if remaining <= 0:
         return result(ProbeStatus.TIMEOUT, reason="resolution used the whole deadline",
                       phases={"resolve": resolve_ms})
-    tx = await client.request(target, "OPTIONS", str(check.uri), timeout=remaining,
+    tx = await client.request(target, "OPTIONS", target_text, timeout=remaining,
                               ssl_context=check.ssl_context)  # reports network trouble, never raises it
     phases = {"resolve": resolve_ms}
     if tx.connect_s is not None:

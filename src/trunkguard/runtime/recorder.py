@@ -1,5 +1,5 @@
 """The audit trail, the pair snapshot, the event trace and the media check results, written to the
-store in fenced batches (one transaction every quarter second), in the order the machine said them.
+store in fenced batches (one transaction a second), in the order the machine said them.
 
 A swap's intent is not written here: the actuator commits it itself, after asking for a flush, so
 the decisions that led to it are stored before it. A replica without the lease writes nothing.
@@ -31,7 +31,7 @@ PRUNE_EVERY = 600.0
 
 class Recorder:
     def __init__(self, link: StoreLink, lease: LeaseKeeper, alerts: Alerts, clock: Callable[[], float], *,
-                 retention: float, flush_every: float = 0.25) -> None:
+                 retention: float, flush_every: float = 1.0) -> None:
         self.link = link
         self.lease = lease
         self.alerts = alerts

@@ -35,6 +35,7 @@ from trunkguard.core.machine import (
     ProbeLate,
     SendProbe,
     StartSwap,
+    Step,
     SwapSettled,
     Tick,
     initial,
@@ -117,7 +118,7 @@ class Simulation:
         self.result.wall_s = time.perf_counter() - started
         return self.result
 
-    def feed(self, now: float, event: Event) -> None:
+    def feed(self, now: float, event: Event) -> Step:
         """One event through the machine, and its effects carried out in the simulated world."""
         before = self.state
         result = step(before, event, now, self.rules)
@@ -143,6 +144,7 @@ class Simulation:
                 and before.pair.in_flight.key == event.key:
             swap = self._swaps[event.key]
             self.result.swaps.append({"at_s": round(now, 3), "to": swap.to.value, "trigger": swap.trigger})
+        return result
 
     def _at(self, when: float, item: Event | Callable[[float], None]) -> None:
         heapq.heappush(self._queue, (when, next(self._order), item))

@@ -426,7 +426,25 @@ class SipClient:
             recent[tx.branch] = None
             if len(recent) > _RECENT_KEEP:
                 recent.popitem(last=False)
+        tx.fire_at = -1.0  # its heap entries are stale now
+        self._prune_timers()
         tx.on_done(result)
+
+    def _prune_timers(self) -> None:
+        """Drop stale entries from the top of the heap and re-arm the loop timer for the first live
+        one, so a finished transaction's retransmission timer never wakes the loop (on a busy prober
+        most transactions finish long before their Timer E: each stale wake-up costs a loop cycle)."""
+        heap = self._timers
+        top = heap[0][0] if heap else float("inf")
+        while heap and heap[0][2].fire_at != heap[0][0]:
+            heappop(heap)
+        if not heap:
+            if self._timer_handle is not None:
+                self._timer_handle.cancel()
+                self._timer_handle = None
+                self._timer_at = float("inf")
+        elif heap[0][0] > top and self._timer_handle is not None:
+            self._schedule(heap[0][0], asyncio.get_running_loop())
 
     def _on_stream_lost(self, conn: StreamConnection, why: str) -> None:
         for key, known in list(self._streams.items()):

@@ -34,6 +34,8 @@ async def resolve(uri: SipUri, *, timeout: float = 2.0,
                   resolver: dns.asyncresolver.Resolver | None = None,
                   rng: random.Random | None = None) -> list[Target]:
     """All targets for `uri`, in the order to try them. Raises ResolveError."""
+    if uri.is_ip:  # nothing to look up: no timer, no task (this runs for every probe)
+        return [Target(uri.transport, uri.host, uri.port or DEFAULT_PORT[uri.transport], uri.host)]
     try:
         async with asyncio.timeout(timeout):
             return await _resolve(uri, resolver, rng or random.Random())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +22,16 @@ class Transport(StrEnum):
     @property
     def reliable(self) -> bool:
         return self is not Transport.UDP
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ip(host: str) -> bool:
+    """Asked for every probe: parsed once per host."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -45,11 +56,7 @@ class SipUri:
 
     @property
     def is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
+        return _is_ip(self.host)
 
     @property
     def hostport(self) -> str:

@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +29,7 @@ from trunkguard.core.failover import OperatorAction, PairSnapshot, Swap
 from trunkguard.errors import TrunkguardError
 from trunkguard.store.codec import snapshot_from_json, snapshot_to_json
 from trunkguard.store.models import (
+    Base,
     CheckRow,
     DecisionRow,
     IntentRow,
@@ -204,13 +205,14 @@ class Store:
             self._fence(s, term)
             if snapshot is not None:
                 self._put_snapshot(s, term, snapshot[0], snapshot[1])
+            conn = s.connection()  # Core executemany: several times cheaper than the ORM's bulk insert
             if decisions:
-                s.execute(insert(DecisionRow), [{**d, "term": term} for d in decisions])
+                conn.execute(insert(_table(DecisionRow)), [{**d, "term": term} for d in decisions])
             if trace:
-                s.execute(insert(TraceRow), [{"at": at, "kind": kind, "data": data, "term": term}
-                                             for at, kind, data in trace])
+                conn.execute(insert(_table(TraceRow)), [{"at": at, "kind": kind, "data": data, "term": term}
+                                                       for at, kind, data in trace])
             if checks:
-                s.execute(insert(CheckRow), [{**c, "term": term} for c in checks])
+                conn.execute(insert(_table(CheckRow)), [{**c, "term": term} for c in checks])
 
     # ---- check results -------------------------------------------------------------------------
 
@@ -364,6 +366,10 @@ class _Transaction:
             session.close()
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"store error: {_short(exc)}") from None
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _short(exc: Exception) -> str:
