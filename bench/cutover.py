@@ -2,12 +2,13 @@
 """Cutover of the real engine on the lab, against the simulator's prediction for the same config.
 
 Each round starts the lab (two lab carriers, the platform emulator) and the orchestrator with the
-demo's fast profile, waits until both carriers are up, waits a random fraction of the probe
-interval (so the onset falls anywhere in it), silences the primary, and measures onset to the
-committed, read-back swap. The same configuration is then replayed in simulation over as many
-onset phases, with the platform latency set to the measured swap time, and the medians compared:
-the ratio says how far the simulator (and so bench/detection.py's table) is from the real thing.
-Usage: python bench/cutover.py [--rounds 10]
+demo's fast profile and N trunks per carrier (all answered by the carrier's one lab SBC), waits
+until both carriers are up, waits a random fraction of the probe interval (so the onset falls
+anywhere in it), silences the primary, and measures onset to the committed, read-back swap. The
+same configuration is then run in simulation over as many onset phases, with the platform latency
+set to the measured swap time, and the medians compared: the ratio says how far the simulator (and
+so bench/detection.py's table) is from the real thing; both drive the same machine.
+Usage: python bench/cutover.py [--rounds 10] [--trunks 1,100]
 """
 
 from __future__ import annotations
@@ -31,9 +32,21 @@ from trunkguard.lab.responder import Fault
 from trunkguard.readiness import run_readiness
 
 
-async def one_round(folder: Path, rng: random.Random) -> tuple[float, float, list[float], Config]:
+def with_trunks(text: str, n: int) -> str:
+    """The lab's config with n trunks per carrier, all on the carrier's one lab SBC."""
+    for name in ("carrier-a", "carrier-b"):
+        start = text.index(f"trunks: [{{name: {name}-1, ")
+        end = text.index("}]", start) + 2
+        uri = text[start:end].split('uri: "', 1)[1].split('"', 1)[0]
+        trunks = ", ".join(f'{{name: {name}-{i}, uri: "{uri}"}}' for i in range(1, n + 1))
+        text = text[:start] + f"trunks: [{trunks}]" + text[end:]
+    return text
+
+
+async def one_round(folder: Path, rng: random.Random, n: int) -> tuple[float, float, list[float], Config]:
     async with running_lab() as lab:
-        text = lab.config_text("fast", storage=f"sqlite:///{folder}/tg.db", api_listen=f"127.0.0.1:{free_tcp_port()}")
+        text = with_trunks(lab.config_text("fast", storage=f"sqlite:///{folder}/tg.db",
+                                           api_listen=f"127.0.0.1:{free_tcp_port()}"), n)
         cfg = parse_config(text)
         await run_readiness(cfg)
         service = Service.build(cfg, lab_environment("bench"))
@@ -63,39 +76,50 @@ async def one_round(folder: Path, rng: random.Random) -> tuple[float, float, lis
             await asyncio.wait_for(task, 20)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args()
-    logging.getLogger("trunkguard").setLevel(logging.ERROR)
+def measure(n: int, rounds: int) -> tuple[list[float], list[float], list[float], list[float], Config]:
     rng = random.Random(1)
     real: list[float] = []
     swaps: list[float] = []
     cycles: list[float] = []
     cfg: Config | None = None
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         with tempfile.TemporaryDirectory() as folder:
-            cut, swap, cyc, cfg = asyncio.run(one_round(Path(folder), rng))
+            cut, swap, cyc, cfg = asyncio.run(one_round(Path(folder), rng, n))
         real.append(cut)
         swaps.append(swap)
         cycles.extend(cyc)
     assert cfg is not None
-    swap_median = statistics.median(swaps)
-    sim = cutovers(cfg, args.rounds * 3, platform_latency=swap_median, rtt=0.0005)
+    sim = cutovers(cfg, rounds * 3, platform_latency=statistics.median(swaps), rtt=0.0005)
+    return real, sim, swaps, cycles, cfg
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--trunks", default="1,100", help="trunks per carrier, comma-separated")
+    args = parser.parse_args()
+    logging.getLogger("trunkguard").setLevel(logging.ERROR)
     target = float(PROFILES["fast"]["target_s"])
-    cycles.sort()
-    print(f"fast profile: {cfg.carriers.primary.health.interval:g}s probes, down after "
-          f"{cfg.carriers.primary.health.down_after} checks of {cfg.carriers.primary.health.confirm_burst}")
-    print(f"real engine, {args.rounds} rounds: cutover median {statistics.median(real):.2f}s, "
-          f"min {min(real):.2f}s, worst {max(real):.2f}s")
-    print(f"  swap (read, write, read back on the emulator): median {swap_median * 1000:.1f} ms")
-    print(f"  decision cycle (events folded in, decided, persisted): median {statistics.median(cycles) * 1000:.2f} ms, "
-          f"p99 {cycles[int(len(cycles) * 0.99)] * 1000:.2f} ms over {len(cycles)} cycles")
-    print(f"simulation, {len(sim)} onsets: cutover median {statistics.median(sim):.2f}s, worst {max(sim):.2f}s")
-    print(f"ratio real/simulated median: {statistics.median(real) / statistics.median(sim):.2f}x")
-    met = max(real) <= target
-    print(f"target: worst real cutover <= {target:g}s: {'MET' if met else 'NOT MET'}")
-    return 0 if met else 1
+    ok = True
+    rows = []
+    for n in (int(x) for x in args.trunks.split(",")):
+        real, sim, swaps, cycles, cfg = measure(n, args.rounds)
+        cycles.sort()
+        ratio = statistics.median(real) / statistics.median(sim)
+        rows.append((n, real, sim, swaps, cycles, ratio))
+        ok &= max(real) <= target and abs(ratio - 1) <= 0.10
+    h = cfg.carriers.primary.health
+    print(f"fast profile: {h.interval:g}s probes, {h.timeout:g}s timeout, down after {h.down_after} checks of "
+          f"{h.confirm_burst}; {args.rounds} real rounds and {args.rounds * 3} simulated onsets per size")
+    print(f"{'trunks/carrier':>14} {'real median':>12} {'real worst':>11} {'sim median':>11} {'sim worst':>10} "
+          f"{'real/sim':>9} {'swap ms':>8} {'cycle ms p50/p99':>17}")
+    for n, real, sim, swaps, cycles, ratio in rows:
+        print(f"{n:>14} {statistics.median(real):>11.2f}s {max(real):>10.2f}s {statistics.median(sim):>10.2f}s "
+              f"{max(sim):>9.2f}s {ratio:>8.2f}x {statistics.median(swaps) * 1000:>8.1f} "
+              f"{statistics.median(cycles) * 1000:>8.2f}/{cycles[int(len(cycles) * 0.99)] * 1000:.2f}")
+    print(f"targets: worst real cutover <= {target:g}s and real/simulated median within 10 %: "
+          f"{'MET' if ok else 'NOT MET'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -45,14 +45,15 @@ def configured(base: Config, health: dict[str, Any]) -> Config:
 
 
 def cutovers(config: Config, phases: int, **sim_options: Any) -> list[float]:
-    """Onset to committed swap for a hard primary outage starting at `phases` points of the interval."""
+    """Onset to committed swap for a hard outage of every primary trunk, starting at `phases` points of
+    the interval."""
     interval = config.carriers.primary.health.interval
-    trunk = config.carriers.primary.trunks[0].name
+    trunks = [t.name for t in config.carriers.primary.trunks]
     out: list[float] = []
     for i in range(phases):
         onset = 10 * interval + interval * i / phases
         scenario = Scenario.model_validate({"duration": onset + 120, "events": [
-            {"at": onset, "trunk": trunk, "condition": "down"}]})
+            {"at": onset, "trunk": trunk, "condition": "down"} for trunk in trunks]})
         result = simulate(config, scenario, seed=i, record_timeline=False, **sim_options)
         swaps = [s for s in result.swaps if s["to"] == "secondary"]
         out.append(swaps[0]["at_s"] - onset if swaps else float("inf"))

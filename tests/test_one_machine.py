@@ -11,7 +11,8 @@ from typing import Any
 
 from trunkguard.config import load_config
 from trunkguard.core.machine import Event, MachineState, initial
-from trunkguard.runtime.loop import Parts, Runtime
+from trunkguard.runtime.loop import Runtime
+from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.probes import Sample, Samples
 from trunkguard.sim.runner import READY, Simulation
 from trunkguard.sim.scenario import Scenario

@@ -26,7 +26,8 @@ from trunkguard.rules import machine_rules
 from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseKeeper
-from trunkguard.runtime.loop import Parts, Runtime
+from trunkguard.runtime.loop import Runtime
+from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.pollers import Pollers
 from trunkguard.runtime.probes import ProbeRunner
 from trunkguard.runtime.recorder import Recorder

@@ -21,6 +21,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from trunkguard.core.events import (
+    CallsRead,
+    ChecksRead,
+    EdgeRead,
+    Effect,
+    Event,
+    LeaseChanged,
+    Log,
+    MediaDone,
+    OperatorDid,
+    Poll,
+    ProbeDone,
+    ProbeLate,
+    Record,
+    RecordAction,
+    SavePair,
+    SendProbe,
+    StartSwap,
+    SwapSettled,
+    Tick,
+)
 from trunkguard.core.failover import (
     Decision,
     Notify,
@@ -29,14 +50,13 @@ from trunkguard.core.failover import (
     PairSnapshot,
     PolicyRules,
     Readiness,
-    Swap,
     decide,
     operator,
     swap_finished,
     swap_withdrawn,
 )
 from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result, routine_change
-from trunkguard.core.scheduler import ProbeTask, Schedule, TrunkSpec, due, finished, new_schedule, next_due, suspicion
+from trunkguard.core.scheduler import Schedule, TrunkSpec, due, finished, new_schedule, next_due, suspicion
 from trunkguard.core.values import evolve
 
 # ---- rules and state ------------------------------------------------------------------------------
@@ -88,133 +108,6 @@ def initial(rules: MachineRules, now: float, *, leader: bool = False,
 def next_wake(state: MachineState, rules: MachineRules) -> float:
     """When to send the next Tick (nothing changes by time alone before then)."""
     return min(next_due(state.schedule, rules.trunks, state.trunks), state.next_poll)
-
-
-# ---- events -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time passed: hand out the probes due, and poll and decide when the poll interval is up."""
-
-
-@dataclass(frozen=True)
-class ProbeDone:
-    trunk: str
-    seq: int
-    ok: bool
-    code: int | None = None
-    detail: str = ""
-    rtt_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class ProbeLate:
-    """A probe is still unanswered at T1 (500 ms): suspect the trunk now."""
-
-    trunk: str
-    seq: int
-
-
-@dataclass(frozen=True)
-class MediaDone:
-    trunk: str
-    ok: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class CallsRead:
-    count: int | None
-    detail: str = "read"
-
-
-@dataclass(frozen=True)
-class EdgeRead:
-    view: tuple[tuple[str, bool | None], ...]  # carrier role -> the platform edge sees it in service
-
-
-@dataclass(frozen=True)
-class ChecksRead:
-    readiness: Readiness
-
-
-@dataclass(frozen=True)
-class OperatorDid:
-    action: OperatorAction
-
-
-@dataclass(frozen=True)
-class SwapSettled:
-    key: str
-    applied: bool
-    detail: str = ""
-    attempted: bool = True  # False: never started (intent not stored, lease near expiry, stopping)
-
-
-@dataclass(frozen=True)
-class LeaseChanged:
-    leader: bool
-    restored: PairSnapshot | None = None  # the stored snapshot, on taking the lease
-    detail: str = ""
-
-
-Event = Tick | ProbeDone | ProbeLate | MediaDone | CallsRead | EdgeRead | ChecksRead | OperatorDid | SwapSettled \
-    | LeaseChanged
-
-# ---- effects ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SendProbe:
-    task: ProbeTask
-
-
-@dataclass(frozen=True)
-class Poll:
-    """Read the active calls, the platform's edge view and the stored check results now."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """A decision row for the audit trail, with the snapshot after it. `trunk`: the trunk it is about."""
-
-    kind: str
-    sentence: str
-    snapshot: PairSnapshot
-    trunk: str | None = None
-
-
-@dataclass(frozen=True)
-class SavePair:
-    snapshot: PairSnapshot
-
-
-@dataclass(frozen=True)
-class RecordAction:
-    """A person's action for the audit trail; it must be stored before the step is kept."""
-
-    action: OperatorAction
-    result: str
-
-
-@dataclass(frozen=True)
-class StartSwap:
-    """Commit the intent (with this snapshot and sentence), then carry it out on the platform."""
-
-    swap: Swap
-    snapshot: PairSnapshot
-    sentence: str
-
-
-@dataclass(frozen=True)
-class Log:
-    """A routine sentence (a suspicion raised or cleared): logged, not put in the audit trail."""
-
-    sentence: str
-
-
-Effect = SendProbe | Poll | Record | SavePair | RecordAction | StartSwap | Notify | Log
 
 
 @dataclass(frozen=True)
@@ -368,3 +261,8 @@ def _lease(state: MachineState, event: LeaseChanged, now: float, rules: MachineR
     if event.restored is not None:
         out.said.append(f"restored: inbound routing on the {pair.active.value} carrier ({pair.state.value})")
     return _decide(evolve(state, leader=True, pair=pair), now, rules, out)
+
+
+__all__ = ["CallsRead", "ChecksRead", "EdgeRead", "Effect", "Event", "LeaseChanged", "Log", "MachineRules",
+           "MachineState", "MediaDone", "OperatorDid", "Poll", "ProbeDone", "ProbeLate", "Record", "RecordAction",
+           "SavePair", "SendProbe", "StartSwap", "Step", "SwapSettled", "Tick", "initial", "next_wake", "step"]

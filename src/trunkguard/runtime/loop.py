@@ -3,7 +3,7 @@ status snapshot. The machine is the only place where events are folded, so this 
 simulator cannot disagree about what an event means.
 
 Events come from the parts (probe results, T1 marks, polls, swap results, lease changes) and from
-people (`submit`); time passing is a Tick at the machine's next wake-up. A person's action is
+people (`submit`); time passing is a ev.Tick at the machine's next wake-up. A person's action is
 stored before the step that folds it in is kept: a store that refuses it refuses the action.
 Every event that changed anything goes to the trace (`trunkguard replay`).
 """
@@ -18,44 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from trunkguard.core import events as ev
+from trunkguard.core.events import Event
 from trunkguard.core.failover import Notify, OperatorAction
-from trunkguard.core.machine import (
-    Event,
-    LeaseChanged,
-    Log,
-    MachineRules,
-    MachineState,
-    MediaDone,
-    OperatorDid,
-    Poll,
-    ProbeDone,
-    Record,
-    RecordAction,
-    SavePair,
-    SendProbe,
-    StartSwap,
-    Step,
-    Tick,
-    next_wake,
-    step,
-)
-from trunkguard.notify import Dispatcher
-from trunkguard.runtime.actuator import Actuator
-from trunkguard.runtime.alerts import Alerts
-from trunkguard.runtime.lease import LeaseKeeper
-from trunkguard.runtime.pollers import Pollers
-from trunkguard.runtime.probes import ProbeRunner
-from trunkguard.runtime.recorder import Recorder
+from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
+from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.status import Facts, Status, evidence
-from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import StoreError
 
 log = logging.getLogger("trunkguard")
 Observer = Callable[[str, dict[str, Any]], None]
 # Ticks closer together than this are taken together. At a thousand trunks per carrier the probes are
 # 7.5 ms apart, and each wake-up of the process costs a few hundred microseconds of CPU on a virtual
-# machine whatever it does: one Tick per 100 ms hands out a dozen probes at once instead. The machine
-# hands out every probe that is due at a Tick, so none is skipped; a regular probe leaves at most this
+# machine whatever it does: one ev.Tick per 100 ms hands out a dozen probes at once instead. The machine
+# hands out every probe that is due at a ev.Tick, so none is skipped; a regular probe leaves at most this
 # late. Events (probe results, suspicions, a person's action) are never held back by it.
 WAKE_QUANTUM = 0.1
 STATUS_MAX_AGE = 0.5  # seconds: the lease's expiry moves with the clock, so an idle status is rebuilt
@@ -65,20 +41,6 @@ STATUS_MAX_AGE = 0.5  # seconds: the lease's expiry moves with the clock, so an 
 class _Request:
     action: OperatorAction
     reply: asyncio.Future[list[str]]
-
-
-@dataclass
-class Parts:
-    """The runtime's parts, built by the composition root (app.py) or by a test with fakes."""
-
-    link: StoreLink
-    lease: LeaseKeeper
-    alerts: Alerts
-    recorder: Recorder
-    probes: ProbeRunner
-    pollers: Pollers
-    actuator: Actuator
-    dispatcher: Dispatcher
 
 
 class Runtime:
@@ -136,7 +98,7 @@ class Runtime:
         parts = self._parts
         assert parts is not None
         keeper = asyncio.create_task(parts.lease.keep(stop, lambda term: self._acquired(term, stop),
-                                                      lambda why: self.post(LeaseChanged(False, detail=why)),
+                                                      lambda why: self.post(ev.LeaseChanged(False, detail=why)),
                                                       parts.alerts.notify, parts.alerts.store_trouble), name="lease")
         recorder = asyncio.create_task(parts.recorder.run(stop), name="recorder")
         stopper = asyncio.create_task(self._wake_on(stop), name="stop watcher")
@@ -147,7 +109,7 @@ class Runtime:
                     await self._sleep(stop, max(wait, WAKE_QUANTUM))
                 began = time.perf_counter()
                 if self.clock() >= next_wake(self._state, self.rules):
-                    self.feed(Tick())
+                    self.feed(ev.Tick())
                 while self._queue:
                     item = self._queue.popleft()
                     if isinstance(item, _Request):
@@ -159,19 +121,15 @@ class Runtime:
         finally:
             parts.actuator.stopping = True
             await parts.actuator.finish(5.0)
-            while self._queue:
+            while self._queue:  # fold in what the last swap and probes said
                 item = self._queue.popleft()
                 if not isinstance(item, _Request):
                     self.feed(item)
             for task in (keeper, recorder, stopper):
                 task.cancel()
             await asyncio.gather(keeper, recorder, stopper, return_exceptions=True)
-            await parts.recorder.flush()
-            await parts.probes.close()
-            await parts.pollers.close()
-            await parts.lease.release()
+            await parts.close()
             self._publish()
-            parts.link.close()
             log.info("stopped")
 
     def feed(self, event: Event) -> Step:
@@ -182,7 +140,7 @@ class Runtime:
         result = step(self._state, event, now, self.rules)
         self._keep(now, event, result)
         for effect in result.effects:
-            if isinstance(effect, RecordAction):  # folded in outside `submit` (a replayed trace)
+            if isinstance(effect, ev.RecordAction):  # folded in outside `submit` (a replayed trace)
                 asyncio.get_running_loop().create_task(self._record_action(effect))
         return result
 
@@ -193,11 +151,11 @@ class Runtime:
         self._state = result.state
         if changed or result.effects:
             parts.recorder.trace(now, event)
-        if isinstance(event, ProbeDone | MediaDone):
+        if isinstance(event, ev.ProbeDone | ev.MediaDone):
             parts.probes.note(event, now)
-            self.observe("probe", {"trunk": event.trunk, "kind": "media" if isinstance(event, MediaDone) else
+            self.observe("probe", {"trunk": event.trunk, "kind": "media" if isinstance(event, ev.MediaDone) else
                                    "options", "ok": event.ok})
-            if isinstance(event, MediaDone) and event.trunk in self.rules.index:
+            if isinstance(event, ev.MediaDone) and event.trunk in self.rules.index:
                 carrier = self.rules.trunks[self.rules.index[event.trunk]].carrier
                 parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)
         for sentence in result.sentences:
@@ -209,32 +167,32 @@ class Runtime:
     def _carry_out(self, effect: Any, now: float) -> None:
         parts = self._parts
         assert parts is not None
-        if isinstance(effect, SendProbe):
+        if isinstance(effect, ev.SendProbe):
             parts.probes.launch(effect.task)
-        elif isinstance(effect, Poll):
+        elif isinstance(effect, ev.Poll):
             parts.pollers.poll()
-        elif isinstance(effect, Record):
+        elif isinstance(effect, ev.Record):
             self._decisions += 1
             parts.recorder.decision(now, effect.kind, effect.sentence, effect.snapshot,
                                     evidence(self._state, parts.probes.samples(), effect.trunk))
-        elif isinstance(effect, SavePair):
+        elif isinstance(effect, ev.SavePair):
             parts.recorder.snapshot(now, effect.snapshot)
-        elif isinstance(effect, StartSwap):
+        elif isinstance(effect, ev.StartSwap):
             self._decisions += 1
             parts.actuator.start(effect, evidence(self._state, parts.probes.samples()))
         elif isinstance(effect, Notify):
             parts.alerts.notify(effect)
-        elif isinstance(effect, Log):
+        elif isinstance(effect, ev.Log):
             log.info("%s", effect.sentence)
 
     async def _operator(self, request: _Request) -> None:
         parts = self._parts
         assert parts is not None
         now = self.clock()
-        event = OperatorDid(replace(request.action, at=now))
+        event = ev.OperatorDid(replace(request.action, at=now))
         result = step(self._state, event, now, self.rules)
         for effect in result.effects:
-            if isinstance(effect, RecordAction):
+            if isinstance(effect, ev.RecordAction):
                 try:
                     await self._record_action(effect, raise_=True)
                 except StoreError as exc:
@@ -245,7 +203,7 @@ class Runtime:
         if not request.reply.done():
             request.reply.set_result(list(result.sentences))
 
-    async def _record_action(self, effect: RecordAction, *, raise_: bool = False) -> None:
+    async def _record_action(self, effect: ev.RecordAction, *, raise_: bool = False) -> None:
         parts = self._parts
         assert parts is not None
         try:
@@ -260,7 +218,7 @@ class Runtime:
         parts = self._parts
         assert parts is not None
         restored = await parts.link.call(parts.link.store.load_snapshot)
-        self.post(LeaseChanged(True, restored, f"took the lease with term {term}"))
+        self.post(ev.LeaseChanged(True, restored, f"took the lease with term {term}"))
         await parts.actuator.reconcile(term, restored, stop)
 
     async def _sleep(self, stop: asyncio.Event, timeout: float) -> None:

@@ -1,0 +1,135 @@
+"""What the machine folds in (events) and what it asks the world to do (effects): plain frozen
+values, the daemon's and the simulator's only vocabulary with the machine (`core/machine.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, Readiness, Swap
+from trunkguard.core.scheduler import ProbeTask
+
+# ---- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: hand out the probes due, and poll and decide when the poll interval is up."""
+
+
+@dataclass(frozen=True)
+class ProbeDone:
+    trunk: str
+    seq: int
+    ok: bool
+    code: int | None = None
+    detail: str = ""
+    rtt_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeLate:
+    """A probe is still unanswered at T1 (500 ms): suspect the trunk now."""
+
+    trunk: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class MediaDone:
+    trunk: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CallsRead:
+    count: int | None
+    detail: str = "read"
+
+
+@dataclass(frozen=True)
+class EdgeRead:
+    view: tuple[tuple[str, bool | None], ...]  # carrier role -> the platform edge sees it in service
+
+
+@dataclass(frozen=True)
+class ChecksRead:
+    readiness: Readiness
+
+
+@dataclass(frozen=True)
+class OperatorDid:
+    action: OperatorAction
+
+
+@dataclass(frozen=True)
+class SwapSettled:
+    key: str
+    applied: bool
+    detail: str = ""
+    attempted: bool = True  # False: never started (intent not stored, lease near expiry, stopping)
+
+
+@dataclass(frozen=True)
+class LeaseChanged:
+    leader: bool
+    restored: PairSnapshot | None = None  # the stored snapshot, on taking the lease
+    detail: str = ""
+
+
+Event = Tick | ProbeDone | ProbeLate | MediaDone | CallsRead | EdgeRead | ChecksRead | OperatorDid | SwapSettled \
+    | LeaseChanged
+
+# ---- effects ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendProbe:
+    task: ProbeTask
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Read the active calls, the platform's edge view and the stored check results now."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A decision row for the audit trail, with the snapshot after it. `trunk`: the trunk it is about."""
+
+    kind: str
+    sentence: str
+    snapshot: PairSnapshot
+    trunk: str | None = None
+
+
+@dataclass(frozen=True)
+class SavePair:
+    snapshot: PairSnapshot
+
+
+@dataclass(frozen=True)
+class RecordAction:
+    """A person's action for the audit trail; it must be stored before the step is kept."""
+
+    action: OperatorAction
+    result: str
+
+
+@dataclass(frozen=True)
+class StartSwap:
+    """Commit the intent (with this snapshot and sentence), then carry it out on the platform."""
+
+    swap: Swap
+    snapshot: PairSnapshot
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Log:
+    """A routine sentence (a suspicion raised or cleared): logged, not put in the audit trail."""
+
+    sentence: str
+
+
+Effect = SendProbe | Poll | Record | SavePair | RecordAction | StartSwap | Notify | Log
