@@ -91,6 +91,11 @@ class HealthSettings(Section):
     confirm_burst: int = Field(5, ge=1, le=50, description="probes in each confirmation check; a check "
                                                            "fails only if none of them is answered")
     up_after: int = Field(2, ge=1, le=100, description="consecutive successes that bring it back UP")
+    correlate: bool = Field(True, description="when one of the carrier's trunks turns SUSPECT, probe its other UP "
+                                              "trunks at once (each still needs its own failures to go DOWN)")
+    correlate_max_probes: int | None = Field(None, ge=1, le=100_000,
+                                             description="correlated probes a carrier may receive per interval "
+                                                         "(default: twice its number of trunks)")
 
     @model_validator(mode="after")
     def _timing(self) -> HealthSettings:

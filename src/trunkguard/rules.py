@@ -26,9 +26,11 @@ def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
     specs = []
     for role, carrier, trunk in config.all_trunks():
         h = carrier.health_of(trunk)
+        cap = carrier.health.correlate_max_probes or 2 * len(carrier.trunks)
         specs.append(TrunkSpec(trunk.name, role, h.interval, h.timeout, h.confirm_interval,
                                HealthRules(h.down_after, h.up_after, h.confirm_burst),
-                               carrier.media.interval if carrier.media.enabled else None))
+                               carrier.media.interval if carrier.media.enabled else None,
+                               correlate=carrier.health.correlate and len(carrier.trunks) > 1, correlate_max=cap))
     return spread(specs)
 
 

@@ -56,7 +56,18 @@ from trunkguard.core.failover import (
     swap_withdrawn,
 )
 from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result, routine_change
-from trunkguard.core.scheduler import Schedule, TrunkSpec, due, finished, new_schedule, next_due, suspicion
+from trunkguard.core.scheduler import (
+    Schedule,
+    TrunkSpec,
+    correlate,
+    correlated,
+    due,
+    finished,
+    new_schedule,
+    next_due,
+    suspicion,
+    uncorrelate,
+)
 from trunkguard.core.values import evolve
 
 # ---- rules and state ------------------------------------------------------------------------------
@@ -181,9 +192,19 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
            out: _Out) -> MachineState:
     before = state.trunks[i]
     schedule = state.schedule
-    if h.state is not before.state:
-        schedule = suspicion(schedule, i, h.state is TrunkState.SUSPECT)
     trunks = state.trunks[:i] + (h,) + state.trunks[i + 1:]  # noqa: RUF005 - slices joined in C: 15 % faster
+    if h.state is not before.state:
+        started = correlated(schedule, i)
+        if h.state is TrunkState.DOWN and started is not None and sentence is not None:
+            by, at = started
+            sentence += f" (confirmation started by {by}'s suspicion {now - at:.1f} s earlier)"
+        schedule = suspicion(schedule, i, h.state is TrunkState.SUSPECT)
+        if before.state is TrunkState.UP and h.state is TrunkState.SUSPECT:
+            schedule = correlate(schedule, rules.trunks, trunks, i, now)
+        elif h.state is not TrunkState.SUSPECT:
+            schedule = uncorrelate(schedule, i)
+    elif h.state is TrunkState.UP:
+        schedule = uncorrelate(schedule, i)  # it answered: whoever suspected the carrier, this one is fine
     state = evolve(state, trunks=trunks, schedule=schedule)
     if sentence is None:
         return state

@@ -9,6 +9,10 @@ the daemon (loop time) and the simulation (virtual time) run the same schedule.
 - While a trunk is SUSPECT: confirmation probes every `confirm_interval`, several in flight, never
   more outstanding than the failures still needed to confirm it down.
 - Media checks (INVITE with RTP) every `media_interval` when enabled, spread the same way.
+- Correlation: a carrier's trunks share its fate, so when one turns SUSPECT, each of the carrier's
+  other UP trunks gets one probe at once (a trunk unanswered at T1 is then suspected and confirmed
+  by its own bursts, as always). At most `correlate_max` such probes per carrier per interval, so a
+  lossy carrier is not flooded. A healthy trunk's answer clears nothing but its own state.
 
 Finding the due probes costs O(due), not O(trunks): each wheel keeps a cursor over its slots, and
 only SUSPECT trunks are looked at for confirmations.
@@ -24,7 +28,7 @@ from typing import Literal
 from trunkguard.core.health import HealthRules, TrunkHealth, TrunkState
 from trunkguard.core.values import evolve
 
-ProbeKind = Literal["options", "confirm", "media"]
+ProbeKind = Literal["options", "confirm", "correlate", "media"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class TrunkSpec:
     media_interval: float | None = None
     offset: float = 0.0
     media_offset: float = 0.0
+    correlate: bool = False
+    correlate_max: int = 0  # correlated probes the carrier may receive per interval
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class Plan:
     in_flight: frozenset[int] = frozenset()
     next_confirm: float = 0.0
     suspect_since: float | None = None
+    correlated_by: str | None = None  # the trunk whose suspicion sent this one a probe, and when
+    correlated_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ class Schedule:
     plans: tuple[Plan, ...]
     wheels: tuple[Wheel, ...]
     confirming: frozenset[int] = frozenset()  # indexes of the SUSPECT trunks
+    correlating: frozenset[int] = frozenset()  # UP trunks owed one correlated probe at the next Tick
+    budget: tuple[tuple[str, int, int], ...] = ()  # (carrier, interval number, correlated probes sent in it)
 
     def __repr__(self) -> str:
         flying = sum(len(p.in_flight) for p in self.plans)
@@ -154,6 +164,10 @@ def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHe
             slot += 1
         if slot != wheel.cursor:
             wheels[w] = evolve(wheel, cursor=slot)
+    for i in sorted(schedule.correlating):
+        if health[i].state is TrunkState.UP:
+            plans[i], task = _send(plans.get(i, schedule.plans[i]), specs[i], "correlate")
+            tasks.append(task)
     for i in sorted(schedule.confirming):
         h, spec, plan = health[i], specs[i], plans.get(i, schedule.plans[i])
         if h.state is not TrunkState.SUSPECT:
@@ -170,6 +184,8 @@ def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHe
         if plan is not schedule.plans[i]:
             plans[i] = plan
     moved = any(w is not old for w, old in zip(wheels, schedule.wheels, strict=True))
+    if schedule.correlating:
+        schedule = evolve(schedule, correlating=frozenset())
     if not plans and not moved:
         return schedule, tuple(tasks)
     merged = schedule.plans
@@ -186,6 +202,8 @@ def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHe
 
 def next_due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHealth]) -> float:
     times = [w.at(w.cursor) for w in schedule.wheels]
+    if schedule.correlating:
+        times.append(0.0)
     for i in schedule.confirming:
         h, plan = health[i], schedule.plans[i]
         if h.state is TrunkState.SUSPECT and len(plan.in_flight) < _needed(specs[i].rules, h):
@@ -209,6 +227,50 @@ def suspicion(schedule: Schedule, index: int, suspect: bool) -> Schedule:
         return evolve(schedule, confirming=schedule.confirming | {index})
     plan = evolve(schedule.plans[index], suspect_since=None)
     return evolve(_with_plan(schedule, index, plan), confirming=schedule.confirming - {index})
+
+
+def correlate(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHealth], index: int,
+              now: float) -> Schedule:
+    """Trunk `index` turned SUSPECT: each UP trunk of its carrier with nothing in flight gets one probe
+    at the next Tick, within the carrier's budget for this interval."""
+    spec = specs[index]
+    if not spec.correlate:
+        return schedule
+    window = int(now // spec.interval)
+    budget = {carrier: (w, used) for carrier, w, used in schedule.budget}
+    w, used = budget.get(spec.carrier, (window, 0))
+    used = used if w == window else 0
+    picked: list[int] = []
+    for j, other in enumerate(specs):
+        if used >= spec.correlate_max:
+            break
+        if j == index or other.carrier != spec.carrier or health[j].state is not TrunkState.UP \
+                or j in schedule.correlating or schedule.plans[j].in_flight:
+            continue
+        picked.append(j)
+        used += 1
+    if not picked:
+        return schedule
+    plans = list(schedule.plans)
+    for j in picked:
+        plans[j] = evolve(plans[j], correlated_by=spec.name, correlated_at=now)
+    budget[spec.carrier] = (window, used)
+    return evolve(schedule, plans=tuple(plans), correlating=schedule.correlating | frozenset(picked),
+                  budget=tuple((c, w, u) for c, (w, u) in sorted(budget.items())))
+
+
+def correlated(schedule: Schedule, index: int) -> tuple[str, float] | None:
+    """Who started this trunk's confirmation, and when (None: its own probe did)."""
+    plan = schedule.plans[index]
+    return None if plan.correlated_by is None or plan.correlated_at is None else \
+        (plan.correlated_by, plan.correlated_at)
+
+
+def uncorrelate(schedule: Schedule, index: int) -> Schedule:
+    plan = schedule.plans[index]
+    if plan.correlated_by is None:
+        return schedule
+    return _with_plan(schedule, index, evolve(plan, correlated_by=None, correlated_at=None))
 
 
 def _needed(rules: HealthRules, h: TrunkHealth) -> int:
