@@ -65,7 +65,7 @@ async def test_a_stale_check_result_does_not_count_and_says_since_when(tmp_path:
         task = asyncio.create_task(service.run(stop))
         try:
             lab.primary.fault = Fault(down=True)
-            await eventually(lambda: "the DID sweep is stale since 1970-01-01 01:16:40 UTC" in
+            await eventually(lambda: "the DID sweep: stale since 1970-01-01 01:16:40 UTC" in
                              service.status().last_sentence, "the stale gate named",
                              detail=lambda: service.status().last_sentence)
             assert lab.emulator.writes_applied == 0

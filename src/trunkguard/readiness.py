@@ -5,8 +5,8 @@ The `sweep`, `certs` and `parity` commands, the demo, the lab and the daemon's p
 (`policy.readiness.recheck_interval`, `sweep_interval`) all run these and write one `checks` row
 each: the commands without a lease term (a person's observation), the daemon with its term
 (fenced). A gate reads the newest row of its check; a result older than the check's maximum age
-(`*_max_age`, by default twice its re-check interval) does not count, and says since when it is
-stale. Only the secondary's sweep opens or closes the sweep gate; sweeping the primary is kept
+(`*_max_age`, by default twice its re-check interval) does not count, and the sentence says since
+when it is stale. Only the secondary's sweep opens or closes the sweep gate; sweeping the primary is kept
 for information.
 """
 
@@ -127,7 +127,7 @@ def readiness_from(latest: Mapping[str, Mapping[str, Any]], now: float,
             values[check] = None
         elif limit is not None and now - float(row["at"]) > limit:
             values[check] = None
-            notes.append((check, f"is stale since {_when(float(row['at']) + limit)} (its result is from "
+            notes.append((check, f"stale since {_when(float(row['at']) + limit)} (its result is from "
                                  f"{_when(float(row['at']))}, older than {format_duration(limit)})"))
         else:
             values[check] = bool(row["ok"])

@@ -355,7 +355,8 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
     notes = dict(obs.readiness.notes)
     for gate, value, name in checks:
         if gate in rules.gates and value is not True:
-            gaps.append(f"{name} {notes.get(gate) or ('has not run' if value is None else 'failed')}")
+            note = notes.get(gate)
+            gaps.append(f"{name}: {note}" if note else f"{name} {'has not run' if value is None else 'failed'}")
     return gaps
 
 
