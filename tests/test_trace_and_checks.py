@@ -113,6 +113,18 @@ async def test_the_recorded_trace_replays_through_another_config(tmp_path: Path)
     assert "swaps this config makes: none" in other.stdout
     assert "-activating the secondary carrier" in other.stdout  # the diff names the swap that would not happen
 
+    away = _cli("status", "--config", str(config), "--json", cwd=tmp_path)  # the daemon has stopped
+    assert away.returncode == 0, away.stderr
+    stored = json.loads(away.stdout)
+    assert stored["source"] == "store" and stored["active"] == "secondary" and stored["state"] == "secondary_active"
+    assert 0 <= stored["age_s"] < 60 and stored["stored_at"].endswith("Z") and stored["lease"]["term"] >= 1
+    text_view = _cli("status", "--config", str(config), cwd=tmp_path)
+    assert "stored view: the daemon at" in text_view.stdout and "routing: secondary carrier" in text_view.stdout
+    history = _cli("history", "--config", str(config), "--json", cwd=tmp_path)
+    assert json.loads(history.stdout)["source"] == "store"
+    assert any(d["sentence"].startswith("committed: inbound routing is on the secondary")
+               for d in json.loads(history.stdout)["decisions"])
+
     exported = tmp_path / "trace.jsonl"
     assert _cli("replay", "--config", str(config), "--export", str(exported), cwd=tmp_path).returncode == 0
     again = _cli("replay", "--config", str(config), "--trace", str(exported), "--json", cwd=tmp_path)

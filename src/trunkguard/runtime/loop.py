@@ -57,6 +57,7 @@ class Runtime:
         self._decisions = 0
         self._cycles = 0
         self._status: Status | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def attach(self, parts: Parts) -> None:
         self._parts = parts
@@ -141,7 +142,9 @@ class Runtime:
         self._keep(now, event, result)
         for effect in result.effects:
             if isinstance(effect, ev.RecordAction):  # folded in outside `submit` (a replayed trace)
-                asyncio.get_running_loop().create_task(self._record_action(effect))
+                task = asyncio.get_running_loop().create_task(self._record_action(effect))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         return result
 
     def _keep(self, now: float, event: Event, result: Step) -> None:
