@@ -22,7 +22,7 @@ from trunkguard.core.failover import Role
 from trunkguard.core.machine import initial
 from trunkguard.errors import ConfigError
 from trunkguard.notify import Dispatcher, Sender, senders_from_config
-from trunkguard.rules import machine_rules
+from trunkguard.rules import machine_rules, swap_key_prefix
 from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseKeeper
@@ -94,7 +94,7 @@ class Service:
             raise ConfigError(problems, "config and environment")
         store = Store.open(config.storage.url)
         dispatcher = Dispatcher(senders)
-        rules = machine_rules(config)
+        rules = machine_rules(config, key_prefix=swap_key_prefix())
         groups = {Role.PRIMARY: config.carriers.primary.trunk_group_id,
                   Role.SECONDARY: config.carriers.secondary.trunk_group_id}
         runtime = Runtime(rules, initial(rules, clock()), {r.value: g for r, g in groups.items()}, clock)

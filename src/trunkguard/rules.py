@@ -3,6 +3,8 @@ rules it runs on are built here, as plain frozen values, for the daemon and the 
 
 from __future__ import annotations
 
+import secrets
+
 from trunkguard.config import Config, Policy
 from trunkguard.core.failover import PolicyRules
 from trunkguard.core.health import HealthRules
@@ -12,13 +14,13 @@ from trunkguard.core.scheduler import TrunkSpec, spread
 GATES = ("trunks", "sweep", "certs", "parity")
 
 
-def policy_rules(policy: Policy) -> PolicyRules:
+def policy_rules(policy: Policy, *, key_prefix: str = "swap") -> PolicyRules:
     r = policy.readiness
     return PolicyRules(cooling_period=policy.cooling_period, failback_mode=policy.failback.mode,
                        sustained_recovery=policy.failback.sustained_recovery,
                        max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
                        hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
-                       gates=frozenset(g for g in GATES if getattr(r, g)))
+                       gates=frozenset(g for g in GATES if getattr(r, g)), key_prefix=key_prefix)
 
 
 def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
@@ -34,5 +36,12 @@ def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
     return spread(specs)
 
 
-def machine_rules(config: Config) -> MachineRules:
-    return MachineRules(trunk_specs(config), policy_rules(config.policy))
+def machine_rules(config: Config, *, key_prefix: str = "swap") -> MachineRules:
+    return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix))
+
+
+def swap_key_prefix() -> str:
+    """The daemon's idempotency keys start with this: 48 random bits drawn at start-up, so no key is
+    ever used twice, not after a restart and not with a fresh store against the same platform
+    (the key counter lives in the store; a platform remembers keys far longer)."""
+    return f"swap-{secrets.token_hex(6)}"

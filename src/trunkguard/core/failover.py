@@ -118,6 +118,7 @@ class PolicyRules:
     hard_down_bypass: bool = True
     poll_interval: float = 10.0
     gates: frozenset[str] = frozenset({"trunks", "sweep", "certs", "parity"})
+    key_prefix: str = "swap"  # the daemon's is random per process: keys never repeat, whatever the store
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
         if obs.edge.get(Role.PRIMARY.value) is True else ""
     reason = f"{why_down}; secondary ready; {calls if calls is not None else 'unknown'} active calls{bypass}{edge}"
     return _start_swap(snap, Role.SECONDARY, "automatic", reason, now,
-                       f"activating the secondary carrier: {reason}")
+                       f"activating the secondary carrier: {reason}", rules)
 
 
 def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None, why_down: str) -> Decision:
@@ -245,10 +246,11 @@ def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules,
         a = snap.approval
         return _start_swap(replace(snap, approval=None), Role.PRIMARY, "operator",
                            f"failback approved by {a.who} ({a.why}); primary healthy ({health})", now,
-                           f"returning to the primary carrier: approved by {a.who} ({a.why}), primary {health}")
+                           f"returning to the primary carrier: approved by {a.who} ({a.why}), primary {health}", rules)
     if rules.failback_mode == "sustained" and healthy_for >= rules.sustained_recovery:
         reason = f"primary healthy for {format_duration(round(healthy_for))} (sustained recovery)"
-        return _start_swap(snap, Role.PRIMARY, "automatic", reason, now, f"returning to the primary carrier: {reason}")
+        return _start_swap(snap, Role.PRIMARY, "automatic", reason, now, f"returning to the primary carrier: {reason}",
+                           rules)
     pending = replace(snap, state=PairState.FAILBACK_PENDING, since=now) \
         if snap.state is not PairState.FAILBACK_PENDING else snap
     if rules.failback_mode == "approval":
@@ -297,7 +299,7 @@ def swap_withdrawn(before: PairSnapshot, current: PairSnapshot, detail: str) -> 
     return Decision(replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
 
 
-def operator(snap: PairSnapshot, action: OperatorAction, now: float) -> Decision:
+def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: PolicyRules | None = None) -> Decision:
     """A person's action. Each is recorded with who and why by the caller's audit trail."""
     by = f"{action.who} ({action.why})"
     if action.kind == "ack":
@@ -332,7 +334,7 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float) -> Decision
         if snap.active is Role.SECONDARY:
             return Decision(snap, (), f"failover by {by} ignored: routing is already on the secondary carrier")
         return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; readiness and breaker not checked",
-                           now, f"activating the secondary carrier: forced by {by}")
+                           now, f"activating the secondary carrier: forced by {by}", rules or PolicyRules())
     if snap.active is Role.PRIMARY:  # failback
         return Decision(snap, (), f"failback by {by} ignored: routing is already on the primary carrier")
     return Decision(replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
@@ -360,9 +362,10 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
     return gaps
 
 
-def _start_swap(snap: PairSnapshot, to: Role, trigger: Trigger, reason: str, now: float, sentence: str) -> Decision:
+def _start_swap(snap: PairSnapshot, to: Role, trigger: Trigger, reason: str, now: float, sentence: str,
+                rules: PolicyRules) -> Decision:
     number = snap.swaps + 1
-    swap = Swap(to, trigger, reason, f"swap-{number}-to-{to.value}", now)
+    swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to.value}", now)
     state = PairState.ACTIVATING if to is Role.SECONDARY else PairState.RESTORING
     snap = replace(snap, in_flight=swap, swaps=number, state=PairState.PAUSED if snap.paused else state, since=now)
     return Decision(snap, (swap,), sentence)

@@ -252,7 +252,7 @@ def _operator(state: MachineState, action: OperatorAction, now: float, rules: Ma
     if not state.leader:
         out.said.append(f"{action.kind} by {action.who} refused: this replica does not hold the lease")
         return state
-    d = operator(state.pair, action, now)
+    d = operator(state.pair, action, now, rules.policy)
     out.effects.append(RecordAction(action, d.sentence))
     state = _apply(state, d, "operator", out, force=True)
     return _decide(state, now, rules, out)
