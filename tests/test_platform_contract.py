@@ -3,6 +3,7 @@ generic (the guide's contract), genesys (real Genesys Cloud paths and shapes) an
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -302,3 +303,21 @@ async def test_cxone_counts_phone_contacts_and_an_empty_204_is_zero() -> None:
         state.active.clear()
         assert await platform.active_calls() == 0
         await platform.close()
+
+
+async def test_concurrent_first_calls_share_one_token(emulator: Emulator) -> None:
+    """At start-up the pollers and the reconcile read all ask at once: one token request, not three."""
+    platform = emulator.adapter()
+    await asyncio.gather(platform.read_routing(), platform.active_calls(), platform.read_routing())
+    assert len(emulator.state.tokens) == 1
+    await platform.close()
+
+
+async def test_a_trunk_base_whose_trunk_enabled_instance_is_null_reads_as_its_default(genesys: Emulator) -> None:
+    """Genesys sends `"instance": null` for a property never set on this trunk base: it means the
+    default (enabled), not disabled, so the routing is not mistaken for half-switched."""
+    genesys.state.trunk_bases["tb-carrier-a"]["properties"]["trunk_enabled"]["value"]["instance"] = None
+    platform = genesys.adapter()
+    routing = await platform.read_routing()
+    assert routing.trunk_group_id == "tb-carrier-a" and routing.raw["primaryTrunkEnabled"] is True
+    await platform.close()

@@ -220,8 +220,10 @@ def _writable(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trunk_enabled(base: dict[str, Any]) -> bool:
+    """The property's instance value; `"instance": null` (never set on this trunk) means its default."""
     value = ((base.get("properties") or {}).get("trunk_enabled") or {}).get("value") or {}
-    return bool(value.get("instance", value.get("default", True)))
+    instance = value.get("instance")
+    return bool(value.get("default", True) if instance is None else instance)
 
 
 def _is_conflict(response: httpx.Response) -> bool:

@@ -38,6 +38,7 @@ class PlatformHttp:
         self._token_form = token_form or {"grant_type": "client_credentials"}
         self._token: str | None = None
         self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()  # one token request at a time: concurrent callers share it
         self.deadline = deadline
         self._rng = rng or random.Random()
         self.retries = 0
@@ -94,6 +95,12 @@ class PlatformHttp:
             return None
         if self._token and time.monotonic() < self._token_expires - 60:
             return self._token
+        async with self._token_lock:
+            if self._token and time.monotonic() < self._token_expires - 60:
+                return self._token  # fetched by the caller we waited for
+            return await self._fetch_token(end)
+
+    async def _fetch_token(self, end: float) -> str:
         try:
             response = await self._client.post(
                 self._token_url, data=self._token_form,

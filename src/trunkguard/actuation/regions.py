@@ -23,6 +23,7 @@ GENESYS_REGIONS = {
     "eu_central_2": "https://api.euc2.pure.cloud",
     "mx_central_1": "https://api.mxc1.pure.cloud",
     "ap_southeast_1": "https://api.apse1.pure.cloud",
+    "eusc_de_east_1": "https://api.edee1.eusc-pure.cloud",  # the EU sovereign cloud
 }
 
 
