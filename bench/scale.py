@@ -59,7 +59,8 @@ def start_sipp(port: int, log: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def config_text(n: int, p_port: int, s_port: int, emulator: str, db: str, api: str, correlate: bool | None) -> str:
+def config_text(n: int, p_port: int, s_port: int, emulator: str, db: str, api: str, correlate: bool | None,
+                trace: bool = True) -> str:
     health = "{interval: 15s, timeout: 2s, down_after: %d, up_after: 2%s}"
     extra = "" if correlate is None else f", correlate: {'true' if correlate else 'false'}"
     primary = "\n".join(f'      - {{name: p{i}, uri: "sip:127.0.0.1:{p_port};transport=udp"}}' for i in range(n))
@@ -83,7 +84,7 @@ platform:
   rule_id: {RULE}
   client_id_env: TG_ID
   client_secret_env: TG_SECRET
-storage: {{url: "sqlite:///{db}"}}
+storage: {{url: "sqlite:///{db}", trace_retention: {"24h" if trace else 0}}}
 api: {{listen: "{api}", token_env: TG_TOKEN}}
 """
 
@@ -107,7 +108,7 @@ class Onset:
     secondary_left_up: int
 
 
-async def one_onset(n: int, rng: random.Random, folder: Path, correlate: bool | None) -> Onset:
+async def one_onset(n: int, rng: random.Random, folder: Path, correlate: bool | None, trace: bool = True) -> Onset:
     state = EmulatorState(client_id="tg", client_secret="s", rules={RULE: default_rule(RULE, "tg-primary")},
                           calls={"primary_inbound_queue_id": 0})
     port = free_port(socket.SOCK_STREAM)
@@ -117,7 +118,7 @@ async def one_onset(n: int, rng: random.Random, folder: Path, correlate: bool | 
     api = f"127.0.0.1:{free_port(socket.SOCK_STREAM)}"
     cfg = folder / "tg.yaml"
     db = folder / f"tg-{time.monotonic_ns()}.db"
-    cfg.write_text(config_text(n, p_port, s_port, f"http://127.0.0.1:{port}", str(db), api, correlate))
+    cfg.write_text(config_text(n, p_port, s_port, f"http://127.0.0.1:{port}", str(db), api, correlate, trace))
     log = folder / "daemon.log"
     env = {**os.environ, "TG_ID": "tg", "TG_SECRET": "s", "TG_TOKEN": "bench"}
     async with serving(create_app(state), "127.0.0.1", port):
@@ -169,6 +170,7 @@ def main() -> int:
     parser.add_argument("--onsets", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--correlate", choices=["on", "off", "default"], default="default")
+    parser.add_argument("--no-trace", action="store_true", help="storage.trace_retention: 0 (no event trace)")
     args = parser.parse_args()
     if shutil.which("sipp") is None:
         print("bench/scale.py needs sipp (apt-get install sip-tester)", file=sys.stderr)
@@ -180,7 +182,7 @@ def main() -> int:
     for n in sizes:
         for _ in range(args.onsets):
             with tempfile.TemporaryDirectory() as folder:
-                rows.append(asyncio.run(one_onset(n, rng, Path(folder), correlate)))
+                rows.append(asyncio.run(one_onset(n, rng, Path(folder), correlate, not args.no_trace)))
             r = rows[-1]
             print(f"  N={n}: cutover {r.cutover_s:.2f}s cpu {r.cpu_pct:.2f}% rss {r.rss_mb:.0f} MB "
                   f"secondary-suspicions {r.secondary_left_up}", flush=True)

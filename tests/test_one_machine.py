@@ -57,6 +57,9 @@ def _parts(taken: Taken) -> Parts:
         def samples(self) -> Samples:
             return Samples({}, {}, {})
 
+        def samples_of(self, trunks: list[str]) -> Samples:
+            return Samples({}, {}, {})
+
     class Anything:
         def __init__(self, name: str) -> None:
             self.name = name

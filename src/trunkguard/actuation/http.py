@@ -101,6 +101,7 @@ class PlatformHttp:
             return await self._fetch_token(end)
 
     async def _fetch_token(self, end: float) -> str:
+        assert self._client_id is not None
         try:
             response = await self._client.post(
                 self._token_url, data=self._token_form,

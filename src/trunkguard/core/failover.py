@@ -382,9 +382,14 @@ def _calm(snap: PairSnapshot, now: float, state: PairState) -> PairSnapshot:
                    escalated=False, alerted=frozenset())
 
 
+NAMED = 5  # unusable trunks named in a sentence; the rest are counted
+
+
 def _count(trunks: Iterable[TrunkHealth]) -> str:
     trunks = tuple(trunks)
-    usable = sum(t.usable for t in trunks)
+    unusable = [t for t in trunks if not t.usable]
     details = ", ".join(f"{t.name} {t.state.value}" + (" media failed" if t.media_ok is False else "")
-                        for t in trunks if not t.usable)
-    return f"{usable}/{len(trunks)} trunks usable" + (f" ({details})" if details else "")
+                        for t in unusable[:NAMED])
+    if len(unusable) > NAMED:
+        details += f" and {len(unusable) - NAMED} more"
+    return f"{len(trunks) - len(unusable)}/{len(trunks)} trunks usable" + (f" ({details})" if details else "")

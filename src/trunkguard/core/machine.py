@@ -97,6 +97,7 @@ class MachineState:
     edge: tuple[tuple[str, bool | None], ...] = ()
     leader: bool = False
     before_swap: PairSnapshot | None = None  # the snapshot a swap in flight started from
+    usable: tuple[tuple[str, int], ...] = ()  # usable trunks per carrier, kept as trunks change
     last_sentence: str = "starting"
     last_recorded: str | None = None
 
@@ -112,8 +113,10 @@ class MachineState:
 def initial(rules: MachineRules, now: float, *, leader: bool = False,
             readiness: Readiness | None = None) -> MachineState:
     trunks = tuple(TrunkHealth(t.name, t.carrier, since=now) for t in rules.trunks)
+    carriers = sorted({t.carrier for t in trunks})
     return MachineState(trunks, PairSnapshot(since=now), new_schedule(rules.trunks, now), next_poll=now,
-                        readiness=readiness or Readiness(), leader=leader)
+                        readiness=readiness or Readiness(), leader=leader,
+                        usable=tuple((c, sum(t.carrier == c for t in trunks)) for c in carriers))
 
 
 def next_wake(state: MachineState, rules: MachineRules) -> float:
@@ -205,7 +208,18 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
             schedule = uncorrelate(schedule, i)
     elif h.state is TrunkState.UP:
         schedule = uncorrelate(schedule, i)  # it answered: whoever suspected the carrier, this one is fine
-    state = evolve(state, trunks=trunks, schedule=schedule)
+    usable, matters = state.usable, False
+    if h.usable != before.usable or h.state is not before.state:
+        counts = dict(usable)
+        left = counts[h.carrier] + (h.usable - before.usable)
+        # The policy looks at a carrier as a whole: whether any trunk is usable, and, once none is,
+        # whether every one is down. Only a change of that is worth a decision (thousands of trunks
+        # going down one by one would otherwise each re-read every trunk).
+        matters = (left == 0) != (counts[h.carrier] == 0) or left == 0
+        if left != counts[h.carrier]:
+            counts[h.carrier] = left
+            usable = tuple(sorted(counts.items()))
+    state = evolve(state, trunks=trunks, schedule=schedule, usable=usable)
     if sentence is None:
         return state
     if routine_change(before.state, h.state) and before.usable == h.usable:
@@ -214,7 +228,7 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
     out.said.append(sentence)
     if state.leader:
         out.effects.append(Record("trunk", sentence, state.pair, h.name))
-    return _decide(state, now, rules, out)
+    return _decide(state, now, rules, out) if matters else state
 
 
 def _decide(state: MachineState, now: float, rules: MachineRules, out: _Out, kind: str = "cycle") -> MachineState:

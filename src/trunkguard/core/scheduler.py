@@ -11,8 +11,10 @@ the daemon (loop time) and the simulation (virtual time) run the same schedule.
 - Media checks (INVITE with RTP) every `media_interval` when enabled, spread the same way.
 - Correlation: a carrier's trunks share its fate, so when one turns SUSPECT, each of the carrier's
   other UP trunks gets one probe at once (a trunk unanswered at T1 is then suspected and confirmed
-  by its own bursts, as always). At most `correlate_max` such probes per carrier per interval, so a
-  lossy carrier is not flooded. A healthy trunk's answer clears nothing but its own state.
+  by its own bursts, as always). At most `correlate_max` such probes per carrier per interval, and
+  none while the carrier's last correlation is younger than a probe deadline (the suspicions it
+  raises are its answer, not news), so a lossy carrier is not flooded. A healthy trunk's answer
+  clears nothing but its own state.
 
 Finding the due probes costs O(due), not O(trunks): each wheel keeps a cursor over its slots, and
 only SUSPECT trunks are looked at for confirmations.
@@ -90,7 +92,8 @@ class Schedule:
     wheels: tuple[Wheel, ...]
     confirming: frozenset[int] = frozenset()  # indexes of the SUSPECT trunks
     correlating: frozenset[int] = frozenset()  # UP trunks owed one correlated probe at the next Tick
-    budget: tuple[tuple[str, int, int], ...] = ()  # (carrier, interval number, correlated probes sent in it)
+    budget: tuple[tuple[str, int, int, float], ...] = ()  # (carrier, interval number, probes sent in it, last at)
+    confirm_at: float = math.inf  # no confirmation is due before this (exact after `due`, lowered by events)
 
     def __repr__(self) -> str:
         flying = sum(len(p.in_flight) for p in self.plans)
@@ -165,27 +168,32 @@ def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHe
         if slot != wheel.cursor:
             wheels[w] = evolve(wheel, cursor=slot)
     for i in sorted(schedule.correlating):
-        if health[i].state is TrunkState.UP:
+        if health[i].state is _UP:
             plans[i], task = _send(plans.get(i, schedule.plans[i]), specs[i], "correlate")
             tasks.append(task)
-    for i in sorted(schedule.confirming):
-        h, spec, plan = health[i], specs[i], plans.get(i, schedule.plans[i])
-        if h.state is not TrunkState.SUSPECT:
-            continue
-        if plan.suspect_since != h.since:  # a new suspicion: confirm at once
-            plan = evolve(plan, suspect_since=h.since, next_confirm=now)
-        needed = _needed(spec.rules, h)
-        while now >= plan.next_confirm and len(plan.in_flight) < needed:
-            plan, task = _send(plan, spec, "confirm")
-            tasks.append(task)
-            plan = evolve(plan, next_confirm=max(plan.next_confirm + spec.confirm_interval, now))
-            if plan.next_confirm > now:
-                break
-        if plan is not schedule.plans[i]:
-            plans[i] = plan
+    confirm_at = schedule.confirm_at
+    if schedule.confirming and now >= confirm_at:  # else no SUSPECT trunk needs a probe yet: skip them all
+        confirm_at = math.inf
+        for i in sorted(schedule.confirming):
+            h, spec, plan = health[i], specs[i], plans.get(i, schedule.plans[i])
+            if h.state is not _SUSPECT:
+                continue
+            if plan.suspect_since != h.since:  # a new suspicion: confirm at once
+                plan = evolve(plan, suspect_since=h.since, next_confirm=now)
+            needed = _needed(spec.rules, h)
+            while now >= plan.next_confirm and len(plan.in_flight) < needed:
+                plan, task = _send(plan, spec, "confirm")
+                tasks.append(task)
+                plan = evolve(plan, next_confirm=max(plan.next_confirm + spec.confirm_interval, now))
+                if plan.next_confirm > now:
+                    break
+            if len(plan.in_flight) < needed:  # more to send later; else only a finished probe frees room
+                confirm_at = min(confirm_at, plan.next_confirm)
+            if plan is not schedule.plans[i]:
+                plans[i] = plan
     moved = any(w is not old for w, old in zip(wheels, schedule.wheels, strict=True))
-    if schedule.correlating:
-        schedule = evolve(schedule, correlating=frozenset())
+    if schedule.correlating or confirm_at != schedule.confirm_at:
+        schedule = evolve(schedule, correlating=frozenset(), confirm_at=confirm_at)
     if not plans and not moved:
         return schedule, tuple(tasks)
     merged = schedule.plans
@@ -204,10 +212,8 @@ def next_due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[Tr
     times = [w.at(w.cursor) for w in schedule.wheels]
     if schedule.correlating:
         times.append(0.0)
-    for i in schedule.confirming:
-        h, plan = health[i], schedule.plans[i]
-        if h.state is TrunkState.SUSPECT and len(plan.in_flight) < _needed(specs[i].rules, h):
-            times.append(plan.next_confirm if plan.suspect_since == h.since else 0.0)
+    if schedule.confirming:
+        times.append(schedule.confirm_at)
     return min(times) if times else math.inf
 
 
@@ -216,15 +222,18 @@ def finished(schedule: Schedule, index: int, seq: int) -> Schedule:
     plan = schedule.plans[index]
     if seq not in plan.in_flight:
         return schedule
-    return _with_plan(schedule, index, evolve(plan, in_flight=plan.in_flight - {seq}))
+    schedule = _with_plan(schedule, index, evolve(plan, in_flight=plan.in_flight - {seq}))
+    if index in schedule.confirming and plan.next_confirm < schedule.confirm_at:  # room for one more now
+        schedule = evolve(schedule, confirm_at=plan.next_confirm)
+    return schedule
 
 
 def suspicion(schedule: Schedule, index: int, suspect: bool) -> Schedule:
     """Track which trunks are SUSPECT, so only they are looked at for confirmations."""
     if suspect == (index in schedule.confirming):
         return schedule
-    if suspect:
-        return evolve(schedule, confirming=schedule.confirming | {index})
+    if suspect:  # confirm at once
+        return evolve(schedule, confirming=schedule.confirming | {index}, confirm_at=-math.inf)
     plan = evolve(schedule.plans[index], suspect_since=None)
     return evolve(_with_plan(schedule, index, plan), confirming=schedule.confirming - {index})
 
@@ -237,8 +246,10 @@ def correlate(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[T
     if not spec.correlate:
         return schedule
     window = int(now // spec.interval)
-    budget = {carrier: (w, used) for carrier, w, used in schedule.budget}
-    w, used = budget.get(spec.carrier, (window, 0))
+    budget = {carrier: (w, used, last) for carrier, w, used, last in schedule.budget}
+    w, used, last = budget.get(spec.carrier, (window, 0, -math.inf))
+    if now - last < spec.timeout:  # a correlation of this carrier is still being answered: this
+        return schedule            # suspicion is most likely its result, not news
     used = used if w == window else 0
     picked: list[int] = []
     for j, other in enumerate(specs):
@@ -254,9 +265,9 @@ def correlate(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[T
     plans = list(schedule.plans)
     for j in picked:
         plans[j] = evolve(plans[j], correlated_by=spec.name, correlated_at=now)
-    budget[spec.carrier] = (window, used)
+    budget[spec.carrier] = (window, used, now)
     return evolve(schedule, plans=tuple(plans), correlating=schedule.correlating | frozenset(picked),
-                  budget=tuple((c, w, u) for c, (w, u) in sorted(budget.items())))
+                  budget=tuple((c, w, u, t) for c, (w, u, t) in sorted(budget.items())))
 
 
 def correlated(schedule: Schedule, index: int) -> tuple[str, float] | None:
@@ -271,6 +282,9 @@ def uncorrelate(schedule: Schedule, index: int) -> Schedule:
     if plan.correlated_by is None:
         return schedule
     return _with_plan(schedule, index, evolve(plan, correlated_by=None, correlated_at=None))
+
+
+_SUSPECT, _UP = TrunkState.SUSPECT, TrunkState.UP  # plain names: an enum member lookup costs on the hot path
 
 
 def _needed(rules: HealthRules, h: TrunkHealth) -> int:

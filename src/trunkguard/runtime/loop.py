@@ -34,11 +34,12 @@ Observer = Callable[[str, dict[str, Any]], None]
 # hands out every probe that is due at a ev.Tick, so none is skipped; a regular probe leaves at most this
 # late. Events (probe results, suspicions, a person's action) are never held back by it.
 WAKE_QUANTUM = 0.1
+DRAIN_SLICE = 0.02  # seconds of folding before the loop yields to I/O (a burst of thousands of timeouts)
 STATUS_MAX_AGE = 0.5  # seconds: the lease's expiry moves with the clock, so an idle status is rebuilt
 
 
 @dataclass
-class _Request:
+class _Request:  # a person's action and where its sentences go
     action: OperatorAction
     reply: asyncio.Future[list[str]]
 
@@ -46,16 +47,13 @@ class _Request:
 class Runtime:
     def __init__(self, rules: MachineRules, state: MachineState, groups: dict[str, str],
                  clock: Callable[[], float] = time.time) -> None:
-        self.rules = rules
-        self.groups = groups
-        self.clock = clock
+        self.rules, self.groups, self.clock = rules, groups, clock
         self._state = state
         self._parts: Parts | None = None
         self._queue: collections.deque[Event | _Request] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._observers: list[Observer] = []
-        self._decisions = 0
-        self._cycles = 0
+        self._decisions = self._cycles = 0
         self._status: Status | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -108,6 +106,8 @@ class Runtime:
                 wait = next_wake(self._state, self.rules) - self.clock()
                 if wait > 0 and not self._queue:
                     await self._sleep(stop, max(wait, WAKE_QUANTUM))
+                elif self._queue:
+                    await asyncio.sleep(0)  # a slice was cut short: read the sockets first
                 began = time.perf_counter()
                 if self.clock() >= next_wake(self._state, self.rules):
                     self.feed(ev.Tick())
@@ -117,6 +117,8 @@ class Runtime:
                         await self._operator(item)
                     else:
                         self.feed(item)
+                    if time.perf_counter() - began > DRAIN_SLICE:
+                        break  # read the sockets before folding more: an answer left unread looks late
                 self._cycles += 1
                 self.observe("cycle", {"seconds": time.perf_counter() - began})
         finally:
@@ -177,12 +179,12 @@ class Runtime:
         elif isinstance(effect, ev.Record):
             self._decisions += 1
             parts.recorder.decision(now, effect.kind, effect.sentence, effect.snapshot,
-                                    evidence(self._state, parts.probes.samples(), effect.trunk))
+                                    evidence(self._state, self.rules, parts.probes.samples_of, effect.trunk))
         elif isinstance(effect, ev.SavePair):
             parts.recorder.snapshot(now, effect.snapshot)
         elif isinstance(effect, ev.StartSwap):
             self._decisions += 1
-            parts.actuator.start(effect, evidence(self._state, parts.probes.samples()))
+            parts.actuator.start(effect, evidence(self._state, self.rules, parts.probes.samples_of))
         elif isinstance(effect, Notify):
             parts.alerts.notify(effect)
         elif isinstance(effect, ev.Log):

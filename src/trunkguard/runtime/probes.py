@@ -24,7 +24,10 @@ from trunkguard.sip.client import T1, SipClient
 
 KEEP = 60            # samples kept per trunk (RTT history)
 KEEP_FAILURES = 10   # recent failures kept even after successes evict them from the samples
-MAX_IN_FLIGHT = 256  # probes running at once; more wait for a slot
+# Probes running at once; more wait for a slot. A dead carrier with a thousand trunks holds a slot per
+# confirmation probe for its whole deadline (2 s): the limit must leave room for the healthy carrier's
+# probes, which only count as sent (and start their T1 clock) once they have a slot.
+MAX_IN_FLIGHT = 8192
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,7 @@ class ProbeRunner:
 
     def launch(self, task: ProbeTask) -> None:
         loop = asyncio.get_running_loop()
-        if task.kind == "media":
-            coro: Any = self._media(task.trunk)
-        else:
-            late = loop.call_later(T1, self._post, ProbeLate(task.trunk, task.seq)) if task.timeout > T1 else None
-            coro = self._options(task, late)
+        coro: Any = self._media(task.trunk) if task.kind == "media" else self._options(task)
         running = loop.create_task(coro, name=f"{task.kind} {task.trunk} #{task.seq}")
         self._tasks.add(running)
         running.add_done_callback(self._tasks.discard)
@@ -87,12 +86,20 @@ class ProbeRunner:
         if not sample.ok:
             self._failures[trunk] = (*self._failures[trunk][-(KEEP_FAILURES - 1):], sample)
 
+    def samples_of(self, trunks: list[str]) -> Samples:
+        """Only these trunks' samples (the evidence of one decision: no copy of every trunk's)."""
+        return Samples(MappingProxyType({t: self._recent.get(t, ()) for t in trunks}),
+                       MappingProxyType({t: self._failures.get(t, ()) for t in trunks}),
+                       MappingProxyType({t: self._phases[t] for t in trunks if t in self._phases}))
+
     def samples(self) -> Samples:
         return Samples(MappingProxyType(dict(self._recent)), MappingProxyType(dict(self._failures)),
                        MappingProxyType(dict(self._phases)))
 
-    async def _options(self, task: ProbeTask, late: asyncio.TimerHandle | None) -> None:
+    async def _options(self, task: ProbeTask) -> None:
         async with self._slots:
+            loop = asyncio.get_running_loop()  # T1 counts from the send, not from a wait for a slot
+            late = loop.call_later(T1, self._post, ProbeLate(task.trunk, task.seq)) if task.timeout > T1 else None
             result = await probe_options(self.client, self.options[task.trunk])
         if late is not None:
             late.cancel()

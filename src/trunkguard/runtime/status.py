@@ -9,7 +9,7 @@ that are not usable, with their samples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -112,11 +112,12 @@ def trunk_view(h: TrunkHealth, samples: Samples, keep: int = KEEP_VIEW) -> dict[
             "recent_failures": [s.as_dict() for s in samples.failures.get(h.name, ())]}
 
 
-def evidence(state: MachineState, samples: Samples, trunk: str | None = None) -> dict[str, Any]:
-    """Stored with a decision: what it rested on, bounded in size."""
+def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[list[str]], Samples],
+             trunk: str | None = None) -> dict[str, Any]:
+    """Stored with a decision: what it rested on, bounded in size whatever the number of trunks."""
     if trunk is not None:
-        h = next((t for t in state.trunks if t.name == trunk), None)
-        return {"trunks": [] if h is None else [trunk_view(h, samples, 10)]}
+        i = rules.index.get(trunk)
+        return {"trunks": [] if i is None else [trunk_view(state.trunks[i], samples_of([trunk]), 10)]}
     carriers: dict[str, dict[str, int]] = {}
     unusable: list[TrunkHealth] = []
     for h in state.trunks:
@@ -125,6 +126,7 @@ def evidence(state: MachineState, samples: Samples, trunk: str | None = None) ->
         counts["usable"] += h.usable
         if not h.usable and len(unusable) < EVIDENCE_TRUNKS:
             unusable.append(h)
+    samples = samples_of([h.name for h in unusable])
     r = state.readiness
     return {"carriers": carriers, "trunks": [trunk_view(h, samples, 10) for h in unusable],
             "active_calls": state.calls, "active_calls_detail": state.calls_detail,
