@@ -82,7 +82,7 @@ def create_api(runtime: Runtime, reader: StoreLink, token: str | None) -> Starle
         try:
             sentences = await runtime.submit(OperatorAction(kind, who, reason[:1000], runtime.clock()))
         except TimeoutError:
-            return JSONResponse({"error": "the engine did not take the action within 30 s; check "
+            return JSONResponse({"error": "the daemon did not take the action within 30 s; check "
                                           "`trunkguard history` before trying again"}, status_code=503)
         refused = any(" refused" in s for s in sentences[:1])
         return JSONResponse({"sentences": sentences, "status": runtime.status().as_json()},

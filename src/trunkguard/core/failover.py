@@ -96,7 +96,7 @@ class Readiness:
 
 @dataclass(frozen=True)
 class Observation:
-    """What the engine saw. `edge` is the platform's own view of each carrier (role -> does its
+    """What the runtime saw. `edge` is the platform's own view of each carrier (role -> does its
     edge see a trunk in service answering OPTIONS; None or absent: no view), a second vantage point."""
 
     trunks: tuple[TrunkHealth, ...]

@@ -105,12 +105,7 @@ def spread(specs: Sequence[TrunkSpec]) -> tuple[TrunkSpec, ...]:
     out = list(specs)
     carriers = sorted({s.carrier for s in specs})
     for kind in ("options", "media"):
-        groups: dict[tuple[str, float], list[int]] = {}
-        for i, s in enumerate(specs):
-            interval = s.interval if kind == "options" else s.media_interval
-            if interval:
-                groups.setdefault((s.carrier, interval), []).append(i)
-        for (carrier, interval), members in groups.items():
+        for (carrier, interval), members in _groups(specs, kind).items():
             shift = 0.5 * carriers.index(carrier) / max(1, len(carriers) - 1) if len(carriers) > 1 else 0.0
             n = len(members)
             for rank, i in enumerate(members):
@@ -124,18 +119,23 @@ def spread(specs: Sequence[TrunkSpec]) -> tuple[TrunkSpec, ...]:
 def new_schedule(specs: Sequence[TrunkSpec], start: float) -> Schedule:
     wheels: list[Wheel] = []
     for kind in ("options", "media"):
-        groups: dict[tuple[str, float], list[int]] = {}
-        for i, s in enumerate(specs):
-            interval = s.interval if kind == "options" else s.media_interval
-            if interval:
-                groups.setdefault((s.carrier, interval), []).append(i)
-        for (_, interval), members in sorted(groups.items()):
+        for (_, interval), members in sorted(_groups(specs, kind).items()):
             offsets = [specs[i].offset if kind == "options" else specs[i].media_offset for i in members]
             order = sorted(range(len(members)), key=lambda k: offsets[k])
             wheel = Wheel(kind, interval, tuple(members[k] for k in order),
                           tuple(offsets[k] for k in order))
             wheels.append(evolve(wheel, cursor=_first_slot(wheel, start)))
     return Schedule(tuple(Plan() for _ in specs), tuple(wheels))
+
+
+def _groups(specs: Sequence[TrunkSpec], kind: str) -> dict[tuple[str, float], list[int]]:
+    """The trunks (indexes, in config order) sharing a carrier and an interval of this kind."""
+    groups: dict[tuple[str, float], list[int]] = {}
+    for i, s in enumerate(specs):
+        interval = s.interval if kind == "options" else s.media_interval
+        if interval:
+            groups.setdefault((s.carrier, interval), []).append(i)
+    return groups
 
 
 def _first_slot(wheel: Wheel, start: float) -> int:

@@ -1,4 +1,4 @@
-"""Queued, bounded, retried, never blocking: how notifications leave the engine.
+"""Queued, bounded, retried, never blocking: how notifications leave the runtime.
 
 `post()` only puts the alert on a bounded queue (when it is full the oldest waiting alert is
 dropped and counted). A worker task sends each alert to every destination, retrying 429, 5xx and

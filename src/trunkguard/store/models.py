@@ -1,4 +1,4 @@
-"""The tables. Times are wall-clock seconds since the epoch (floats), as the engine's clock gives them.
+"""The tables. Times are wall-clock seconds since the epoch (floats), as the runtime's clock gives them.
 
 Every row that records a side effect carries `term`: the lease term of the replica that wrote it
 (a fencing token). Migrations live in `migrations/`; `Store.migrate()` runs them.

@@ -1,13 +1,13 @@
 """The store behind the engine: SQLAlchemy 2 over SQLite (default) or PostgreSQL.
 
-Calls are synchronous and short (one transaction each); the engine runs them on one worker thread
+Calls are synchronous and short (one transaction each); the runtime runs them on one worker thread
 with a deadline so the event loop never waits on the disk. Rules kept here:
 
 - Fencing: every write that records or enables a side effect checks, inside its transaction,
   that the lease still has the writer's term; a stale term raises LeaseLost and writes nothing.
 - An intent row is committed before the platform is touched, and finished with its outcome after
-  the read-back. At start-up the engine reconciles any intent still PENDING by reading the
-  platform (see engine/actuator.py), never by applying it again.
+  the read-back. At start-up the runtime reconciles any intent still PENDING by reading the
+  platform (see runtime/actuator.py), never by applying it again.
 - An approval is single use: the swap that consumes it marks it used.
 """
 
