@@ -20,7 +20,11 @@ class Alerts:
         self._clock = clock
         self._context = context
         self._observe = observe
-        self.store_ok = True
+        self._store_ok = True
+
+    def store_healthy(self) -> bool:
+        """False from a refused write until the next one succeeds."""
+        return self._store_ok
 
     def notify(self, notify: Notify) -> None:
         log.log(logging.WARNING if notify.severity != "info" else logging.INFO, "notify %s: %s", notify.kind,
@@ -34,10 +38,10 @@ class Alerts:
         if isinstance(exc, LeaseLost):
             log.warning("%s: %s", what, exc)
             return
-        if self.store_ok:
+        if self._store_ok:
             self.notify(Notify("store_unreachable", "critical",
                                f"the store refused a write ({exc}); not acting on: {what}. Routing is left as it is."))
-        self.store_ok = False
+        self._store_ok = False
 
     def store_fine(self) -> None:
-        self.store_ok = True
+        self._store_ok = True

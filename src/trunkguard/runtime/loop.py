@@ -253,6 +253,6 @@ class Runtime:
         assert parts is not None
         now = self.clock()
         term = parts.lease.current()
-        facts = Facts(term.term, term.held(now) and self._state.leader, parts.alerts.store_ok,
+        facts = Facts(term.term, term.held(now) and self._state.leader, parts.alerts.store_healthy(),
                       parts.actuator.routing(), parts.dispatcher.counts(), self._decisions, self._cycles)
         self._status = Status(self._state, self.rules, self.groups, facts, parts.probes.samples(), now)

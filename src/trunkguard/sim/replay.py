@@ -128,7 +128,6 @@ class ReplaySimulation(Simulation):
         self.trace = trace
         self.answers: dict[str, list[Answer]] = {}
         self.media: dict[str, list[Answer]] = {}
-        self.unrecorded: set[str] = set()
         start = trace.start
         late = {(e.trunk, e.seq): at - T1 for at, e in trace.events if isinstance(e, ProbeLate)}
         for at, event in trace.events:
@@ -143,7 +142,7 @@ class ReplaySimulation(Simulation):
                 self._at(t, lambda _now, n=event.count: self._calls(n))  # type: ignore[misc]
             elif isinstance(event, OperatorDid):
                 self._at(t, OperatorDid(event.action))
-        self.unrecorded = set(self.rules.index) - set(self.answers)
+        self.unrecorded: set[str] = set(self.rules.index) - set(self.answers)
         for answers in self.answers.values():
             answers.sort(key=lambda a: a.at)
         self._times = {trunk: [a.at for a in answers] for trunk, answers in self.answers.items()}
