@@ -216,3 +216,22 @@ async def test_sigkill_between_intent_and_read_back_reconciles_without_a_second_
     finally:
         await _stop(daemon)
         store.close()
+
+
+async def test_failover_wait_exits_non_zero_when_the_platform_refuses_and_zero_when_it_lands(lab: Lab) -> None:
+    daemon = await lab.start_daemon()
+    try:
+        await lab.until(_all_up, what="both carriers up")
+        lab.emulator.faults.append({"method": "PUT", "status": 403, "times": 1000})  # the platform refuses writes
+        refused = await asyncio.to_thread(lab.cli, "failover", "--force", "--reason", "drill", "--wait", "20s",
+                                          "--json")
+        assert refused.returncode != 0, refused.stdout + refused.stderr
+        answer = json.loads(refused.stdout)
+        assert answer["ok"] is False and answer["swap"]["status"] == "failed"
+        assert "HTTP 403" in answer["swap"]["outcome"] and lab.emulator.writes_applied == 0
+        lab.emulator.faults.clear()
+        landed = await asyncio.to_thread(lab.cli, "failover", "--force", "--reason", "drill", "--wait", "20s")
+        assert landed.returncode == 0, landed.stdout + landed.stderr
+        assert ": applied:" in landed.stdout and lab.routed_to() == "tg-secondary"
+    finally:
+        await _stop(daemon)

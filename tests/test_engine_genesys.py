@@ -4,7 +4,9 @@ on real Genesys paths, the edge's view as a second vantage point, the breaker on
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,14 +86,38 @@ async def test_primary_dies_and_the_genesys_objects_move_once(running: Running) 
     assert len(org.writes) == 3  # exactly once
 
 
+async def test_the_pushed_edge_view_is_under_2s_old_when_the_swap_is_decided(running: Running) -> None:
+    """The emulator pushes the edge's OPTIONS state over the notification channel; the swap's
+    sentence says what the edge saw of the primary and how old that view was."""
+    await running.until(lambda: any(c.connected for c in running.org.channels.values()), "the channel connected")
+    assert running.org.channels_created == 1
+    pushed_at = running.org.set_options("trunk-tb-carrier-a", False)  # the edge sees the primary die too
+    await eventually(lambda: running.service.status().edge.get("primary") is False, "the pushed view",
+                     detail=lambda: f"{running.service.status().edge} {running.org.trunks}")
+    seen_after = time.time() - pushed_at
+    running.primary.stop()
+    await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap")
+    def activating() -> list[str]:
+        return [d["sentence"] for d in running.service.store.history(50) if d["sentence"].startswith("activating")]
+
+    await running.until(activating, "the swap's decision in the store")
+    sentence = activating()[0]
+    match = re.search(r"sees no primary trunk answering either \(its view (\d+(?:\.\d+)?)(ms|s) old\)", sentence)
+    assert match, sentence
+    age = float(match[1]) / (1000 if match[2] == "ms" else 1)
+    print(f"edge view: pushed to the machine {seen_after * 1000:.0f} ms after the change; {age:.3f} s old at "
+          "decision time")
+    assert age < 2.0 and seen_after < 2.0
+
+
 async def test_the_edge_seeing_the_secondary_down_holds_the_swap(running: Running) -> None:
-    running.org.trunks["trunk-tb-carrier-b"]["optionsStatus"][0]["optionState"] = False
+    running.org.set_options("trunk-tb-carrier-b", False)  # pushed over the notification channel
     await running.until(lambda: running.service.status().edge.get("secondary") is False, "the edge view")
     running.primary.stop()
     await running.until(lambda: "the platform's edge sees no secondary trunk" in running.service.status().last_sentence,
                         "the edge gap")
     assert running.org.writes == [] and running.service.status().pair.active.value == "primary"
-    running.org.trunks["trunk-tb-carrier-b"]["optionsStatus"][0]["optionState"] = True  # the edge sees it again
+    running.org.set_options("trunk-tb-carrier-b", True)  # the edge sees it again
     await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap once the edge agrees")
 
 

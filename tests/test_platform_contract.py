@@ -1,5 +1,6 @@
 """The platform contract every adapter must pass, each against its emulator on a real HTTP socket:
-generic (the guide's contract), genesys (real Genesys Cloud paths and shapes) and cxone."""
+generic (the guide's contract), genesys (real Genesys Cloud paths and shapes) and cxone. Swaps go
+through the one swap protocol (`actuation/swap.py`), as the daemon's do."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.conftest import free_port
-from trunkguard.actuation.base import AuthError, Platform, PlatformError
+from trunkguard.actuation.base import AuthError, Platform, RoutingState
 from trunkguard.actuation.cxone import CxonePlatform
 from trunkguard.actuation.cxone_emulator import CxoneState, create_cxone_app, tenant
 from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
@@ -23,6 +24,7 @@ from trunkguard.actuation.generic import GenericPlatform
 from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 from trunkguard.actuation.http import PlatformHttp
+from trunkguard.actuation.swap import Book, SwapOutcome, SwapRules, carry_out
 from trunkguard.asgi import serving
 
 RULE, QUEUE = "rule-inbound-1", "primary_inbound_queue_id"
@@ -52,9 +54,8 @@ def _generic(url: str, *, secret: str = "lab-secret", deadline: float = 5.0) -> 
 
 def _genesys(url: str, *, secret: str = "lab-secret", deadline: float = 5.0) -> Platform:
     http = PlatformHttp(url, client_id="trunkguard", client_secret=secret, deadline=deadline)
-    return GenesysPlatform(http, site_id="site-1", outbound_route_id="route-1", primary_trunk_base="tb-carrier-a",
-                           secondary_trunk_base="tb-carrier-b", datatable_id="dt-carrier",
-                           manage_trunk_enabled=True)
+    return GenesysPlatform(http, primary_trunk_base="tb-carrier-a", secondary_trunk_base="tb-carrier-b",
+                           datatable_id="dt-carrier", manage_trunk_enabled=True)
 
 
 def _cxone(url: str, *, secret: str = "lab-secret", deadline: float = 5.0) -> Platform:
@@ -94,6 +95,9 @@ class Emulator:
     def adapter(self, **kw: Any) -> Platform:
         return self.peer.make_adapter(self.url, **kw)
 
+    def writes(self) -> int:
+        return int(self.state.writes_applied)
+
     async def fault(self, **fault: Any) -> None:
         async with httpx.AsyncClient() as client:
             (await client.post(f"{self.url}/_emulator/faults", json=fault)).raise_for_status()
@@ -127,6 +131,13 @@ async def genesys() -> AsyncIterator[Emulator]:
 
 # ---- the shared contract -----------------------------------------------------------------------
 
+FAST = SwapRules(deadline=20.0, readback=10.0, settle=3.0)
+
+
+async def swap(platform: Platform, target: str, key: str, rules: SwapRules = FAST, *,
+               restore: RoutingState | None = None, book: Book | None = None) -> SwapOutcome:
+    return await carry_out(platform, target, key, rules, restore=restore, book=book)
+
 
 async def test_reads_the_routing_and_the_live_calls(emulator: Emulator) -> None:
     platform = emulator.adapter()
@@ -137,31 +148,31 @@ async def test_reads_the_routing_and_the_live_calls(emulator: Emulator) -> None:
 
 async def test_a_swap_is_applied_once_and_read_back(emulator: Emulator) -> None:
     platform, away = emulator.adapter(), emulator.peer.away
-    before = await platform.read_routing()
-    state = await platform.apply_swap(away, idempotency_key="swap-1-to-secondary", expected_version=before.version)
-    assert state.trunk_group_id == away and emulator.peer.routed_to(emulator.state) == away
-    writes = emulator.state.writes_applied
-    assert writes == emulator.peer.writes_per_swap
-    again = await platform.apply_swap(away, idempotency_key="swap-1-to-secondary", expected_version=before.version)
-    assert again.trunk_group_id == away and emulator.state.writes_applied == writes  # a retry writes nothing
+    outcome = await swap(platform, away, "swap-1-to-secondary")
+    assert outcome.ok and outcome.after is not None and outcome.after.trunk_group_id == away, outcome.detail
+    assert emulator.peer.routed_to(emulator.state) == away
+    assert emulator.writes() == emulator.peer.writes_per_swap == outcome.writes
+    again = await swap(platform, away, "swap-1-to-secondary")
+    assert again.ok and again.writes == 0 and emulator.writes() == emulator.peer.writes_per_swap  # nothing rewritten
+    assert "nothing to change" in again.detail or "already so" in again.detail
     await platform.close()
 
 
 async def test_a_swap_back_restores_the_first_carrier(emulator: Emulator) -> None:
     platform, peer = emulator.adapter(), emulator.peer
-    await platform.apply_swap(peer.away, idempotency_key="k1", expected_version=(await platform.read_routing()).version)
-    back = await platform.apply_swap(peer.home, idempotency_key="k2",
-                                     expected_version=(await platform.read_routing()).version)
-    assert back.trunk_group_id == peer.home == peer.routed_to(emulator.state)
+    assert (await swap(platform, peer.away, "k1")).ok
+    back = await swap(platform, peer.home, "k2")
+    assert back.ok and peer.home == peer.routed_to(emulator.state)
+    assert (await platform.read_routing()).trunk_group_id == peer.home
     await platform.close()
 
 
 async def test_503s_are_retried_within_the_deadline(emulator: Emulator) -> None:
     platform = emulator.adapter()
     await emulator.fault(status=503, times=2)
-    state = await platform.apply_swap(emulator.peer.away, idempotency_key="k2", expected_version=1)
-    assert state.trunk_group_id == emulator.peer.away
-    assert emulator.state.writes_applied == emulator.peer.writes_per_swap
+    outcome = await swap(platform, emulator.peer.away, "k2")
+    assert outcome.ok and emulator.peer.routed_to(emulator.state) == emulator.peer.away
+    assert emulator.writes() == emulator.peer.writes_per_swap
     await platform.close()
 
 
@@ -187,6 +198,8 @@ async def test_wrong_credentials_are_an_auth_error(emulator: Emulator) -> None:
     platform = emulator.adapter(secret="wrong")
     with pytest.raises(AuthError, match="token request refused: HTTP 401"):
         await platform.read_routing()
+    outcome = await swap(platform, emulator.peer.away, "k")
+    assert not outcome.ok and "token request refused" in outcome.detail and emulator.writes() == 0
     await platform.close()
 
 
@@ -195,11 +208,11 @@ async def test_past_the_deadline_nothing_is_applied(emulator: Emulator) -> None:
     await platform.read_routing()
     await emulator.fault(status=503, times=1000)
     started = time.monotonic()
-    with pytest.raises(PlatformError, match="at the 1s deadline"):
-        await platform.apply_swap(emulator.peer.away, idempotency_key="k3", expected_version=1)
-    assert time.monotonic() - started < 2.0
+    outcome = await swap(platform, emulator.peer.away, "k3", SwapRules(deadline=2.0, readback=1.0, settle=0.5))
+    assert not outcome.ok and "deadline" in outcome.detail
+    assert time.monotonic() - started < 4.0
     assert emulator.peer.routed_to(emulator.state) == emulator.peer.home
-    assert emulator.state.writes_applied == 0
+    assert emulator.writes() == 0
     await platform.close()
 
 
@@ -207,20 +220,76 @@ async def test_past_the_deadline_nothing_is_applied(emulator: Emulator) -> None:
 async def test_30_percent_faults_still_give_exactly_one_applied_swap(emulator: Emulator, seed: int) -> None:
     platform = emulator.adapter(deadline=15.0)
     await emulator.fault(random_status=503, probability=0.3, seed=seed)
-    state = await platform.apply_swap(emulator.peer.away, idempotency_key=f"swap-{seed}", expected_version=1)
-    assert state.trunk_group_id == emulator.peer.away
-    assert emulator.state.writes_applied == emulator.peer.writes_per_swap
+    outcome = await swap(platform, emulator.peer.away, f"swap-{seed}", SwapRules(deadline=40.0))
+    assert outcome.ok, outcome.detail
+    assert emulator.peer.routed_to(emulator.state) == emulator.peer.away
+    assert emulator.writes() == emulator.peer.writes_per_swap
     await platform.close()
 
 
 async def test_a_version_conflict_is_re_read_and_re_applied(versioned: Emulator) -> None:
     platform = versioned.adapter()
     before = await platform.read_routing()
-    versioned.peer.someone_edits(versioned.state)  # someone edited it since we read it
-    state = await platform.apply_swap(versioned.peer.away, idempotency_key="k1", expected_version=before.version)
-    assert state.trunk_group_id == versioned.peer.away
-    assert state.version == before.version + 7
-    assert versioned.state.writes_applied == versioned.peer.writes_per_swap
+    await versioned.fault(conflict=True, method="PUT")  # someone edits it between our read and our write
+    outcome = await swap(platform, versioned.peer.away, "k1")
+    assert outcome.ok and versioned.peer.routed_to(versioned.state) == versioned.peer.away, outcome.detail
+    assert outcome.after is not None and outcome.after.version >= before.version + 2
+    assert versioned.writes() == versioned.peer.writes_per_swap
+    await platform.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lag", [5.0])
+async def test_lagging_reads_and_conflicts_give_one_write_per_object_and_no_undo(emulator: Emulator,
+                                                                                 lag: float) -> None:
+    """Eventual consistency: every read shows the platform as it was `lag` seconds ago, and an
+    administrator's edit lands between our read and our first write of each swap. Activation and an
+    immediate failback each write every object once, undo nothing, and end exactly as intended."""
+    peer, state = emulator.peer, emulator.state
+    await emulator.fault(read_lag=lag)
+    platform, book = emulator.adapter(), Book(10.0)
+    rules = SwapRules(deadline=60.0, readback=10.0, settle=3.0)
+    prior = await platform.read_routing()
+    for target, key in ((peer.away, "lag-1-to-secondary"), (peer.home, "lag-2-to-primary")):
+        before = emulator.writes()
+        await emulator.fault(conflict=True, method="PUT")
+        outcome = await swap(platform, target, key, rules, restore=prior if target == peer.home else None, book=book)
+        assert outcome.ok, outcome.detail
+        assert outcome.undo_writes == 0 and outcome.writes == peer.writes_per_swap
+        assert emulator.writes() - before == peer.writes_per_swap
+        assert peer.routed_to(state) == target
+    assert state.faults == []  # both conflicts were met
+    if isinstance(state, GenesysState):
+        assert state.writes == ["outboundroute", "datatable row", "trunkbasesettings",
+                                "trunkbasesettings", "outboundroute", "datatable row"]
+        assert state.order("route-1") == ["tb-carrier-a", "tb-carrier-b"]
+        assert state.rows[("dt-carrier", "active")]["activeCarrier"] == "primary"
+        assert state.trunk_bases["tb-carrier-a"]["properties"]["trunk_enabled"]["value"]["instance"] is True
+        assert state.foreign_fields == []
+    elif peer.name == "generic":
+        assert state.applied_keys == ["lag-1-to-secondary", "lag-2-to-primary"]
+    await platform.close()
+
+
+async def test_a_refused_write_fails_the_swap_without_retrying(emulator: Emulator) -> None:
+    platform = emulator.adapter()
+    await emulator.fault(status=400, method="PUT")
+    outcome = await swap(platform, emulator.peer.away, "k")
+    assert not outcome.ok and "HTTP 400" in outcome.detail and emulator.writes() == 0
+    assert emulator.peer.routed_to(emulator.state) == emulator.peer.home
+    await platform.close()
+
+
+async def test_a_lost_answer_is_settled_by_reading_and_retried_with_the_same_key(emulator: Emulator) -> None:
+    """The write lands but its answer never comes back in time: the swap reads until it shows and
+    succeeds, with one write on the platform and no second key."""
+    platform = emulator.adapter(deadline=1.0)
+    await emulator.fault(hold_after_write=2.0, method="PUT")
+    outcome = await swap(platform, emulator.peer.away, "lost-1", SwapRules(deadline=20.0, readback=5.0, settle=5.0))
+    assert outcome.ok, outcome.detail
+    assert emulator.writes() == emulator.peer.writes_per_swap
+    if emulator.peer.name == "generic":
+        assert emulator.state.applied_keys == ["lost-1"]
     await platform.close()
 
 
@@ -230,7 +299,7 @@ async def test_a_version_conflict_is_re_read_and_re_applied(versioned: Emulator)
 async def test_genesys_swap_moves_every_object_and_failback_restores_them(genesys: Emulator) -> None:
     state: GenesysState = genesys.state
     platform = genesys.adapter()
-    await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)
+    assert (await swap(platform, "tb-carrier-b", "k")).ok
     route = state.routes["route-1"]
     assert [b["id"] for b in route["externalTrunkBases"]] == ["tb-carrier-b", "tb-carrier-a"]
     assert route["name"] == "Default Outbound Route" and route["distribution"] == "SEQUENTIAL"  # full object kept
@@ -239,29 +308,83 @@ async def test_genesys_swap_moves_every_object_and_failback_restores_them(genesy
     assert state.trunk_bases["tb-carrier-a"]["properties"]["trunk_enabled"]["value"]["instance"] is False
     assert state.trunks["trunk-tb-carrier-a"]["inService"] is False
     assert state.writes == ["outboundroute", "datatable row", "trunkbasesettings"]
-    await platform.apply_swap("tb-carrier-a", idempotency_key="k2", expected_version=2)
+    assert (await swap(platform, "tb-carrier-a", "k2")).ok
     assert [b["id"] for b in route["externalTrunkBases"]] == ["tb-carrier-a", "tb-carrier-b"]
     assert state.trunk_bases["tb-carrier-a"]["properties"]["trunk_enabled"]["value"]["instance"] is True
     assert state.rows[("dt-carrier", "active")]["activeCarrier"] == "primary"
+    # failback: the primary back in service first, then routes, then the row
+    assert state.writes[3:] == ["trunkbasesettings", "outboundroute", "datatable row"]
+    assert state.foreign_fields == []  # the route PUT is an OutboundRouteBase: no site, no managed
+    await platform.close()
+
+
+async def test_genesys_three_routes_on_two_sites_move_once_and_get_their_recorded_order_back(genesys: Emulator) -> None:
+    state: GenesysState = genesys.state
+    state.add_route("route-intl", "site-2", ["tb-carrier-a", "tb-other", "tb-carrier-b"], name="International")
+    state.add_route("route-911", "site-2", ["tb-emergency", "tb-carrier-a"], name="Emergency")
+    state.add_route("route-unrelated", "site-2", ["tb-other"], name="Someone else's")
+    platform = genesys.adapter()
+    prior = await platform.read_routing()
+    assert sorted(prior.raw["outboundRoutes"]) == ["route-1", "route-911", "route-intl"]
+    outcome = await swap(platform, "tb-carrier-b", "k1")
+    assert outcome.ok, outcome.detail
+    assert state.order("route-1") == ["tb-carrier-b", "tb-carrier-a"]
+    assert state.order("route-intl") == ["tb-carrier-b", "tb-carrier-a", "tb-other"]
+    assert state.order("route-911") == ["tb-emergency", "tb-carrier-b", "tb-carrier-a"]  # its own trunk stays first
+    assert state.order("route-unrelated") == ["tb-other"]
+    assert state.writes.count("outboundroute") == 3
+    back = await swap(platform, "tb-carrier-a", "k2", restore=prior)
+    assert back.ok, back.detail
+    assert state.order("route-1") == ["tb-carrier-a", "tb-carrier-b"]
+    assert state.order("route-intl") == ["tb-carrier-a", "tb-other", "tb-carrier-b"]   # as recorded
+    assert state.order("route-911") == ["tb-emergency", "tb-carrier-a"]                 # as recorded
+    assert state.writes.count("outboundroute") == 6 and state.routes["route-911"]["version"] == 3
+    await platform.close()
+
+
+async def test_genesys_routes_can_be_limited_to_sites_and_routes(genesys: Emulator) -> None:
+    state: GenesysState = genesys.state
+    state.add_route("route-intl", "site-2", ["tb-carrier-a", "tb-carrier-b"])
+    http = PlatformHttp(genesys.url, client_id="trunkguard", client_secret="lab-secret")
+    platform = GenesysPlatform(http, primary_trunk_base="tb-carrier-a", secondary_trunk_base="tb-carrier-b",
+                               sites=("site-2",))
+    assert (await swap(platform, "tb-carrier-b", "k")).ok
+    assert state.order("route-intl")[0] == "tb-carrier-b" and state.order("route-1")[0] == "tb-carrier-a"
+    none = GenesysPlatform(http, primary_trunk_base="tb-carrier-a", secondary_trunk_base="tb-carrier-b",
+                           outbound_routes=("no-such-route",))
+    failed = await swap(none, "tb-carrier-b", "k2")
+    assert not failed.ok and "no outbound route uses trunk base" in failed.detail
     await platform.close()
 
 
 async def test_genesys_400_naming_the_version_is_a_conflict_too(genesys: Emulator) -> None:
     genesys.state.conflict_status = 400
     platform = genesys.adapter()
-    genesys.peer.someone_edits(genesys.state)
-    assert (await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)).trunk_group_id \
-        == "tb-carrier-b"
+    await genesys.fault(conflict=True, method="PUT")
+    assert (await swap(platform, "tb-carrier-b", "k")).ok
     await platform.close()
 
 
-async def test_genesys_a_failed_later_step_puts_the_earlier_ones_back(genesys: Emulator) -> None:
+async def test_genesys_a_refused_later_step_puts_the_earlier_ones_back_and_names_them(genesys: Emulator) -> None:
     platform = genesys.adapter(deadline=1.0)
-    await genesys.fault(status=500, path="/rows/", method="PUT", times=1)
-    with pytest.raises(PlatformError, match="earlier steps were put back"):
-        await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)
+    await genesys.fault(status=400, path="/rows/", method="PUT", times=1)
+    outcome = await swap(platform, "tb-carrier-b", "k")
+    assert not outcome.ok and outcome.undo_writes == 1 and not outcome.half_switched
+    assert "outbound route route-1 put back" in outcome.detail
+    assert "data table row dt-carrier/active failed" not in outcome.detail
+    assert "trunk base tb-carrier-a not reached" in outcome.detail
     assert genesys.state.first_trunk_base("route-1") == "tb-carrier-a"
     assert (await platform.read_routing()).trunk_group_id == "tb-carrier-a"  # consistent again
+    await platform.close()
+
+
+async def test_genesys_a_step_that_cannot_be_put_back_is_named_as_half_switched(genesys: Emulator) -> None:
+    platform = genesys.adapter(deadline=1.0)
+    await genesys.fault(status=400, path="/rows/", method="PUT", times=1)
+    await genesys.fault(status=403, path="/outboundroutes/", method="PUT", skip=1)  # the undo meets it
+    outcome = await swap(platform, "tb-carrier-b", "k")
+    assert not outcome.ok and outcome.half_switched
+    assert "PARTLY SWITCHED" in outcome.detail and "outbound route route-1 left written" in outcome.detail
     await platform.close()
 
 
@@ -271,7 +394,7 @@ async def test_genesys_a_half_applied_swap_reads_as_mixed_and_a_retry_completes_
                                             "trunkBaseId": "tb-carrier-b"}  # a crash left only the row moved
     platform = genesys.adapter()
     assert (await platform.read_routing()).trunk_group_id.startswith("mixed:tb-carrier-a")
-    await platform.apply_swap("tb-carrier-b", idempotency_key="k", expected_version=1)
+    assert (await swap(platform, "tb-carrier-b", "k")).ok
     assert state.writes == ["outboundroute", "trunkbasesettings"]  # the row was already right
     await platform.close()
 

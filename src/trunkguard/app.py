@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from trunkguard.actuation.base import Platform
+from trunkguard.actuation.base import EdgeFeed, Platform
 from trunkguard.actuation.factory import platform_from_config
+from trunkguard.actuation.genesys import GenesysPlatform
+from trunkguard.actuation.genesys_channel import EdgeChannel
+from trunkguard.actuation.swap import SwapRules
 from trunkguard.api.app import create_api
 from trunkguard.asgi import serving
 from trunkguard.config import Config
@@ -108,11 +111,12 @@ class Service:
 
         alerts = Alerts(dispatcher, f"trunkguard/{groups[Role.PRIMARY]}", clock, context, runtime.observe)
         recorder = Recorder(link, lease, alerts, clock, retention=config.storage.trace_retention)
-        swap_deadline = 4 * (config.platform.timeout if config.platform else 10.0)
-        actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups, swap_deadline,
+        swap_rules = config.platform.swap_rules() if config.platform else SwapRules()
+        actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups, swap_rules,
                             runtime.observe)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock),
-                             Pollers(config, platform, link, lease, runtime.post, clock, groups), actuator, dispatcher))
+                             Pollers(config, platform, link, lease, runtime.post, clock, groups,
+                                     edge_feed(config, platform)), actuator, dispatcher))
         return cls(config, runtime, token, store, platform, dispatcher, StoreLink(store, name="api-store"))
 
     def status(self) -> Status:
@@ -132,6 +136,13 @@ class Service:
             await self.platform.close()
             self.reader.close()
             self.store.close()
+
+
+def edge_feed(config: Config, platform: Platform) -> EdgeFeed | None:
+    """Genesys pushes its edge view through a notification channel (unless `platform.edge_push` is off)."""
+    if isinstance(platform, GenesysPlatform) and config.platform is not None and config.platform.edge_push:
+        return EdgeChannel(platform)
+    return None
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from trunkguard.actuation.regions import GENESYS_REGIONS
+from trunkguard.actuation.swap import SwapRules
 from trunkguard.codes import ALIVE_DEFAULT, CodeSet, parse_codes
 from trunkguard.durations import PATTERN_TEXT, format_duration, parse_duration
 from trunkguard.errors import ConfigError
@@ -298,23 +299,41 @@ class PlatformConfig(Section):
     rule_id: str | None = None
     queue_id: str | None = None
     fallback_queue_id: str | None = None
-    site_id: str | None = Field(None, description="genesys: the site holding the outbound route")
-    outbound_route_id: str | None = Field(None, description="genesys: the outbound route whose trunk order moves")
+    sites: list[str] = Field(default_factory=list, description="genesys: move only the outbound routes of these "
+                                                               "sites (empty: every site)")
+    outbound_routes: list[str] = Field(default_factory=list, description="genesys: move only these outbound routes "
+                                                                         "(empty: every route using either carrier)")
+    site_id: str | None = Field(None, description="genesys: the older one-route form; the same as `sites: [id]`")
+    outbound_route_id: str | None = Field(None, description="genesys: the older one-route form; the same as "
+                                                            "`outbound_routes: [id]`")
     datatable_id: str | None = Field(None, description="genesys: the Architect data table the inbound flows read")
     datatable_row: str = Field("active", description="genesys: the row key of the active-carrier flag")
     manage_trunk_enabled: bool = Field(False, description="genesys: also take the primary's trunk base out of "
                                                           "service (trunk_enabled) while on the secondary")
+    edge_push: bool = Field(True, description="genesys: take the edge view pushed over a Notification API "
+                                              "channel (polled only while the channel is down)")
     point_of_contact_id: str | None = Field(None, description="cxone: the point of contact whose skill moves")
     client_id_env: EnvName | None = None
     client_secret_env: EnvName | None = None
     access_key_id_env: EnvName | None = Field(None, description="cxone: the access key id's variable")
     access_key_secret_env: EnvName | None = Field(None, description="cxone: the access key secret's variable")
-    timeout: Duration = 10.0
+    timeout: Duration = Field(10.0, description="one request, its retries of 429/5xx included")
+    readback_deadline: Duration = Field(10.0, description="after each write, how long to read until it shows "
+                                                          "(the platform is eventually consistent)")
+    settle: Duration | None = Field(None, description="how long a write whose outcome is unknown (a lost answer, "
+                                                      "a crash, a takeover) is read before it counts as not "
+                                                      "applied; default: `timeout`")
+    swap_deadline: Duration | None = Field(None, description="a whole swap, every object and read-back; default: "
+                                                             "4 x `timeout` + `readback_deadline`")
 
     @model_validator(mode="after")
     def _per_kind(self) -> PlatformConfig:
-        if self.timeout <= 0:
-            raise FieldRule("timeout", "must be more than 0")
+        for name in ("timeout", "readback_deadline", "settle", "swap_deadline"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise FieldRule(name, "must be more than 0")
+        if self.swap_deadline is not None and self.swap_deadline < self.timeout:
+            raise FieldRule("swap_deadline", f"must be at least timeout ({format_duration(self.timeout)})")
         if self.base_url is None and not (self.kind == "genesys" and self.region):
             raise FieldRule("base_url", "is required" + (" (or give region)" if self.kind == "genesys" else ""))
         if self.region is not None:
@@ -323,12 +342,26 @@ class PlatformConfig(Section):
             if self.region not in GENESYS_REGIONS:
                 raise FieldRule("region", f"{self.region!r} is not a Genesys Cloud region; one of "
                                           f"{', '.join(GENESYS_REGIONS)}")
-        needs = {"generic": ("rule_id",), "emulator": ("rule_id",), "genesys": ("site_id", "outbound_route_id"),
+        if self.kind != "genesys":
+            for key in ("sites", "outbound_routes", "site_id", "outbound_route_id"):
+                if getattr(self, key):
+                    raise FieldRule(key, "is only for kind genesys")
+        needs = {"generic": ("rule_id",), "emulator": ("rule_id",), "genesys": (),
                  "cxone": ("point_of_contact_id", "access_key_id_env", "access_key_secret_env")}[self.kind]
         for key in needs:
             if getattr(self, key) is None:
                 raise FieldRule(key, f"is required for kind {self.kind}")
         return self
+
+    def route_limits(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """genesys: the sites and outbound routes a swap is limited to (the older one-route form included)."""
+        sites = (*self.sites, *([self.site_id] if self.site_id else []))
+        routes = (*self.outbound_routes, *([self.outbound_route_id] if self.outbound_route_id else []))
+        return tuple(dict.fromkeys(sites)), tuple(dict.fromkeys(routes))
+
+    def swap_rules(self) -> SwapRules:
+        return SwapRules(deadline=self.swap_deadline or 4 * self.timeout + self.readback_deadline,
+                         readback=self.readback_deadline, settle=self.settle or self.timeout)
 
 
 class StorageConfig(Section):

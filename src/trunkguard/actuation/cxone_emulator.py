@@ -57,12 +57,15 @@ def create_cxone_app(state: CxoneState) -> Starlette:
         current = state.points_of_contact.get(request.path_params["poc_id"])
         if current is None:
             return JSONResponse({"error": "not found"}, status_code=404)
+        name = f"poc/{request.path_params['poc_id']}"
         if request.method == "GET":
-            return JSONResponse({"pointsOfContact": [current]})
+            return JSONResponse({"pointsOfContact": [state.history.read(name, current, state.read_lag)]})
         body = await request.json()
         if "skillId" not in body:
             return JSONResponse({"error": "skillId is required"}, status_code=400)
+        state.history.before_write(name, current)
         current.update(body)
+        state.history.wrote(name, current)
         state.writes_applied += 1
         return JSONResponse({"pointsOfContact": [current]})
 

@@ -4,9 +4,13 @@ For the lab, the demo and the tests. Faults are queued through `POST /_emulator/
 `{"status": 503, "times": 2}`, `{"status": 429, "retry_after": 1}`, `{"latency": 0.5}`,
 `{"conflict": true}` (someone else bumps the rule's version first), `{"expire_tokens": true}`,
 `{"hold_after_write": 5}` (apply the write, then wait before answering: a crash window), or
-`{"random_status": 503, "probability": 0.3, "seed": 1}` for a lasting share of failures. A fault
+`{"random_status": 503, "probability": 0.3, "seed": 1}` for a lasting share of failures, and
+`{"read_lag": 2.0}` for lasting eventual consistency: a read shows each object as it was that many
+seconds ago (writes are checked against the newest version, as on the real platform). A fault
 with `"method": "PUT"` waits for the first request of that method, and one with `"path": "rows"`
-for the first request whose path contains that text.
+for the first request whose path contains that text; `"skip": N` lets N matching requests through
+first. A `latency` fault on a PUT delays the write
+itself: it lands after the pause whether or not the client is still waiting.
 `POST /_emulator/calls` sets the live-call count; `GET /_emulator/state` shows the rules and how
 many writes were applied.
 """
@@ -29,6 +33,35 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 
+class History:
+    """What each object said and since when, so a read can lag behind the writes. An object edited
+    in place (by a test, as an administrator would) is noticed, and dated, on its next read."""
+
+    def __init__(self) -> None:
+        self._by: dict[str, list[tuple[float, Any]]] = {}
+
+    def _observe(self, name: str, current: Any) -> None:
+        entries = self._by.setdefault(name, [])
+        if not entries:
+            entries.append((float("-inf"), copy.deepcopy(current)))
+        elif entries[-1][1] != current:
+            entries.append((time.monotonic(), copy.deepcopy(current)))
+
+    def read(self, name: str, current: Any, lag: float) -> Any:
+        self._observe(name, current)
+        if lag <= 0:
+            return current
+        cutoff = time.monotonic() - lag
+        entries = self._by[name]
+        return copy.deepcopy(next((obj for at, obj in reversed(entries) if at <= cutoff), entries[0][1]))
+
+    def before_write(self, name: str, current: Any) -> None:
+        self._observe(name, current)
+
+    def wrote(self, name: str, current: Any) -> None:
+        self._by.setdefault(name, []).append((time.monotonic(), copy.deepcopy(current)))
+
+
 @dataclass
 class EmulatorState:
     client_id: str = "trunkguard"
@@ -43,6 +76,9 @@ class EmulatorState:
     rng: random.Random = field(default_factory=random.Random)
     writes_applied: int = 0
     requests: int = 0
+    read_lag: float = 0.0
+    history: History = field(default_factory=History)
+    applied_keys: list[str] = field(default_factory=list)   # the Idempotency-Key of every write applied
 
     def bump_versions(self) -> None:
         """Someone else edits every object (a `conflict` fault)."""
@@ -65,11 +101,15 @@ async def fault_gate(state: EmulatorState, request: Request) -> Response | None:
     state.requests += 1
     fault = next((f for f in state.faults if f.get("method", request.method) == request.method
                   and f.get("path", "") in request.url.path), None)
+    if fault is not None and int(fault.get("skip", 0)) > 0:
+        fault["skip"] = int(fault["skip"]) - 1  # let this many matching requests through first
+        fault = None
     if fault is not None and "hold_after_write" in fault:
         return None  # taken by the write itself, after it is applied
     if fault is not None:
         _use(state, fault)
         if fault.get("latency"):
+            await request.body()  # the request has fully arrived: it is handled even if the client goes away
             await asyncio.sleep(float(fault["latency"]))
         if fault.get("expire_tokens"):
             state.tokens.clear()
@@ -108,7 +148,9 @@ async def issue_token(state: EmulatorState, request: Request) -> Response:
 async def control(state: EmulatorState, request: Request) -> Response:
     """`/_emulator/faults`: queue a fault, or set a lasting random share of failures."""
     fault = await request.json()
-    if "random_status" in fault:
+    if "read_lag" in fault:
+        state.read_lag = float(fault["read_lag"])
+    elif "random_status" in fault:
         state.random_fault = fault
         state.rng.seed(fault.get("seed"))
     else:
@@ -132,8 +174,9 @@ def create_app(state: EmulatorState) -> Starlette:
         current = state.rules.get(rule_id)
         if current is None:
             return JSONResponse({"error": f"no rule {rule_id}"}, status_code=404)
+        name = f"rule/{rule_id}"
         if request.method == "GET":
-            return JSONResponse(current)
+            return JSONResponse(state.history.read(name, current, state.read_lag))
         key = request.headers.get("idempotency-key")
         if key and key in state.idempotency:
             return JSONResponse(state.idempotency[key])  # a retry of a write already applied
@@ -149,8 +192,11 @@ def create_app(state: EmulatorState) -> Starlette:
                                 status_code=409)
         updated = copy.deepcopy(body)
         updated.update({"id": rule_id, "version": current["version"] + 1})
+        state.history.before_write(name, current)
         state.rules[rule_id] = updated
+        state.history.wrote(name, updated)
         state.writes_applied += 1
+        state.applied_keys.append(key or "")
         if key:
             state.idempotency[key] = updated
         hold = next((f for f in state.faults if "hold_after_write" in f), None)
@@ -178,7 +224,7 @@ def create_app(state: EmulatorState) -> Starlette:
 
     async def show(_: Request) -> Response:
         return JSONResponse({"rules": state.rules, "writes_applied": state.writes_applied,
-                             "requests": state.requests})
+                             "applied_keys": state.applied_keys, "requests": state.requests})
 
     return Starlette(routes=[
         Route("/oauth/token", token, methods=["POST"]),

@@ -37,9 +37,8 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
     if p.kind == "genesys":
         http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
                             token_url=p.login_url or genesys_login_url(base))
-        assert p.site_id is not None  # checked when the config was loaded
-        assert p.outbound_route_id is not None
-        return GenesysPlatform(http, site_id=p.site_id, outbound_route_id=p.outbound_route_id,
+        sites, routes = p.route_limits()
+        return GenesysPlatform(http, sites=sites, outbound_routes=routes,
                                primary_trunk_base=carriers.primary.trunk_group_id,
                                secondary_trunk_base=carriers.secondary.trunk_group_id,
                                datatable_id=p.datatable_id, datatable_row=p.datatable_row,

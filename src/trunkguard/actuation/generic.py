@@ -7,7 +7,7 @@
 - `GET  /api/v2/analytics/queues/realtime?queueId=...`: `{"queues": [{"queueId", "activeCalls"}]}`.
 - `POST /oauth/token`: OAuth 2.0 client credentials.
 Genesys Cloud itself has none of these endpoints (see research/platform_api.md); its adapter maps a
-swap onto its real objects.
+swap onto its real objects. A swap here is one change of one object: the rule's action.
 """
 
 from __future__ import annotations
@@ -15,12 +15,23 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from trunkguard.actuation.base import PlatformError, RoutingState, VersionConflict
+from trunkguard.actuation.base import (
+    Change,
+    ObjectRef,
+    PlatformError,
+    RoutingState,
+    Seen,
+    Stage,
+    VersionConflict,
+    fields_match,
+    fields_of,
+    merged,
+)
 from trunkguard.actuation.http import PlatformHttp
+from trunkguard.actuation.http import json_object as _json
 
 RULES = "/api/v2/telephony/routes/rules"
 REALTIME = "/api/v2/analytics/queues/realtime"
-CONFLICT_RETRIES = 3
 
 
 class GenericPlatform:
@@ -30,73 +41,59 @@ class GenericPlatform:
         self.rule_id = rule_id
         self.queue_id = queue_id
         self.fallback_queue_id = fallback_queue_id
+        self.rule = ObjectRef("rule", rule_id, f"{RULES}/{rule_id}")
 
     async def read_routing(self) -> RoutingState:
-        response = await self.http.request("GET", f"{RULES}/{self.rule_id}")
-        if response.status_code != 200:
-            raise PlatformError(f"GET rule {self.rule_id}: HTTP {response.status_code}")
-        return self._state(_json(response))
+        seen = await self.read(self.rule)
+        try:
+            return RoutingState(self.rule_id, str(seen.body["action"]["trunkGroupId"]), seen.version or 0, seen.body)
+        except (KeyError, TypeError) as exc:
+            raise PlatformError(f"rule {self.rule_id} not understood: missing {exc}") from None
 
-    async def apply_swap(self, trunk_group_id: str, *, idempotency_key: str, expected_version: int) -> RoutingState:
-        """Point the rule at `trunk_group_id`; on a version conflict re-read and re-apply; read back."""
-        current = await self.read_routing()
-        version = expected_version
-        for _ in range(CONFLICT_RETRIES):
-            if current.trunk_group_id == trunk_group_id:
-                return current  # already there: an earlier attempt of this intent, or someone else
-            body = self._body(current.raw, trunk_group_id, version)
-            response = await self.http.request("PUT", f"{RULES}/{self.rule_id}", json=body,
-                                               headers={"Idempotency-Key": idempotency_key})
-            if response.status_code == 409:
-                current = await self.read_routing()
-                version = current.version
-                continue
-            if response.status_code not in (200, 201):
-                raise PlatformError(f"PUT rule {self.rule_id}: HTTP {response.status_code}: {response.text[:200]}")
-            after = await self.read_routing()
-            if after.trunk_group_id != trunk_group_id:
-                raise PlatformError(f"read-back of rule {self.rule_id} shows trunk group {after.trunk_group_id}, "
-                                    f"not {trunk_group_id}")
-            return after
-        raise VersionConflict(f"rule {self.rule_id} kept changing under us ({CONFLICT_RETRIES} conflicts)")
+    async def plan(self, target: str, restore: RoutingState | None) -> tuple[Stage, ...]:
+        recorded = dict(restore.raw.get("action") or {}) if restore is not None else {}
+        if recorded.get("trunkGroupId") == target:
+            return ((Change(self.rule, {"action": recorded}, f"trunk group {target}, as recorded"),),)
+        action: dict[str, Any] = {"type": "routeToTrunkGroup", "trunkGroupId": target}
+        if self.queue_id:
+            action["queueId"] = self.queue_id
+        if self.fallback_queue_id:
+            action["fallback"] = {"type": "routeToQueue", "queueId": self.fallback_queue_id}
+        return ((Change(self.rule, {"action": action}, f"trunk group {target}"),),)
+
+    async def read(self, ref: ObjectRef) -> Seen:
+        response = await self.http.request("GET", ref.path)
+        rule = _json(response, f"GET {ref.label}")
+        try:
+            return Seen(ref, int(rule["version"]), rule)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlatformError(f"{ref.label} not understood: no version ({exc})") from None
+
+    async def write(self, base: Seen, change: Change, key: str) -> Seen:
+        body = merged(copy.deepcopy(dict(base.body)), change.want)
+        body["version"] = base.version
+        response = await self.http.request("PUT", change.ref.path, json=body, headers={"Idempotency-Key": key})
+        if response.status_code == 409:
+            raise VersionConflict(f"{change.ref.label}: version {base.version} is stale")
+        rule = _json(response, f"PUT {change.ref.label}")
+        return Seen(change.ref, int(rule.get("version", (base.version or 0) + 1)), rule)
+
+    def shows(self, seen: Seen, change: Change) -> bool:
+        return fields_match(seen.body, change.want)
+
+    def undo(self, before: Seen, change: Change) -> Change:
+        was = fields_of(before.body, change.want)
+        return Change(change.ref, was, f"back to trunk group {was.get('action', {}).get('trunkGroupId')}")
 
     async def active_calls(self) -> int:
         params = {"queueId": self.queue_id} if self.queue_id else None
-        response = await self.http.request("GET", REALTIME, params=params)
-        if response.status_code != 200:
-            raise PlatformError(f"GET queue observations: HTTP {response.status_code}")
+        data = _json(await self.http.request("GET", REALTIME, params=params), "GET queue observations")
         try:
-            queues = _json(response)["queues"]
-            return sum(int(q["activeCalls"]) for q in queues if not self.queue_id or q["queueId"] == self.queue_id)
+            return sum(int(q["activeCalls"]) for q in data["queues"]
+                       if not self.queue_id or q["queueId"] == self.queue_id)
         except (KeyError, TypeError, ValueError) as exc:
             raise PlatformError(f"queue observations not understood: {exc}") from None
 
     async def close(self) -> None:
         await self.http.close()
 
-    def _state(self, rule: dict[str, Any]) -> RoutingState:
-        try:
-            return RoutingState(self.rule_id, str(rule["action"]["trunkGroupId"]), int(rule["version"]), rule)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PlatformError(f"rule {self.rule_id} not understood: missing {exc}") from None
-
-    def _body(self, raw: Any, trunk_group_id: str, version: int) -> dict[str, Any]:
-        body = copy.deepcopy(dict(raw))
-        action = dict(body.get("action") or {})
-        action.update({"type": "routeToTrunkGroup", "trunkGroupId": trunk_group_id})
-        if self.queue_id:
-            action["queueId"] = self.queue_id
-        if self.fallback_queue_id:
-            action["fallback"] = {"type": "routeToQueue", "queueId": self.fallback_queue_id}
-        body.update({"action": action, "version": version})
-        return body
-
-
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise PlatformError(f"answer is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise PlatformError("answer is not a JSON object")
-    return data

@@ -1,25 +1,26 @@
-"""Genesys Cloud CX (BYOC Cloud): a carrier swap as a composite of real, versioned objects.
+"""Genesys Cloud CX (BYOC Cloud): a carrier swap as changes to real, versioned objects.
 
 Genesys Cloud has no routing rule that points at a "trunk group", and DIDs are not bound to a
 trunk: inbound calls arrive over whichever BYOC trunk the carrier delivers them to (the carriers
-move the DIDs; both trunks stay configured). What trunkguard switches, in this order:
+move the DIDs; both trunks stay configured). What trunkguard changes:
 
-1. The site outbound route's ordered `externalTrunkBases`: the target carrier's trunk base first
-   (`distribution: SEQUENTIAL` then retries the other one per call on retryable codes).
-   `PUT /api/v2/telephony/providers/edges/sites/{siteId}/outboundroutes/{routeId}`, full object
-   with the `version` read.
-2. The Architect data-table row the inbound flows read as the active carrier (`datatable_id`,
-   row `datatable_row`, fields `activeCarrier` = primary|secondary and `trunkBaseId`): the guide's
-   Standard vs Failover IVR path. `PUT /api/v2/flows/datatables/{id}/rows/{rowId}` (no version).
-3. Optionally (`manage_trunk_enabled`) the primary's trunk base `trunk_enabled` property: false
-   while on the secondary, true again on failback.
-   `PUT /api/v2/telephony/providers/edges/trunkbasesettings/{id}` with its `version`.
+- Every outbound route that uses either carrier's trunk base (found with
+  `GET /api/v2/telephony/providers/edges/outboundroutes?externalTrunkBases.ids=...`, optionally
+  limited to the configured `sites` and `outbound_routes`): the target carrier's base ahead of the
+  other carrier's, the route's other bases kept in their places (an emergency route whose own trunk
+  comes first keeps it first) (`distribution: SEQUENTIAL` then retries the other one per
+  call on retryable codes). `PUT .../sites/{siteId}/outboundroutes/{routeId}` takes an
+  `OutboundRouteBase`: the whole object at the version read, without `site` and `managed`.
+- The Architect data-table row the inbound flows read as the active carrier (`datatable_id`,
+  row `datatable_row`, fields `activeCarrier` = primary|secondary and `trunkBaseId`): the guide's
+  Standard vs Failover IVR path. `PUT /api/v2/flows/datatables/{id}/rows/{rowId}` (no version).
+- Optionally (`manage_trunk_enabled`) the primary's trunk base `trunk_enabled` property: false
+  while on the secondary, true again on failback. `PUT .../trunkbasesettings/{id}` with its version.
 
-Each step is skipped when the object already says what is wanted (so a retry of one intent, or a
-reconcile after a crash, writes only what is missing); each write is read back. A version
-conflict (409, or 400 naming the version) is re-read and re-applied. If a later step fails, the
-earlier ones are put back from the prior state read before the swap, so a swap is never left half
-done. Genesys has no Idempotency-Key header; idempotency comes from comparing desired state.
+The order follows the direction: to the secondary, routes, then the row, then the primary out of
+service; back to the primary, the primary in service first, then routes, then the row. On failback
+each route gets back the order recorded before the swap. Genesys has no Idempotency-Key header:
+idempotency comes from comparing the wanted state (`shows`) and from versions.
 
 A carrier's `trunk_group_id` in the config is its trunk base settings id. Live calls for the
 breaker are the primary carrier's trunks' inbound + outbound call counts (`/trunks/metrics`). The
@@ -30,66 +31,116 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
-from trunkguard.actuation.base import PlatformError, RoutingState, VersionConflict
-from trunkguard.actuation.http import PlatformHttp
+from trunkguard.actuation.base import (
+    Change,
+    ObjectRef,
+    PlatformError,
+    RoutingState,
+    Seen,
+    Stage,
+    VersionConflict,
+    fields_match,
+    fields_of,
+)
+from trunkguard.actuation.http import PlatformHttp, json_object
 
 EDGES = "/api/v2/telephony/providers/edges"
 READ_ONLY = ("selfUri", "dateCreated", "dateModified", "modifiedBy", "createdBy", "modifiedByApp", "createdByApp")
-CONFLICT_RETRIES = 3
+NOT_IN_ROUTE_BASE = ("site", "managed")  # OutboundRoute has them; the PUT takes an OutboundRouteBase
+ROUTE, ROW, TRUNK_BASE = "outbound route", "data table row", "trunk base"
 log = logging.getLogger("trunkguard.genesys")
 
 
 class GenesysPlatform:
-    def __init__(self, http: PlatformHttp, *, site_id: str, outbound_route_id: str, primary_trunk_base: str,
-                 secondary_trunk_base: str, datatable_id: str | None = None, datatable_row: str = "active",
+    def __init__(self, http: PlatformHttp, *, primary_trunk_base: str, secondary_trunk_base: str,
+                 sites: tuple[str, ...] = (), outbound_routes: tuple[str, ...] = (),
+                 datatable_id: str | None = None, datatable_row: str = "active",
                  manage_trunk_enabled: bool = False) -> None:
         self.http = http
-        self.route_path = f"{EDGES}/sites/{site_id}/outboundroutes/{outbound_route_id}"
-        self.route_id = outbound_route_id
         self.primary, self.secondary = primary_trunk_base, secondary_trunk_base
-        self.row_path = f"/api/v2/flows/datatables/{datatable_id}/rows/{datatable_row}" if datatable_id else None
+        self.sites, self.route_ids = tuple(sites), tuple(outbound_routes)
+        self.row = ObjectRef(ROW, f"{datatable_id}/{datatable_row}",
+                             f"/api/v2/flows/datatables/{datatable_id}/rows/{datatable_row}") if datatable_id else None
         self.row_key = datatable_row
+        self.trunk_base = ObjectRef(TRUNK_BASE, primary_trunk_base, f"{EDGES}/trunkbasesettings/{primary_trunk_base}")
         self.manage_trunk_enabled = manage_trunk_enabled
 
     # ---- reading ---------------------------------------------------------------------------
 
+    async def routes(self) -> list[dict[str, Any]]:
+        """Every outbound route using either carrier's trunk base, within the configured limits."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            data = json_object(await self.http.request("GET", f"{EDGES}/outboundroutes", params={
+                "externalTrunkBases.ids": f"{self.primary},{self.secondary}", "pageSize": "100",
+                "pageNumber": str(page)}), "outbound routes listing")
+            entities = data.get("entities")
+            if not isinstance(entities, list):
+                raise PlatformError("outbound routes listing not understood: no entities")
+            for route in entities:
+                if not isinstance(route, dict) or not route.get("id") or not (route.get("site") or {}).get("id"):
+                    continue
+                if (self.sites and route["site"]["id"] not in self.sites) or \
+                        (self.route_ids and route["id"] not in self.route_ids):
+                    continue
+                if route.get("managed"):
+                    log.warning("outbound route %s is managed by Genesys and cannot be changed", route["id"])
+                    continue
+                found.append(route)
+            if page >= int(data.get("pageCount") or 1):
+                break
+            page += 1
+        if not found:
+            limits = f" within sites {list(self.sites)} and routes {list(self.route_ids)}" \
+                if self.sites or self.route_ids else ""
+            raise PlatformError(f"no outbound route uses trunk base {self.primary} or {self.secondary}{limits}")
+        return found
+
     async def read_routing(self) -> RoutingState:
-        route = await self._get(self.route_path)
-        bases = [str(b.get("id")) for b in route.get("externalTrunkBases") or []]
-        if not bases:
-            raise PlatformError(f"outbound route {self.route_id} has no external trunk bases")
-        raw: dict[str, Any] = {"outboundRoute": route}
-        current = bases[0]
+        routes = await self.routes()
+        carriers = (self.primary, self.secondary)
+        firsts = {next((i for i in _base_ids(r) if i in carriers), "none") for r in routes}
+        raw: dict[str, Any] = {"outboundRoutes": {r["id"]: r for r in routes}}
+        current = sorted(firsts)[0]
         disagree: list[str] = []
-        if self.row_path:
-            row = await self._get(self.row_path, params={"showbrief": "false"})
+        if len(firsts) > 1:
+            disagree.append(f"routes start with {', '.join(sorted(firsts))}")
+        if self.row is not None:
+            row = (await self.read(self.row)).body
             raw["dataTableRow"] = row
             if row.get("trunkBaseId") != current:
                 disagree.append(f"data table row says {row.get('trunkBaseId')}")
         if self.manage_trunk_enabled:
-            enabled = _trunk_enabled(await self._get(self._tb_path(self.primary), params={"ignoreHidden": "true"}))
+            enabled = _trunk_enabled((await self.read(self.trunk_base)).body)
             raw["primaryTrunkEnabled"] = enabled
             if enabled != (current == self.primary):
                 disagree.append(f"primary trunk_enabled is {enabled}")
         if disagree:  # half-applied by someone: not equal to any carrier, so a swap completes it
             current = f"mixed:{current} ({'; '.join(disagree)})"
-        return RoutingState(self.route_id, current, int(route.get("version", 0)), raw)
+        version = max(int(r.get("version", 0)) for r in routes)
+        return RoutingState(",".join(r["id"] for r in routes), current, version, raw)
+
+    async def read(self, ref: ObjectRef) -> Seen:
+        params = {"showbrief": "false"} if ref.kind == ROW else {"ignoreHidden": "true"} \
+            if ref.kind == TRUNK_BASE else None
+        body = json_object(await self.http.request("GET", ref.path, params=params), f"GET {ref.label}")
+        return Seen(ref, None if ref.kind == ROW else int(body.get("version", 0)), body)
 
     async def active_calls(self) -> int:
         """Calls on the primary carrier's trunks now (inbound + outbound), from trunk metrics."""
-        trunk_ids = [t["id"] for t in await self._trunks(self.primary)]
+        trunk_ids = [t["id"] for t in await self.trunks(self.primary)]
         if not trunk_ids:
             return 0
         response = await self.http.request("GET", f"{EDGES}/trunks/metrics", params={"trunkIds": ",".join(trunk_ids)})
-        metrics = _json(response, "trunk metrics")
+        if response.status_code >= 300:
+            json_object(response, "trunk metrics")  # raises, naming the status
         try:
             return sum(int(m["calls"].get("inboundCallCount", 0)) + int(m["calls"].get("outboundCallCount", 0))
-                       for m in metrics)
+                       for m in response.json())
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlatformError(f"trunk metrics not understood: {exc}") from None
 
@@ -98,120 +149,112 @@ class GenesysPlatform:
         None when it has no trunks or OPTIONS monitoring is off."""
         view: dict[str, bool | None] = {}
         for base in (self.primary, self.secondary):
-            trunks = [t for t in await self._trunks(base) if t.get("optionsEnabledStatus", "ENABLED") == "ENABLED"]
-            view[base] = None if not trunks else any(
-                t.get("inService") and any(o.get("optionState") for o in t.get("optionsStatus") or [])
-                for t in trunks)
+            view[base] = trunks_answering(await self.trunks(base))
         return view
 
-    # ---- the swap ----------------------------------------------------------------------------
+    # ---- the swap's objects ------------------------------------------------------------------
 
-    async def apply_swap(self, trunk_group_id: str, *, idempotency_key: str, expected_version: int) -> RoutingState:
-        if trunk_group_id not in (self.primary, self.secondary):
-            raise PlatformError(f"{trunk_group_id} is neither carrier's trunk base ({self.primary}, {self.secondary})")
-        role = "secondary" if trunk_group_id == self.secondary else "primary"
-        undo: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        try:
-            await self._route_first(trunk_group_id, expected_version, undo)
-            if self.row_path:
-                await self._row(role, trunk_group_id, idempotency_key, undo)
-            if self.manage_trunk_enabled:
-                await self._primary_enabled(role == "primary", undo)
-            after = await self.read_routing()
-            if after.trunk_group_id != trunk_group_id:
-                raise PlatformError(f"read-back shows {after.trunk_group_id}, not {trunk_group_id}")
-            return after
-        except PlatformError as exc:
-            failed_undo = []
-            for what, step in reversed(undo):
-                try:
-                    await step()
-                except PlatformError as undo_exc:
-                    failed_undo.append(f"{what} ({undo_exc})")
-            if failed_undo:
-                raise PlatformError(f"{exc}; putting back the earlier steps failed for: {', '.join(failed_undo)}. "
-                                    "The routing is partly switched: check it in Genesys Cloud") from None
-            raise PlatformError(f"{exc}" + ("; earlier steps were put back" if undo else "")) from None
+    async def plan(self, target: str, restore: RoutingState | None) -> tuple[Stage, ...]:
+        if target not in (self.primary, self.secondary):
+            raise PlatformError(f"{target} is neither carrier's trunk base ({self.primary}, {self.secondary})")
+        role = "primary" if target == self.primary else "secondary"
+        recorded = dict(restore.raw) if restore is not None and restore.trunk_group_id == target else {}
+        recorded_routes = recorded.get("outboundRoutes") or {}
+        routes: list[Change] = []
+        for route in await self.routes():
+            ids = _base_ids(route)
+            was = _base_ids(recorded_routes.get(route["id"]) or {})
+            carriers = (self.primary, self.secondary)
+            if next((i for i in was if i in carriers), None) == target:
+                # back to the recorded order: a carrier base the swap added goes; others added since go last
+                wanted = [*was, *[i for i in ids if i not in was and i not in carriers]]
+                says = f"{' > '.join(wanted)}, as recorded"
+            else:
+                wanted = _preferring(ids, target, carriers)
+                says = f"{target} before {'the other carrier' if len(wanted) > 1 else 'nothing'}"
+            routes.append(Change(ObjectRef(ROUTE, route["id"],
+                                           f"{EDGES}/sites/{route['site']['id']}/outboundroutes/{route['id']}"),
+                                 {"externalTrunkBases": wanted}, says))
+        stages: list[Stage] = [tuple(routes)]
+        if self.row is not None:
+            row_was = recorded.get("dataTableRow") or {}
+            want = {k: v for k, v in row_was.items() if k != "key"} if row_was.get("trunkBaseId") == target \
+                else {"activeCarrier": role, "trunkBaseId": target}
+            stages.append((Change(self.row, want, f"activeCarrier {want.get('activeCarrier', role)}"),))
+        if self.manage_trunk_enabled:
+            enabled = role == "primary"
+            change = Change(self.trunk_base, {"trunk_enabled": enabled}, f"trunk_enabled {str(enabled).lower()}")
+            stages = [(change,), *stages] if enabled else [*stages, (change,)]
+        return tuple(stages)
 
-    async def _route_first(self, target: str, version: int,
-                           undo: list[tuple[str, Callable[[], Awaitable[None]]]]) -> None:
-        route = await self._get(self.route_path)
-        prior = copy.deepcopy(route)
-        for _ in range(CONFLICT_RETRIES):
-            bases = list(route.get("externalTrunkBases") or [])
-            if bases and bases[0].get("id") == target:
-                return
-            chosen = next((b for b in bases if b.get("id") == target), {"id": target})
-            body = _writable(route)
-            body["externalTrunkBases"] = [chosen, *[b for b in bases if b.get("id") != target]]
-            body["version"] = int(route.get("version", version))
-            response = await self.http.request("PUT", self.route_path, json=body)
-            if _is_conflict(response):
-                route = await self._get(self.route_path)
-                continue
-            _json(response, "outbound route update")
-            undo.append(("the outbound route", lambda: self._restore_route(prior)))
-            return
-        raise VersionConflict(f"outbound route {self.route_id} kept changing under us ({CONFLICT_RETRIES} conflicts)")
+    async def write(self, base: Seen, change: Change, key: str) -> Seen:
+        kind, body = change.ref.kind, _writable(dict(base.body))
+        if kind == ROUTE:
+            for name in NOT_IN_ROUTE_BASE:
+                body.pop(name, None)
+            have = {str(b.get("id")): b for b in body.get("externalTrunkBases") or []}
+            body["externalTrunkBases"] = [have.get(i, {"id": i}) for i in change.want["externalTrunkBases"]]
+            body["version"] = base.version
+        elif kind == TRUNK_BASE:
+            prop = body.setdefault("properties", {}).setdefault("trunk_enabled", {"type": "boolean", "value": {}})
+            prop.setdefault("value", {})["instance"] = bool(change.want["trunk_enabled"])
+            body["version"] = base.version
+        else:
+            body = {**body, **change.want, "key": self.row_key}
+        response = await self.http.request("PUT", change.ref.path, json=body)
+        if response.status_code == 409 or (response.status_code == 400
+                                           and "does not match the current version" in response.text):
+            raise VersionConflict(f"{change.ref.label}: version {base.version} is stale")
+        answer = json_object(response, f"PUT {change.ref.label}")
+        return Seen(change.ref, None if kind == ROW else int(answer.get("version", (base.version or 0) + 1)), answer)
 
-    async def _restore_route(self, prior: dict[str, Any]) -> None:
-        current = await self._get(self.route_path)
-        body = _writable(current)
-        body["externalTrunkBases"] = prior.get("externalTrunkBases")
-        _json(await self.http.request("PUT", self.route_path, json=body), "outbound route restore")
+    def shows(self, seen: Seen, change: Change) -> bool:
+        if change.ref.kind == ROUTE:
+            return _base_ids(seen.body) == list(change.want["externalTrunkBases"])
+        if change.ref.kind == TRUNK_BASE:
+            return _trunk_enabled(seen.body) is bool(change.want["trunk_enabled"])
+        return fields_match(seen.body, change.want)
 
-    async def _row(self, role: str, target: str, key: str,
-                   undo: list[tuple[str, Callable[[], Awaitable[None]]]]) -> None:
-        assert self.row_path is not None
-        row = await self._get(self.row_path, params={"showbrief": "false"})
-        if row.get("activeCarrier") == role and row.get("trunkBaseId") == target:
-            return
-        body = {**row, "key": self.row_key, "activeCarrier": role, "trunkBaseId": target}
-        _json(await self.http.request("PUT", self.row_path, json=body), "data table row update")
-        path = self.row_path
-
-        async def put_back() -> None:
-            _json(await self.http.request("PUT", path, json=row), "data table row restore")
-
-        undo.append(("the data table row", put_back))
-
-    async def _primary_enabled(self, enabled: bool, undo: list[tuple[str, Callable[[], Awaitable[None]]]]) -> None:
-        path = self._tb_path(self.primary)
-        for _ in range(CONFLICT_RETRIES):
-            base = await self._get(path, params={"ignoreHidden": "true"})
-            if _trunk_enabled(base) == enabled:
-                return
-            body = _writable(base)
-            body.setdefault("properties", {}).setdefault("trunk_enabled", {"type": "boolean", "value": {}})
-            body["properties"]["trunk_enabled"].setdefault("value", {})["instance"] = enabled
-            response = await self.http.request("PUT", path, json=body)
-            if _is_conflict(response):
-                continue
-            _json(response, "trunk base update")
-            undo.append(("the primary trunk base", lambda: self._primary_enabled(not enabled, [])))
-            return
-        raise VersionConflict(f"trunk base {self.primary} kept changing under us ({CONFLICT_RETRIES} conflicts)")
+    def undo(self, before: Seen, change: Change) -> Change:
+        if change.ref.kind == ROUTE:
+            ids = _base_ids(before.body)
+            return Change(change.ref, {"externalTrunkBases": ids}, f"back to {' > '.join(ids)}")
+        if change.ref.kind == TRUNK_BASE:
+            enabled = _trunk_enabled(before.body)
+            return Change(change.ref, {"trunk_enabled": enabled}, f"back to trunk_enabled {str(enabled).lower()}")
+        was = fields_of(before.body, change.want)
+        return Change(change.ref, was, f"back to activeCarrier {was.get('activeCarrier')}")
 
     # ---- helpers -----------------------------------------------------------------------------
 
-    async def _trunks(self, base: str) -> list[dict[str, Any]]:
+    async def trunks(self, base: str) -> list[dict[str, Any]]:
         response = await self.http.request("GET", f"{EDGES}/trunks", params={"trunkBase.id": base, "pageSize": "100"})
-        entities = _json(response, "trunks").get("entities")
+        entities = json_object(response, "trunks").get("entities")
         if not isinstance(entities, list):
             raise PlatformError("trunks listing not understood: no entities")
         return [t for t in entities if isinstance(t, dict)]
 
-    def _tb_path(self, base: str) -> str:
-        return f"{EDGES}/trunkbasesettings/{base}"
-
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        data = _json(await self.http.request("GET", path, params=params), f"GET {path}")
-        if not isinstance(data, dict):
-            raise PlatformError(f"GET {path}: not a JSON object")
-        return data
-
     async def close(self) -> None:
         await self.http.close()
+
+
+def trunks_answering(trunks: list[dict[str, Any]]) -> bool | None:
+    """Does any monitored trunk in service answer OPTIONS? None when none is monitored."""
+    monitored = [t for t in trunks if t.get("optionsEnabledStatus", "ENABLED") == "ENABLED"]
+    return None if not monitored else any(
+        t.get("inService") and any(o.get("optionState") for o in t.get("optionsStatus") or []) for t in monitored)
+
+
+def _preferring(ids: list[str], target: str, carriers: tuple[str, str]) -> list[str]:
+    """`ids` with `target` moved to where the first carrier base is; other bases keep their places
+    (an emergency route's own first trunk stays first)."""
+    rest = [i for i in ids if i != target]
+    at = next((n for n, i in enumerate(rest) if i in carriers), len(rest))
+    return [*rest[:at], target, *rest[at:]]
+
+
+def _base_ids(route: Mapping[str, Any]) -> list[str]:
+    return [str(b.get("id")) for b in route.get("externalTrunkBases") or [] if isinstance(b, dict)]
 
 
 def _writable(obj: dict[str, Any]) -> dict[str, Any]:
@@ -219,27 +262,8 @@ def _writable(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in obj.items() if k not in READ_ONLY}
 
 
-def _trunk_enabled(base: dict[str, Any]) -> bool:
+def _trunk_enabled(base: Mapping[str, Any]) -> bool:
     """The property's instance value; `"instance": null` (never set on this trunk) means its default."""
     value = ((base.get("properties") or {}).get("trunk_enabled") or {}).get("value") or {}
     instance = value.get("instance")
     return bool(value.get("default", True) if instance is None else instance)
-
-
-def _is_conflict(response: httpx.Response) -> bool:
-    if response.status_code == 409:
-        return True
-    return response.status_code == 400 and "does not match the current version" in response.text
-
-
-def _json(response: httpx.Response, what: str) -> Any:
-    if response.status_code >= 300:
-        try:
-            message = response.json().get("message", "")
-        except (ValueError, AttributeError):
-            message = response.text[:200]
-        raise PlatformError(f"{what}: HTTP {response.status_code}: {message}")
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise PlatformError(f"{what}: answer is not JSON: {exc}") from None

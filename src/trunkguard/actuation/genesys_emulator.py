@@ -4,27 +4,50 @@ Serves (relative to the regional API base, and the login host's /oauth/token):
 - `GET/PUT  /api/v2/telephony/providers/edges/sites/{siteId}/outboundroutes/{routeId}` (versioned)
 - `GET/PUT  /api/v2/flows/datatables/{datatableId}/rows/{rowId}` (no version: last writer wins)
 - `GET/PUT  /api/v2/telephony/providers/edges/trunkbasesettings/{trunkBaseSettingsId}` (versioned)
+- `GET      /api/v2/telephony/providers/edges/outboundroutes?externalTrunkBases.ids=...&site.id=...` (paged)
 - `GET      /api/v2/telephony/providers/edges/trunks?trunkBase.id=...` (optionsStatus, inService)
 - `GET      /api/v2/telephony/providers/edges/trunks/metrics?trunkIds=...`
+- `POST     /api/v2/notifications/channels`, `PUT .../channels/{id}/subscriptions`, and the channel's
+  WebSocket (`connectUri`): `v2.telephony.providers.edges.trunks.{trunkId}` events pushed when a
+  trunk's OPTIONS state changes (`set_options`, or `POST /_emulator/trunks/{id}`), a
+  `channel.metadata` heartbeat every `heartbeat` seconds, and the socket closed when the channel
+  expires (`channel_ttl`, 24 h as on Genesys Cloud).
 A stale `version` answers 409 with Genesys' error body, or 400 "does not match the current
-version" when `conflict_status` is 400 (both are seen in the wild). Faults as in emulator.py.
+version" when `conflict_status` is 400 (both are seen in the wild). Faults (and `read_lag`) as in
+emulator.py. A route PUT carrying fields an `OutboundRouteBase` does not have (`site`, `managed`)
+is answered as Genesys would, and the fields are noted in `foreign_fields` for the tests.
 Only what the adapter needs is here; it is a test peer, not a Genesys Cloud.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import datetime as dt
+import json
+import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from trunkguard.actuation.emulator import EmulatorState, authorized, control, fault_gate, issue_token
 
 EDGES = "/api/v2/telephony/providers/edges"
+
+
+@dataclass
+class Channel:
+    id: str
+    expires: float
+    topics: set[str] = field(default_factory=set)
+    outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    connected: bool = False
 
 
 @dataclass
@@ -36,6 +59,33 @@ class GenesysState(EmulatorState):
     trunk_calls: dict[str, tuple[int, int]] = field(default_factory=dict)
     conflict_status: int = 409
     writes: list[str] = field(default_factory=list)
+    foreign_fields: list[str] = field(default_factory=list)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    channels_created: int = 0
+    channel_ttl: float = 86400.0
+    heartbeat: float = 30.0
+    refuse_channels: bool = False
+
+    def set_options(self, trunk_id: str, answering: bool) -> float:
+        """The edge's OPTIONS to this trunk start (or stop) being answered; subscribers are told.
+        Returns when (time.time()) the change happened."""
+        at = time.time()
+        trunk = self.trunks[trunk_id]
+        for status in trunk["optionsStatus"]:
+            status["optionState"] = answering
+            status["optionStateTime"] = dt.datetime.fromtimestamp(at, dt.UTC).isoformat()
+        self.push_trunk(trunk_id)
+        return at
+
+    def push_trunk(self, trunk_id: str) -> None:
+        trunk = self.trunks[trunk_id]
+        topic = f"v2.telephony.providers.edges.trunks.{trunk_id}"
+        body: dict[str, Any] = {"id": trunk_id, "connectedStatus": trunk.get("connectedStatus"),
+                "optionsStatus": trunk.get("optionsStatus"), "registersStatus": [], "ipStatus": None}
+        for channel in self.channels.values():
+            if topic in channel.topics:
+                channel.outbox.put_nowait({"topicName": topic, "version": "2", "eventBody": copy.deepcopy(body),
+                                           "metadata": {"CorrelationId": secrets.token_hex(8)}})
 
     def bump_versions(self) -> None:
         for obj in (*self.routes.values(), *self.trunk_bases.values()):
@@ -43,6 +93,21 @@ class GenesysState(EmulatorState):
 
     def first_trunk_base(self, route_id: str) -> str:
         return str(self.routes[route_id]["externalTrunkBases"][0]["id"])
+
+    def order(self, route_id: str) -> list[str]:
+        return [str(b["id"]) for b in self.routes[route_id]["externalTrunkBases"]]
+
+    def add_route(self, route_id: str, site: str, bases: list[str], *, name: str | None = None,
+                  classification: str = "National") -> dict[str, Any]:
+        """Another outbound route, on any site, using these trunk bases in this order."""
+        self.routes[route_id] = {
+            "id": route_id, "name": name or f"Route {route_id}", "version": 1, "state": "active",
+            "classificationTypes": [classification], "enabled": True, "distribution": "SEQUENTIAL",
+            "externalTrunkBases": [{"id": b, "name": self.trunk_bases.get(b, {}).get("name", b),
+                                    "selfUri": f"{EDGES}/trunkbasesettings/{b}"} for b in bases],
+            "managed": False, "site": {"id": site, "name": site},
+            "selfUri": f"{EDGES}/sites/{site}/outboundroutes/{route_id}"}
+        return self.routes[route_id]
 
 
 def byoc_org(primary: str = "tb-carrier-a", secondary: str = "tb-carrier-b", *, site: str = "site-1",
@@ -65,13 +130,8 @@ def byoc_org(primary: str = "tb-carrier-a", secondary: str = "tb-carrier-b", *, 
                                "optionStateTime": "2026-11-27T03:00:00Z"}],
             "optionsEnabledStatus": "ENABLED"}
         state.trunk_calls[trunk_id] = (0, 0)
-    state.routes[route] = {
-        "id": route, "name": "Default Outbound Route", "version": 1, "state": "active",
-        "classificationTypes": ["National", "International"], "enabled": True, "distribution": "SEQUENTIAL",
-        "externalTrunkBases": [{"id": primary, "name": "Carrier A", "selfUri": f"{EDGES}/trunkbasesettings/{primary}"},
-                               {"id": secondary, "name": "Carrier B",
-                                "selfUri": f"{EDGES}/trunkbasesettings/{secondary}"}],
-        "managed": False, "site": {"id": site}, "selfUri": f"{EDGES}/sites/{site}/outboundroutes/{route}"}
+    state.add_route(route, site, [primary, secondary], name="Default Outbound Route")
+    state.routes[route]["classificationTypes"] = ["National", "International"]
     state.rows[(table, row)] = {"key": row, "activeCarrier": "primary", "trunkBaseId": primary}
     return state
 
@@ -89,12 +149,15 @@ def create_genesys_app(state: GenesysState) -> Starlette:
             return _error(401, "authentication.required", "No authentication bearer token specified")
         return None
 
-    async def versioned_put(request: Request, current: dict[str, Any], what: str) -> Response:
+    async def versioned_put(request: Request, current: dict[str, Any], what: str, name: str) -> Response:
         try:
             body = await request.json()
             version = int(body["version"])
         except (ValueError, KeyError, TypeError):
             return _error(400, "bad.request", f"{what}: a full object with its version is required")
+        if what == "outboundroute":
+            state.foreign_fields.extend(k for k in ("site", "managed") if k in body)
+            body.update({k: current[k] for k in ("site", "managed") if k in current})
         if version != current["version"]:
             if state.conflict_status == 400:
                 return _error(400, "bad.request", f"The version {version} does not match the current version "
@@ -103,8 +166,10 @@ def create_genesys_app(state: GenesysState) -> Starlette:
                                                    "the version number in the database.")
         updated = copy.deepcopy(body)
         updated.update({"id": current["id"], "version": current["version"] + 1, "selfUri": current.get("selfUri")})
+        state.history.before_write(name, current)
         current.clear()
         current.update(updated)
+        state.history.wrote(name, current)
         state.writes_applied += 1
         state.writes.append(what)
         return JSONResponse(current)
@@ -115,9 +180,23 @@ def create_genesys_app(state: GenesysState) -> Starlette:
         current = state.routes.get(request.path_params["route_id"])
         if current is None or current["site"]["id"] != request.path_params["site_id"]:
             return _error(404, "not.found", "outbound route not found")
+        name = f"route/{current['id']}"
         if request.method == "GET":
-            return JSONResponse(current)
-        return await versioned_put(request, current, "outboundroute")
+            return JSONResponse(state.history.read(name, current, state.read_lag))
+        return await versioned_put(request, current, "outboundroute", name)
+
+    async def routes(request: Request) -> Response:
+        if (denied := await gate(request)) is not None:
+            return denied
+        wanted = {i for i in request.query_params.get("externalTrunkBases.ids", "").split(",") if i}
+        site = request.query_params.get("site.id")
+        size, number = int(request.query_params.get("pageSize", "25")), int(request.query_params.get("pageNumber", "1"))
+        seen = [state.history.read(f"route/{r['id']}", r, state.read_lag) for r in state.routes.values()]
+        found = [r for r in seen if (not wanted or wanted & {b["id"] for b in r["externalTrunkBases"]})
+                 and site in (None, r["site"]["id"])]
+        page = found[(number - 1) * size:number * size]
+        return JSONResponse({"entities": page, "pageSize": size, "pageNumber": number, "total": len(found),
+                             "pageCount": max(1, -(-len(found) // size))})
 
     async def trunk_base(request: Request) -> Response:
         if (denied := await gate(request)) is not None:
@@ -125,9 +204,10 @@ def create_genesys_app(state: GenesysState) -> Starlette:
         current = state.trunk_bases.get(request.path_params["tb_id"])
         if current is None:
             return _error(404, "not.found", "trunk base settings not found")
+        name = f"trunkbase/{current['id']}"
         if request.method == "GET":
-            return JSONResponse(current)
-        response = await versioned_put(request, current, "trunkbasesettings")
+            return JSONResponse(state.history.read(name, current, state.read_lag))
+        response = await versioned_put(request, current, "trunkbasesettings", name)
         if response.status_code == 200:
             enabled = bool(current["properties"]["trunk_enabled"]["value"]["instance"])
             for trunk in state.trunks.values():
@@ -141,13 +221,16 @@ def create_genesys_app(state: GenesysState) -> Starlette:
         key = (request.path_params["table_id"], request.path_params["row_id"])
         if key not in state.rows:
             return _error(404, "not.found", "row not found")
+        name = f"row/{key[0]}/{key[1]}"
         if request.method == "GET":
             brief = request.query_params.get("showbrief", "true") != "false"
-            return JSONResponse({"key": key[1]} if brief else state.rows[key])
+            return JSONResponse({"key": key[1]} if brief else state.history.read(name, state.rows[key], state.read_lag))
         body = await request.json()
         if not isinstance(body, dict) or body.get("key") != key[1]:
             return _error(400, "bad.request", "the row's key must match the row id")
+        state.history.before_write(name, state.rows[key])
         state.rows[key] = body
+        state.history.wrote(name, body)
         state.writes_applied += 1
         state.writes.append("datatable row")
         return JSONResponse(body)
@@ -171,15 +254,100 @@ def create_genesys_app(state: GenesysState) -> Starlette:
     async def token(request: Request) -> Response:
         return await issue_token(state, request)
 
+    async def create_channel(request: Request) -> Response:
+        if (denied := await gate(request)) is not None:
+            return denied
+        if state.refuse_channels:
+            return _error(403, "missing.permissions", "notifications are not allowed for this client")
+        expired = [c for c in state.channels.values() if c.expires < time.time()]
+        for c in expired:
+            state.channels.pop(c.id, None)
+        channel = Channel(secrets.token_hex(12), time.time() + state.channel_ttl)
+        state.channels[channel.id] = channel
+        state.channels_created += 1
+        ws = str(request.base_url).replace("http://", "ws://").replace("https://", "wss://").rstrip("/")
+        return JSONResponse({"id": channel.id, "connectUri": f"{ws}/channels/streaming-{channel.id}",
+                             "expires": dt.datetime.fromtimestamp(channel.expires, dt.UTC).isoformat()})
+
+    async def subscriptions(request: Request) -> Response:
+        if (denied := await gate(request)) is not None:
+            return denied
+        channel = state.channels.get(request.path_params["channel_id"])
+        if channel is None:
+            return _error(404, "not.found", "channel not found")
+        body = await request.json()
+        if not isinstance(body, list) or len(body) > 1000:
+            return _error(400, "bad.request", "a list of at most 1,000 topics is required")
+        if request.method == "PUT":
+            channel.topics.clear()
+        entities = []
+        for item in body:
+            topic = str(item.get("id", ""))
+            known = topic.startswith("v2.telephony.providers.edges.trunks.") and \
+                topic.rsplit(".", 1)[-1] in state.trunks
+            if known:
+                channel.topics.add(topic)
+            entities.append({"id": topic, "state": "Permitted" if known else "Rejected",
+                             **({} if known else {"rejectionReason": "unknown topic"})})
+        return JSONResponse({"entities": entities})
+
+    async def stream(websocket: WebSocket) -> None:
+        channel = state.channels.get(websocket.path_params["channel_id"].removeprefix("streaming-"))
+        if channel is None or channel.connected:
+            await websocket.close(code=4004)  # unknown, or one WebSocket per channel
+            return
+        await websocket.accept()
+        channel.connected = True
+        listener = asyncio.ensure_future(websocket.receive())  # the client's close (or a ping message)
+        try:
+            while channel.expires > time.time():
+                getter = asyncio.ensure_future(channel.outbox.get())
+                done, _ = await asyncio.wait({getter, listener}, timeout=min(channel.expires - time.time(),
+                                                                             state.heartbeat),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if listener in done:
+                    getter.cancel()
+                    if listener.result().get("type") == "websocket.disconnect":
+                        return
+                    listener = asyncio.ensure_future(websocket.receive())
+                    continue
+                if getter in done:
+                    await websocket.send_text(json.dumps(getter.result()))
+                    continue
+                getter.cancel()
+                if channel.expires > time.time():
+                    await websocket.send_text(json.dumps({"topicName": "channel.metadata",
+                                                          "eventBody": {"message": "WebSocket Heartbeat"}}))
+            await websocket.close(code=1000)
+        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+            pass
+        finally:
+            listener.cancel()
+            channel.connected = False
+            if channel.expires <= time.time():
+                state.channels.pop(channel.id, None)
+
+    async def trunk_control(request: Request) -> Response:
+        body = await request.json()
+        trunk_id = request.path_params["trunk_id"]
+        if trunk_id not in state.trunks:
+            return _error(404, "not.found", "trunk not found")
+        return JSONResponse({"at": state.set_options(trunk_id, bool(body["optionState"]))})
+
     async def faults(request: Request) -> Response:
         return await control(state, request)
 
     return Starlette(routes=[
         Route("/oauth/token", token, methods=["POST"]),
         Route(f"{EDGES}/sites/{{site_id}}/outboundroutes/{{route_id}}", route, methods=["GET", "PUT"]),
+        Route(f"{EDGES}/outboundroutes", routes, methods=["GET"]),
         Route(f"{EDGES}/trunkbasesettings/{{tb_id}}", trunk_base, methods=["GET", "PUT"]),
         Route(f"{EDGES}/trunks/metrics", metrics, methods=["GET"]),
         Route(f"{EDGES}/trunks", trunks, methods=["GET"]),
         Route("/api/v2/flows/datatables/{table_id}/rows/{row_id}", row, methods=["GET", "PUT"]),
+        Route("/api/v2/notifications/channels", create_channel, methods=["POST"]),
+        Route("/api/v2/notifications/channels/{channel_id}/subscriptions", subscriptions, methods=["PUT", "POST"]),
+        WebSocketRoute("/channels/{channel_id}", stream),
         Route("/_emulator/faults", faults, methods=["POST"]),
+        Route("/_emulator/trunks/{trunk_id}", trunk_control, methods=["POST"]),
     ])

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from trunkguard.actuation.base import AuthError, PlatformError
+from trunkguard.actuation.base import AuthError, PlatformError, Refused
 
 RETRY_STATUSES = {429, 502, 503, 504}
 
@@ -121,3 +121,23 @@ class PlatformHttp:
         except (ValueError, KeyError, TypeError) as exc:
             raise AuthError(f"token answer not understood: {exc}") from None
         return self._token
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """A 2xx JSON object, or the error that says what the platform answered: a 4xx other than 409
+    and 429 is a definite refusal; anything else leaves it unknown whether the platform acted."""
+    if response.status_code >= 300:
+        try:
+            message = str(response.json().get("message", "")) or response.text[:200]
+        except (ValueError, AttributeError):
+            message = response.text[:200]
+        status = response.status_code
+        kind = Refused if 400 <= status < 500 and status not in (409, 429) else PlatformError
+        raise kind(f"{what}: HTTP {status}: {message}")
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise PlatformError(f"{what}: answer is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PlatformError(f"{what}: answer is not a JSON object")
+    return data

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from trunkguard.cli.common import EXIT_FAILED, emit_json, iso, load_or_exit, usage_error
 from trunkguard.config import Config
-from trunkguard.durations import format_duration
+from trunkguard.durations import format_duration, parse_duration
 from trunkguard.store import Store, StoreError
 
 T = TypeVar("T")
@@ -116,33 +116,67 @@ def history(config: Path = CONFIG, as_json: bool = JSON,
         typer.echo(f"{when}  {d['kind']:<8} {d['sentence']}")
 
 
-def _act(kind: str, config: Path, reason: str, who: str | None, as_json: bool) -> None:
+WAIT = typer.Option(None, "--wait", help="Wait this long (e.g. 60s) for the swap to settle; exit non-zero "
+                                          "unless it landed. Without it, return once the daemon has the action.")
+
+
+def _act(kind: str, config: Path, reason: str, who: str | None, as_json: bool, wait: str | None = None) -> None:
     cfg = load_or_exit(config)
     if not reason.strip():
         usage_error("--reason must say why")
+    try:
+        waiting = parse_duration(wait) if wait else 0.0
+    except ValueError as exc:
+        usage_error(f"--wait: {exc}")
+    asked = time.time()
     response = _call(cfg, "POST", "/api/v1/actions",
                      {"kind": kind, "reason": reason, "who": who or getpass.getuser()})
     data = _json_or_fail(response)
+    swap: dict[str, Any] | None = None
+    if response.status_code == 200 and waiting > 0:
+        swap = _settled_swap(cfg, "secondary" if kind == "failover" else "primary", asked, waiting)
+    landed = swap is None or swap.get("status") in ("applied", "reconciled")
     if as_json:
-        emit_json({"ok": response.status_code == 200, "sentences": data["sentences"]})
+        emit_json({"ok": response.status_code == 200 and landed, "sentences": data["sentences"], "swap": swap})
     else:
         for sentence in data["sentences"]:
             typer.echo(sentence)
-    if response.status_code != 200:
+        if swap is not None:
+            typer.echo(f"swap {swap.get('key', '')}: {swap['status']}: {swap.get('outcome', '')}")
+    if response.status_code != 200 or not landed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _settled_swap(cfg: Config, role: str, since: float, waiting: float) -> dict[str, Any]:
+    """The first swap to `role` opened after `since` once it has an outcome (or why none came)."""
+    end = time.monotonic() + waiting
+    while True:
+        intents = _json_or_fail(_call(cfg, "GET", "/api/v1/intents")).get("intents", [])
+        mine = [i for i in intents if i.get("to") == role and float(i.get("created_at", 0)) >= since - 1]
+        if mine and mine[0].get("status") != "pending":
+            return dict(mine[0])
+        status = _json_or_fail(_call(cfg, "GET", "/api/v1/status"))
+        if not mine and status.get("active") == role and status.get("in_flight") is None:
+            return {"status": "applied", "outcome": f"routing is already on the {role} carrier"}
+        if time.monotonic() > end:
+            return {"status": "not settled", "outcome": f"no outcome within {format_duration(waiting)} "
+                                                        f"(the daemon says: {status.get('last_sentence', '')})"}
+        time.sleep(0.25)
 
 
 def failover(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
-             force: bool = typer.Option(False, "--force", "-f", help="Do not ask for confirmation.")) -> None:
+             force: bool = typer.Option(False, "--force", "-f", help="Do not ask for confirmation."),
+             wait: str | None = WAIT) -> None:
     """Force inbound routing onto the secondary carrier now (readiness and breaker are not checked)."""
     if not force and not typer.confirm("Move inbound routing to the secondary carrier now?"):
         raise typer.Exit(EXIT_FAILED)
-    _act("failover", config, reason, who, as_json)
+    _act("failover", config, reason, who, as_json, wait)
 
 
-def failback(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def failback(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+             wait: str | None = WAIT) -> None:
     """Approve the return to the primary carrier (runs once the cooling period is over and it is healthy)."""
-    _act("failback", config, reason, who, as_json)
+    _act("failback", config, reason, who, as_json, wait)
 
 
 def pause(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:

@@ -50,6 +50,7 @@ class CallsRead:
 @dataclass(frozen=True)
 class EdgeRead:
     view: tuple[tuple[str, bool | None], ...]  # carrier role -> the platform edge sees it in service
+    as_of: float | None = None  # when the platform last confirmed it (pushed views); None: read just now
 
 
 @dataclass(frozen=True)

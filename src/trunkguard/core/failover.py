@@ -103,6 +103,7 @@ class Observation:
     active_calls: int | None = 0
     readiness: Readiness = Readiness()
     edge: Mapping[str, bool | None] = field(default_factory=dict)
+    edge_as_of: float | None = None  # when the platform last confirmed its edge view
 
     def carrier(self, role: Role) -> tuple[TrunkHealth, ...]:
         return tuple(t for t in self.trunks if t.carrier == role.value)
@@ -199,8 +200,7 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
     if blocked and not (hard_down and rules.hard_down_bypass):
         return _queue(snap, now, rules, calls, why_down)
     bypass = " (breaker bypassed: calls on a dead trunk cannot be split)" if blocked else ""
-    edge = "; the platform's edge still sees the primary answering OPTIONS" \
-        if obs.edge.get(Role.PRIMARY.value) is True else ""
+    edge = _edge_note(obs, now)
     reason = f"{why_down}; secondary ready; {calls if calls is not None else 'unknown'} active calls{bypass}{edge}"
     return _start_swap(snap, Role.SECONDARY, "automatic", reason, now,
                        f"activating the secondary carrier: {reason}", rules)
@@ -342,6 +342,16 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _edge_note(obs: Observation, now: float) -> str:
+    """What the platform's own edge says of the primary, and how old that view is."""
+    seen = obs.edge.get(Role.PRIMARY.value)
+    if seen is None:
+        return ""
+    age = f" (its view {format_duration(max(0.0, now - obs.edge_as_of))} old)" if obs.edge_as_of is not None else ""
+    return ("; the platform's edge still sees the primary answering OPTIONS" if seen else
+            "; the platform's edge sees no primary trunk answering either") + age
 
 
 def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:

@@ -95,6 +95,7 @@ class MachineState:
     calls_detail: str = "not read yet"
     readiness: Readiness = field(default_factory=Readiness)
     edge: tuple[tuple[str, bool | None], ...] = ()
+    edge_as_of: float | None = None
     leader: bool = False
     before_swap: PairSnapshot | None = None  # the snapshot a swap in flight started from
     usable: tuple[tuple[str, int], ...] = ()  # usable trunks per carrier, kept as trunks change
@@ -102,7 +103,7 @@ class MachineState:
     last_recorded: str | None = None
 
     def observation(self) -> Observation:
-        return Observation(self.trunks, self.calls, self.readiness, dict(self.edge))
+        return Observation(self.trunks, self.calls, self.readiness, dict(self.edge), self.edge_as_of)
 
     def __repr__(self) -> str:
         down = sum(t.state is not TrunkState.UP for t in self.trunks)
@@ -166,8 +167,11 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
     elif isinstance(event, CallsRead):
         state = _decide(evolve(state, calls=event.count, calls_detail=event.detail), now, rules, out)
     elif isinstance(event, EdgeRead):
+        as_of = now if event.as_of is None else min(now, event.as_of)
         if event.view != state.edge:
-            state = _decide(evolve(state, edge=event.view), now, rules, out)
+            state = _decide(evolve(state, edge=event.view, edge_as_of=as_of), now, rules, out)
+        elif as_of != state.edge_as_of:
+            state = evolve(state, edge_as_of=as_of)  # confirmed again: only its age changes
     elif isinstance(event, ChecksRead):
         if event.readiness != state.readiness:
             state = _decide(evolve(state, readiness=event.readiness), now, rules, out)

@@ -1,14 +1,16 @@
-"""The one owner of the swap protocol, and of reconciling an intent left in flight.
+"""Commits a swap's intent, carries it out by the swap protocol, and settles intents left in flight.
 
 The order never changes: commit the intent (with the snapshot that has it in flight and the
 decision, after the recorder's pending rows) under the lease term; read the routing and save it as
-the prior state; write with the intent's idempotency key and the version read; read back; store
-the outcome; tell the machine. When a write fails or times out, one more read tells whether it
-landed after all, so a lost answer is not mistaken for a failed swap. A swap that cannot be
-committed, or whose lease is near expiry, is never started, and the machine is told so.
+the prior state; carry out the plan (`actuation/swap.py`: read, write with the intent's key,
+read back, put back on refusal); store the outcome, naming every object; tell the machine. A swap
+that cannot be committed, or whose lease is near expiry, is never started, and the machine is told so.
+A failback restores the routing recorded before the swap it undoes.
 
-At start-up (and on taking the lease) an intent still PENDING is settled by reading the platform,
-never by writing again.
+An intent found in flight (at start-up, on taking the lease) is settled by reading only: the
+platform is read until it shows the intent's routing or the settle window (counted from the
+intent's start, at most `settle` from now) passes. Only then does it count as not applied, and only
+then may the machine open a new intent, with a new key.
 """
 
 from __future__ import annotations
@@ -18,75 +20,34 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
+from trunkguard.actuation.swap import Book, SwapRules, carry_out, routing_from_json, routing_json
 from trunkguard.core.failover import Notify, PairSnapshot, Role
 from trunkguard.core.machine import Event, StartSwap, SwapSettled
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.storelink import StoreLink
-from trunkguard.store import IntentStatus, LeaseLost, StoreError
+from trunkguard.store import IntentRecord, IntentStatus, LeaseLost, StoreError
 
 log = logging.getLogger("trunkguard")
-
-
-@dataclass(frozen=True)
-class SwapOutcome:
-    ok: bool
-    detail: str
-    prior: RoutingState | None = None
-    after: RoutingState | None = None
-
-
-def routing_json(state: RoutingState | None) -> dict[str, Any] | None:
-    if state is None:
-        return None
-    return {"rule_id": state.rule_id, "trunk_group_id": state.trunk_group_id, "version": state.version,
-            "raw": dict(state.raw)}
-
-
-async def carry_out(platform: Platform, trunk_group_id: str, key: str, deadline: float,
-                    on_prior: Any = None) -> SwapOutcome:
-    """Point routing at `trunk_group_id` within `deadline` seconds. Never raises PlatformError."""
-    prior: RoutingState | None = None
-    try:
-        async with asyncio.timeout(deadline):
-            prior = await platform.read_routing()
-            if on_prior is not None:
-                await on_prior(prior)
-            if prior.trunk_group_id == trunk_group_id:
-                return SwapOutcome(True, f"already on {trunk_group_id} (version {prior.version}); nothing written",
-                                   prior, prior)
-            after = await platform.apply_swap(trunk_group_id, idempotency_key=key, expected_version=prior.version)
-            return SwapOutcome(True, f"written and read back: {after.trunk_group_id} at version {after.version}",
-                               prior, after)
-    except (PlatformError, TimeoutError) as exc:
-        why = str(exc) or f"no result within {deadline:g}s"
-    try:
-        async with asyncio.timeout(deadline / 2):
-            now = await platform.read_routing()
-    except (PlatformError, TimeoutError) as exc:
-        return SwapOutcome(False, f"{why}; the routing could not be read afterwards either ({exc or 'timeout'})",
-                           prior)
-    if now.trunk_group_id == trunk_group_id:
-        return SwapOutcome(True, f"{why}; but a fresh read shows {trunk_group_id} at version {now.version}", prior, now)
-    return SwapOutcome(False, f"{why}; routing still on {now.trunk_group_id}", prior, now)
+LANDED = (IntentStatus.APPLIED, IntentStatus.RECONCILED)
 
 
 class Actuator:
     def __init__(self, platform: Platform, link: StoreLink, lease: LeaseKeeper, recorder: Recorder, alerts: Alerts,
                  post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
-                 deadline: float, observe: Callable[[str, dict[str, Any]], None]) -> None:
+                 rules: SwapRules, observe: Callable[[str, dict[str, Any]], None]) -> None:
         self.platform = platform
         self.link = link
         self.lease = lease
         self.recorder = recorder
         self.alerts = alerts
         self.groups = groups
-        self.deadline = deadline
+        self.rules = rules
+        self.book = Book(rules.readback)  # the newest copy of each object written: lagging reads are not the truth
         self._post = post
         self._clock = clock
         self._observe = observe
@@ -121,6 +82,7 @@ class Actuator:
         await self.recorder.flush()
         group = self.groups[swap.to]
         try:
+            restore = await self._recorded_before(swap.to)
             await self.link.call(self.link.store.begin_intent, term, now, swap, group, effect.snapshot,
                                  sentence=effect.sentence, evidence=evidence)
         except StoreError as exc:
@@ -139,7 +101,8 @@ class Actuator:
 
         self._observe("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
         started = time.perf_counter()
-        outcome = await carry_out(self.platform, group, swap.key, self.deadline, note_prior)
+        outcome = await carry_out(self.platform, group, swap.key, self.rules, restore=restore, book=self.book,
+                                  on_prior=note_prior)
         seconds = time.perf_counter() - started
         self._routing = routing_json(outcome.after) or self._routing
         status = IntentStatus.APPLIED if outcome.ok else IntentStatus.FAILED
@@ -148,21 +111,33 @@ class Actuator:
                                  routing_json(outcome.after))
         except StoreError as exc:
             self.alerts.store_trouble(exc, f"the outcome of swap {swap.key}")
-        self._observe("swap_done", {"to": swap.to.value, "ok": outcome.ok, "key": swap.key,
+        self._observe("swap_done", {"to": swap.to.value, "ok": outcome.ok, "key": swap.key, "writes": outcome.writes,
+                                    "undo_writes": outcome.undo_writes, "half_switched": outcome.half_switched,
                                     "detail": outcome.detail, "seconds": seconds})
+        if outcome.half_switched:
+            self.alerts.notify(Notify("swap_half_applied", "critical", f"swap {swap.key} to the {swap.to.value} "
+                                      f"carrier could not finish or be put back: {outcome.detail}"))
         self._post(SwapSettled(swap.key, outcome.ok, outcome.detail))
+
+    async def _recorded_before(self, to: Role) -> RoutingState | None:
+        """The routing recorded before the last swap away from `to` that landed: what a swap back restores."""
+        away = Role.PRIMARY if to is Role.SECONDARY else Role.SECONDARY
+        last = await self.link.call(self.link.store.last_intent, to_role=away.value, statuses=LANDED)
+        prior = routing_from_json(last.prior) if last is not None else None
+        return prior if prior is not None and prior.trunk_group_id == self.groups[to] else None
 
     async def reconcile(self, term: int, restored: PairSnapshot | None, stop: asyncio.Event) -> bool:
         """Settle what a crash (or the previous leader) left in flight, by reading only. False if stopped first."""
         pending = await self.link.call(self.link.store.intents, status=IntentStatus.PENDING)
         flight = restored.in_flight if restored is not None else None
         for intent in pending:
-            routing = await self._read_until_answered(intent.key, stop)
+            routing = await self._settle(intent, stop)
             if routing is None:
                 return False
             applied = routing.trunk_group_id == intent.trunk_group_id
-            outcome = (f"found in flight at start-up; the platform shows {routing.trunk_group_id} "
-                       f"(version {routing.version}): {'applied' if applied else 'not applied'}")
+            outcome = (f"found in flight; the platform shows {routing.trunk_group_id} (version {routing.version}) "
+                       + ("after settling: applied by this intent's own write" if applied else
+                          f"through the {self.rules.settle:g}s settle window: not applied"))
             status = IntentStatus.RECONCILED if applied else IntentStatus.ABANDONED
             await self.link.call(self.link.store.finish_intent, term, intent.key, status, outcome, self._clock(),
                                  routing_json(routing))
@@ -175,23 +150,27 @@ class Actuator:
         if flight is not None:  # its outcome was stored, but the snapshot after it was not
             found = await self.link.call(self.link.store.intents, key=flight.key)
             record = found[0] if found else None
-            ok = record is not None and record.status in (IntentStatus.APPLIED, IntentStatus.RECONCILED)
+            ok = record is not None and record.status in LANDED
             self._post(SwapSettled(flight.key, ok, "settled at start-up from the stored outcome "
                                                    f"({record.status.value if record else 'no record'})"))
         return True
 
-    async def _read_until_answered(self, key: str, stop: asyncio.Event) -> RoutingState | None:
+    async def _settle(self, intent: IntentRecord, stop: asyncio.Event) -> RoutingState | None:
+        """Read until the platform shows the intent's routing or its settle window passes (None: stopped)."""
+        until = min(self._clock() + self.rules.settle, intent.created_at + self.rules.deadline + self.rules.settle)
         alerted = False
         while not stop.is_set():
             try:
-                async with asyncio.timeout(self.deadline):
-                    return await self.platform.read_routing()
+                async with asyncio.timeout(self.rules.deadline):
+                    routing = await self.platform.read_routing()
+                if routing.trunk_group_id == intent.trunk_group_id or self._clock() >= until:
+                    return routing
             except (PlatformError, TimeoutError) as exc:
                 if not alerted:
                     alerted = True
                     self.alerts.notify(Notify("platform_unreachable", "critical",
-                                              f"cannot read the platform to reconcile swap {key}: {exc}; "
+                                              f"cannot read the platform to settle swap {intent.key}: {exc}; "
                                               "no action until it answers"))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2.0)
+                await asyncio.wait_for(stop.wait(), 0.25 if not alerted else 2.0)
         return None

@@ -1,7 +1,10 @@
 """What the machine asks for at each poll: the platform's active calls and edge view, and the
 stored check results (a `trunkguard sweep` run meanwhile, from any host, counts at the next poll).
-It also re-runs the free readiness checks every `recheck_interval` and the DID sweep every
-`sweep_interval`, storing each result under the lease term, so a gate never rests on a stale one."""
+Where the platform pushes its edge view (`EdgeFeed`: Genesys' Notification API), the feed runs from
+the first poll on, each push goes to the machine at once with the time the platform last confirmed
+it, and the edge view is polled only while the feed is not live. It also re-runs the free
+readiness checks every `recheck_interval` and the DID sweep every `sweep_interval`, storing each
+result under the lease term, so a gate never rests on a stale one."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from trunkguard.actuation.base import EdgeView, Platform, PlatformError
+from trunkguard.actuation.base import EdgeFeed, EdgeView, Platform, PlatformError
 from trunkguard.config import Config
 from trunkguard.core.failover import Role
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
@@ -25,9 +28,13 @@ log = logging.getLogger("trunkguard")
 
 class Pollers:
     def __init__(self, config: Config, platform: Platform, link: StoreLink, lease: LeaseKeeper,
-                 post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str]) -> None:
+                 post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
+                 feed: EdgeFeed | None = None) -> None:
         self.config = config
         self.platform = platform
+        self.feed = feed
+        self._feed_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.link = link
         self.lease = lease
         self.groups = groups
@@ -44,7 +51,10 @@ class Pollers:
     def poll(self) -> None:
         self._spawn(self._calls(), "active calls")
         self._spawn(self._checks(), "stored checks")
-        if isinstance(self.platform, EdgeView):
+        if self.feed is not None and self._feed_task is None:
+            self._feed_task = asyncio.get_running_loop().create_task(self.feed.run(self._pushed, self._stop),
+                                                                     name="edge feed")
+        if isinstance(self.platform, EdgeView) and not (self.feed is not None and self.feed.live):
             self._spawn(self._edge(self.platform), "edge view")
         now = self._clock()
         gates = self.config.policy.readiness
@@ -74,6 +84,9 @@ class Pollers:
             view = {}
         self._post(EdgeRead(tuple((role.value, view.get(group)) for role, group in self.groups.items())))
 
+    def _pushed(self, view: dict[str, bool | None], as_of: float) -> None:
+        self._post(EdgeRead(tuple((role.value, view.get(group)) for role, group in self.groups.items()), as_of))
+
     async def _checks(self) -> None:
         try:
             latest = await self.link.call(self.link.store.latest_checks, "secondary")
@@ -83,9 +96,11 @@ class Pollers:
         self._post(ChecksRead(readiness_from(latest, self._clock(), self._ages)))
 
     async def _recheck(self, *, sweep: bool) -> None:
+        gates = self.config.policy.readiness
         try:
             results: list[CheckResult] = [await check_sweep(self.config)] if sweep else \
-                [await check_certs(self.config), await asyncio.to_thread(check_parity, self.config)]
+                [*([await check_certs(self.config)] if gates.certs else []),
+                 *([await asyncio.to_thread(check_parity, self.config)] if gates.parity else [])]
         except (TrunkguardError, OSError) as exc:
             log.warning("readiness re-check failed to run: %s", exc)
             return
@@ -107,6 +122,10 @@ class Pollers:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self._stop.set()
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            await asyncio.gather(self._feed_task, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,5 +1,5 @@
 """The store: snapshot, audit trail, intents, approvals and the lease, in SQLite or PostgreSQL."""
 
-from trunkguard.store.store import IntentStatus, LeaseLost, Store, StoreError
+from trunkguard.store.store import IntentRecord, IntentStatus, LeaseLost, Store, StoreError
 
-__all__ = ["IntentStatus", "LeaseLost", "Store", "StoreError"]
+__all__ = ["IntentRecord", "IntentStatus", "LeaseLost", "Store", "StoreError"]

@@ -295,15 +295,26 @@ class Store:
 
     def intents(self, *, status: IntentStatus | None = None, key: str | None = None,
                 limit: int = 100) -> list[IntentRecord]:
+        """The newest `limit` intents (with this status or key), oldest first."""
         with self._tx() as s:
-            query = select(IntentRow).order_by(IntentRow.id)
+            query = select(IntentRow).order_by(IntentRow.id.desc())
             if status is not None:
                 query = query.where(IntentRow.status == status.value)
             if key is not None:
                 query = query.where(IntentRow.key == key)
-            rows = s.scalars(query.limit(limit)).all()
+            rows = list(reversed(s.scalars(query.limit(limit)).all()))
             return [IntentRecord(r.key, r.to_role, r.trunk_group_id, r.trigger, r.reason, IntentStatus(r.status),
                                  r.outcome, r.prior, r.after, r.created_at, r.finished_at, r.term) for r in rows]
+
+    def last_intent(self, *, to_role: str, statuses: tuple[IntentStatus, ...]) -> IntentRecord | None:
+        """The newest intent to `to_role` with one of `statuses`."""
+        with self._tx() as s:
+            r = s.scalars(select(IntentRow).where(IntentRow.to_role == to_role,
+                                                  IntentRow.status.in_([x.value for x in statuses]))
+                          .order_by(IntentRow.id.desc()).limit(1)).first()
+            return None if r is None else IntentRecord(r.key, r.to_role, r.trunk_group_id, r.trigger, r.reason,
+                                                       IntentStatus(r.status), r.outcome, r.prior, r.after,
+                                                       r.created_at, r.finished_at, r.term)
 
     # ---- operator actions -------------------------------------------------------------------
 
