@@ -91,3 +91,29 @@ def test_cli_config_schema_is_json_schema_for_the_config() -> None:
     assert "carriers" in schema["required"]
     assert schema["additionalProperties"] is False
     assert Config.model_json_schema()["properties"].keys() == schema["properties"].keys()
+
+
+def test_settings_likely_to_flap_are_warnings_and_errors_with_strict(tmp_path: Path) -> None:
+    path = tmp_path / "flappy.yaml"
+    path.write_text("""carriers:
+  primary:
+    trunk_group_id: tg-primary
+    health: {down_after: 1}
+    trunks: [{name: p1, uri: "sip:127.0.0.1:5070"}]
+  secondary:
+    trunk_group_id: tg-secondary
+    health: {down_after: 5}
+    trunks: [{name: s1, uri: "sip:127.0.0.1:5072"}]
+policy: {cooling_period: 0s}
+""")
+    ok = _cli("config", "check", str(path))
+    assert ok.returncode == 0, ok.stderr
+    assert "warning: carriers.secondary.health.down_after: 5 is not below the primary's 1" in ok.stdout
+    assert "warning: policy.cooling_period: 0s" in ok.stdout
+    assert "warning: carriers.primary.health.down_after: down after 1" in ok.stdout
+    strict = _cli("config", "check", str(path), "--strict", "--json")
+    assert strict.returncode == 2
+    paths = [p["path"] for p in json.loads(strict.stdout)["problems"]]
+    assert paths == ["carriers.secondary.health.down_after", "policy.cooling_period", "carriers.primary.health.down_after"]
+    plain = _cli("config", "check", str(ROOT / "examples" / "single-trunk.yaml"), "--strict")
+    assert plain.returncode == 0, plain.stderr  # the defaults follow the guide: nothing to warn about

@@ -171,12 +171,45 @@ def test_sustained_mode_restarts_the_clock_on_a_relapse() -> None:
 
 def test_pause_stops_automatic_action_and_resume_restores_it() -> None:
     snap = operator(PairSnapshot(), OperatorAction("pause", "carol", "carrier maintenance", 1.0), 1.0).snapshot
+    healthy = decide(snap, world(), 5.0, RULES)
+    assert healthy.intents == () and healthy.sentence == (
+        "no action: automatic actions are paused by carol (carrier maintenance); routing stays on the primary carrier")
     d = decide(snap, world(TrunkState.DOWN), 10.0, RULES)
-    assert d.swap is None
-    assert d.sentence == ("no action: automatic actions are paused by carol (carrier maintenance); "
-                          "routing stays on the primary carrier")
+    assert d.swap is None and d.snapshot.in_flight is None and d.snapshot.swaps == 0
+    assert d.sentence.startswith("paused by carol (carrier maintenance): not acting; unpaused it would be: "
+                                 "activating the secondary carrier: no primary trunk answers SIP")
     snap = operator(d.snapshot, OperatorAction("resume", "carol", "done", 20.0), 20.0).snapshot
     assert decide(snap, world(TrunkState.DOWN), 21.0, RULES).swap is not None
+
+
+def test_a_paused_pair_still_pages_when_the_primary_dies_once_per_outage() -> None:
+    snap = operator(PairSnapshot(), OperatorAction("pause", "carol", "maintenance", 1.0), 1.0).snapshot
+    d = decide(snap, world(TrunkState.DOWN), 10.0, RULES)
+    assert kinds(d.intents) == ["paused_would_swap"]
+    page = d.intents[0]
+    assert isinstance(page, Notify) and page.severity == "critical" and "unpaused this would run now" in page.message
+    again = decide(d.snapshot, world(TrunkState.DOWN), 20.0, RULES)
+    assert again.intents == ()  # once per outage
+    healed = decide(again.snapshot, world(), 30.0, RULES)
+    assert decide(healed.snapshot, world(TrunkState.DOWN), 40.0, RULES).intents != ()  # a new outage pages again
+
+
+def test_a_paused_pair_pages_a_dead_primary_even_when_no_swap_would_run() -> None:
+    snap = operator(PairSnapshot(), OperatorAction("pause", "carol", "maintenance", 1.0), 1.0).snapshot
+    d = decide(snap, world(TrunkState.DOWN, TrunkState.DOWN), 10.0, RULES)  # the secondary is down too
+    assert kinds(d.intents) == ["paused_primary_down"] and d.swap is None
+
+
+def test_observe_mode_says_what_it_would_do_pages_once_and_never_swaps() -> None:
+    rules = replace(RULES, observe=True)
+    d = decide(PairSnapshot(), world(TrunkState.DOWN), 10.0, rules)
+    assert d.swap is None and d.snapshot.in_flight is None and d.snapshot.active is Role.PRIMARY
+    assert d.sentence.startswith("observe mode: would swap to the secondary carrier (activating the secondary "
+                                 "carrier: no primary trunk answers SIP")
+    assert d.sentence.endswith("nothing written") and kinds(d.intents) == ["would_swap_to_secondary"]
+    assert decide(d.snapshot, world(TrunkState.DOWN), 20.0, rules).intents == ()
+    forced = operator(d.snapshot, OperatorAction("failover", "erin", "drill", 25.0), 25.0, rules)
+    assert forced.swap is None and forced.sentence.startswith("observe mode: would swap")
 
 
 def test_pause_cancels_a_queued_activation() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from trunkguard.core.health import (
     HealthRules,
     TrunkHealth,
@@ -85,12 +88,46 @@ def test_up_after_one_returns_at_the_first_success() -> None:
     assert h.state is TrunkState.UP
 
 
-def test_dual_validation_sip_up_but_media_dead_is_unusable() -> None:
-    h, sentence = media_result(TrunkHealth("p1", "primary"), False, 60.0, "no RTP back")
-    assert h.state is TrunkState.UP and not h.usable and not h.sip_down
-    assert sentence == "trunk p1 cannot carry calls: SIP answers but the media check failed (no RTP back)"
-    h, sentence = media_result(h, True, 120.0)
-    assert h.usable and sentence == "trunk p1 carries media again"
+def test_dual_validation_sip_up_but_media_dead_is_unusable_after_two_failed_test_calls() -> None:
+    h, sentence, retest = media_result(TrunkHealth("p1", "primary"), False, 60.0, "no RTP back")
+    assert h.usable and sentence is None and retest  # one failed test call: re-test, do not judge
+    h, sentence, retest = media_result(h, False, 66.0, "no RTP back")
+    assert h.state is TrunkState.UP and not h.usable and not h.sip_down and not retest
+    assert sentence == "trunk p1 cannot carry calls: SIP answers but 2 test calls in a row failed (no RTP back)"
+    h, sentence, retest = media_result(h, True, 120.0)
+    assert not h.usable and sentence is None and retest  # one good call: confirm the recovery
+    h, sentence, retest = media_result(h, True, 125.0)
+    assert h.usable and sentence == "trunk p1 carries media again (2 good test calls in a row)" and not retest
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.integers(1, 4), st.integers(1, 4))
+def test_a_trunk_never_changes_media_state_on_fewer_calls_than_its_threshold(results: list[bool], down: int,
+                                                                              up: int) -> None:
+    """Whatever the sequence of test calls, the media state flips only after `down` failures (or
+    `up` successes) in a row."""
+    rules = HealthRules(media_down_after=down, media_up_after=up)
+    h = TrunkHealth("p1", "primary")
+    for n, ok in enumerate(results):
+        before = h.media_ok
+        h, _, _ = media_result(h, ok, float(n), "", rules)
+        run = 0
+        for r in reversed(results[:n + 1]):
+            if r != ok:
+                break
+            run += 1
+        if before is not False and h.media_ok is False:
+            assert not ok and run >= down
+        if before is False and h.media_ok is not False:
+            assert ok and run >= up
+
+
+def test_a_media_failure_on_a_trunk_whose_sip_is_down_does_not_say_sip_answers() -> None:
+    h = _fail_n(TrunkHealth("p1", "primary"), 1, 15)
+    assert h.state is TrunkState.DOWN
+    h, _, _ = media_result(h, False, 60.0, "no answer")
+    h, sentence, _ = media_result(h, False, 65.0, "no answer")
+    assert sentence == "trunk p1 cannot carry calls: 2 test calls in a row failed (no answer)"
 
 
 def test_state_shows_in_repr() -> None:

@@ -235,3 +235,26 @@ async def test_failover_wait_exits_non_zero_when_the_platform_refuses_and_zero_w
         assert ": applied:" in landed.stdout and lab.routed_to() == "tg-secondary"
     finally:
         await _stop(daemon)
+
+
+async def test_observe_mode_says_would_swap_on_a_real_outage_and_writes_nothing(lab: Lab) -> None:
+    lab.config.write_text(lab.config.read_text().replace("policy:\n", "policy:\n  mode: observe\n", 1))
+    daemon = await lab.start_daemon()
+    try:
+        await lab.until(_all_up, what="both carriers up")
+        assert (await lab.status() or {})["mode"] == "observe"
+        lab.primary.stop()
+        await lab.until(lambda s: s is not None and s["last_sentence"].startswith("observe mode: would swap"),
+                        what="the would-swap decision")
+        await asyncio.sleep(2)
+        history = json.loads(lab.cli("history", "--json").stdout)["decisions"]
+        assert any(d["sentence"].startswith("observe mode: would swap to the secondary carrier") for d in history)
+        assert lab.emulator.writes_applied == 0 and lab.routed_to() == "tg-primary"
+        status = await lab.status()
+        assert status is not None and status["active"] == "primary" and status["swaps"] == 0
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"{lab.api}/metrics")).text
+        assert "trunkguard_observe_mode 1.0" in metrics
+        assert "notify would_swap_to_secondary: observe mode: would swap" in (lab.tmp / "daemon.log").read_text()
+    finally:
+        await _stop(daemon)

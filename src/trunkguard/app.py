@@ -116,7 +116,7 @@ class Service:
                             runtime.observe)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock),
                              Pollers(config, platform, link, lease, runtime.post, clock, groups,
-                                     edge_feed(config, platform)), actuator, dispatcher))
+                                     edge_feed(config, platform), alerts.notify), actuator, dispatcher))
         return cls(config, runtime, token, store, platform, dispatcher, StoreLink(store, name="api-store"))
 
     def status(self) -> Status:

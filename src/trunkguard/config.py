@@ -118,6 +118,12 @@ class MediaSettings(Section):
     duration: Duration = 2.0
     rtp_timeout: Duration = 4.0
     number: str | None = Field(None, description="user part to call (a carrier test number)")
+    confirm_interval: Duration | None = Field(None, description="a failed test call is repeated this soon (and a "
+                                                                "recovering trunk's first good one); default 5s, "
+                                                                "or half the interval if that is shorter")
+    down_after: int = Field(2, ge=1, description="failed test calls in a row before the trunk cannot carry "
+                                                 "calls: one busy test number or one edge's 503 is not an outage")
+    up_after: int = Field(2, ge=1, description="good test calls in a row before it can again")
 
     @model_validator(mode="after")
     def _timing(self) -> MediaSettings:
@@ -127,7 +133,15 @@ class MediaSettings(Section):
         if self.interval <= self.duration + self.rtp_timeout:
             raise FieldRule("interval", "must be longer than duration + rtp_timeout "
                                         f"({format_duration(self.duration + self.rtp_timeout)})")
+        if self.confirm_interval is not None and self.confirm_interval <= 0:
+            raise FieldRule("confirm_interval", "must be more than 0")
+        if self.confirm_interval is not None and self.confirm_interval >= self.interval:
+            raise FieldRule("confirm_interval", f"must be shorter than interval ({format_duration(self.interval)})")
         return self
+
+    @property
+    def confirm_every(self) -> float:
+        return self.confirm_interval if self.confirm_interval is not None else min(5.0, self.interval / 2)
 
 
 class Profile(Section):
@@ -272,6 +286,9 @@ class ReadinessGates(Section):
 
 
 class Policy(Section):
+    mode: Literal["act", "observe"] = Field("act", description="observe: decide, record and notify what would "
+                                                                "be done (\"would swap ...\"), never write to the "
+                                                                "platform")
     cooling_period: Duration = 90.0
     poll_interval: Duration = 10.0
     failback: FailbackPolicy = FailbackPolicy()

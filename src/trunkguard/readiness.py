@@ -131,7 +131,19 @@ def readiness_from(latest: Mapping[str, Mapping[str, Any]], now: float,
                                  f"{_when(float(row['at']))}, older than {format_duration(limit)})"))
         else:
             values[check] = bool(row["ok"])
-    return Readiness(values["sweep"], values["certs"], values["parity"], tuple(notes))
+    return Readiness(values["sweep"], values["certs"], values["parity"], tuple(notes),
+                     _expiry((latest.get("certs") or {}).get("result") or {}))
+
+
+def _expiry(result: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for cert in result.get("certs") or []:
+        try:
+            when = dt.datetime.fromisoformat(str(cert.get("not_after")).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        out.append((str(cert.get("trunk")), (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()))
+    return tuple(out)
 
 
 def stored_readiness(cfg: Config, store: Store, now: float | None = None) -> Readiness:

@@ -20,7 +20,8 @@ def policy_rules(policy: Policy, *, key_prefix: str = "swap") -> PolicyRules:
                        sustained_recovery=policy.failback.sustained_recovery,
                        max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
                        hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
-                       gates=frozenset(g for g in GATES if getattr(r, g)), key_prefix=key_prefix)
+                       gates=frozenset(g for g in GATES if getattr(r, g)), key_prefix=key_prefix,
+                       observe=policy.mode == "observe")
 
 
 def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
@@ -29,9 +30,11 @@ def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
     for role, carrier, trunk in config.all_trunks():
         h = carrier.health_of(trunk)
         cap = carrier.health.correlate_max_probes or 2 * len(carrier.trunks)
+        media = carrier.media
         specs.append(TrunkSpec(trunk.name, role, h.interval, h.timeout, h.confirm_interval,
-                               HealthRules(h.down_after, h.up_after, h.confirm_burst),
-                               carrier.media.interval if carrier.media.enabled else None,
+                               HealthRules(h.down_after, h.up_after, h.confirm_burst, media.down_after, media.up_after),
+                               media.interval if media.enabled else None,
+                               media_confirm_interval=media.confirm_every,
                                correlate=carrier.health.correlate and len(carrier.trunks) > 1, correlate_max=cap))
     return spread(specs)
 

@@ -83,6 +83,15 @@ class _StatusCollector(Collector):
                                 value=1.0 if e.pair.in_flight else 0.0)
         yield GaugeMetricFamily("trunkguard_leader", "1 while this replica holds the lease.",
                                 value=1.0 if e.leader else 0.0)
+        expiry = GaugeMetricFamily("trunkguard_cert_expiry_timestamp_seconds",
+                                   "When the trunk's TLS certificate expires (Unix time), from the last cert check.",
+                                   labels=["trunk"])
+        for trunk, at in e.state.readiness.cert_expiry:
+            expiry.add_metric([trunk], at)
+        yield expiry
+        yield GaugeMetricFamily("trunkguard_observe_mode", "1 when policy.mode is observe: decisions are made and "
+                                "said, nothing is written to the platform.",
+                                value=1.0 if e.rules.policy.observe else 0.0)
         if e.calls is not None:
             yield GaugeMetricFamily("trunkguard_active_calls", "Live calls the platform reports (the breaker's input).",
                                     value=float(e.calls))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from trunkguard.cli.common import emit_json, load_or_exit
+from trunkguard.advice import policy_warnings
+from trunkguard.cli.common import EXIT_USAGE, emit_json, load_or_exit
 from trunkguard.config import Config, json_schema
 from trunkguard.durations import format_duration
 
@@ -29,15 +30,28 @@ def file_warnings(config: Config) -> list[str]:
 
 @app.command("check")
 def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
-          as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Validate FILE: exit 0 if it is valid, 2 naming each bad field and the rule it breaks."""
+          as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+          strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors (exit 2): for CI.")) -> None:
+    """Validate FILE: exit 0 if it is valid, 2 naming each bad field and the rule it breaks.
+    Settings that are valid but likely to flap are warnings (errors with --strict)."""
     config = load_or_exit(file, as_json=as_json)
-    warnings = file_warnings(config)
+    advice = policy_warnings(config)
+    warnings = file_warnings(config) + [f"{field}: {why}" for field, why in advice]
+    failed = strict and bool(warnings)
     if as_json:
-        emit_json({"ok": True, "problems": [], "warnings": warnings,
+        problems = [{"path": field, "rule": why} for field, why in advice] + \
+            [{"path": "(files)", "rule": w} for w in file_warnings(config)]
+        emit_json({"ok": not failed, "problems": problems if failed else [], "warnings": [] if failed else warnings,
                    "trunks": [{"carrier": role, "name": t.name, "uri": t.uri, "alive_codes": str(t.alive_codes)}
                               for role, _, t in config.all_trunks()]})
+        if failed:
+            raise typer.Exit(EXIT_USAGE)
         return
+    if failed:
+        typer.echo(f"{file}: not accepted with --strict:", err=True)
+        for warning in warnings:
+            typer.echo(f"  {warning}", err=True)
+        raise typer.Exit(EXIT_USAGE)
     typer.echo(f"{file}: valid")
     for role, carrier, trunk in config.all_trunks():
         h = carrier.health_of(trunk)

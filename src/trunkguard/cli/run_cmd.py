@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from trunkguard import aio
+from trunkguard.advice import policy_warnings
 from trunkguard.app import Service, stop_on_signals
 from trunkguard.cli.common import EXIT_FAILED, config_error_exit, load_or_exit, usage_error
 from trunkguard.errors import ConfigError, TrunkguardError
@@ -42,6 +43,8 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="The YAML config
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "httpcore", "alembic", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for field, why in policy_warnings(cfg):
+        logging.getLogger("trunkguard").warning("config: %s: %s", field, why)
     try:
         service = Service.build(cfg)
     except ConfigError as exc:

@@ -92,6 +92,7 @@ class Readiness:
     certs_ok: bool | None = None
     parity_ok: bool | None = None
     notes: tuple[tuple[str, str], ...] = ()
+    cert_expiry: tuple[tuple[str, float], ...] = ()  # (trunk, not-after as a Unix time) from the last cert check
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class PolicyRules:
     poll_interval: float = 10.0
     gates: frozenset[str] = frozenset({"trunks", "sweep", "certs", "parity"})
     key_prefix: str = "swap"  # the daemon's is random per process: keys never repeat, whatever the store
+    observe: bool = False  # decide and say what would be done; never swap
 
 
 @dataclass(frozen=True)
@@ -165,13 +167,42 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
         return Decision(snap, (), f"waiting: the swap to the {snap.in_flight.to.value} carrier is in flight "
                                   f"(key {snap.in_flight.key})")
     if snap.state is PairState.PAUSED:
-        who = snap.paused
-        by = f" by {who.who} ({who.why})" if who else ""
-        return Decision(snap, (), f"no action: automatic actions are paused{by}; "
-                                  f"routing stays on the {snap.active.value} carrier")
+        return _while_paused(snap, obs, now, rules, primary_usable)
     if snap.active is Role.PRIMARY:
         return _while_primary(snap, obs, now, rules, primary, primary_usable)
     return _while_secondary(snap, now, rules, primary, primary_usable)
+
+
+PAUSED_PAGES = ("paused_primary_down", "paused_would_swap")
+
+
+def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
+                  primary_usable: bool) -> Decision:
+    """Paused: nothing is done, but the pager still hears of a dead primary, and of a swap that
+    would run now if automatic actions were on (what the unpaused machine would decide)."""
+    who = snap.paused
+    by = f" by {who.who} ({who.why})" if who else ""
+    idle = f"no action: automatic actions are paused{by}; routing stays on the {snap.active.value} carrier"
+    if snap.active is not Role.PRIMARY:
+        return Decision(snap, (), idle)
+    if primary_usable:
+        if snap.alerted & set(PAUSED_PAGES):
+            return Decision(replace(snap, alerted=snap.alerted - set(PAUSED_PAGES)), (), idle)
+        return Decision(snap, (), idle)
+    unpaused = replace(snap, state=PairState.PRIMARY_ACTIVE, paused=None)
+    would = _while_primary(unpaused, obs, now, rules, obs.carrier(Role.PRIMARY), primary_usable)
+    if would.swap is not None:
+        page = Notify("paused_would_swap", "critical",
+                      f"paused{by}, so not acting, but unpaused this would run now: {would.sentence}. "
+                      "Resume with `trunkguard resume`, or `trunkguard failover --reason ...`.")
+    else:
+        page = Notify("paused_primary_down", "critical",
+                      f"the primary carrier is down and automatic actions are paused{by}: not acting "
+                      f"({would.sentence})")
+    snap, alerts = _alert_once(snap, page)
+    if page.kind == "paused_would_swap" and "paused_primary_down" not in snap.alerted:
+        snap = replace(snap, alerted=snap.alerted | {"paused_primary_down"})
+    return Decision(snap, alerts, f"paused{by}: not acting; unpaused it would be: {would.sentence}")
 
 
 def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
@@ -374,6 +405,12 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
 
 def _start_swap(snap: PairSnapshot, to: Role, trigger: Trigger, reason: str, now: float, sentence: str,
                 rules: PolicyRules) -> Decision:
+    if rules.observe:  # observe mode: say it, page once, change nothing
+        snap, alerts = _alert_once(snap, Notify(f"would_swap_to_{to.value}", "warning",
+                                                f"observe mode: would swap to the {to.value} carrier: {reason}; "
+                                                "nothing written"))
+        return Decision(snap, alerts, f"observe mode: would swap to the {to.value} carrier ({sentence}); "
+                                      "nothing written")
     number = snap.swaps + 1
     swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to.value}", now)
     state = PairState.ACTIVATING if to is Role.SECONDARY else PairState.RESTORING

@@ -37,6 +37,8 @@ class HealthRules:
     down_after: int = 3
     up_after: int = 2
     confirm_burst: int = 5
+    media_down_after: int = 2  # consecutive failed test calls before the trunk cannot carry calls
+    media_up_after: int = 2    # consecutive good ones before it can again
 
     @property
     def failures_to_down(self) -> int:
@@ -57,6 +59,8 @@ class TrunkHealth:
     successes: int = 0  # consecutive successes while RECOVERING
     media_ok: bool | None = None
     media_at: float | None = None
+    media_fails: int = 0  # consecutive failed test calls
+    media_goods: int = 0  # consecutive good test calls
     last_code: int | None = None
     last_detail: str = ""
 
@@ -122,15 +126,30 @@ def probe_overdue(h: TrunkHealth, seq: int, now: float) -> tuple[TrunkHealth, st
     return h, None
 
 
-def media_result(h: TrunkHealth, ok: bool, now: float, detail: str = "") -> tuple[TrunkHealth, str | None]:
-    """Fold a media check (INVITE test call with RTP) into the trunk's health."""
-    before = h.media_ok
-    h = evolve(h, media_ok=ok, media_at=now, last_detail=detail or h.last_detail)
-    if before is not False and not ok:
-        return h, f"trunk {h.name} cannot carry calls: SIP answers but the media check failed ({detail or 'no RTP'})"
-    if before is False and ok:
-        return h, f"trunk {h.name} carries media again"
-    return h, None
+def media_result(h: TrunkHealth, ok: bool, now: float, detail: str = "",
+                 rules: HealthRules = HealthRules()) -> tuple[TrunkHealth, str | None, bool]:
+    """Fold a media check (INVITE test call with RTP) into the trunk's health. One failed test call
+    is never enough: the trunk stops carrying calls after `media_down_after` in a row, and carries
+    them again after `media_up_after` good ones. The third value asks for a re-test soon (a
+    failure not yet confirmed, or a recovery not yet confirmed)."""
+    if ok:
+        goods = h.media_goods + 1
+        h = evolve(h, media_fails=0, media_goods=goods, media_at=now)
+        if h.media_ok is not False:
+            return (h if h.media_ok else evolve(h, media_ok=True)), None, False
+        if goods >= rules.media_up_after:
+            return evolve(h, media_ok=True), f"trunk {h.name} carries media again ({goods} good test calls " \
+                                             "in a row)", False
+        return h, None, True
+    fails = h.media_fails + 1
+    h = evolve(h, media_fails=fails, media_goods=0, media_at=now, last_detail=detail or h.last_detail)
+    if h.media_ok is False:
+        return h, None, False
+    if fails < rules.media_down_after:
+        return h, None, True
+    sip = "SIP answers but " if h.state is TrunkState.UP else ""
+    calls = "the test call failed" if fails == 1 else f"{fails} test calls in a row failed"
+    return evolve(h, media_ok=False), f"trunk {h.name} cannot carry calls: {sip}{calls} ({detail or 'no RTP'})", False
 
 
 def routine_change(before: TrunkState, after: TrunkState) -> bool:

@@ -65,6 +65,7 @@ from trunkguard.core.scheduler import (
     finished,
     new_schedule,
     next_due,
+    retest_media,
     suspicion,
     uncorrelate,
 )
@@ -162,7 +163,10 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
     elif isinstance(event, MediaDone):
         i = rules.index.get(event.trunk)
         if i is not None:
-            h, sentence = media_result(state.trunks[i], event.ok, now, event.detail)
+            spec = rules.trunks[i]
+            h, sentence, retest = media_result(state.trunks[i], event.ok, now, event.detail, spec.rules)
+            if retest:
+                state = evolve(state, schedule=retest_media(state.schedule, i, now + spec.media_confirm_interval))
             state = _trunk(state, i, h, sentence, now, rules, out)
     elif isinstance(event, CallsRead):
         state = _decide(evolve(state, calls=event.count, calls_detail=event.detail), now, rules, out)

@@ -46,6 +46,7 @@ class TrunkSpec:
     media_interval: float | None = None
     offset: float = 0.0
     media_offset: float = 0.0
+    media_confirm_interval: float = 5.0  # a failed (or first good) test call is re-tested this soon
     correlate: bool = False
     correlate_max: int = 0  # correlated probes the carrier may receive per interval
 
@@ -94,6 +95,7 @@ class Schedule:
     correlating: frozenset[int] = frozenset()  # UP trunks owed one correlated probe at the next Tick
     budget: tuple[tuple[str, int, int, float], ...] = ()  # (carrier, interval number, probes sent in it, last at)
     confirm_at: float = math.inf  # no confirmation is due before this (exact after `due`, lowered by events)
+    media_retests: tuple[tuple[int, float], ...] = ()  # (trunk index, when) test calls to repeat soon
 
     def __repr__(self) -> str:
         flying = sum(len(p.in_flight) for p in self.plans)
@@ -167,6 +169,10 @@ def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHe
             slot += 1
         if slot != wheel.cursor:
             wheels[w] = evolve(wheel, cursor=slot)
+    if schedule.media_retests and any(at <= now for _, at in schedule.media_retests):
+        tasks.extend(ProbeTask(specs[i].name, -1, "media", specs[i].timeout)
+                     for i, at in schedule.media_retests if at <= now)
+        schedule = evolve(schedule, media_retests=tuple((i, at) for i, at in schedule.media_retests if at > now))
     for i in sorted(schedule.correlating):
         if health[i].state is _UP:
             plans[i], task = _send(plans.get(i, schedule.plans[i]), specs[i], "correlate")
@@ -214,7 +220,14 @@ def next_due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[Tr
         times.append(0.0)
     if schedule.confirming:
         times.append(schedule.confirm_at)
+    times.extend(at for _, at in schedule.media_retests)
     return min(times) if times else math.inf
+
+
+def retest_media(schedule: Schedule, index: int, at: float) -> Schedule:
+    """Repeat this trunk's test call at `at` (a failure or a recovery to confirm)."""
+    kept = tuple((i, t) for i, t in schedule.media_retests if i != index)
+    return evolve(schedule, media_retests=(*kept, (index, at)))
 
 
 def finished(schedule: Schedule, index: int, seq: int) -> Schedule:

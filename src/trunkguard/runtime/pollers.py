@@ -15,7 +15,7 @@ from typing import Any
 
 from trunkguard.actuation.base import EdgeFeed, EdgeView, Platform, PlatformError
 from trunkguard.config import Config
-from trunkguard.core.failover import Role
+from trunkguard.core.failover import Notify, Role
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
 from trunkguard.readiness import CheckResult, check_certs, check_parity, check_sweep, max_ages, readiness_from
@@ -29,10 +29,11 @@ log = logging.getLogger("trunkguard")
 class Pollers:
     def __init__(self, config: Config, platform: Platform, link: StoreLink, lease: LeaseKeeper,
                  post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
-                 feed: EdgeFeed | None = None) -> None:
+                 feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None) -> None:
         self.config = config
         self.platform = platform
         self.feed = feed
+        self._notify = notify
         self._feed_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.link = link
@@ -104,6 +105,10 @@ class Pollers:
         except (TrunkguardError, OSError) as exc:
             log.warning("readiness re-check failed to run: %s", exc)
             return
+        for r in results:
+            if r.check == "certs" and self._notify is not None:
+                for page in cert_pages(r, self.config.tls.warn_days):
+                    self._notify(page)
         term = self.lease.current().term
         for r in results:
             (log.info if r.ok else log.warning)("readiness re-check: %s %s (%s)", r.check,
@@ -129,3 +134,23 @@ class Pollers:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def cert_pages(result: CheckResult, warn_days: float) -> list[Notify]:
+    """A certificate re-check's pages: critical for a failed or expired certificate, a warning
+    within `tls.warn_days` of expiry (dedup keys keep an hourly re-check from opening new incidents)."""
+    critical, warning = [], []
+    for cert in result.result.get("certs") or []:
+        days, trunk = cert.get("days_left"), cert.get("trunk")
+        if cert.get("error") or not cert.get("chain_ok", True) or not cert.get("hostname_ok", True):
+            critical.append(f"{trunk}: {cert.get('error') or 'the certificate does not match or verify'}")
+        elif days is not None and days <= 0:
+            critical.append(f"{trunk}: expired {-float(days):g} days ago ({cert.get('not_after')})")
+        elif days is not None and days <= warn_days:
+            warning.append(f"{trunk}: expires in {float(days):g} days ({cert.get('not_after')})")
+    pages = []
+    if critical:
+        pages.append(Notify("cert_failed", "critical", "TLS certificate check failed: " + "; ".join(critical)))
+    if warning:
+        pages.append(Notify("cert_expiring", "warning", "TLS certificate expiring soon: " + "; ".join(warning)))
+    return pages

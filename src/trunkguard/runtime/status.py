@@ -82,6 +82,7 @@ class Status:
                       "max_active_calls": policy.max_active_calls}
         flight = snap.in_flight
         return {
+            "mode": "observe" if policy.observe else "act",
             "state": snap.state.value, "active": snap.active.value,
             "active_trunk_group": self.groups[snap.active.value], "since": snap.since,
             "in_flight": None if flight is None else

@@ -164,7 +164,11 @@ class Simulation:
         cond = self.conditions[task.trunk]
         if task.kind == "media":
             duration, rtp_timeout = self.media_timing[task.trunk]
-            dead = cond.kind in ("down", "media_down") or (cond.kind == "loss" and self.rng.random() < cond.value)
+            # OPTIONS loss is signalling loss: the test call's INVITE and its 200 are each retransmitted
+            # (Timer A, 7 sends in Timer B's 32 s), so the call fails only when all 7 of one are lost.
+            # RTP takes its own path and is not lost with them (the guide's edge case 1).
+            dead = cond.kind in ("down", "media_down") or (
+                cond.kind == "loss" and self.rng.random() < 1 - (1 - cond.value ** 7) ** 2)
             self._at(now + (rtp_timeout if dead else duration),
                      MediaDone(task.trunk, not dead, "no RTP back" if dead else ""))
             return

@@ -1,0 +1,37 @@
+"""Settings that are valid but work against the guide's design: warned about by `config check`
+(errors with `--strict`, for CI pipelines) and logged at start-up, never refused outright.
+
+The guide's asymmetry exists to prevent flapping: the secondary is confirmed down faster than the
+primary (down after 2 vs 3), so trunkguard never swaps onto a carrier it would not keep, and a
+cooling period keeps a recovered primary from taking calls back at its first good answer.
+"""
+
+from __future__ import annotations
+
+from trunkguard.config import Config
+
+
+def policy_warnings(config: Config) -> list[tuple[str, str]]:
+    """(dotted field, why) for each setting likely to make trunkguard flap or swap on noise."""
+    out: list[tuple[str, str]] = []
+    primary, secondary = config.carriers.primary, config.carriers.secondary
+    if secondary.health.down_after >= primary.health.down_after:
+        out.append(("carriers.secondary.health.down_after",
+                    f"{secondary.health.down_after} is not below the primary's {primary.health.down_after}: the guide "
+                    "confirms the secondary down faster (2 vs 3) so a swap never lands on a carrier failing too"))
+    if config.policy.cooling_period == 0:
+        out.append(("policy.cooling_period", "0s: a recovered primary can take calls back at its first good answer; "
+                                             "the guide waits 90s"))
+    for role, carrier, trunk in config.all_trunks():
+        h = carrier.health_of(trunk)
+        where = f"carriers.{role}.health" if trunk.health is None else f"carriers.{role}.trunks.{trunk.name}.health"
+        if h.down_after == 1 or (h.confirm_burst == 1 and h.down_after <= 2):
+            out.append((f"{where}.down_after", f"down after {h.down_after} with confirm_burst {h.confirm_burst}: "
+                                               "one or two lost probes mark the trunk down; on a lossy link it "
+                                               "will flap (docs/detection.md)"))
+        if h.up_after == 1 and role == "primary":
+            out.append((f"{where}.up_after", "1: a single good answer counts the primary as recovered"))
+        if carrier.media.enabled and carrier.media.down_after == 1:
+            out.append((f"carriers.{role}.media.down_after", "1: one failed test call (a busy test number, one "
+                                                             "edge's 503) makes the trunk unusable"))
+    return list(dict.fromkeys(out))
