@@ -263,3 +263,75 @@ def test_an_acknowledgement_changes_nothing_but_tells_the_pager() -> None:
     assert d.snapshot == snap and d.swap is None
     assert kinds(d.intents) == ["acknowledged"]
     assert d.sentence.startswith("acknowledged by dave (looking at it)")
+
+
+def _carrier(usable: int, total: int) -> Observation:
+    primary = tuple(TrunkHealth(f"p{i}", "primary", TrunkState.UP if i < usable else TrunkState.DOWN)
+                    for i in range(total))
+    return Observation((*primary, TrunkHealth("s1", "secondary")), 0, READY)
+
+
+def test_by_default_the_primary_is_down_only_when_no_trunk_is_usable() -> None:
+    assert decide(PairSnapshot(), _carrier(1, 10), 5.0, RULES).swap is None
+    d = decide(PairSnapshot(), _carrier(0, 10), 5.0, RULES)
+    assert d.swap is not None and "no primary trunk answers SIP" in d.sentence
+
+
+def test_a_partial_outage_rule_swaps_and_says_which_rule_fired() -> None:
+    rules = replace(RULES, down_below=3)
+    assert decide(PairSnapshot(), _carrier(3, 10), 5.0, rules).swap is None
+    d = decide(PairSnapshot(), _carrier(2, 10), 5.0, rules)
+    assert d.swap is not None
+    assert "primary carrier down by policy.primary_down_when: fewer than 3 trunks usable (2/10 trunks usable" \
+        in d.sentence
+    half = replace(RULES, down_fraction=0.5)
+    assert decide(PairSnapshot(), _carrier(5, 10), 5.0, half).swap is None
+    d = decide(PairSnapshot(), _carrier(4, 10), 5.0, half)
+    assert d.swap is not None and "less than 50% of its trunks usable" in d.sentence
+
+
+def test_failback_waits_until_the_partial_outage_rule_no_longer_fires() -> None:
+    rules = replace(RULES, down_below=3, cooling_period=0.0)
+    d = decide(PairSnapshot(), _carrier(2, 10), 5.0, rules)
+    snap = swap_finished(d.snapshot, True, 5.5).snapshot
+    assert "the primary is still down" in decide(snap, _carrier(2, 10), 100.0, rules).sentence
+    assert decide(snap, _carrier(3, 10), 110.0, rules).snapshot.state is PairState.FAILBACK_PENDING
+
+
+def _maintain(snap: PairSnapshot, trunk: str, at: float, until: float) -> PairSnapshot:
+    d = operator(snap, OperatorAction("maintenance", "dora", "carrier works on sbc1", at, trunk, until), at)
+    assert kinds(d.intents) == ["maintenance"] and d.sentence.startswith(f"trunk {trunk} in maintenance until ")
+    return d.snapshot
+
+
+def test_a_trunk_in_maintenance_is_left_out_of_decisions_until_it_ends_by_itself() -> None:
+    obs = Observation((TrunkHealth("p1", "primary", TrunkState.DOWN), TrunkHealth("p2", "primary"),
+                       TrunkHealth("s1", "secondary")), 0, READY)
+    snap = _maintain(PairSnapshot(), "p2", 10.0, 100.0)
+    d = decide(snap, obs, 20.0, RULES)  # p1 is down and p2, the only usable one, is in maintenance
+    assert d.swap is not None and d.sentence.startswith("activating the secondary carrier: no primary trunk answers")
+    assert d.sentence.endswith("(in maintenance, not counted: p2)")
+    healthy = decide(_maintain(PairSnapshot(), "p1", 10.0, 100.0), obs, 20.0, RULES)
+    assert healthy.swap is None and healthy.sentence == ("no action: primary carrier healthy, 1/1 trunks usable "
+                                                         "(in maintenance, not counted: p1)")
+    ended = decide(_maintain(PairSnapshot(), "p1", 10.0, 100.0), obs, 100.0, RULES)
+    assert ended.sentence.startswith("maintenance of p1 ended by itself; ") and ended.snapshot.maintenance == ()
+    assert "maintenance_ended" in kinds(ended.intents)
+
+
+def test_maintenance_of_every_primary_trunk_means_no_action_and_end_brings_them_back() -> None:
+    snap = _maintain(_maintain(PairSnapshot(), "p1", 1.0, 1e9), "p2", 1.0, 1e9)
+    d = decide(snap, world(TrunkState.DOWN), 5.0, RULES)
+    assert d.swap is None and d.sentence.startswith("no action: every primary trunk is in maintenance")
+    back = operator(snap, OperatorAction("maintenance_end", "dora", "done", 6.0, "p1"), 6.0)
+    assert back.sentence == "maintenance of trunk p1 ended by dora (done): back in decisions"
+    assert decide(back.snapshot, world(TrunkState.DOWN), 7.0, RULES).swap is not None
+    ignored = operator(back.snapshot, OperatorAction("maintenance_end", "dora", "again", 8.0, "p1"), 8.0)
+    assert "ignored" in ignored.sentence and ignored.intents == ()
+
+
+def test_maintenance_survives_the_snapshot_codec() -> None:
+    from trunkguard.store.codec import snapshot_from_json, snapshot_to_json
+
+    snap = _maintain(PairSnapshot(), "p2", 10.0, 100.0)
+    assert snapshot_from_json(snapshot_to_json(snap)) == snap

@@ -258,3 +258,29 @@ async def test_observe_mode_says_would_swap_on_a_real_outage_and_writes_nothing(
         assert "notify would_swap_to_secondary: observe mode: would swap" in (lab.tmp / "daemon.log").read_text()
     finally:
         await _stop(daemon)
+
+
+async def test_a_trunk_in_maintenance_is_not_judged_until_its_maintenance_ends_by_itself(lab: Lab) -> None:
+    daemon = await lab.start_daemon()
+    try:
+        await lab.until(_all_up, what="both carriers up")
+        put = await asyncio.to_thread(lab.cli, "maintenance", "primary-1", "--reason", "carrier works on sbc1",
+                                      "--for", "5s")
+        assert put.returncode == 0, put.stdout + put.stderr
+        assert "trunk primary-1 in maintenance until" in put.stdout
+        status = await lab.status()
+        assert status is not None and [m["trunk"] for m in status["maintenance"]] == ["primary-1"]
+        async with httpx.AsyncClient() as client:
+            assert 'trunkguard_trunk_maintenance{trunk="primary-1"} 1.0' in (await client.get(f"{lab.api}/metrics")).text
+        lab.primary.stop()
+        await lab.until(lambda s: s is not None and "every primary trunk is in maintenance" in s["last_sentence"],
+                        what="the dead trunk left out of decisions")
+        assert lab.emulator.writes_applied == 0
+        await lab.until(lambda s: s is not None and s["active"] == "secondary", what="the swap once it ended",
+                        timeout=20)
+        history = json.loads(lab.cli("history", "--json").stdout)["decisions"]
+        assert any("maintenance of primary-1 ended by itself" in d["sentence"] for d in history)
+        bad = await asyncio.to_thread(lab.cli, "maintenance", "no-such-trunk", "--reason", "x")
+        assert bad.returncode != 0 and "configured trunks" in bad.stdout + bad.stderr
+    finally:
+        await _stop(daemon)

@@ -262,6 +262,14 @@ class FailbackPolicy(Section):
     sustained_recovery: Duration = 300.0
 
 
+class PrimaryDownWhen(Section):
+    """When the primary carrier as a whole counts as down. Neither set: when no trunk is usable."""
+
+    fewer_usable_than: int | None = Field(None, ge=1, description="down with fewer usable trunks than this")
+    usable_fraction_below: float | None = Field(None, gt=0, le=1, description="down with a smaller share of "
+                                                                              "its trunks usable (0.5: half)")
+
+
 class BreakerPolicy(Section):
     max_active_calls: int = Field(5, ge=0)
     queue_timeout: Duration = 120.0
@@ -291,6 +299,8 @@ class Policy(Section):
                                                                 "platform")
     cooling_period: Duration = 90.0
     poll_interval: Duration = 10.0
+    primary_down_when: PrimaryDownWhen = Field(default_factory=PrimaryDownWhen,
+                                               description="a partial-outage rule; default: no usable trunk left")
     failback: FailbackPolicy = FailbackPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
     readiness: ReadinessGates = ReadinessGates()

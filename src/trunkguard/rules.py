@@ -21,7 +21,9 @@ def policy_rules(policy: Policy, *, key_prefix: str = "swap") -> PolicyRules:
                        max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
                        hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
                        gates=frozenset(g for g in GATES if getattr(r, g)), key_prefix=key_prefix,
-                       observe=policy.mode == "observe")
+                       observe=policy.mode == "observe",
+                       down_below=policy.primary_down_when.fewer_usable_than or 1,
+                       down_fraction=policy.primary_down_when.usable_fraction_below or 0.0)
 
 
 def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:

@@ -3,7 +3,8 @@
 - `GET  /api/v1/status`   the pair state, trunks with RTT history, queued activation, approval.
 - `GET  /api/v1/history`  decisions with their sentences and evidence, newest last (`?limit=`).
 - `GET  /api/v1/intents`  swaps with their outcome.
-- `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`.
+- `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`;
+  `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600), `maintenance_end` a `"trunk"`.
 - `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
@@ -31,7 +32,7 @@ from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import StoreError
 
-ACTIONS = ("failover", "failback", "pause", "resume", "cancel", "ack")
+ACTIONS = ("failover", "failback", "pause", "resume", "cancel", "ack", "maintenance", "maintenance_end")
 
 
 def create_api(runtime: Runtime, reader: StoreLink, token: str | None) -> Starlette:
@@ -77,10 +78,25 @@ def create_api(runtime: Runtime, reader: StoreLink, token: str | None) -> Starle
             return JSONResponse({"error": f"kind must be one of {', '.join(ACTIONS)}"}, status_code=400)
         if not reason:
             return JSONResponse({"error": "a reason is required: it goes into the audit trail"}, status_code=400)
+        trunk, until = None, None
+        if kind in ("maintenance", "maintenance_end"):
+            trunk = str(body.get("trunk") or "")
+            if trunk not in runtime.status().rules.index:
+                return JSONResponse({"error": f"trunk must be one of the configured trunks, not {trunk!r}"},
+                                    status_code=400)
+            if kind == "maintenance":
+                try:
+                    seconds = float(body.get("for_s", 3600))
+                except (TypeError, ValueError):
+                    seconds = -1.0
+                if not 0 < seconds <= 30 * 86400:
+                    return JSONResponse({"error": "for_s must be seconds, more than 0 and at most 30 days"},
+                                        status_code=400)
+                until = runtime.clock() + seconds
         if not runtime.status().leader:
             return JSONResponse({"error": "this replica does not hold the lease"}, status_code=503)
         try:
-            sentences = await runtime.submit(OperatorAction(kind, who, reason[:1000], runtime.clock()))
+            sentences = await runtime.submit(OperatorAction(kind, who, reason[:1000], runtime.clock(), trunk, until))
         except TimeoutError:
             return JSONResponse({"error": "the daemon did not take the action within 30 s; check "
                                           "`trunkguard history` before trying again"}, status_code=503)

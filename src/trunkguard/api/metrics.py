@@ -89,6 +89,11 @@ class _StatusCollector(Collector):
         for trunk, at in e.state.readiness.cert_expiry:
             expiry.add_metric([trunk], at)
         yield expiry
+        maintained = GaugeMetricFamily("trunkguard_trunk_maintenance", "1 while the trunk is in maintenance (out "
+                                       "of decisions), with when it ends.", labels=["trunk"])
+        for m in e.pair.maintenance:
+            maintained.add_metric([str(m.trunk)], 1.0)
+        yield maintained
         yield GaugeMetricFamily("trunkguard_observe_mode", "1 when policy.mode is observe: decisions are made and "
                                 "said, nothing is written to the platform.",
                                 value=1.0 if e.rules.policy.observe else 0.0)

@@ -34,7 +34,7 @@ app.command("sweep")(checks_cmd.sweep_cmd)
 app.command("certs")(checks_cmd.certs)
 app.command("parity")(checks_cmd.parity)
 app.command("run")(run_cmd.run)
-for _name in ("status", "history", "failover", "failback", "pause", "resume", "cancel", "ack"):
+for _name in ("status", "history", "failover", "failback", "pause", "resume", "cancel", "ack", "maintenance"):
     app.command(_name)(getattr(ops_cmd, _name))
 
 

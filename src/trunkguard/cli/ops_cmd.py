@@ -120,7 +120,8 @@ WAIT = typer.Option(None, "--wait", help="Wait this long (e.g. 60s) for the swap
                                           "unless it landed. Without it, return once the daemon has the action.")
 
 
-def _act(kind: str, config: Path, reason: str, who: str | None, as_json: bool, wait: str | None = None) -> None:
+def _act(kind: str, config: Path, reason: str, who: str | None, as_json: bool, wait: str | None = None,
+         extra: dict[str, Any] | None = None) -> None:
     cfg = load_or_exit(config)
     if not reason.strip():
         usage_error("--reason must say why")
@@ -130,7 +131,7 @@ def _act(kind: str, config: Path, reason: str, who: str | None, as_json: bool, w
         usage_error(f"--wait: {exc}")
     asked = time.time()
     response = _call(cfg, "POST", "/api/v1/actions",
-                     {"kind": kind, "reason": reason, "who": who or getpass.getuser()})
+                     {"kind": kind, "reason": reason, "who": who or getpass.getuser(), **(extra or {})})
     data = _json_or_fail(response)
     swap: dict[str, Any] | None = None
     if response.status_code == 200 and waiting > 0:
@@ -192,6 +193,21 @@ def resume(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, a
 def cancel(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
     """Cancel a queued activation, or withdraw a failback approval."""
     _act("cancel", config, reason, who, as_json)
+
+
+def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in the config."),
+                config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+                for_: str = typer.Option("1h", "--for", help="How long (e.g. 30m, 2h); it ends by itself."),
+                end: bool = typer.Option(False, "--end", help="End the trunk's maintenance now.")) -> None:
+    """Take a trunk out of decisions (its probes go on) until --for has passed, or --end."""
+    if end:
+        _act("maintenance_end", config, reason, who, as_json, extra={"trunk": trunk})
+        return
+    try:
+        seconds = parse_duration(for_)
+    except ValueError as exc:
+        usage_error(f"--for: {exc}")
+    _act("maintenance", config, reason, who, as_json, extra={"trunk": trunk, "for_s": seconds})
 
 
 def ack(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:

@@ -26,6 +26,7 @@ operator can read. The rules, in the order they are checked:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -51,7 +52,7 @@ class PairState(StrEnum):
 
 Trigger = Literal["automatic", "operator"]
 Severity = Literal["info", "warning", "critical"]
-ActionKind = Literal["failover", "failback", "pause", "resume", "cancel", "ack"]
+ActionKind = Literal["failover", "failback", "pause", "resume", "cancel", "ack", "maintenance", "maintenance_end"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class OperatorAction:
     who: str
     why: str
     at: float
+    trunk: str | None = None   # maintenance: which trunk
+    until: float | None = None  # maintenance: when it ends by itself
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,18 @@ class PolicyRules:
     gates: frozenset[str] = frozenset({"trunks", "sweep", "certs", "parity"})
     key_prefix: str = "swap"  # the daemon's is random per process: keys never repeat, whatever the store
     observe: bool = False  # decide and say what would be done; never swap
+    down_below: int = 1          # the primary counts as down with fewer usable trunks than this (1: none left)
+    down_fraction: float = 0.0   # ... or with a smaller share of its trunks usable (0: off)
+
+    def primary_down(self, usable: int, total: int) -> str | None:
+        """Which rule says the primary is down with `usable` of `total` trunks usable (None: it is up)."""
+        if usable == 0:
+            return "no trunk usable"
+        if usable < self.down_below:
+            return f"fewer than {self.down_below} trunks usable"
+        if self.down_fraction and total and usable / total < self.down_fraction:
+            return f"less than {self.down_fraction:.0%} of its trunks usable"
+        return None
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,7 @@ class PairSnapshot:
     paused: OperatorAction | None = None
     swaps: int = 0
     alerted: frozenset[str] = field(default_factory=frozenset)
+    maintenance: tuple[OperatorAction, ...] = ()  # trunks out of decisions, each until its `until`
 
     def __repr__(self) -> str:
         flight = f" swap->{self.in_flight.to.value} in flight" if self.in_flight else ""
@@ -159,8 +175,29 @@ class Decision:
 
 
 def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules) -> Decision:
+    if snap.maintenance:
+        ended = [m for m in snap.maintenance if m.until is not None and now >= m.until]
+        if ended:
+            snap = replace(snap, maintenance=tuple(m for m in snap.maintenance if m not in ended))
+            d = decide(snap, obs, now, rules)
+            names = ", ".join(str(m.trunk) for m in ended)
+            return Decision(d.snapshot, (Notify("maintenance_ended", "info", f"maintenance of {names} ended by "
+                                                "itself: back in decisions"), *d.intents),
+                            f"maintenance of {names} ended by itself; {d.sentence}")
+        away = {m.trunk for m in snap.maintenance}
+        obs = replace(obs, trunks=tuple(t for t in obs.trunks if t.name not in away))
+        if not obs.carrier(Role.PRIMARY) and snap.active is Role.PRIMARY and snap.in_flight is None:
+            return Decision(snap, (), "no action: every primary trunk is in maintenance, so there is nothing to "
+                                      "judge the primary by; routing stays on the primary carrier")
+        d = _decide_now(snap, obs, now, rules)
+        return Decision(d.snapshot, d.intents,
+                        f"{d.sentence} (in maintenance, not counted: {', '.join(sorted(str(a) for a in away))})")
+    return _decide_now(snap, obs, now, rules)
+
+
+def _decide_now(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules) -> Decision:
     primary = obs.carrier(Role.PRIMARY)
-    primary_usable = any(t.usable for t in primary)
+    primary_usable = rules.primary_down(sum(t.usable for t in primary), len(primary)) is None
     snap = replace(snap, primary_ok_since=(snap.primary_ok_since if snap.primary_ok_since is not None else now)
                    if primary_usable else None)
     if snap.in_flight is not None:
@@ -218,7 +255,10 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
         return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
                         f"no action: primary carrier healthy, {health}")
     hard_down = all(t.sip_down for t in primary)
-    why_down = "no primary trunk answers SIP" if hard_down else f"primary carrier unusable ({health})"
+    usable = sum(t.usable for t in primary)
+    why_down = "no primary trunk answers SIP" if hard_down else f"primary carrier unusable ({health})" \
+        if usable == 0 else f"primary carrier down by policy.primary_down_when: " \
+                            f"{rules.primary_down(usable, len(primary))} ({health})"
     gaps = readiness_gaps(obs, rules)
     if gaps:
         snap, alerts = _alert_once(snap, Notify(
@@ -350,6 +390,18 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
         return Decision(replace(snap, paused=None, state=snap.state if snap.in_flight else state, since=now),
                         (Notify("resumed", "info", f"automatic actions resumed by {by}"),),
                         f"resumed by {by}: automatic actions are back on")
+    if action.kind == "maintenance":
+        until = f" until {_clock(action.until)}" if action.until is not None else ""
+        kept = tuple(m for m in snap.maintenance if m.trunk != action.trunk)
+        return Decision(replace(snap, maintenance=(*kept, action)),
+                        (Notify("maintenance", "info", f"trunk {action.trunk} in maintenance{until} by {by}"),),
+                        f"trunk {action.trunk} in maintenance{until} by {by}: left out of decisions")
+    if action.kind == "maintenance_end":
+        if not any(m.trunk == action.trunk for m in snap.maintenance):
+            return Decision(snap, (), f"maintenance end by {by} ignored: trunk {action.trunk} is not in maintenance")
+        return Decision(replace(snap, maintenance=tuple(m for m in snap.maintenance if m.trunk != action.trunk)),
+                        (Notify("maintenance_ended", "info", f"maintenance of trunk {action.trunk} ended by {by}"),),
+                        f"maintenance of trunk {action.trunk} ended by {by}: back in decisions")
     if action.kind == "cancel":
         if snap.state is PairState.ACTIVATING and snap.in_flight is None:
             return Decision(replace(snap, state=PairState.PRIMARY_ACTIVE, since=now, queued_since=None),
@@ -373,6 +425,11 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _clock(at: float | None) -> str:
+    """A wall-clock time for sentences (UTC)."""
+    return dt.datetime.fromtimestamp(at or 0.0, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _edge_note(obs: Observation, now: float) -> str:

@@ -81,9 +81,20 @@ class MachineRules:
     trunks: tuple[TrunkSpec, ...]
     policy: PolicyRules = field(default_factory=PolicyRules)
     index: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    sizes: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)  # trunks per carrier
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", MappingProxyType({t.name: i for i, t in enumerate(self.trunks)}))
+        sizes: dict[str, int] = {}
+        for t in self.trunks:
+            sizes[t.carrier] = sizes.get(t.carrier, 0) + 1
+        object.__setattr__(self, "sizes", MappingProxyType(sizes))
+
+    def down(self, carrier: str, usable: int) -> bool:
+        """Does this many usable trunks make the carrier down? The primary by its rule, others at none."""
+        if carrier != "primary":
+            return usable == 0
+        return self.policy.primary_down(usable, self.sizes.get(carrier, 0)) is not None
 
 
 @dataclass(frozen=True)
@@ -220,10 +231,12 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
     if h.usable != before.usable or h.state is not before.state:
         counts = dict(usable)
         left = counts[h.carrier] + (h.usable - before.usable)
-        # The policy looks at a carrier as a whole: whether any trunk is usable, and, once none is,
-        # whether every one is down. Only a change of that is worth a decision (thousands of trunks
-        # going down one by one would otherwise each re-read every trunk).
-        matters = (left == 0) != (counts[h.carrier] == 0) or left == 0
+        # The policy looks at a carrier as a whole: whether it is down by its rule (no usable trunk,
+        # or the primary's `primary_down_when`), and, once it is, whether every trunk is down. Only
+        # a change of that is worth a decision (thousands of trunks going down one by one would
+        # otherwise each re-read every trunk).
+        down = rules.down(h.carrier, left)
+        matters = down != rules.down(h.carrier, counts[h.carrier]) or down
         if left != counts[h.carrier]:
             counts[h.carrier] = left
             usable = tuple(sorted(counts.items()))

@@ -92,6 +92,8 @@ class Status:
             and snap.approval is None,
             "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
             "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
+            "maintenance": [{"trunk": m.trunk, "who": m.who, "why": m.why, "until": m.until}
+                            for m in snap.maintenance],
             "swaps": snap.swaps, "leader": self.facts.leader, "term": self.facts.term, "store_ok": self.facts.store_ok,
             "active_calls": self.state.calls, "edge_view": dict(self.state.edge),
             "routing": None if self.facts.routing is None else dict(self.facts.routing),

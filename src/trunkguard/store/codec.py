@@ -13,7 +13,7 @@ def snapshot_to_json(snap: PairSnapshot) -> dict[str, Any]:
             "in_flight": _swap_json(snap.in_flight), "queued_since": snap.queued_since, "escalated": snap.escalated,
             "activated_at": snap.activated_at, "primary_ok_since": snap.primary_ok_since,
             "approval": _action_json(snap.approval), "paused": _action_json(snap.paused), "swaps": snap.swaps,
-            "alerted": sorted(snap.alerted)}
+            "alerted": sorted(snap.alerted), "maintenance": [_action_json(m) for m in snap.maintenance]}
 
 
 def snapshot_from_json(data: dict[str, Any]) -> PairSnapshot:
@@ -22,7 +22,8 @@ def snapshot_from_json(data: dict[str, Any]) -> PairSnapshot:
                         escalated=bool(data.get("escalated")), activated_at=data.get("activated_at"),
                         primary_ok_since=data.get("primary_ok_since"), approval=_action(data.get("approval")),
                         paused=_action(data.get("paused")), swaps=int(data.get("swaps", 0)),
-                        alerted=frozenset(data.get("alerted", ())))
+                        alerted=frozenset(data.get("alerted", ())),
+                        maintenance=tuple(a for a in (_action(m) for m in data.get("maintenance") or ()) if a))
 
 
 def _swap_json(swap: Swap | None) -> dict[str, Any] | None:
@@ -41,13 +42,18 @@ def _swap(data: dict[str, Any] | None) -> Swap | None:
 def _action_json(action: OperatorAction | None) -> dict[str, Any] | None:
     if action is None:
         return None
-    return {"kind": action.kind, "who": action.who, "why": action.why, "at": action.at}
+    out: dict[str, Any] = {"kind": action.kind, "who": action.who, "why": action.why, "at": action.at}
+    if action.trunk is not None:
+        out.update(trunk=action.trunk, until=action.until)
+    return out
 
 
 def _action(data: dict[str, Any] | None) -> OperatorAction | None:
     if not data:
         return None
-    return OperatorAction(data["kind"], data["who"], data["why"], float(data["at"]))
+    until = data.get("until")
+    return OperatorAction(data["kind"], data["who"], data["why"], float(data["at"]), data.get("trunk"),
+                          None if until is None else float(until))
 
 
 # ---- the machine's events, for the trace -------------------------------------------------------
@@ -69,7 +75,7 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
         return kind, {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
                       "notes": [list(n) for n in r.notes]}
     if isinstance(event, m.EdgeRead):
-        return kind, {"view": [list(v) for v in event.view]}
+        return kind, {"view": [list(v) for v in event.view], "as_of": event.as_of}
     return kind, dict(vars(event))
 
 
@@ -91,7 +97,7 @@ def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
             return m.ChecksRead(Readiness(data["sweep_ok"], data["certs_ok"], data["parity_ok"],
                                           tuple((str(a), str(b)) for a, b in data.get("notes", ()))))
         if cls is m.EdgeRead:
-            return m.EdgeRead(tuple((str(role), seen) for role, seen in data["view"]))
+            return m.EdgeRead(tuple((str(role), seen) for role, seen in data["view"]), data.get("as_of"))
         event: m.Event = cls(**data)
         return event
     except (KeyError, TypeError, AssertionError) as exc:
