@@ -25,7 +25,6 @@ import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,24 +38,13 @@ from trunkguard.actuation.emulator import EmulatorState, create_app, default_rul
 from trunkguard.asgi import serving
 from trunkguard.store import IntentStatus, Store
 
+try:
+    from bench.scale import free_port, start_sipp
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from scale import free_port, start_sipp  # type: ignore[no-redef]
+
 RULE = "rule-inbound-1"
 TOKEN = "kill-token"
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_sipp(port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = ["sipp", "-sn", "uas", "-aa", "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-mp", str(free_port()),
-           "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin"]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("ab"), cwd=log.parent)
-    time.sleep(0.3)
-    if process.poll() is not None:
-        raise RuntimeError(f"sipp exited: {log.read_text()[-300:]}")
-    return process
 
 
 @dataclass
