@@ -256,9 +256,13 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
                         f"no action: primary carrier healthy, {health}")
     hard_down = all(t.sip_down for t in primary)
     usable = sum(t.usable for t in primary)
-    why_down = "no primary trunk answers SIP" if hard_down else f"primary carrier unusable ({health})" \
-        if usable == 0 else f"primary carrier down by policy.primary_down_when: " \
-                            f"{rules.primary_down(usable, len(primary))} ({health})"
+    if hard_down:
+        why_down = "no primary trunk answers SIP"
+    elif usable == 0:
+        why_down = f"primary carrier unusable ({health})"
+    else:  # some trunks still carry calls: the partial-outage rule fired
+        why_down = f"primary carrier down by policy.primary_down_when: {rules.primary_down(usable, len(primary))} " \
+                   f"({health})"
     gaps = readiness_gaps(obs, rules)
     if gaps:
         snap, alerts = _alert_once(snap, Notify(
