@@ -80,3 +80,32 @@ def test_30_percent_options_loss_with_the_media_check_on_never_swaps_in_a_simula
     cfg = _config()
     sim = _run(cfg, [{"at": 0.0, "trunk": "p1", "condition": {"loss": 0.3}}], 86400.0, seed=7)
     assert sim.result.swaps == []
+
+
+def test_the_media_thresholds_name_the_limit_crossed() -> None:
+    from trunkguard.probing.quality import MediaLimits, judge
+    from trunkguard.probing.rtp import RtpReport
+    from trunkguard.probing.sip_invite import CallResult
+
+    limits = MediaLimits()
+    good = CallResult("ok", 200, rtp=RtpReport(sent=100, received=97, loss_pct=3.0, jitter_ms=4.2, rtt_ms=41.0))
+    assert judge(good, limits) == (True, "ok: loss 3%, jitter 4.2 ms, RTP round trip 41 ms")
+    lossy = CallResult("ok", 200, rtp=RtpReport(sent=100, received=88, loss_pct=12.0, jitter_ms=55.0, rtt_ms=20.0))
+    ok, detail = judge(lossy, limits)
+    assert not ok and detail == ("poor media: RTP loss 12% over max_loss_pct 8%; jitter 55 ms over "
+                                 "max_jitter_ms 40 ms")
+    slow = CallResult("ok", 200, rtp=RtpReport(sent=100, received=100, loss_pct=0.0, jitter_ms=1.0, rtt_ms=420.0))
+    assert judge(slow, limits) == (False, "poor media: RTP round trip 420 ms over max_rtt_ms 300 ms")
+    assert judge(CallResult("no_media", 200, reason="no RTP back"), limits) == (False, "no_media 200: no RTP back")
+    assert judge(slow, MediaLimits(max_rtt_ms=500.0))[0] is True
+
+
+def test_rtp_loss_above_the_threshold_swaps_and_below_it_does_not() -> None:
+    cfg = _config()
+    heavy = _run(cfg, [{"at": 300.0, "trunk": "p1", "condition": {"rtp_loss": 0.2}}], 600)
+    assert len(heavy.result.swaps) == 1
+    said = [s for _, _, sentences in heavy.steps for s in sentences]
+    assert any("cannot carry calls: SIP answers but 2 test calls in a row failed (poor media: RTP loss" in s
+               for s in said)
+    light = _run(cfg, [{"at": 300.0, "trunk": "p1", "condition": {"rtp_loss": 0.01}}], 3600)
+    assert light.result.swaps == []

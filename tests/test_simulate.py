@@ -132,7 +132,8 @@ def test_cli_bad_scenario_names_the_field(tmp_path: Path) -> None:
                    "  - {at: 6, trunk: primary-1, condition: {loss: 3}}\n")
     result = _cli("simulate", "--config", str(SINGLE), "--scenario", str(bad))
     assert result.returncode == 2
-    assert "events[1].condition: {'loss': 3}: loss is 0..1, code is 100..699, latency_ms is 0 or more" in result.stderr
+    assert ("events[1].condition: {'loss': 3}: loss and rtp_loss are 0..1, code is 100..699, latency_ms is 0 or "
+            "more") in result.stderr
     bad.write_text("duration: 100\nevents:\n  - {at: 5, trunk: nope-1, condition: down}\n")
     result = _cli("simulate", "--config", str(SINGLE), "--scenario", str(bad))
     assert result.returncode == 2

@@ -124,6 +124,10 @@ class MediaSettings(Section):
     down_after: int = Field(2, ge=1, description="failed test calls in a row before the trunk cannot carry "
                                                  "calls: one busy test number or one edge's 503 is not an outage")
     up_after: int = Field(2, ge=1, description="good test calls in a row before it can again")
+    max_loss_pct: float = Field(8.0, gt=0, le=100, description="a test call losing more RTP packets fails "
+                                                               "(G.107: R falls to 70 at 8.1 % for G.711)")
+    max_jitter_ms: float = Field(40.0, gt=0, description="a test call with more interarrival jitter fails")
+    max_rtt_ms: float = Field(300.0, gt=0, description="a test call with a longer RTP round trip fails (G.114)")
 
     @model_validator(mode="after")
     def _timing(self) -> MediaSettings:

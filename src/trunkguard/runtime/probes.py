@@ -18,6 +18,7 @@ from typing import Any
 from trunkguard.config import Config
 from trunkguard.core.machine import Event, MediaDone, ProbeDone, ProbeLate
 from trunkguard.core.scheduler import ProbeTask
+from trunkguard.probing.quality import MediaLimits, judge
 from trunkguard.probing.sip_invite import CallPlan, place_call
 from trunkguard.probing.sip_options import OptionsCheck, probe_options
 from trunkguard.sip.client import T1, SipClient
@@ -57,6 +58,8 @@ class ProbeRunner:
     def __init__(self, config: Config, post: Callable[[Event], None], clock: Callable[[], float]) -> None:
         self.options = {t.name: OptionsCheck.for_trunk(c, t) for _, c, t in config.all_trunks()}
         self.calls = {t.name: CallPlan.for_trunk(c, t) for _, c, t in config.all_trunks() if c.media.enabled}
+        self.limits = {t.name: MediaLimits(c.media.max_loss_pct, c.media.max_jitter_ms, c.media.max_rtt_ms)
+                       for _, c, t in config.all_trunks() if c.media.enabled}
         self._recent: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
         self._failures: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
         self._phases: dict[str, Mapping[str, float]] = {}
@@ -109,9 +112,8 @@ class ProbeRunner:
     async def _media(self, trunk: str) -> None:
         async with self._slots:
             result = await place_call(self.client, self.calls[trunk])
-        detail = f"{result.status}" + (f" {result.code}" if result.code else "") + \
-            (f": {result.reason}" if result.reason and result.status != "ok" else "")
-        self._post(MediaDone(trunk, result.status == "ok", detail))
+        ok, detail = judge(result, self.limits[trunk])
+        self._post(MediaDone(trunk, ok, detail))
 
     async def close(self) -> None:
         for task in list(self._tasks):

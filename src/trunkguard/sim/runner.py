@@ -78,6 +78,7 @@ class Simulation:
         self.state: MachineState = initial(self.rules, 0.0, leader=True, readiness=READY)
         self.alive: dict[str, CodeSet] = {t.name: t.alive_codes for _, _, t in config.all_trunks()}
         self.media_timing = {t.name: (c.media.duration, c.media.rtp_timeout) for _, c, t in config.all_trunks()}
+        self.max_loss = {t.name: c.media.max_loss_pct / 100 for _, c, t in config.all_trunks()}
         self.conditions: dict[str, Condition] = dict.fromkeys(self.rules.index, UP)
         self.calls = 0
         self.scenario = scenario
@@ -169,8 +170,14 @@ class Simulation:
             # RTP takes its own path and is not lost with them (the guide's edge case 1).
             dead = cond.kind in ("down", "media_down") or (
                 cond.kind == "loss" and self.rng.random() < 1 - (1 - cond.value ** 7) ** 2)
-            self._at(now + (rtp_timeout if dead else duration),
-                     MediaDone(task.trunk, not dead, "no RTP back" if dead else ""))
+            detail = "no RTP back" if dead else ""
+            if not dead and cond.kind == "rtp_loss":  # each of the call's packets (50 a second) lost on its own
+                sent = max(1, int(duration * 50))
+                lost = sum(self.rng.random() < cond.value for _ in range(sent))
+                if lost / sent > self.max_loss[task.trunk]:
+                    dead, detail = True, f"poor media: RTP loss {100 * lost / sent:g}%"
+            self._at(now + (rtp_timeout if dead and not detail.startswith("poor") else duration),
+                     MediaDone(task.trunk, not dead, detail))
             return
         answer: tuple[float, int] | None  # (delay, code) or None for silence
         if cond.kind == "down" or (cond.kind == "loss" and self.rng.random() < cond.value):

@@ -28,12 +28,14 @@ from trunkguard.errors import ConfigError
 
 class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["up", "down", "media_down", "loss", "code", "latency"]
+    kind: Literal["up", "down", "media_down", "loss", "rtp_loss", "code", "latency"]
     value: float = 0.0
 
     def describe(self) -> str:
         if self.kind == "loss":
             return f"{self.value:.0%} probe loss"
+        if self.kind == "rtp_loss":
+            return f"{self.value:.0%} RTP packet loss"
         if self.kind == "code":
             return f"answers {int(self.value)}"
         if self.kind == "latency":
@@ -45,17 +47,17 @@ def _condition(value: Any) -> Any:
     if isinstance(value, str):
         if value not in ("up", "down", "media_down"):
             raise ValueError(f"{value!r} is not a condition: use up, down, media_down, {{loss: P}}, "
-                             "{code: N} or {latency_ms: N}")
+                             "{rtp_loss: P}, {code: N} or {latency_ms: N}")
         return {"kind": value}
     if isinstance(value, dict) and len(value) == 1:
         (key, number), = value.items()
-        if key == "loss" and isinstance(number, int | float) and 0 <= number <= 1:
-            return {"kind": "loss", "value": number}
+        if key in ("loss", "rtp_loss") and isinstance(number, int | float) and 0 <= number <= 1:
+            return {"kind": key, "value": number}
         if key == "code" and isinstance(number, int) and 100 <= number <= 699:
             return {"kind": "code", "value": number}
         if key == "latency_ms" and isinstance(number, int | float) and number >= 0:
             return {"kind": "latency", "value": number}
-        raise ValueError(f"{value!r}: loss is 0..1, code is 100..699, latency_ms is 0 or more")
+        raise ValueError(f"{value!r}: loss and rtp_loss are 0..1, code is 100..699, latency_ms is 0 or more")
     raise ValueError(f"{value!r} is not a condition")
 
 
