@@ -238,7 +238,6 @@ async def carry_out(platform: Platform, target: str, key: str, rules: SwapRules,
 async def _put_back(run: _Run, planned: list[Change], failure: str, prior: RoutingState | None) -> SwapOutcome:
     """Undo what the failed swap wrote, last first, by the same rules, within its own deadline."""
     results: dict[str, ObjectResult] = {}
-    undo_writes = 0
     written = [d for d in run.done if d.wrote]
     undo_run = _Run(run.platform, f"{run.key}-undo", run.rules, run.book, run.rng)
     try:

@@ -83,9 +83,10 @@ class Pollers:
         except (PlatformError, TimeoutError) as exc:
             log.info("the platform's edge view is unavailable: %s", exc)
             view = {}
-        self._post(EdgeRead(tuple((role.value, view.get(group)) for role, group in self.groups.items())))
+        self._pushed(view, None)
 
-    def _pushed(self, view: dict[str, bool | None], as_of: float) -> None:
+    def _pushed(self, view: dict[str, bool | None], as_of: float | None) -> None:
+        """The edge view by carrier role; `as_of` None: read just now (polled)."""
         self._post(EdgeRead(tuple((role.value, view.get(group)) for role, group in self.groups.items()), as_of))
 
     async def _checks(self) -> None:

@@ -79,6 +79,11 @@ class IntentRecord:
                 "created_at": self.created_at, "finished_at": self.finished_at, "term": self.term}
 
 
+def _intent(r: IntentRow) -> IntentRecord:
+    return IntentRecord(r.key, r.to_role, r.trunk_group_id, r.trigger, r.reason, IntentStatus(r.status),
+                        r.outcome, r.prior, r.after, r.created_at, r.finished_at, r.term)
+
+
 def engine_url(url: str) -> str:
     """`postgresql://` uses psycopg 3 unless a driver is named; a SQLite file's folder is created."""
     if url.startswith(("postgresql://", "postgres://")):
@@ -303,8 +308,7 @@ class Store:
             if key is not None:
                 query = query.where(IntentRow.key == key)
             rows = list(reversed(s.scalars(query.limit(limit)).all()))
-            return [IntentRecord(r.key, r.to_role, r.trunk_group_id, r.trigger, r.reason, IntentStatus(r.status),
-                                 r.outcome, r.prior, r.after, r.created_at, r.finished_at, r.term) for r in rows]
+            return [_intent(r) for r in rows]
 
     def last_intent(self, *, to_role: str, statuses: tuple[IntentStatus, ...]) -> IntentRecord | None:
         """The newest intent to `to_role` with one of `statuses`."""
@@ -312,9 +316,7 @@ class Store:
             r = s.scalars(select(IntentRow).where(IntentRow.to_role == to_role,
                                                   IntentRow.status.in_([x.value for x in statuses]))
                           .order_by(IntentRow.id.desc()).limit(1)).first()
-            return None if r is None else IntentRecord(r.key, r.to_role, r.trunk_group_id, r.trigger, r.reason,
-                                                       IntentStatus(r.status), r.outcome, r.prior, r.after,
-                                                       r.created_at, r.finished_at, r.term)
+            return None if r is None else _intent(r)
 
     # ---- operator actions -------------------------------------------------------------------
 
