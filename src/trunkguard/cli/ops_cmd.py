@@ -200,6 +200,9 @@ def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in t
                 for_: str = typer.Option("1h", "--for", help="How long (e.g. 30m, 2h); it ends by itself."),
                 end: bool = typer.Option(False, "--end", help="End the trunk's maintenance now.")) -> None:
     """Take a trunk out of decisions (its probes go on) until --for has passed, or --end."""
+    names = [t.name for _, _, t in load_or_exit(config).all_trunks()]
+    if trunk not in names:
+        usage_error(f"TRUNK must be one of the configured trunks ({', '.join(names)}), not {trunk!r}")
     if end:
         _act("maintenance_end", config, reason, who, as_json, extra={"trunk": trunk})
         return
