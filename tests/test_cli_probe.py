@@ -95,3 +95,35 @@ def test_bench_against_silence_reports_no_completions() -> None:
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["completed"] == 0 and data["timeouts"] > 0
+
+
+async def test_probe_names_every_target_of_a_name_from_the_given_name_server(sipp_uas: Callable[..., Sipp]) -> None:
+    import asyncio
+
+    from tests.dnszone import serving_zone
+
+    alive, dead = sipp_uas("udp"), free_port()
+    zone = {("_sip._udp.carrier-a.test.", "SRV"): [f"10 0 {alive.port} sbc1.carrier-a.test.",
+                                                   f"20 0 {dead} sbc2.carrier-a.test."],
+            ("sbc1.carrier-a.test.", "A"): ["127.0.0.1"], ("sbc2.carrier-a.test.", "A"): ["127.0.0.1"]}
+    async with serving_zone(zone) as server:
+        async def run(*extra: str) -> tuple[int, str]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "trunkguard", "probe", "sip:carrier-a.test;transport=udp", "--timeout", "1s",
+                "--nameserver", f"127.0.0.1:{server.port}", *extra, stdout=asyncio.subprocess.PIPE)
+            out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            return proc.returncode or 0, out.decode()
+
+        code, out = await run("--json")
+        row = json.loads(out)["results"][0]
+        assert code == 0 and row["status"] == "ok"
+        assert [(t["target"], t["status"]) for t in row["targets"]] == [(f"udp:127.0.0.1:{alive.port}", "ok"),
+                                                                        (f"udp:127.0.0.1:{dead}", "timeout")]
+        code, out = await run("--targets", "all")
+        assert code == 1 and f"udp:127.0.0.1:{dead}: timeout" in out
+
+
+def test_probe_refuses_a_name_server_given_by_name() -> None:
+    result = _cli("probe", "sip:carrier-a.test", "--nameserver", "dns.example")
+    assert result.returncode == 2
+    assert "--nameserver: 'dns.example' is not an IP address (a name server is given by address)" in result.stderr

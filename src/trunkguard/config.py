@@ -8,6 +8,7 @@ keys ending in `_env` name the environment variable that holds them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -97,6 +98,10 @@ class HealthSettings(Section):
     correlate_max_probes: int | None = Field(None, ge=1, le=100_000,
                                              description="correlated probes a carrier may receive per interval "
                                                          "(default: twice its number of trunks)")
+    targets: Literal["any", "all"] = Field("any", description="a trunk whose name resolves to several addresses "
+                                                              "(RFC 3263 NAPTR/SRV/A) is probed at every one, each "
+                                                              "with its own health; any: usable while any target "
+                                                              "answers; all: only while every one does")
 
     @model_validator(mode="after")
     def _timing(self) -> HealthSettings:
@@ -395,6 +400,46 @@ class PlatformConfig(Section):
                          readback=self.readback_deadline, settle=self.settle or self.timeout)
 
 
+def _nameserver(value: Any) -> tuple[str, int]:
+    """`192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53` or `[2001:db8::53]:5353`: an address, not a name."""
+    if not isinstance(value, str):
+        raise ValueError("must be an IP address, optionally with :port")
+    text, port = value.strip(), 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ValueError(f"{value!r} is not an address like [2001:db8::53]:53")
+            port = int(rest[1:])
+        text = host
+    elif text.count(":") == 1:
+        text, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            raise ValueError(f"{value!r} is not an address like 192.0.2.53:53")
+        port = int(port_text)
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (a name server is given by address)") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1 to 65535")
+    return str(ip), port
+
+
+NameServer = Annotated[
+    tuple[str, int], BeforeValidator(_nameserver),
+    PlainSerializer(lambda v: f"[{v[0]}]:{v[1]}" if ":" in v[0] else f"{v[0]}:{v[1]}", return_type=str),
+    WithJsonSchema({"type": "string", "description": "an IP address, optionally with :port (default 53)"}),
+]
+
+
+class DnsSettings(Section):
+    nameservers: list[NameServer] = Field(default_factory=list, description="name servers for the trunks' RFC 3263 "
+                                                                            "lookups (NAPTR, SRV, A/AAAA), such as "
+                                                                            "10.0.0.53 or 10.0.0.53:5353; empty: "
+                                                                            "the system's (/etc/resolv.conf)")
+
+
 class StorageConfig(Section):
     url: str = "sqlite:///trunkguard.db"
     trace_retention: Duration = Field(86400.0, description="how long the daemon keeps its event trace for "
@@ -448,6 +493,7 @@ class Config(Section):
     platform: PlatformConfig | None = None
     storage: StorageConfig = StorageConfig()
     api: ApiConfig = ApiConfig()
+    dns: DnsSettings = DnsSettings()
     notify: list[Notifier] = []
 
     def all_trunks(self) -> list[tuple[str, CarrierConfig, TrunkConfig]]:

@@ -34,7 +34,8 @@ def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
         cap = carrier.health.correlate_max_probes or 2 * len(carrier.trunks)
         media = carrier.media
         specs.append(TrunkSpec(trunk.name, role, h.interval, h.timeout, h.confirm_interval,
-                               HealthRules(h.down_after, h.up_after, h.confirm_burst, media.down_after, media.up_after),
+                               HealthRules(h.down_after, h.up_after, h.confirm_burst, media.down_after, media.up_after,
+                                           targets_all=h.targets == "all"),
                                media.interval if media.enabled else None,
                                media_confirm_interval=media.confirm_every,
                                correlate=carrier.health.correlate and len(carrier.trunks) > 1, correlate_max=cap))

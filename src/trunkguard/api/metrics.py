@@ -59,7 +59,13 @@ class _StatusCollector(Collector):
                                   labels=["trunk", "carrier", "state"])
         media = GaugeMetricFamily("trunkguard_media_ok", "1 if the trunk's last media check carried RTP both ways.",
                                   labels=["trunk"])
+        targets = GaugeMetricFamily("trunkguard_target_state", "1 for the health state of each address the trunk's "
+                                    "name resolves to (RFC 3263), each probed on its own.",
+                                    labels=["trunk", "carrier", "target", "state"])
         for h in e.state.trunks:
+            for t in h.targets:
+                for s in (TrunkState.UP, TrunkState.SUSPECT, TrunkState.DOWN):
+                    targets.add_metric([h.name, h.carrier, t.target, s.value], 1.0 if t.state is s else 0.0)
             last = self.metrics.last_probe.get(h.name)
             if last is not None:
                 success.add_metric([h.name, h.carrier], 1.0 if last else 0.0)
@@ -69,7 +75,7 @@ class _StatusCollector(Collector):
                 state.add_metric([h.name, h.carrier, s.value], 1.0 if h.state is s else 0.0)
             if h.media_ok is not None:
                 media.add_metric([h.name], 1.0 if h.media_ok else 0.0)
-        yield from (success, phases, state, media)
+        yield from (success, phases, state, media, targets)
         active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier inbound routing points at.",
                                    labels=["carrier", "trunk_group"])
         for role in Role:

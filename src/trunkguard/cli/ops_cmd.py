@@ -81,11 +81,12 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     flight = f"  swap to {data['in_flight']['to']} in flight" if data.get("in_flight") else ""
     console.print(f"[bold]routing:[/] {data['active']} carrier ({data['active_trunk_group']}), state "
                   f"{data['state']}{flight}; leader={data['leader']} term={data['term']}")
-    table = Table("carrier", "trunk", "state", "usable", "last", "rtt ms (last 5)")
+    table = Table("carrier", "trunk", "state", "usable", "targets", "last", "rtt ms (last 5)")
     for role, carrier in data["carriers"].items():
         for t in carrier["trunks"]:
             rtts = " ".join(f"{s['rtt_ms']:.1f}" if s["rtt_ms"] is not None else "-" for s in t["samples"][-5:])
-            table.add_row(role, t["name"], t["state"], "yes" if t["usable"] else "NO", t["last_detail"][:40], rtts)
+            table.add_row(role, t["name"], t["state"], "yes" if t["usable"] else "NO", _targets(t.get("targets", [])),
+                          t["last_detail"][:40], rtts)
     console.print(table)
     if data.get("queued_activation"):
         q = data["queued_activation"]
@@ -96,6 +97,15 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     if data.get("paused"):
         console.print(f"[yellow]paused[/] by {data['paused']['who']}: {data['paused']['why']}")
     console.print(f"last decision: {data['last_sentence']}")
+
+
+def _targets(targets: list[dict[str, Any]]) -> str:
+    """`2/2 up`, or the ones not answering by name: `1/2 up; udp:10.0.0.2:5060 down`."""
+    if not targets:
+        return "-"
+    up = sum(t["state"] == "up" for t in targets)
+    others = "; ".join(f"{t['target']} {t['state']}" for t in targets if t["state"] != "up")
+    return f"{up}/{len(targets)} up" + (f"; {others}" if others else "")
 
 
 def history(config: Path = CONFIG, as_json: bool = JSON,

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import dns.asyncresolver
 import typer
+from pydantic import ValidationError
 
 from trunkguard import aio
 from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
 from trunkguard.codes import parse_codes
+from trunkguard.config import DnsSettings, describe_errors
 from trunkguard.durations import parse_duration
 from trunkguard.errors import SipUriError, TlsError
 from trunkguard.probing.result import ProbeResult, ProbeStatus
 from trunkguard.probing.sip_options import OptionsCheck, probe_options
 from trunkguard.sip.client import SipClient
+from trunkguard.sip.resolve import make_resolver
 from trunkguard.sip.transport import client_tls_context
 from trunkguard.sip.uri import Transport, parse_uri
 
@@ -29,6 +33,10 @@ def probe(
     cert_file: Path | None = typer.Option(None, "--cert-file", help="Client certificate for mutual TLS."),
     key_file: Path | None = typer.Option(None, "--key-file", help="Key of the client certificate."),
     insecure: bool = typer.Option(False, "--insecure", help="Do not verify the TLS peer."),
+    targets: str = typer.Option("any", "--targets", help="When the name resolves to several addresses, each "
+                                "is probed: ok when any answers, or all of them (any|all)."),
+    nameserver: list[str] = typer.Option([], "--nameserver", help="A DNS server (address[:port]) to ask "
+                                         "instead of the system's; repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Send SIP OPTIONS to URI. Exit 0 when every probe is ok, 1 when any is not."""
@@ -41,6 +49,12 @@ def probe(
         usage_error(str(exc))
     if deadline <= 0:
         usage_error("--timeout must be more than 0")
+    if targets not in ("any", "all"):
+        usage_error(f"--targets must be any or all, not {targets!r}")
+    try:
+        servers = DnsSettings(nameservers=nameserver).nameservers
+    except ValidationError as exc:
+        usage_error(f"--nameserver: {describe_errors(exc)[0][1]}")
     context = None
     if target.transport is Transport.TLS:
         try:
@@ -48,8 +62,9 @@ def probe(
                                          verify=not insecure)
         except TlsError as exc:
             usage_error(str(exc))
-    check = OptionsCheck("cli", target, codes, deadline, context)
-    results = aio.run(_run(check, count, every, as_json))
+    check = OptionsCheck("cli", target, codes, deadline, context, "all" if targets == "all" else "any")
+    resolver = make_resolver(servers) if servers else None
+    results = aio.run(_run(check, count, every, as_json, resolver))
     ok = sum(r.success for r in results)
     if as_json:
         emit_json({"target": str(target), "sent": len(results), "ok": ok,
@@ -64,14 +79,17 @@ def probe(
         raise typer.Exit(EXIT_FAILED)
 
 
-async def _run(check: OptionsCheck, count: int, interval: float, quiet: bool) -> list[ProbeResult]:
+async def _run(check: OptionsCheck, count: int, interval: float, quiet: bool,
+               resolver: dns.asyncresolver.Resolver | None) -> list[ProbeResult]:
     results: list[ProbeResult] = []
     async with SipClient() as client:
         for seq in range(1, count + 1):
-            result = await probe_options(client, check)
+            result = await probe_options(client, check, resolver=resolver)
             results.append(result)
             if not quiet:
                 typer.echo(f"seq={seq} {check.uri}: {result.summary()}")
+                for t in result.targets:
+                    typer.echo(f"    {t.target}: {t.summary()}")
             if seq < count:
                 await asyncio.sleep(interval)
     return results
@@ -79,4 +97,8 @@ async def _run(check: OptionsCheck, count: int, interval: float, quiet: bool) ->
 
 def _json_row(seq: int, r: ProbeResult) -> dict[str, object]:
     status = r.status.value if r.status is not ProbeStatus.NO_MEDIA else "error"
-    return {"seq": seq, "status": status, "code": r.code, "reason": r.reason, "rtt_ms": r.rtt_ms}
+    row: dict[str, object] = {"seq": seq, "status": status, "code": r.code, "reason": r.reason, "rtt_ms": r.rtt_ms}
+    if r.targets:
+        row["targets"] = [{"target": t.target, "status": t.status.value, "code": t.code, "reason": t.reason,
+                           "rtt_ms": t.rtt_ms} for t in r.targets]
+    return row

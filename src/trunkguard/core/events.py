@@ -4,6 +4,7 @@ values, the daemon's and the simulator's only vocabulary with the machine (`core
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, Readiness, Swap
 from trunkguard.core.scheduler import ProbeTask
@@ -16,14 +17,26 @@ class Tick:
     """Time passed: hand out the probes due, and poll and decide when the poll interval is up."""
 
 
+class TargetSeen(NamedTuple):
+    """What one address of a trunk's name answered to one probe."""
+
+    target: str  # transport:address:port
+    ok: bool
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class ProbeDone:
+    """A probe's outcome. `targets`: each resolved address's, when the URI is a name; the machine
+    then judges the trunk by its targets rule (any or all) rather than by `ok`."""
+
     trunk: str
     seq: int
     ok: bool
     code: int | None = None
     detail: str = ""
     rtt_ms: float | None = None
+    targets: tuple[TargetSeen, ...] = ()
 
 
 @dataclass(frozen=True)

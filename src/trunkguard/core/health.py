@@ -13,6 +13,10 @@ The confirmation rule (docs/detection.md has the trade-off table):
 - DOWN -> RECOVERING on a success, RECOVERING -> UP after `up_after` consecutive successes; a
   failure while RECOVERING goes back to DOWN.
 - Dual validation: a trunk whose SIP answers but whose media check failed is not usable.
+- Targets (RFC 3263): a trunk whose name resolves to several addresses has each probed, and each
+  has its own health: DOWN after `down_after` probes in a row it did not answer, UP again on its
+  first answer. A probe of the trunk succeeds when any target answered (`targets_all`: every one),
+  so one dead SBC of two is named, and the trunk goes down only when the rule says so.
 """
 
 from __future__ import annotations
@@ -39,10 +43,23 @@ class HealthRules:
     confirm_burst: int = 5
     media_down_after: int = 2  # consecutive failed test calls before the trunk cannot carry calls
     media_up_after: int = 2    # consecutive good ones before it can again
+    targets_all: bool = False  # a probe succeeds only when every target of the name answered
 
     @property
     def failures_to_down(self) -> int:
         return 1 + (self.down_after - 1) * self.confirm_burst
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """One address of a trunk's name: UP, SUSPECT (failing, not yet down) or DOWN."""
+
+    target: str
+    state: TrunkState = TrunkState.UP
+    since: float = 0.0
+    fails: int = 0  # probes in a row it did not answer
+    seq: int = -1  # the newest probe folded in
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class TrunkHealth:
     media_goods: int = 0  # consecutive good test calls
     last_code: int | None = None
     last_detail: str = ""
+    targets: tuple[TargetHealth, ...] = ()  # a name's addresses, in resolution order (none for an IP)
 
     @property
     def usable(self) -> bool:
@@ -117,6 +135,37 @@ def probe_result(h: TrunkHealth, seq: int, ok: bool, now: float, rules: HealthRu
     if h.state is TrunkState.RECOVERING:
         return _to(h, TrunkState.DOWN, now, f"trunk {h.name} is down again: a probe failed while recovering")
     return h, None
+
+
+def targets_result(h: TrunkHealth, seq: int, seen: tuple[tuple[str, bool, str], ...], now: float,
+                   rules: HealthRules) -> tuple[TrunkHealth, bool, list[str]]:
+    """Fold what each target answered to probe `seq`. Returns the trunk with its targets' health, the
+    probe's outcome for the trunk (any or all targets answered, by the rules), and a sentence for
+    each target that went down or came back. Targets no longer resolved are dropped."""
+    before = {t.target: t for t in h.targets}
+    targets: list[TargetHealth] = []
+    said: list[str] = []
+    for target, ok, detail in seen:
+        t = before.get(target) or TargetHealth(target, since=now)
+        if seq <= t.seq:
+            targets.append(t)
+            continue
+        if ok:
+            if t.state is TrunkState.DOWN:
+                said.append(f"trunk {h.name}: target {target} answers again")
+            t = TargetHealth(target, TrunkState.UP, now if t.state is not TrunkState.UP else t.since, 0, seq, detail)
+        else:
+            fails = t.fails + 1
+            state = TrunkState.DOWN if fails >= rules.down_after else TrunkState.SUSPECT
+            if state is TrunkState.DOWN and t.state is not TrunkState.DOWN:
+                alive = sum(o for _, o, _ in seen)
+                said.append(f"trunk {h.name}: target {target} is down: {fails} probes in a row failed "
+                            f"({detail or 'no answer'}); {alive} of {len(seen)} targets answer")
+            t = TargetHealth(target, state, t.since if state is t.state else now, fails, seq, detail)
+        targets.append(t)
+    answered = [ok for _, ok, _ in seen]
+    ok = bool(answered) and (all(answered) if rules.targets_all else any(answered))
+    return evolve(h, targets=tuple(targets)), ok, said
 
 
 def probe_overdue(h: TrunkHealth, seq: int, now: float) -> tuple[TrunkHealth, str | None]:

@@ -55,7 +55,15 @@ from trunkguard.core.failover import (
     swap_finished,
     swap_withdrawn,
 )
-from trunkguard.core.health import TrunkHealth, TrunkState, media_result, probe_overdue, probe_result, routine_change
+from trunkguard.core.health import (
+    TrunkHealth,
+    TrunkState,
+    media_result,
+    probe_overdue,
+    probe_result,
+    routine_change,
+    targets_result,
+)
 from trunkguard.core.scheduler import (
     Schedule,
     TrunkSpec,
@@ -162,7 +170,14 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
     elif isinstance(event, ProbeDone):
         i = rules.index.get(event.trunk)
         if i is not None:
-            h, sentence = probe_result(state.trunks[i], event.seq, event.ok, now, rules.trunks[i].rules,
+            h, ok = state.trunks[i], event.ok
+            if event.targets:  # a name's addresses, each with its own health; the rule judges the probe
+                h, ok, said = targets_result(h, event.seq, event.targets, now, rules.trunks[i].rules)
+                for line in said:
+                    out.said.append(line)
+                    if state.leader:
+                        out.effects.append(Record("trunk", line, state.pair, h.name))
+            h, sentence = probe_result(h, event.seq, ok, now, rules.trunks[i].rules,
                                        code=event.code, detail=event.detail)
             state = evolve(state, schedule=finished(state.schedule, i, event.seq))
             state = _trunk(state, i, h, sentence, now, rules, out)

@@ -19,7 +19,8 @@ class ProbeStatus(StrEnum):
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What one probe found. `phases` are durations in ms; `facts` are extra details for operators."""
+    """What one probe found. `phases` are durations in ms; `facts` are extra details for operators.
+    `targets`: when a name resolved to addresses, what each one answered (the same shape, one level)."""
 
     kind: str
     trunk: str
@@ -31,6 +32,7 @@ class ProbeResult:
     rtt_ms: float | None = None
     phases: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     facts: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    targets: tuple[ProbeResult, ...] = ()
 
     @property
     def success(self) -> bool:
@@ -47,4 +49,5 @@ class ProbeResult:
         return {"kind": self.kind, "trunk": self.trunk, "target": self.target,
                 "status": self.status.value, "code": self.code, "reason": self.reason,
                 "rtt_ms": self.rtt_ms, "started_at": self.started_at,
-                "phases": dict(self.phases), "facts": dict(self.facts)}
+                "phases": dict(self.phases), "facts": dict(self.facts),
+                **({"targets": [t.as_dict() for t in self.targets]} if self.targets else {})}

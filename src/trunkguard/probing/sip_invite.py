@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import dns.asyncresolver
+
 from trunkguard import __version__
 from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError, SipParseError, TransportError
@@ -74,10 +76,13 @@ class CallPlan:
         return f"{self.uri.scheme}:{user}{self.uri.hostport}{params}"
 
 
-async def place_call(client: SipClient, plan: CallPlan, *, target: Target | None = None) -> CallResult:
+async def place_call(client: SipClient, plan: CallPlan, *, target: Target | None = None,
+                     resolver: dns.asyncresolver.Resolver | None = None) -> CallResult:
+    """A test call to `target`, or to the first address the plan's URI resolves to (RFC 3263 order,
+    the one a caller's proxy would try first)."""
     try:
         if target is None:
-            target = (await resolve(plan.uri, timeout=min(plan.answer_timeout, 2.0)))[0]
+            target = (await resolve(plan.uri, timeout=min(plan.answer_timeout, 2.0), resolver=resolver))[0]
         await client.transport_for(target, plan.ssl_context, min(plan.answer_timeout, 2.0))
     except (ResolveError, TransportError) as exc:
         return CallResult("error", reason=str(exc))

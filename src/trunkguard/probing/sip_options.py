@@ -1,4 +1,4 @@
-"""The SIP OPTIONS probe: is the trunk's signalling alive?
+"""The SIP OPTIONS probe: is the trunk's signalling alive, at every address its name resolves to?
 
 Resolution, connection and the transaction all share one deadline (the trunk's probe timeout, 2 s
 by default), so a dead peer is reported as a timeout at that deadline, not after Timer F's 32 s.
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 import dns.asyncresolver
 
@@ -21,12 +22,13 @@ from trunkguard.codes import ALIVE_DEFAULT, CodeSet
 from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError
 from trunkguard.probing.result import ProbeResult, ProbeStatus
-from trunkguard.sip.client import Outcome, SipClient
+from trunkguard.sip.client import Outcome, SipClient, Target
 from trunkguard.sip.resolve import resolve
 from trunkguard.sip.transport import client_tls_context
 from trunkguard.sip.uri import SipUri, Transport
 
 KIND = "sip_options"
+MAX_TARGETS = 16  # addresses probed per trunk; a name with more is a misconfiguration, not a carrier
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class OptionsCheck:
     alive_codes: CodeSet = ALIVE_DEFAULT
     timeout: float = 2.0
     ssl_context: ssl.SSLContext | None = None
+    targets: Literal["any", "all"] = "any"  # which of a name's targets must answer
 
     @functools.cached_property
     def uri_text(self) -> str:
@@ -46,8 +49,9 @@ class OptionsCheck:
 
     @classmethod
     def for_trunk(cls, carrier: CarrierConfig, trunk: TrunkConfig) -> OptionsCheck:
-        return cls(trunk.name, trunk.sip_uri, trunk.alive_codes, carrier.health_of(trunk).timeout,
-                   trunk_tls_context(trunk))
+        health = carrier.health_of(trunk)
+        return cls(trunk.name, trunk.sip_uri, trunk.alive_codes, health.timeout, trunk_tls_context(trunk),
+                   health.targets)
 
 
 def trunk_tls_context(trunk: TrunkConfig) -> ssl.SSLContext | None:
@@ -61,43 +65,81 @@ def trunk_tls_context(trunk: TrunkConfig) -> ssl.SSLContext | None:
 
 async def probe_options(client: SipClient, check: OptionsCheck, *,
                         resolver: dns.asyncresolver.Resolver | None = None,
-                        clock: Callable[[], float] = time.time) -> ProbeResult:
+                        clock: Callable[[], float] = time.time,
+                        on_alive: Callable[[], None] | None = None) -> ProbeResult:
+    """Probe the trunk at every address its URI resolves to (RFC 3263), all at once within the one
+    deadline. An IP literal is one target; a name gives each target's result in `targets`, and the
+    trunk's result follows `check.targets`: any target alive, or all of them. `on_alive` is called
+    as soon as that is known (a dead second SBC still takes the whole deadline to time out)."""
     started_at = clock()
     begin = time.perf_counter()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + check.timeout
-    target_text = check.uri_text
-
-    def result(status: ProbeStatus, **kw: object) -> ProbeResult:
-        phases = kw.pop("phases", {})
-        assert isinstance(phases, dict)
-        phases["total"] = round((time.perf_counter() - begin) * 1000, 3)
-        return ProbeResult(KIND, check.name, target_text, status, started_at,
-                           phases=MappingProxyType(phases), **kw)  # type: ignore[arg-type]
-
     try:
         targets = await resolve(check.uri, timeout=check.timeout, resolver=resolver)
     except ResolveError as exc:
         timed_out = "longer than" in str(exc)
-        return result(ProbeStatus.TIMEOUT if timed_out else ProbeStatus.ERROR, reason=str(exc))
+        return _result(check, check.uri_text, ProbeStatus.TIMEOUT if timed_out else ProbeStatus.ERROR,
+                       started_at, begin, reason=str(exc))
     resolve_ms = round((time.perf_counter() - begin) * 1000, 3)
-    target = targets[0]
     remaining = deadline - loop.time()
     if remaining <= 0:
-        return result(ProbeStatus.TIMEOUT, reason="resolution used the whole deadline",
-                      phases={"resolve": resolve_ms})
-    tx = await client.request(target, "OPTIONS", target_text, timeout=remaining,
+        return _result(check, check.uri_text, ProbeStatus.TIMEOUT, started_at, begin,
+                       reason="resolution used the whole deadline", phases={"resolve": resolve_ms})
+    if check.uri.is_ip:  # the hot path: one address, nothing to tell apart
+        result = await _ask(client, check, targets[0], remaining, check.uri_text, started_at, begin, resolve_ms)
+        if on_alive is not None and result.success:
+            on_alive()
+        return result
+    targets = targets[:MAX_TARGETS]
+    need = 1 if check.targets == "any" else len(targets)
+    alive = 0
+
+    async def ask(target: Target) -> ProbeResult:
+        nonlocal alive
+        result = await _ask(client, check, target, remaining, str(target), started_at, begin, resolve_ms)
+        if result.success:
+            alive += 1
+            if alive == need and on_alive is not None:
+                on_alive()
+        return result
+
+    results = tuple(await asyncio.gather(*(ask(t) for t in targets)))
+    return combine(check, results, started_at, begin)
+
+
+def combine(check: OptionsCheck, results: tuple[ProbeResult, ...], started_at: float, begin: float) -> ProbeResult:
+    """The trunk's result from its targets' (in RFC 3263 order): under `any`, the first target that
+    answered alive, else the first; under `all`, the first that did not, else the first."""
+    answered = [r for r in results if r.success]
+    if check.targets == "any":
+        base = answered[0] if answered else results[0]
+    else:
+        base = next((r for r in results if not r.success), results[0])
+    reason = base.reason
+    if len(results) > 1:
+        reason = f"{reason or base.status.value}; {len(answered)} of {len(results)} targets answer"
+    facts = {**base.facts, "targets": len(results)}
+    return ProbeResult(KIND, check.name, check.uri_text, base.status, started_at, code=base.code, reason=reason,
+                       rtt_ms=base.rtt_ms, phases=MappingProxyType({**base.phases, "total": _ms_since(begin)}),
+                       facts=MappingProxyType(facts), targets=results)
+
+
+async def _ask(client: SipClient, check: OptionsCheck, target: Target, timeout: float, shown: str,
+               started_at: float, begin: float, resolve_ms: float) -> ProbeResult:
+    """One OPTIONS transaction to one target, as a ProbeResult named `shown`."""
+    tx = await client.request(target, "OPTIONS", check.uri_text, timeout=timeout,
                               ssl_context=check.ssl_context)  # reports network trouble, never raises it
     phases = {"resolve": resolve_ms}
     if tx.connect_s is not None:
         phases["connect"] = round(tx.connect_s * 1000, 3)
-    facts: dict[str, object] = {"peer": str(target), "targets": len(targets),
-                                "retransmissions": tx.retransmissions}
+    facts: dict[str, object] = {"peer": str(target), "retransmissions": tx.retransmissions}
     if tx.outcome is Outcome.TIMEOUT:
-        return result(ProbeStatus.TIMEOUT, reason=f"no answer within {check.timeout:g}s",
-                      phases=phases, facts=MappingProxyType(facts))
+        return _result(check, shown, ProbeStatus.TIMEOUT, started_at, begin, reason=f"no answer within "
+                       f"{check.timeout:g}s", phases=phases, facts=facts)
     if tx.outcome is Outcome.ERROR or tx.response is None:
-        return result(ProbeStatus.ERROR, reason=tx.error, phases=phases, facts=MappingProxyType(facts))
+        return _result(check, shown, ProbeStatus.ERROR, started_at, begin, reason=tx.error, phases=phases,
+                       facts=facts)
     response = tx.response
     rtt_ms = round((tx.rtt or 0.0) * 1000, 3)
     phases["transaction"] = rtt_ms
@@ -105,5 +147,18 @@ async def probe_options(client: SipClient, check: OptionsCheck, *,
     if server:
         facts["server"] = server
     status = ProbeStatus.OK if response.status in check.alive_codes else ProbeStatus.REJECTED
-    return result(status, code=response.status, reason=response.reason, rtt_ms=rtt_ms,
-                  phases=phases, facts=MappingProxyType(facts))
+    return _result(check, shown, status, started_at, begin, code=response.status, reason=response.reason,
+                   rtt_ms=rtt_ms, phases=phases, facts=facts)
+
+
+def _result(check: OptionsCheck, shown: str, status: ProbeStatus, started_at: float, begin: float, *,
+            code: int | None = None, reason: str | None = None, rtt_ms: float | None = None,
+            phases: dict[str, float] | None = None, facts: dict[str, object] | None = None) -> ProbeResult:
+    phases = phases or {}
+    phases["total"] = _ms_since(begin)
+    return ProbeResult(KIND, check.name, shown, status, started_at, code=code, reason=reason, rtt_ms=rtt_ms,
+                       phases=MappingProxyType(phases), facts=MappingProxyType(facts or {}))
+
+
+def _ms_since(begin: float) -> float:
+    return round((time.perf_counter() - begin) * 1000, 3)

@@ -16,12 +16,14 @@ from types import MappingProxyType
 from typing import Any
 
 from trunkguard.config import Config
+from trunkguard.core.events import TargetSeen
 from trunkguard.core.machine import Event, MediaDone, ProbeDone, ProbeLate
 from trunkguard.core.scheduler import ProbeTask
 from trunkguard.probing.quality import MediaLimits, judge
 from trunkguard.probing.sip_invite import CallPlan, place_call
 from trunkguard.probing.sip_options import OptionsCheck, probe_options
 from trunkguard.sip.client import T1, SipClient
+from trunkguard.sip.resolve import make_resolver
 
 KEEP = 60            # samples kept per trunk (RTT history)
 KEEP_FAILURES = 10   # recent failures kept even after successes evict them from the samples
@@ -68,6 +70,8 @@ class ProbeRunner:
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.client = SipClient()
+        # Configured name servers, for trunks given by name; None: the system's resolver.
+        self.resolver = make_resolver(config.dns.nameservers) if config.dns.nameservers else None
 
     def launch(self, task: ProbeTask) -> None:
         loop = asyncio.get_running_loop()
@@ -103,15 +107,20 @@ class ProbeRunner:
         async with self._slots:
             loop = asyncio.get_running_loop()  # T1 counts from the send, not from a wait for a slot
             late = loop.call_later(T1, self._post, ProbeLate(task.trunk, task.seq)) if task.timeout > T1 else None
-            result = await probe_options(self.client, self.options[task.trunk])
+            # A name's targets are asked at once: the trunk is answered (no T1 mark) as soon as its
+            # rule is met, though a dead target keeps the probe open until the deadline.
+            result = await probe_options(self.client, self.options[task.trunk], resolver=self.resolver,
+                                         on_alive=None if late is None else late.cancel)
         if late is not None:
             late.cancel()
         self._phases[task.trunk] = MappingProxyType(dict(result.phases))
-        self._post(ProbeDone(task.trunk, task.seq, result.success, result.code, result.summary(), result.rtt_ms))
+        targets = tuple(TargetSeen(t.target, t.success, t.summary()) for t in result.targets)
+        self._post(ProbeDone(task.trunk, task.seq, result.success, result.code, result.summary(), result.rtt_ms,
+                             targets))
 
     async def _media(self, trunk: str) -> None:
         async with self._slots:
-            result = await place_call(self.client, self.calls[trunk])
+            result = await place_call(self.client, self.calls[trunk], resolver=self.resolver)
         ok, detail = judge(result, self.limits[trunk])
         self._post(MediaDone(trunk, ok, detail))
 

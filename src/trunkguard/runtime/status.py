@@ -111,7 +111,10 @@ def trunk_view(h: TrunkHealth, samples: Samples, keep: int = KEEP_VIEW) -> dict[
     recent = samples.recent.get(h.name, ())[-keep:]
     return {"name": h.name, "carrier": h.carrier, "state": h.state.value, "since": h.since, "usable": h.usable,
             "consecutive_failures": len(h.failed), "last_code": h.last_code, "last_detail": h.last_detail,
-            "media_ok": h.media_ok, "samples": [s.as_dict() for s in recent],
+            "media_ok": h.media_ok,
+            "targets": [{"target": t.target, "state": t.state.value, "since": t.since, "consecutive_failures": t.fails,
+                         "last_detail": t.detail} for t in h.targets],
+            "samples": [s.as_dict() for s in recent],
             "recent_failures": [s.as_dict() for s in samples.failures.get(h.name, ())]}
 
 

@@ -6,17 +6,25 @@
   SRV (`_sip._udp`, `_sip._tcp`, `_sips._tcp`) in priority/weight order, then A/AAAA fallback.
 NAPTR and SRV come from dnspython, the one maintained resolver with NAPTR support on asyncio.
 Every step shares one deadline; failures become ResolveError.
+
+Every target is returned, in the order RFC 3263 says to try them: the OPTIONS probe asks each one
+(a carrier whose second SBC is dead is not reported by whichever comes first). With configured
+name servers (`dns.nameservers`), addresses are looked up there too, falling back to the system's
+resolver (and so /etc/hosts) only for names those servers do not know. Answers are cached for their
+TTL, so a probe every 15 s does not query DNS every 15 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import socket
 from collections.abc import Sequence
 
 import dns.asyncresolver
 import dns.exception
+import dns.nameserver
 import dns.resolver
 from dns.rdtypes.IN.NAPTR import NAPTR
 from dns.rdtypes.IN.SRV import SRV
@@ -30,10 +38,30 @@ _NAPTR_SERVICES = {"SIP+D2U": Transport.UDP, "SIP+D2T": Transport.TCP, "SIPS+D2T
 _SRV_PREFIX = {Transport.UDP: "_sip._udp", Transport.TCP: "_sip._tcp", Transport.TLS: "_sips._tcp"}
 
 
+def make_resolver(nameservers: Sequence[tuple[str, int]] = ()) -> dns.asyncresolver.Resolver:
+    """A resolver with a TTL cache: the system's (/etc/resolv.conf), or these servers only.
+    Raises ResolveError when the system has no resolver configuration."""
+    try:
+        resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+    except dns.exception.DNSException as exc:  # no /etc/resolv.conf, say
+        raise ResolveError(f"no DNS resolver configured: {exc}") from None
+    if nameservers:
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in nameservers]
+    resolver.cache = dns.resolver.Cache()
+    return resolver
+
+
+@functools.cache
+def _system_resolver() -> dns.asyncresolver.Resolver:
+    """Built once, when DNS is first needed (it reads /etc/resolv.conf), with one cache per process."""
+    return make_resolver()
+
+
 async def resolve(uri: SipUri, *, timeout: float = 2.0,
                   resolver: dns.asyncresolver.Resolver | None = None,
                   rng: random.Random | None = None) -> list[Target]:
-    """All targets for `uri`, in the order to try them. Raises ResolveError."""
+    """All targets for `uri`, in the order to try them. Raises ResolveError.
+    `resolver`: configured name servers, asked for addresses too; None: the system's."""
     if uri.is_ip:  # nothing to look up: no timer, no task (this runs for every probe)
         return [Target(uri.transport, uri.host, uri.port or DEFAULT_PORT[uri.transport], uri.host)]
     try:
@@ -48,9 +76,10 @@ async def _resolve(uri: SipUri, resolver: dns.asyncresolver.Resolver | None, rng
     if uri.is_ip:
         return [Target(transport, uri.host, uri.port or DEFAULT_PORT[transport], uri.host)]
     if uri.port is not None:
-        return [Target(transport, ip, uri.port, uri.host) for ip in await _addresses(uri.host)]
-    if resolver is None:  # built only when DNS is needed: it reads /etc/resolv.conf
-        resolver = dns.asyncresolver.Resolver()
+        return [Target(transport, ip, uri.port, uri.host) for ip in await _addresses(uri.host, resolver)]
+    own = resolver
+    if resolver is None:
+        resolver = _system_resolver()
     transports: Sequence[tuple[Transport, str | None]]
     if uri.explicit_transport:
         transports = [(transport, None)]
@@ -58,11 +87,11 @@ async def _resolve(uri: SipUri, resolver: dns.asyncresolver.Resolver | None, rng
         transports = await _naptr(uri.host, resolver) or [(Transport.UDP, None)]
     for choice, replacement in transports:
         name = replacement or f"{_SRV_PREFIX[choice]}.{uri.host}"
-        targets = await _srv(name, choice, uri.host, resolver, rng)
+        targets = await _srv(name, choice, uri.host, resolver, own, rng)
         if targets:
             return targets
     first = transports[0][0]
-    return [Target(first, ip, DEFAULT_PORT[first], uri.host) for ip in await _addresses(uri.host)]
+    return [Target(first, ip, DEFAULT_PORT[first], uri.host) for ip in await _addresses(uri.host, own)]
 
 
 async def _naptr(host: str, resolver: dns.asyncresolver.Resolver) -> list[tuple[Transport, str | None]]:
@@ -77,7 +106,7 @@ async def _naptr(host: str, resolver: dns.asyncresolver.Resolver) -> list[tuple[
 
 
 async def _srv(name: str, transport: Transport, host: str, resolver: dns.asyncresolver.Resolver,
-               rng: random.Random) -> list[Target]:
+               own: dns.asyncresolver.Resolver | None, rng: random.Random) -> list[Target]:
     records = [r for r in await _query(resolver, name, "SRV") if isinstance(r, SRV)]
     targets: list[Target] = []
     for record in _srv_order(records, rng):
@@ -85,7 +114,7 @@ async def _srv(name: str, transport: Transport, host: str, resolver: dns.asyncre
         if target_host in ("", "."):
             continue
         try:
-            addresses = await _addresses(target_host)
+            addresses = await _addresses(target_host, own)
         except ResolveError:
             continue
         targets.extend(Target(transport, ip, record.port, host) for ip in addresses)
@@ -119,7 +148,15 @@ async def _query(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) -
         raise ResolveError(f"DNS {rdtype} lookup of {name} failed: {exc}") from exc
 
 
-async def _addresses(host: str) -> list[str]:
+async def _addresses(host: str, resolver: dns.asyncresolver.Resolver | None = None) -> list[str]:
+    """A and AAAA: from the configured servers when there are any, else (or when they do not know
+    the name) from the system's resolver, so /etc/hosts works."""
+    if resolver is not None:
+        found: list[str] = []
+        for rdtype in ("A", "AAAA"):
+            found.extend(r.to_text() for r in await _query(resolver, host, rdtype))
+        if found:
+            return list(dict.fromkeys(found))
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trunkguard.core import machine as m
+from trunkguard.core.events import TargetSeen
 from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Readiness, Role, Swap
 
 
@@ -76,6 +77,8 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
                       "notes": [list(n) for n in r.notes]}
     if isinstance(event, m.EdgeRead):
         return kind, {"view": [list(v) for v in event.view], "as_of": event.as_of}
+    if isinstance(event, m.ProbeDone) and not event.targets:
+        return kind, {k: v for k, v in vars(event).items() if k != "targets"}  # as traces were before targets
     return kind, dict(vars(event))
 
 
@@ -98,6 +101,9 @@ def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
                                           tuple((str(a), str(b)) for a, b in data.get("notes", ()))))
         if cls is m.EdgeRead:
             return m.EdgeRead(tuple((str(role), seen) for role, seen in data["view"]), data.get("as_of"))
+        if cls is m.ProbeDone and data.get("targets"):
+            targets = tuple(TargetSeen(str(t), bool(ok), str(d)) for t, ok, d in data["targets"])
+            return m.ProbeDone(**{**data, "targets": targets})
         event: m.Event = cls(**data)
         return event
     except (KeyError, TypeError, AssertionError) as exc:
