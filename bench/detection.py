@@ -167,16 +167,20 @@ def main() -> int:
     print(f"{'setting':<58} {'worst':>7} {'median':>7} {'swaps':>10} {'false downs':>12} {'probes/day':>11} "
           f"{'speed':>10}")
     failed = False
-    for label, health in SETTINGS:
-        config = configured(base, health)
-        cut = cutovers(config, args.phases)
-        swaps, downs, probes, simulated, wall = false_swaps(config, args.seeds)
-        worst = max(cut)
-        print(f"{label:<58} {worst:>6.1f}s {statistics.median(cut):>6.1f}s {swaps:>4} in {args.seeds}d "
-              f"{downs / args.seeds:>9.1f}/day {probes:>11,} {simulated / wall:>9,.0f}x")
-        if not health:
-            failed = worst > 20 or swaps > 0
-    print("target (default row): worst cutover <= 20 s and 0 false swaps:", "MET" if not failed else "NOT MET")
+    for media in (False, True):
+        if media:
+            print("the same with the media check on (a test call every 60 s, re-tested after 5 s, down after 2):")
+        for label, health in SETTINGS:
+            config = configured(base, health)
+            config = with_media(config) if media else config
+            cut = cutovers(config, args.phases)
+            swaps, downs, probes, simulated, wall = false_swaps(config, args.seeds)
+            worst = max(cut)
+            print(f"{label:<58} {worst:>6.1f}s {statistics.median(cut):>6.1f}s {swaps:>4} in {args.seeds}d "
+                  f"{downs / args.seeds:>9.1f}/day {probes:>11,} {simulated / wall:>9,.0f}x")
+            if not health:
+                failed |= worst > 20 or swaps > 0
+    print("target (default rows): worst cutover <= 20 s and 0 false swaps:", "MET" if not failed else "NOT MET")
     if not by_trunk_count(base, args.phases, args.seeds):
         print("correlation made a false swap: NOT MET")
         failed = True

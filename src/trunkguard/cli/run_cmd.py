@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -63,4 +64,16 @@ async def _main(service: Service) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     listen = service.config.api.listen
-    await service.run(stop, on_ready=lambda: logging.getLogger("trunkguard").info("API listening on %s", listen))
+
+    def ready() -> None:
+        logging.getLogger("trunkguard").info("API listening on %s", listen)
+        # What start-up built (modules, the config, the store's engine, the API) lives as long as the
+        # process: out of the cyclic collector's sight, so its full collections scan only what the
+        # loop makes; and young collections every 10,000 allocations rather than 700 (the fold makes
+        # short-lived frozen values by the thousand, freed by reference counting, not by the
+        # collector). Together 5.5 % -> 4.7 % of a core at 1,000 trunks per carrier (README, "Scale").
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
+
+    await service.run(stop, on_ready=ready)

@@ -27,7 +27,7 @@ operator can read. The rules, in the order they are checked:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
@@ -103,7 +103,7 @@ class Observation:
     """What the runtime saw. `edge` is the platform's own view of each carrier (role -> does its
     edge see a trunk in service answering OPTIONS; None or absent: no view), a second vantage point."""
 
-    trunks: tuple[TrunkHealth, ...]
+    trunks: Sequence[TrunkHealth]
     active_calls: int | None = 0
     readiness: Readiness = Readiness()
     edge: Mapping[str, bool | None] = field(default_factory=dict)

@@ -77,7 +77,7 @@ from trunkguard.core.scheduler import (
     suspicion,
     uncorrelate,
 )
-from trunkguard.core.values import evolve
+from trunkguard.core.values import Row, evolve
 
 # ---- rules and state ------------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class MachineRules:
 
 @dataclass(frozen=True)
 class MachineState:
-    trunks: tuple[TrunkHealth, ...]
+    trunks: Row[TrunkHealth]  # in the rules' trunk order
     pair: PairSnapshot
     schedule: Schedule
     next_poll: float
@@ -133,7 +133,7 @@ class MachineState:
 
 def initial(rules: MachineRules, now: float, *, leader: bool = False,
             readiness: Readiness | None = None) -> MachineState:
-    trunks = tuple(TrunkHealth(t.name, t.carrier, since=now) for t in rules.trunks)
+    trunks = Row(TrunkHealth(t.name, t.carrier, since=now) for t in rules.trunks)
     carriers = sorted({t.carrier for t in trunks})
     return MachineState(trunks, PairSnapshot(since=now), new_schedule(rules.trunks, now), next_poll=now,
                         readiness=readiness or Readiness(), leader=leader,
@@ -229,7 +229,7 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
            out: _Out) -> MachineState:
     before = state.trunks[i]
     schedule = state.schedule
-    trunks = state.trunks[:i] + (h,) + state.trunks[i + 1:]  # noqa: RUF005 - slices joined in C: 15 % faster
+    trunks = state.trunks.set(i, h)
     if h.state is not before.state:
         started = correlated(schedule, i)
         if h.state is TrunkState.DOWN and started is not None and sentence is not None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from trunkguard.core.health import HealthRules, TrunkHealth, TrunkState
-from trunkguard.core.values import evolve
+from trunkguard.core.values import Row, evolve
 
 ProbeKind = Literal["options", "confirm", "correlate", "media"]
 
@@ -89,7 +89,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Schedule:
-    plans: tuple[Plan, ...]
+    plans: Row[Plan]  # in the specs' trunk order
     wheels: tuple[Wheel, ...]
     confirming: frozenset[int] = frozenset()  # indexes of the SUSPECT trunks
     correlating: frozenset[int] = frozenset()  # UP trunks owed one correlated probe at the next Tick
@@ -127,7 +127,7 @@ def new_schedule(specs: Sequence[TrunkSpec], start: float) -> Schedule:
             wheel = Wheel(kind, interval, tuple(members[k] for k in order),
                           tuple(offsets[k] for k in order))
             wheels.append(evolve(wheel, cursor=_first_slot(wheel, start)))
-    return Schedule(tuple(Plan() for _ in specs), tuple(wheels))
+    return Schedule(Row(Plan() for _ in specs), tuple(wheels))
 
 
 def _groups(specs: Sequence[TrunkSpec], kind: str) -> dict[tuple[str, float], list[int]]:
@@ -202,15 +202,7 @@ def due(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHe
         schedule = evolve(schedule, correlating=frozenset(), confirm_at=confirm_at)
     if not plans and not moved:
         return schedule, tuple(tasks)
-    merged = schedule.plans
-    if len(plans) == 1:  # the usual case, one probe at a time: two slices joined in C
-        (i, plan), = plans.items()
-        merged = merged[:i] + (plan,) + merged[i + 1:]  # noqa: RUF005 - faster in C
-    elif plans:
-        listed = list(merged)
-        for i, plan in plans.items():
-            listed[i] = plan
-        merged = tuple(listed)
+    merged = schedule.plans.update(plans) if plans else schedule.plans
     return evolve(schedule, plans=merged, wheels=tuple(wheels) if moved else schedule.wheels), tuple(tasks)
 
 
@@ -275,11 +267,10 @@ def correlate(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[T
         used += 1
     if not picked:
         return schedule
-    plans = list(schedule.plans)
-    for j in picked:
-        plans[j] = evolve(plans[j], correlated_by=spec.name, correlated_at=now)
+    plans = schedule.plans.update({j: evolve(schedule.plans[j], correlated_by=spec.name, correlated_at=now)
+                                   for j in picked})
     budget[spec.carrier] = (window, used, now)
-    return evolve(schedule, plans=tuple(plans), correlating=schedule.correlating | frozenset(picked),
+    return evolve(schedule, plans=plans, correlating=schedule.correlating | frozenset(picked),
                   budget=tuple((c, w, u, t) for c, (w, u, t) in sorted(budget.items())))
 
 
@@ -310,5 +301,4 @@ def _send(plan: Plan, spec: TrunkSpec, kind: ProbeKind) -> tuple[Plan, ProbeTask
 
 
 def _with_plan(schedule: Schedule, index: int, plan: Plan) -> Schedule:
-    plans = schedule.plans
-    return evolve(schedule, plans=plans[:index] + (plan,) + plans[index + 1:])  # noqa: RUF005 - faster in C
+    return evolve(schedule, plans=schedule.plans.set(index, plan))

@@ -22,9 +22,9 @@ from trunkguard.codes import ALIVE_DEFAULT, CodeSet
 from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError
 from trunkguard.probing.result import ProbeResult, ProbeStatus
-from trunkguard.sip.client import Outcome, SipClient, Target
+from trunkguard.sip.client import Outcome, SipClient, Target, TransactionResult
 from trunkguard.sip.resolve import resolve
-from trunkguard.sip.transport import client_tls_context
+from trunkguard.sip.transport import StreamConnection, UdpEndpoint, client_tls_context
 from trunkguard.sip.uri import SipUri, Transport
 
 KIND = "sip_options"
@@ -130,6 +130,26 @@ async def _ask(client: SipClient, check: OptionsCheck, target: Target, timeout: 
     """One OPTIONS transaction to one target, as a ProbeResult named `shown`."""
     tx = await client.request(target, "OPTIONS", check.uri_text, timeout=timeout,
                               ssl_context=check.ssl_context)  # reports network trouble, never raises it
+    return judge(check, tx, target, shown, started_at, begin, resolve_ms)
+
+
+def send_options(client: SipClient, check: OptionsCheck, target: Target, transport: UdpEndpoint | StreamConnection,
+                 on_result: Callable[[ProbeResult], None], *, clock: Callable[[], float] = time.time) -> None:
+    """The probe of an IP-literal trunk whose transport is already open, without a task or a coroutine:
+    the transaction starts now and `on_result` gets the judged result (the daemon's hot path: a
+    thousand trunks per carrier is 133 probes a second)."""
+    started_at, begin = clock(), time.perf_counter()
+
+    def done(tx: TransactionResult) -> None:
+        on_result(judge(check, tx, target, check.uri_text, started_at, begin, 0.0))
+
+    deadline = asyncio.get_running_loop().time() + check.timeout
+    client.start(target, "OPTIONS", check.uri_text, transport, deadline, done)
+
+
+def judge(check: OptionsCheck, tx: TransactionResult, target: Target, shown: str, started_at: float, begin: float,
+          resolve_ms: float) -> ProbeResult:
+    """What one transaction's outcome means for the trunk: ok for an alive code, else why not."""
     phases = {"resolve": resolve_ms}
     if tx.connect_s is not None:
         phases["connect"] = round(tx.connect_s * 1000, 3)

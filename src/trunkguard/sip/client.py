@@ -269,7 +269,7 @@ class SipClient:
 
     def send_oneway(self, target: Target, data: bytes) -> bool:
         """Send a request that has no transaction of its own (an ACK) on the open transport."""
-        transport = self._open_transport(target)
+        transport = self.open_transport(target)
         if transport is None:
             return False
         try:
@@ -282,14 +282,15 @@ class SipClient:
 
     def local_address(self, target: Target) -> tuple[str, int] | None:
         """Our address as `target` sees it (for Via, Contact and SDP), once a transport is open."""
-        transport = self._open_transport(target)
+        transport = self.open_transport(target)
         if transport is None:
             return None
         host = self._via_host(target, transport.local)
         return host.strip("[]"), transport.local[1]
 
-    def _open_transport(self, target: Target) -> UdpEndpoint | StreamConnection | None:
-        """The already-open socket that reaches `target` (the UDP endpoint, or a live stream)."""
+    def open_transport(self, target: Target) -> UdpEndpoint | StreamConnection | None:
+        """The already-open socket that reaches `target` (the UDP endpoint, or a live stream); None
+        until a request has opened one (`transport_for`)."""
         if target.transport is Transport.UDP:
             return self._udp.get(_family(target.host))
         return next((c for key, c in self._streams.items() if key[0] == target and not c.closed), None)

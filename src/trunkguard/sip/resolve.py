@@ -57,13 +57,18 @@ def _system_resolver() -> dns.asyncresolver.Resolver:
     return make_resolver()
 
 
+def literal_target(uri: SipUri) -> Target:
+    """The one target of a URI whose host is an IP address."""
+    return Target(uri.transport, uri.host, uri.port or DEFAULT_PORT[uri.transport], uri.host)
+
+
 async def resolve(uri: SipUri, *, timeout: float = 2.0,
                   resolver: dns.asyncresolver.Resolver | None = None,
                   rng: random.Random | None = None) -> list[Target]:
     """All targets for `uri`, in the order to try them. Raises ResolveError.
     `resolver`: configured name servers, asked for addresses too; None: the system's."""
     if uri.is_ip:  # nothing to look up: no timer, no task (this runs for every probe)
-        return [Target(uri.transport, uri.host, uri.port or DEFAULT_PORT[uri.transport], uri.host)]
+        return [literal_target(uri)]
     try:
         async with asyncio.timeout(timeout):
             return await _resolve(uri, resolver, rng or random.Random())
@@ -74,7 +79,7 @@ async def resolve(uri: SipUri, *, timeout: float = 2.0,
 async def _resolve(uri: SipUri, resolver: dns.asyncresolver.Resolver | None, rng: random.Random) -> list[Target]:
     transport = uri.transport
     if uri.is_ip:
-        return [Target(transport, uri.host, uri.port or DEFAULT_PORT[transport], uri.host)]
+        return [literal_target(uri)]
     if uri.port is not None:
         return [Target(transport, ip, uri.port, uri.host) for ip in await _addresses(uri.host, resolver)]
     own = resolver

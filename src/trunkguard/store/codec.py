@@ -77,9 +77,10 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
                       "notes": [list(n) for n in r.notes]}
     if isinstance(event, m.EdgeRead):
         return kind, {"view": [list(v) for v in event.view], "as_of": event.as_of}
-    if isinstance(event, m.ProbeDone) and not event.targets:
-        return kind, {k: v for k, v in vars(event).items() if k != "targets"}  # as traces were before targets
-    return kind, dict(vars(event))
+    data = dict(vars(event))
+    if kind == "ProbeDone" and not data["targets"]:
+        del data["targets"]  # an IP trunk's probe, as traces were before targets
+    return kind, data
 
 
 def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
