@@ -51,11 +51,26 @@ def test_secondary_keeps_an_explicit_down_after() -> None:
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
 def test_each_broken_rule_is_named_with_its_field(path: Path) -> None:
-    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    expected = path.read_bytes().split(b"\n", 1)[0].decode().removeprefix("# expect: ")
     with pytest.raises(ConfigError) as info:
         load_config(path)
     lines = [f"{field}: {rule}" for field, rule in info.value.problems]
     assert expected in lines, lines
+
+
+def test_a_utf16_file_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "windows.yaml"
+    path.write_text((CONFIGS / "minimal.yaml").read_text(), encoding="utf-16")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [("(file)", "is UTF-16 text: save it as UTF-8")]
+
+
+def test_a_utf8_byte_order_mark_and_an_unquoted_date_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    text = (CONFIGS / "minimal.yaml").read_text().replace("tg-primary", "2026-12-01")
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_config(path).carriers.primary.trunk_group_id == "2026-12-01"
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
@@ -117,3 +132,25 @@ policy: {cooling_period: 0s}
     assert paths == ["carriers.secondary.health.down_after", "policy.cooling_period", "carriers.primary.health.down_after"]
     plain = _cli("config", "check", str(ROOT / "examples" / "single-trunk.yaml"), "--strict")
     assert plain.returncode == 0, plain.stderr  # the defaults follow the guide: nothing to warn about
+
+
+def test_bad_bytes_exit_2_with_one_line_from_config_check_run_and_simulate(tmp_path: Path) -> None:
+    """The campaign's tracebacks: a UTF-16 config (config check and run), 5,000-deep nesting, a binary scenario."""
+    utf16 = tmp_path / "utf16.yaml"
+    utf16.write_text((CONFIGS / "minimal.yaml").read_text(), encoding="utf-16")
+    for args in (("config", "check", str(utf16)), ("run", "--config", str(utf16))):
+        result = _cli(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"{utf16} is not valid:\n  (file): is UTF-16 text: save it as UTF-8" in result.stderr
+    deep = _cli("config", "check", str(CONFIGS / "bad" / "deep_nesting.yaml"))
+    assert deep.returncode == 2 and "nested deeper than 64 levels" in deep.stderr and "Traceback" not in deep.stderr
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_bytes(bytes(range(256)) * 4)
+    sim = _cli("simulate", "--config", str(CONFIGS / "minimal.yaml"), "--scenario", str(scenario))
+    assert sim.returncode == 2 and "Traceback" not in sim.stderr, sim.stderr
+    assert f"{scenario} is not valid:\n  (file): is not UTF-8 text: byte 0x80 at offset 128 (line 2)" in sim.stderr
+
+
+def test_a_store_url_with_a_password_is_refused_without_echoing_it() -> None:
+    result = _cli("config", "check", str(CONFIGS / "bad" / "storage_mysql.yaml"), "--json")
+    assert result.returncode == 2 and "hunter2" not in result.stdout + result.stderr

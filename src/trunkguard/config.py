@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,6 +33,7 @@ from trunkguard.codes import ALIVE_DEFAULT, CodeSet, parse_codes
 from trunkguard.durations import PATTERN_TEXT, format_duration, parse_duration
 from trunkguard.errors import ConfigError
 from trunkguard.sip.uri import SipUri, Transport, parse_uri
+from trunkguard.yamlfile import YamlRefused, load_yaml
 
 
 class FieldRule(ValueError):
@@ -49,12 +50,30 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     return value if value.is_absolute() or base is None else Path(base) / value
 
 
-Duration = Annotated[
-    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0},
-                              {"type": "string", "pattern": PATTERN_TEXT}],
-                    "description": "seconds, or a string such as 500ms, 15s, 5m"}),
-]
+def _within(most: float) -> Callable[[object], float]:
+    """A duration parser refusing more than `most` seconds, naming the bound and the value given."""
+    def parse(value: object) -> float:
+        seconds = parse_duration(value)
+        if seconds > most:
+            raise ValueError(f"must be at most {format_duration(most)}, not {value}")
+        return seconds
+    return parse
+
+
+def _duration_schema(most: float) -> dict[str, Any]:
+    return {"anyOf": [{"type": "number", "minimum": 0, "maximum": most},
+                      {"type": "string", "pattern": PATTERN_TEXT}],
+            "description": f"seconds, or a string such as 500ms, 15s, 5m; at most {format_duration(most)}"}
+
+
+_AS_TEXT = PlainSerializer(format_duration, return_type=str)
+# Each duration field has a bound: a probe's own times a minute, intervals an hour, policy times a day,
+# how long results are kept a month. A typo of units ("15d") is refused, not obeyed for years.
+ProbeTime = Annotated[float, BeforeValidator(_within(60.0)), _AS_TEXT, WithJsonSchema(_duration_schema(60.0))]
+Interval = Annotated[float, BeforeValidator(_within(3600.0)), _AS_TEXT, WithJsonSchema(_duration_schema(3600.0))]
+Duration = Annotated[float, BeforeValidator(_within(86400.0)), _AS_TEXT, WithJsonSchema(_duration_schema(86400.0))]
+Retention = Annotated[float, BeforeValidator(_within(30 * 86400.0)), _AS_TEXT,
+                      WithJsonSchema(_duration_schema(30 * 86400.0))]
 Codes = Annotated[
     CodeSet, BeforeValidator(parse_codes), PlainSerializer(str, return_type=str),
     WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d{3}(-\d{3})?(,\s*\d{3}(-\d{3})?)*$"},
@@ -85,9 +104,9 @@ class Section(BaseModel):
 
 
 class HealthSettings(Section):
-    interval: Duration = Field(15.0, description="time between OPTIONS probes while healthy")
-    timeout: Duration = Field(2.0, description="a probe's deadline (kept far below Timer F's 32 s)")
-    confirm_interval: Duration = Field(0.1, description="spacing of the quick confirmation probes while SUSPECT")
+    interval: Interval = Field(15.0, description="time between OPTIONS probes while healthy")
+    timeout: ProbeTime = Field(2.0, description="a probe's deadline (kept far below Timer F's 32 s)")
+    confirm_interval: ProbeTime = Field(0.1, description="spacing of the quick confirmation probes while SUSPECT")
     down_after: int = Field(3, ge=1, le=100, description="consecutive failed checks that mark a trunk DOWN; "
                                                         "the first is a probe, each later one a burst")
     confirm_burst: int = Field(5, ge=1, le=50, description="probes in each confirmation check; a check "
@@ -120,15 +139,15 @@ class HealthSettings(Section):
 class MediaSettings(Section):
     enabled: bool = Field(False, description="place INVITE test calls and check RTP both ways")
     interval: Duration = 60.0
-    duration: Duration = 2.0
-    rtp_timeout: Duration = 4.0
+    duration: ProbeTime = 2.0
+    rtp_timeout: ProbeTime = 4.0
     number: str | None = Field(None, description="user part to call (a carrier test number)")
     confirm_interval: Duration | None = Field(None, description="a failed test call is repeated this soon (and a "
                                                                 "recovering trunk's first good one); default 5s, "
                                                                 "or half the interval if that is shorter")
-    down_after: int = Field(2, ge=1, description="failed test calls in a row before the trunk cannot carry "
+    down_after: int = Field(2, ge=1, le=100, description="failed test calls in a row before the trunk cannot carry "
                                                  "calls: one busy test number or one edge's 503 is not an outage")
-    up_after: int = Field(2, ge=1, description="good test calls in a row before it can again")
+    up_after: int = Field(2, ge=1, le=100, description="good test calls in a row before it can again")
     max_loss_pct: float = Field(8.0, gt=0, le=100, description="a test call losing more RTP packets fails "
                                                                "(G.107: R falls to 70 at 8.1 % for G.711)")
     max_jitter_ms: float = Field(40.0, gt=0, description="a test call with more interarrival jitter fails")
@@ -205,7 +224,7 @@ class TrunkConfig(Section):
 class SweepSettings(Section):
     cps: float = Field(20, gt=0, le=10_000, description="test calls started per second")
     concurrency: int = Field(50, ge=1, le=10_000)
-    timeout: Duration = 8.0
+    timeout: ProbeTime = 8.0
 
 
 _DID = re.compile(r"^\+?[0-9]{3,15}$")
@@ -274,13 +293,13 @@ class FailbackPolicy(Section):
 class PrimaryDownWhen(Section):
     """When the primary carrier as a whole counts as down. Neither set: when no trunk is usable."""
 
-    fewer_usable_than: int | None = Field(None, ge=1, description="down with fewer usable trunks than this")
+    fewer_usable_than: int | None = Field(None, ge=1, le=100_000, description="down with fewer usable trunks than this")
     usable_fraction_below: float | None = Field(None, gt=0, le=1, description="down with a smaller share of "
                                                                               "its trunks usable (0.5: half)")
 
 
 class BreakerPolicy(Section):
-    max_active_calls: int = Field(5, ge=0)
+    max_active_calls: int = Field(5, ge=0, le=1_000_000)
     queue_timeout: Duration = 120.0
     hard_down_bypass: bool = Field(True, description="swap despite live calls when no primary trunk answers SIP")
 
@@ -290,15 +309,15 @@ class ReadinessGates(Section):
     sweep: bool = True
     certs: bool = True
     parity: bool = True
-    recheck_interval: Duration = Field(3600.0, description="how often the daemon re-runs the certificate and "
+    recheck_interval: Retention = Field(3600.0, description="how often the daemon re-runs the certificate and "
                                                            "parity checks (0: never, only the commands)")
-    sweep_interval: Duration = Field(0.0, description="how often the daemon re-runs the DID sweep, which places "
+    sweep_interval: Retention = Field(0.0, description="how often the daemon re-runs the DID sweep, which places "
                                                       "a test call to every DID (0: only `trunkguard sweep`)")
-    sweep_max_age: Duration | None = Field(None, description="an older sweep result does not count (default: twice "
+    sweep_max_age: Retention | None = Field(None, description="an older sweep result does not count (default: twice "
                                                              "sweep_interval; any age when that is 0)")
-    certs_max_age: Duration | None = Field(None, description="an older certificate check does not count (default: "
+    certs_max_age: Retention | None = Field(None, description="an older certificate check does not count (default: "
                                                              "twice recheck_interval; any age when that is 0)")
-    parity_max_age: Duration | None = Field(None, description="an older parity check does not count (default: "
+    parity_max_age: Retention | None = Field(None, description="an older parity check does not count (default: "
                                                               "twice recheck_interval; any age when that is 0)")
 
 
@@ -307,7 +326,7 @@ class Policy(Section):
                                                                 "be done (\"would swap ...\"), never write to the "
                                                                 "platform")
     cooling_period: Duration = 90.0
-    poll_interval: Duration = 10.0
+    poll_interval: Interval = 10.0
     primary_down_when: PrimaryDownWhen = Field(default_factory=PrimaryDownWhen,
                                                description="a partial-outage rule; default: no usable trunk left")
     failback: FailbackPolicy = FailbackPolicy()
@@ -353,13 +372,13 @@ class PlatformConfig(Section):
     client_secret_env: EnvName | None = None
     access_key_id_env: EnvName | None = Field(None, description="cxone: the access key id's variable")
     access_key_secret_env: EnvName | None = Field(None, description="cxone: the access key secret's variable")
-    timeout: Duration = Field(10.0, description="one request, its retries of 429/5xx included")
-    readback_deadline: Duration = Field(10.0, description="after each write, how long to read until it shows "
+    timeout: Interval = Field(10.0, description="one request, its retries of 429/5xx included")
+    readback_deadline: Interval = Field(10.0, description="after each write, how long to read until it shows "
                                                           "(the platform is eventually consistent)")
-    settle: Duration | None = Field(None, description="how long a write whose outcome is unknown (a lost answer, "
+    settle: Interval | None = Field(None, description="how long a write whose outcome is unknown (a lost answer, "
                                                       "a crash, a takeover) is read before it counts as not "
                                                       "applied; default: `timeout`")
-    swap_deadline: Duration | None = Field(None, description="a whole swap, every object and read-back; default: "
+    swap_deadline: Interval | None = Field(None, description="a whole swap, every object and read-back; default: "
                                                              "4 x `timeout` + `readback_deadline`")
 
     @model_validator(mode="after")
@@ -440,15 +459,38 @@ class DnsSettings(Section):
                                                                             "the system's (/etc/resolv.conf)")
 
 
+_STORES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")
+
+
 class StorageConfig(Section):
-    url: str = "sqlite:///trunkguard.db"
-    trace_retention: Duration = Field(86400.0, description="how long the daemon keeps its event trace for "
+    url: str = Field("sqlite:///trunkguard.db", description="sqlite:///PATH (one replica), or postgresql://"
+                                                            "USER@HOST/DB for several (the psycopg 3 driver)")
+    trace_retention: Retention = Field(86400.0, description="how long the daemon keeps its event trace for "
                                                            "`trunkguard replay` (0: no trace)")
+
+    @model_validator(mode="after")
+    def _known_store(self) -> StorageConfig:
+        if not self.url.startswith(_STORES):
+            scheme, sep, _ = self.url.partition("://")
+            given = f"the scheme {scheme!r}" if sep and scheme.replace("+", "").isalnum() else "this value"
+            # The URL may hold a password: it is never echoed back.
+            raise FieldRule("url", f"{given} is not a store trunkguard can use: give sqlite:///PATH (one replica) "
+                                   "or postgresql://USER@HOST/DB (several replicas, the psycopg 3 driver)")
+        if self.url == "sqlite:///":
+            raise FieldRule("url", "sqlite:/// needs a file path, such as sqlite:///var/lib/trunkguard/tg.db")
+        return self
 
 
 class ApiConfig(Section):
-    listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+    listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
     token_env: EnvName | None = "TRUNKGUARD_API_TOKEN"  # noqa: S105 - a variable's name, not a secret
+
+    @model_validator(mode="after")
+    def _port(self) -> ApiConfig:
+        port = int(self.listen.rpartition(":")[2])
+        if not 1 <= port <= 65535:
+            raise FieldRule("listen", f"port {port} is outside 1 to 65535")
+        return self
 
 
 Severity = Literal["info", "warning", "critical"]
@@ -506,26 +548,27 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a config file. Raises ConfigError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")], str(path)) from None
-    return parse_config(text, source=str(path), base_dir=path.parent)
+    return parse_config(data, source=str(path), base_dir=path.parent)
 
 
-def parse_config(text: str, *, source: str = "config", base_dir: Path | None = None) -> Config:
+def parse_config(text: str | bytes, *, source: str = "config", base_dir: Path | None = None) -> Config:
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([(where, f"YAML syntax: {problem}")], source) from None
+        data = load_yaml(text)
+    except YamlRefused as exc:
+        raise ConfigError([(exc.where, exc.rule)], source) from None
     if not isinstance(data, dict):
         raise ConfigError([("(top)", "the file must be a YAML mapping with a carriers section")], source)
     try:
         return Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc), source) from None
+
+
+_BOUNDS = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
+           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
 
 
 def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
@@ -538,7 +581,11 @@ def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
             problems.append((_join(loc, cause.field), cause.rule))
             continue
         message = error["msg"]
-        if error["type"] == "extra_forbidden":
+        bound = _BOUNDS.get(error["type"])
+        if bound is not None:  # "must be at most 100, not 1000": the bound and the value given
+            word, key = bound
+            message = f"must be {word} {(error.get('ctx') or {}).get(key)}, not {error.get('input')!r}"
+        elif error["type"] == "extra_forbidden":
             message = "unknown key"
         elif error["type"] == "missing":
             message = "is required"
@@ -559,20 +606,6 @@ def _join(loc: list[int | str], field: str | None) -> str:
     if field:
         text = f"{text}.{field}" if text and not field.startswith("[") else f"{text}{field}"
     return text or "(top)"
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping instead of keeping the last."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def json_schema() -> dict[str, Any]:

@@ -9,8 +9,8 @@ from trunkguard.core.wording import format_duration
 __all__ = ["PATTERN_TEXT", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-PATTERN_TEXT = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"
+_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$", re.ASCII)  # '١٥s' is not 15 s
+PATTERN_TEXT = r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)?\s*$"
 
 
 def parse_duration(value: object) -> float:

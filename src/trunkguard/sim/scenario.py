@@ -19,11 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trunkguard.config import Config, FieldRule, describe_errors
 from trunkguard.errors import ConfigError
+from trunkguard.yamlfile import YamlRefused, load_yaml
 
 
 class Condition(BaseModel):
@@ -118,11 +118,11 @@ class Scenario(BaseModel):
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_bytes())
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")], str(path)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([("(top)", f"YAML syntax: {exc}")], str(path)) from None
+    except YamlRefused as exc:
+        raise ConfigError([(exc.where, exc.rule)], str(path)) from None
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -122,7 +122,7 @@ def _split_hostport(hostpart: str, text: str) -> tuple[str, int | None]:
             raise SipUriError(f"{text!r}: {host!r} is not a host name or address")
     port: int | None = None
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise SipUriError(f"{text!r}: port {port_text!r} is not a number from 1 to 65535")
         port = int(port_text)
     return host.lower(), port
