@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -12,6 +13,9 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import Sipp, free_port
+from trunkguard.lab.certs import CertFiles, server_context
+from trunkguard.lab.responder import SipResponder
+from trunkguard.sip.uri import Transport
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -68,7 +72,7 @@ def test_rejected_code_and_alive_codes(sipp_uas: Callable[..., Sipp]) -> None:
         (["probe", "sip:127.0.0.1", "--alive-codes", "abc"], "'abc' is not a response code"),
         (["probe", "sip:127.0.0.1", "--timeout", "soon"], "'soon' is not a duration"),
         (["probe", "sip:127.0.0.1", "--count", "0"], "Invalid value for '--count'"),
-        (["bench", "options", "sip:127.0.0.1;transport=tcp"], "measures the UDP transaction layer"),
+        (["bench", "options", "sip:127.0.0.1:5060", "--duration", "0s"], "--duration and --timeout must be more"),
     ],
 )
 def test_usage_errors_exit_2_and_say_why(args: list[str], message: str) -> None:
@@ -127,3 +131,53 @@ def test_probe_refuses_a_name_server_given_by_name() -> None:
     result = _cli("probe", "sip:carrier-a.test", "--nameserver", "dns.example")
     assert result.returncode == 2
     assert "--nameserver: 'dns.example' is not an IP address (a name server is given by address)" in result.stderr
+
+
+def test_bench_options_over_tcp_against_sipp(sipp_uas: Callable[..., Sipp]) -> None:
+    sipp = sipp_uas("tcp", scenario="uas_options.xml")
+    result = _cli("bench", "options", sipp.uri, "--duration", "1s", "--warmup", "200ms", "--concurrency", "8", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["completed"] > 100 and data["errors"] == 0 and data["closed_by_peer"] is False
+
+
+async def test_bench_options_over_tls_verifies_the_peer(lab_ca: CertFiles, lab_leaf: CertFiles) -> None:
+    responder = await SipResponder(transport=Transport.TLS, ssl_context=server_context(lab_leaf)).start()
+    try:
+        async def bench(*extra: str) -> tuple[int, str, str]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "trunkguard", "bench", "options", responder.uri, "--duration", "1s",
+                "--warmup", "200ms", "--concurrency", "4", "--json", *extra,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            return proc.returncode or 0, out.decode(), err.decode()
+
+        code, out, err = await bench("--ca-file", str(lab_ca.cert))
+        assert code == 0, err
+        assert json.loads(out)["completed"] > 50
+        code, _, err = await bench()  # the system CAs do not know the lab's CA
+        assert code == 1 and "cannot reach" in err and "Traceback" not in err
+    finally:
+        await responder.stop()
+
+
+async def test_bench_against_a_tcp_peer_that_closes_on_every_frame_stops_cleanly() -> None:
+    """The campaign's RecursionError: every send failed at once and started the next inside itself."""
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "trunkguard", "bench", "options", f"sip:127.0.0.1:{port};transport=tcp",
+            "--duration", "1s", "--warmup", "100ms", "--concurrency", "32", "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 1 and b"RecursionError" not in err and b"Traceback" not in err, err
+        data = json.loads(out)
+        assert data["completed"] == 0 and data["closed_by_peer"] is True
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -5,7 +5,6 @@ checked here, before anything listens."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.genesys_channel import EdgeChannel
 from trunkguard.actuation.swap import SwapRules
 from trunkguard.api.app import create_api
+from trunkguard.api.auth import ApiTokens
 from trunkguard.asgi import serving
 from trunkguard.config import Config
 from trunkguard.core.failover import Role
@@ -44,31 +44,24 @@ def listen_address(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def api_token(config: Config, environ: Mapping[str, str] | None = None) -> str | None:
-    """The API token from the environment; None (no auth) is allowed only on a loopback address."""
+def api_tokens(config: Config, environ: Mapping[str, str] | None = None) -> ApiTokens:
+    """The operator and read tokens from the environment (config validation has made sure a
+    non-loopback API has both); a variable named but empty is refused."""
     env = os.environ if environ is None else environ
-    var = config.api.token_env
-    if var is None:
-        host, _ = listen_address(config.api.listen)
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise ConfigError([("api.token_env", "is required when api.listen is not a loopback address")])
-        return None
-    token = env.get(var, "")
-    if not token:
-        raise ConfigError([("api.token_env", f"environment variable {var} is not set (the API's write "
-                                             "actions need a token)")], "environment")
-    return token
+    found: dict[str, str | None] = {}
+    for key, why in (("token_env", "the API's actions need a token"), ("read_token_env", "reads need a token")):
+        var = getattr(config.api, key)
+        found[key] = None if var is None else env.get(var, "")
+        if var is not None and not found[key]:
+            raise ConfigError([(f"api.{key}", f"environment variable {var} is not set ({why})")], "environment")
+    return ApiTokens(found["token_env"], found["read_token_env"], frozenset(config.api.open_endpoints))
 
 
 @dataclass
 class Service:
     config: Config
     runtime: Runtime
-    token: str | None
+    tokens: ApiTokens
     store: Store
     platform: Platform
     dispatcher: Dispatcher
@@ -78,11 +71,11 @@ class Service:
     def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
               clock: Callable[[], float] = time.time, holder: str | None = None) -> Service:
         problems: list[tuple[str, str]] = []
-        token: str | None = None
+        tokens = ApiTokens()
         senders: list[Sender] = []
         platform: Platform | None = None
         try:
-            token = api_token(config, environ)
+            tokens = api_tokens(config, environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
         try:
@@ -117,7 +110,7 @@ class Service:
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock),
                              Pollers(config, platform, link, lease, runtime.post, clock, groups,
                                      edge_feed(config, platform), alerts.notify), actuator, dispatcher))
-        return cls(config, runtime, token, store, platform, dispatcher, StoreLink(store, name="api-store"))
+        return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"))
 
     def status(self) -> Status:
         return self.runtime.status()
@@ -126,7 +119,10 @@ class Service:
         host, port = listen_address(self.config.api.listen)
         self.dispatcher.start()
         try:
-            async with serving(create_api(self.runtime, self.reader, self.token), host, port):
+            api = create_api(self.runtime, self.reader, self.tokens, max_body=self.config.api.max_body)
+            tls = self.config.api.tls
+            async with serving(api, host, port, certfile=tls.cert_file if tls else None,
+                               keyfile=tls.key_file if tls else None):
                 if on_ready:
                     on_ready()
                 await self.runtime.run(stop)

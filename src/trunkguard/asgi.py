@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -14,8 +15,10 @@ from trunkguard.errors import TrunkguardError
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any, host: str, port: int, *, start_timeout: float = 10.0) -> AsyncIterator[uvicorn.Server]:
-    """Start serving `app` on host:port, yield once it accepts connections, stop it on exit.
+async def serving(app: Any, host: str, port: int, *, start_timeout: float = 10.0, certfile: Path | None = None,
+                  keyfile: Path | None = None) -> AsyncIterator[uvicorn.Server]:
+    """Start serving `app` on host:port (HTTPS with `certfile` and `keyfile`), yield once it accepts
+    connections, stop it on exit.
 
     The socket is bound here, so a port in use is a clear TrunkguardError rather than uvicorn's
     sys.exit; and uvicorn's own signal handling is turned off: the caller owns SIGTERM."""
@@ -28,7 +31,15 @@ async def serving(app: Any, host: str, port: int, *, start_timeout: float = 10.0
         sock.close()
         raise TrunkguardError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                            ssl_certfile=str(certfile) if certfile else None,
+                            ssl_keyfile=str(keyfile) if keyfile else None)
+    try:
+        config.load()  # the certificate is read now: a bad file is a clear refusal, not a dead server task
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        sock.close()
+        raise TrunkguardError(f"cannot serve HTTPS on {host}:{port} with {certfile}: {exc}") from None
+    server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name=f"http {host}:{port}")
     loop = asyncio.get_running_loop()

@@ -481,16 +481,58 @@ class StorageConfig(Section):
         return self
 
 
+class ApiTls(Section):
+    cert_file: ConfigPath = Field(description="the API's certificate (PEM, with its chain)")
+    key_file: ConfigPath = Field(description="its private key (PEM)")
+    ca_file: ConfigPath | None = Field(None, description="what the CLI verifies the API's certificate against "
+                                                         "(default: the system's CAs)")
+
+
+def is_loopback(host: str) -> bool:
+    """Is this listen host reachable from this machine only?"""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ApiConfig(Section):
     listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
-    token_env: EnvName | None = "TRUNKGUARD_API_TOKEN"  # noqa: S105 - a variable's name, not a secret
+    token_env: EnvName | None = Field("TRUNKGUARD_API_TOKEN", description="the operator token's variable: "
+                                      "actions (failover, failback, pause, ...), and reads")
+    read_token_env: EnvName | None = Field(None, description="a read-only token's variable: status, history, "
+                                                             "intents, checks and metrics; when set, reads need "
+                                                             "this or the operator token (required off loopback)")
+    tls: ApiTls | None = Field(None, description="serve HTTPS (required when listen is not a loopback address)")
+    open_endpoints: list[Literal["metrics", "leader"]] = Field(
+        default_factory=list, description="served without a token even when reads need one: /metrics for "
+                                          "scrapers, /leader for load balancers")
+    max_body: int = Field(65_536, ge=1024, le=10_485_760, description="request bodies larger than this many "
+                                                                      "bytes are refused (413)")
 
     @model_validator(mode="after")
-    def _port(self) -> ApiConfig:
-        port = int(self.listen.rpartition(":")[2])
+    def _exposure(self) -> ApiConfig:
+        host, _, port_text = self.listen.rpartition(":")
+        port = int(port_text)
         if not 1 <= port <= 65535:
             raise FieldRule("listen", f"port {port} is outside 1 to 65535")
+        if not is_loopback(host):
+            # Anyone on the network can reach it: the tokens must not cross it in clear, and reads are
+            # no longer private to this machine.
+            for key, why in (("tls", "the tokens would cross the network in clear"),
+                             ("token_env", "anyone on the network could act"),
+                             ("read_token_env", "anyone on the network could read the routing and the audit")):
+                if getattr(self, key) is None:
+                    raise FieldRule(key, f"is required when api.listen ({self.listen}) is not a loopback address: "
+                                         f"{why}")
         return self
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.listen.rpartition(":")[0])
 
 
 Severity = Literal["info", "warning", "critical"]

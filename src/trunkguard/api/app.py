@@ -8,48 +8,63 @@
 - `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
+- `GET  /api/v1/openapi.json` the OpenAPI document of the above (api/schema.py).
 - `GET  /`                the dashboard: one static page polling the endpoints above.
-Writes need `Authorization: Bearer <token>`, the token being the value of the environment
-variable `api.token_env` names.
+Actions need `Authorization: Bearer <token>` with the operator token (`api.token_env`); reads need
+the read or the operator token when `api.read_token_env` is set (api/auth.py). Bodies over
+`api.max_body` are refused (413), and a body that is not an action is a 400 naming why.
 """
 
 from __future__ import annotations
 
-import hmac
+import json
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from trunkguard.api.auth import ApiTokens
+from trunkguard.api.limits import BodyLimit
 from trunkguard.api.metrics import Metrics
+from trunkguard.api.schema import ACTIONS, LIMIT_MAX, ActionRequest, openapi
 from trunkguard.core.failover import OperatorAction
 from trunkguard.readiness import CHECKS
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import StoreError
 
-ACTIONS = ("failover", "failback", "pause", "resume", "cancel", "ack", "maintenance", "maintenance_end")
+Endpoint = Callable[[Request], Awaitable[Response]]
+MAX_JSON_DEPTH = 32
 
 
-def create_api(runtime: Runtime, reader: StoreLink, token: str | None) -> Starlette:
+def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_body: int = 65_536) -> Starlette:
     """`runtime` gives the published status and takes actions; `reader` runs the read-only queries."""
     store = reader.store
 
-    def allowed(request: Request) -> bool:
-        if token is None:
-            return True
-        given = request.headers.get("authorization", "").removeprefix("Bearer ")
-        return hmac.compare_digest(given.encode(), token.encode())
+    def readable(endpoint: Endpoint, name: str = "", params: frozenset[str] = frozenset()) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            if not tokens.can_read(request, name):
+                return JSONResponse({"error": "a read token is required (Authorization: Bearer ...)"},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            unknown = sorted(set(request.query_params) - params)
+            if unknown:
+                return JSONResponse({"error": f"unknown query parameter {unknown[0]!r}"}, status_code=400)
+            return await endpoint(request)
+        return guarded
 
     async def status(_: Request) -> Response:
         return JSONResponse(runtime.status().as_json())
 
     async def history(request: Request) -> Response:
-        limit = _int(request.query_params.get("limit"), 50)
+        limit = _limit(request.query_params.get("limit"))
+        if limit is None:
+            return JSONResponse({"error": f"limit must be a whole number from 1 to {LIMIT_MAX}"}, status_code=400)
         try:
             rows = await reader.call(store.history, limit)
         except StoreError as exc:
@@ -65,38 +80,25 @@ def create_api(runtime: Runtime, reader: StoreLink, token: str | None) -> Starle
         return JSONResponse({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
 
     async def act(request: Request) -> Response:
-        if not allowed(request):
+        if not tokens.can_act(request):
             return JSONResponse({"error": "a valid API token is required (Authorization: Bearer ...)"},
-                                status_code=401)
-        try:
-            body: Any = await request.json()
-            kind, reason = body["kind"], str(body.get("reason", "")).strip()
-            who = str(body.get("who") or "api").strip()[:200]
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": 'send JSON: {"kind": ..., "reason": ..., "who": ...}'}, status_code=400)
-        if kind not in ACTIONS:
-            return JSONResponse({"error": f"kind must be one of {', '.join(ACTIONS)}"}, status_code=400)
-        if not reason:
-            return JSONResponse({"error": "a reason is required: it goes into the audit trail"}, status_code=400)
-        trunk, until = None, None
-        if kind in ("maintenance", "maintenance_end"):
-            trunk = str(body.get("trunk") or "")
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        body = await _action(request)
+        if isinstance(body, Response):
+            return body
+        until, trunk = None, None
+        if body.kind in ("maintenance", "maintenance_end"):
+            trunk = body.trunk
             if trunk not in runtime.status().rules.index:
-                return JSONResponse({"error": f"trunk must be one of the configured trunks, not {trunk!r}"},
+                return JSONResponse({"error": f"trunk must be one of the configured trunks, not {body.trunk!r}"},
                                     status_code=400)
-            if kind == "maintenance":
-                try:
-                    seconds = float(body.get("for_s", 3600))
-                except (TypeError, ValueError):
-                    seconds = -1.0
-                if not 0 < seconds <= 30 * 86400:
-                    return JSONResponse({"error": "for_s must be seconds, more than 0 and at most 30 days"},
-                                        status_code=400)
-                until = runtime.clock() + seconds
+            if body.kind == "maintenance":
+                until = runtime.clock() + (body.for_s or 3600.0)
         if not runtime.status().leader:
             return JSONResponse({"error": "this replica does not hold the lease"}, status_code=503)
         try:
-            sentences = await runtime.submit(OperatorAction(kind, who, reason[:1000], runtime.clock(), trunk, until))
+            sentences = await runtime.submit(OperatorAction(body.kind, body.who or "api", body.reason, runtime.clock(),
+                                                            trunk, until))
         except TimeoutError:
             return JSONResponse({"error": "the daemon did not take the action within 30 s; check "
                                           "`trunkguard history` before trying again"}, status_code=503)
@@ -128,20 +130,65 @@ def create_api(runtime: Runtime, reader: StoreLink, token: str | None) -> Starle
         return JSONResponse({"leader": status.leader, "term": status.facts.term},
                             status_code=200 if status.leader else 503)
 
+    document = openapi(reads_need_token=tokens.reader is not None, open_endpoints=tokens.open_endpoints)
+
+    async def schema(_: Request) -> Response:
+        return JSONResponse(document)
+
     return Starlette(routes=[
-        Route("/api/v1/status", status),
-        Route("/api/v1/history", history),
-        Route("/api/v1/intents", intents),
+        Route("/api/v1/status", readable(status)),
+        Route("/api/v1/history", readable(history, params=frozenset({"limit"}))),
+        Route("/api/v1/intents", readable(intents)),
         Route("/api/v1/actions", act, methods=["POST"]),
-        Route("/api/v1/checks", checks),
-        Route("/leader", leader),
-        Route("/metrics", prometheus),
+        Route("/api/v1/checks", readable(checks)),
+        Route("/api/v1/openapi.json", schema),
+        Route("/leader", readable(leader, "leader")),
+        Route("/metrics", readable(prometheus, "metrics")),
         Route("/", dashboard),
-    ])
+    ], middleware=[Middleware(BodyLimit, max_body=max_body)])
 
 
-def _int(text: str | None, default: int) -> int:
+async def _action(request: Request) -> ActionRequest | Response:
+    """The body as an action, or the 4xx answer saying why it is not one (never a 500)."""
+    if request.headers.get("content-type", "application/json").split(";")[0].strip() != "application/json":
+        return JSONResponse({"error": "send application/json"}, status_code=415)
+    raw = await request.body()
     try:
-        return max(1, min(10_000, int(text))) if text else default
-    except ValueError:
+        data = json.loads(raw)
+    except RecursionError:
+        return JSONResponse({"error": "the JSON is nested too deeply"}, status_code=400)
+    except ValueError as exc:  # not JSON, or not UTF-8
+        return JSONResponse({"error": f"the body is not JSON: {exc}"}, status_code=400)
+    if _depth(data) > MAX_JSON_DEPTH:
+        return JSONResponse({"error": f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels"}, status_code=400)
+    if not isinstance(data, dict):
+        return JSONResponse({"error": 'send a JSON object: {"kind": ..., "reason": ..., "who": ...}'}, status_code=400)
+    if not str(data.get("reason") or "").strip():
+        return JSONResponse({"error": "a reason is required: it goes into the audit trail"}, status_code=400)
+    try:
+        return ActionRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": f"not an action: {problems} (kinds: {', '.join(ACTIONS)})"}, status_code=400)
+
+
+def _depth(data: object) -> int:
+    """How deeply a parsed JSON value nests (iteratively: no recursion for a hostile body)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _limit(text: str | None, default: int = 50) -> int | None:
+    """`?limit=`: absent is the default; anything but a whole number in range is None (a 400)."""
+    if text is None:
         return default
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= LIMIT_MAX:
+        return None
+    return int(text)

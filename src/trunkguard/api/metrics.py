@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -20,6 +20,7 @@ from trunkguard.runtime.loop import Runtime
 
 class Metrics:
     def __init__(self, runtime: Runtime) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: nobody graphs them
         self.registry = CollectorRegistry()
         self.probes = Counter("trunkguard_probes", "Probes finished, by trunk, kind and result.",
                               ["trunk", "kind", "result"], registry=self.registry)

@@ -1,14 +1,17 @@
-"""`trunkguard bench options URI`: the transaction layer's own rate against a peer."""
+"""`trunkguard bench options URI`: the transaction layer's own rate against a peer (UDP, TCP or TLS)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from trunkguard import aio
 from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
 from trunkguard.durations import parse_duration
-from trunkguard.errors import ResolveError, SipUriError
+from trunkguard.errors import ResolveError, SipUriError, TlsError, TransportError
 from trunkguard.loadgen import options_load
+from trunkguard.sip.transport import client_tls_context
 from trunkguard.sip.uri import Transport, parse_uri
 
 app = typer.Typer(help="Measure trunkguard's own speed against a SIP peer.", no_args_is_help=True)
@@ -22,6 +25,8 @@ def options(
     duration: str = typer.Option("5s", "--duration", "-d", help="How long to measure."),
     warmup: str = typer.Option("1s", "--warmup", help="Load before measuring starts."),
     timeout: str = typer.Option("2s", "--timeout", help="Each transaction's deadline."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="TLS: the CA bundle (default: system CAs)."),
+    insecure: bool = typer.Option(False, "--insecure", help="TLS: do not verify the peer."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Keep N OPTIONS transactions in flight for a while; report the completed rate and RTT."""
@@ -30,20 +35,28 @@ def options(
         seconds, warm, deadline = (parse_duration(v) for v in (duration, warmup, timeout))
     except (SipUriError, ValueError) as exc:
         usage_error(str(exc))
-    if target.transport is not Transport.UDP:
-        usage_error("bench options measures the UDP transaction layer; use a transport=udp URI")
     if seconds <= 0 or deadline <= 0:
         usage_error("--duration and --timeout must be more than 0")
+    context = None
+    if target.transport is Transport.TLS:
+        try:
+            context = client_tls_context(ca_file=ca_file, verify=not insecure)
+        except TlsError as exc:
+            usage_error(str(exc))
     try:
         report = aio.run(options_load(target, concurrency=concurrency, duration=seconds,
-                                      timeout=deadline, warmup=warm))
+                                      timeout=deadline, warmup=warm, ssl_context=context))
     except ResolveError as exc:
         usage_error(str(exc))
+    except TransportError as exc:
+        typer.echo(f"trunkguard: cannot reach {target}: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
     if as_json:
         emit_json(report.as_dict())
     else:
         typer.echo(f"{report.completed} OPTIONS transactions completed in {seconds:g}s: "
                    f"{report.rate_per_s:,.0f}/s, rtt p50 {report.rtt_p50_ms} ms p99 {report.rtt_p99_ms} ms, "
-                   f"{report.timeouts} timeouts, {report.stray} stray replies dropped")
+                   f"{report.timeouts} timeouts, {report.stray} stray replies dropped"
+                   + (", stopped: the peer closed the connection" if report.closed_by_peer else ""))
     if report.completed == 0:
         raise typer.Exit(EXIT_FAILED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,17 +36,26 @@ class Unreachable(Exception):
 
 def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None, *,
           fallback: bool = False) -> httpx.Response:
+    """One request to the daemon at `api.listen` (HTTPS when `api.tls` is set), with the operator
+    token for actions and the read token (or else the operator's) for reads."""
     host, _, port = cfg.api.listen.rpartition(":")
-    url = f"http://{host}:{port}{path}"
+    if host in ("0.0.0.0", "[::]"):  # listening everywhere: this machine reaches it on loopback
+        host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+    tls = cfg.api.tls
+    url = f"{'https' if tls else 'http'}://{host}:{port}{path}"
     headers = {}
-    if cfg.api.token_env:
-        token = os.environ.get(cfg.api.token_env, "")
-        if method != "GET" and not token:
-            usage_error(f"environment variable {cfg.api.token_env} (api.token_env) is not set")
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+    write_token = os.environ.get(cfg.api.token_env, "") if cfg.api.token_env else ""
+    read_token = os.environ.get(cfg.api.read_token_env, "") if cfg.api.read_token_env else ""
+    if method != "GET" and cfg.api.token_env and not write_token:
+        usage_error(f"environment variable {cfg.api.token_env} (api.token_env) is not set")
+    token = write_token if method != "GET" else (read_token or write_token)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    verify: ssl.SSLContext | bool = True
+    if tls is not None and tls.ca_file is not None:
+        verify = ssl.create_default_context(cafile=str(tls.ca_file))
     try:
-        return httpx.request(method, url, json=body, headers=headers, timeout=35.0)
+        return httpx.request(method, url, json=body, headers=headers, timeout=35.0, verify=verify)
     except httpx.HTTPError as exc:
         if fallback:
             raise Unreachable(f"{type(exc).__name__}") from None
@@ -81,12 +91,14 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     flight = f"  swap to {data['in_flight']['to']} in flight" if data.get("in_flight") else ""
     console.print(f"[bold]routing:[/] {data['active']} carrier ({data['active_trunk_group']}), state "
                   f"{data['state']}{flight}; leader={data['leader']} term={data['term']}")
-    table = Table("carrier", "trunk", "state", "usable", "targets", "last", "rtt ms (last 5)")
+    named = any(t.get("targets") for c in data["carriers"].values() for t in c["trunks"])  # a trunk given by name
+    table = Table("carrier", "trunk", "state", "usable", *(["targets"] if named else []), "last", "rtt ms (last 5)")
     for role, carrier in data["carriers"].items():
         for t in carrier["trunks"]:
             rtts = " ".join(f"{s['rtt_ms']:.1f}" if s["rtt_ms"] is not None else "-" for s in t["samples"][-5:])
-            table.add_row(role, t["name"], t["state"], "yes" if t["usable"] else "NO", _targets(t.get("targets", [])),
-                          t["last_detail"][:40], rtts)
+            targets = [_targets(t.get("targets", []))] if named else []
+            table.add_row(role, t["name"], t["state"], "yes" if t["usable"] else "NO", *targets, t["last_detail"][:40],
+                          rtts)
     console.print(table)
     if data.get("queued_activation"):
         q = data["queued_activation"]
