@@ -7,12 +7,11 @@ from pathlib import Path
 import typer
 
 from trunkguard import aio
-from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
+from trunkguard.cli.common import EXIT_FAILED, emit_json, tls_for, usage_error
 from trunkguard.durations import parse_duration
-from trunkguard.errors import ResolveError, SipUriError, TlsError, TransportError
+from trunkguard.errors import ResolveError, SipUriError, TransportError
 from trunkguard.loadgen import options_load
-from trunkguard.sip.transport import client_tls_context
-from trunkguard.sip.uri import Transport, parse_uri
+from trunkguard.sip.uri import parse_uri
 
 app = typer.Typer(help="Measure trunkguard's own speed against a SIP peer.", no_args_is_help=True)
 
@@ -37,12 +36,7 @@ def options(
         usage_error(str(exc))
     if seconds <= 0 or deadline <= 0:
         usage_error("--duration and --timeout must be more than 0")
-    context = None
-    if target.transport is Transport.TLS:
-        try:
-            context = client_tls_context(ca_file=ca_file, verify=not insecure)
-        except TlsError as exc:
-            usage_error(str(exc))
+    context = tls_for(target, ca_file=ca_file, insecure=insecure)
     try:
         report = aio.run(options_load(target, concurrency=concurrency, duration=seconds,
                                       timeout=deadline, warmup=warm, ssl_context=context))

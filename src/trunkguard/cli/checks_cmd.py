@@ -14,18 +14,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from trunkguard import aio
-from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, load_or_exit, usage_error
+from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, load_or_exit, tls_for, usage_error
 from trunkguard.config import Config
 from trunkguard.durations import parse_duration
-from trunkguard.errors import ConfigError, SipUriError, TlsError
+from trunkguard.errors import ConfigError, SipUriError
 from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
 from trunkguard.probing.tls_cert import inspect_config
 from trunkguard.readiness import CheckResult, certs_result, parity_result, store_result, sweep_result
 from trunkguard.sip.client import SipClient
-from trunkguard.sip.transport import client_tls_context
-from trunkguard.sip.uri import Transport, parse_uri
+from trunkguard.sip.uri import parse_uri
 from trunkguard.store import StoreError
 
 
@@ -48,12 +47,7 @@ def media(
         usage_error(str(exc))
     if min(seconds, timeout, answer) <= 0:
         usage_error("--duration, --rtp-timeout and --answer-timeout must be more than 0")
-    context = None
-    if target.transport is Transport.TLS:
-        try:
-            context = client_tls_context(ca_file=ca_file, verify=not insecure)
-        except TlsError as exc:
-            usage_error(str(exc))
+    context = tls_for(target, ca_file=ca_file, insecure=insecure)
     plan = CallPlan(target, number=number, codecs=tuple(c.strip().upper() for c in codecs.split(",") if c.strip()),
                     answer_timeout=answer, duration=seconds, rtp_timeout=timeout, ssl_context=context)
     result = aio.run(_one_call(plan))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -11,7 +12,9 @@ from typing import Any, NoReturn
 import typer
 
 from trunkguard.config import Config, load_config
-from trunkguard.errors import ConfigError
+from trunkguard.errors import ConfigError, TlsError
+from trunkguard.sip.transport import client_tls_context
+from trunkguard.sip.uri import SipUri, Transport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -32,6 +35,18 @@ def config_error_exit(exc: ConfigError, *, as_json: bool = False) -> NoReturn:
     else:
         typer.echo(str(exc), err=True)
     raise typer.Exit(EXIT_USAGE)
+
+
+def tls_for(target: SipUri, *, ca_file: Path | None = None, cert_file: Path | None = None,
+            key_file: Path | None = None, insecure: bool = False) -> ssl.SSLContext | None:
+    """The client TLS context a command's options ask for, for a TLS target; None otherwise. A bad
+    file or key is a usage error (exit 2)."""
+    if target.transport is not Transport.TLS:
+        return None
+    try:
+        return client_tls_context(ca_file=ca_file, cert_file=cert_file, key_file=key_file, verify=not insecure)
+    except TlsError as exc:
+        usage_error(str(exc))
 
 
 def load_or_exit(path: Path, *, as_json: bool = False) -> Config:

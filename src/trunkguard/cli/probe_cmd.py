@@ -10,17 +10,16 @@ import typer
 from pydantic import ValidationError
 
 from trunkguard import aio
-from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
+from trunkguard.cli.common import EXIT_FAILED, emit_json, tls_for, usage_error
 from trunkguard.codes import parse_codes
 from trunkguard.config import DnsSettings, describe_errors
 from trunkguard.durations import parse_duration
-from trunkguard.errors import SipUriError, TlsError
+from trunkguard.errors import SipUriError
 from trunkguard.probing.result import ProbeResult, ProbeStatus
 from trunkguard.probing.sip_options import OptionsCheck, probe_options
 from trunkguard.sip.client import SipClient
 from trunkguard.sip.resolve import make_resolver
-from trunkguard.sip.transport import client_tls_context
-from trunkguard.sip.uri import Transport, parse_uri
+from trunkguard.sip.uri import parse_uri
 
 
 def probe(
@@ -55,13 +54,7 @@ def probe(
         servers = DnsSettings(nameservers=nameserver).nameservers
     except ValidationError as exc:
         usage_error(f"--nameserver: {describe_errors(exc)[0][1]}")
-    context = None
-    if target.transport is Transport.TLS:
-        try:
-            context = client_tls_context(ca_file=ca_file, cert_file=cert_file, key_file=key_file,
-                                         verify=not insecure)
-        except TlsError as exc:
-            usage_error(str(exc))
+    context = tls_for(target, ca_file=ca_file, cert_file=cert_file, key_file=key_file, insecure=insecure)
     check = OptionsCheck("cli", target, codes, deadline, context, "all" if targets == "all" else "any")
     resolver = make_resolver(servers) if servers else None
     results = aio.run(_run(check, count, every, as_json, resolver))

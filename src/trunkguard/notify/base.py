@@ -10,7 +10,7 @@ import httpx
 from trunkguard.errors import TrunkguardError
 
 # Notifications that end an incident: the dedup key's open alert is resolved or closed.
-RESOLVING = frozenset({"failback_committed", "activation_cancelled"})
+RESOLVING = frozenset({"failback_committed", "activation_cancelled", "store_reachable"})
 # A person took the incident (`trunkguard ack`): the open alert is acknowledged.
 ACKNOWLEDGING = frozenset({"acknowledged"})
 

@@ -77,6 +77,7 @@ class Actuator:
             return
         term = self.lease.current().term
         if term is None or not self.lease.fresh(now):
+            self.alerts.held_back(effect.sentence)  # paged when the store is why the lease could not be renewed
             self._post(SwapSettled(swap.key, False, "not acting: the lease is near expiry", attempted=False))
             return
         await self.recorder.flush()
@@ -87,6 +88,7 @@ class Actuator:
                                  sentence=effect.sentence, evidence=evidence)
         except StoreError as exc:
             self.alerts.store_trouble(exc, effect.sentence)
+            self.alerts.held_back(effect.sentence)
             self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False))
             return
         self.alerts.store_fine()

@@ -12,7 +12,20 @@ from trunkguard.store import LeaseLost, StoreError
 log = logging.getLogger("trunkguard")
 
 
+REPAGE_AFTER = 600.0  # a store that fails again within this of its last page is not paged again
+
+
 class Alerts:
+    """Notifications, and the store's health as the runtime sees it.
+
+    A store outage is its own incident (dedup key `<pair>/store`): paged when it starts, resolved on
+    the first good call after it ("store answers again after 40 s"). Probing and paging go on
+    without the store; acting does not. When the machine wants a swap the store cannot record, that
+    is paged once per outage on the pair's incident: "store unreachable for 40 s; <the decision>;
+    swap held back until the store returns". A store that keeps failing and recovering (a broken
+    table behind a healthy lease) is paged at most once per REPAGE_AFTER.
+    """
+
     def __init__(self, dispatcher: Dispatcher, dedup_key: str, clock: Callable[[], float],
                  context: Callable[[], dict[str, str]], observe: Callable[[str, dict[str, object]], None]) -> None:
         self.dispatcher = dispatcher
@@ -20,28 +33,63 @@ class Alerts:
         self._clock = clock
         self._context = context
         self._observe = observe
-        self._store_ok = True
+        self._down_since: float | None = None  # the store's outage, as first seen
+        self._paged_at = -REPAGE_AFTER  # when an outage was last paged
+        self._paged = False  # this outage was paged (so its end is announced)
+        self._held = False  # a swap held back was paged in this outage
+        self._held_at = -REPAGE_AFTER
 
     def store_healthy(self) -> bool:
-        """False from a refused write until the next one succeeds."""
-        return self._store_ok
+        """False from a refused store call until the next one succeeds."""
+        return self._down_since is None
 
-    def notify(self, notify: Notify) -> None:
+    def notify(self, notify: Notify, *, incident: str | None = None) -> None:
         log.log(logging.WARNING if notify.severity != "info" else logging.INFO, "notify %s: %s", notify.kind,
                 notify.message)
         self._observe("notify", {"kind": notify.kind, "severity": notify.severity, "message": notify.message})
-        self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, self.dedup_key, self._clock(),
-                                   self._context()))
+        self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, incident or self.dedup_key,
+                                   self._clock(), self._context()))
 
     def store_trouble(self, exc: StoreError, what: str) -> None:
-        """A write was refused: alert once per outage; the caller does not act on `what`."""
+        """A store call failed: page once per outage; the caller does not act on `what`."""
         if isinstance(exc, LeaseLost):
             log.warning("%s: %s", what, exc)
             return
-        if self._store_ok:
-            self.notify(Notify("store_unreachable", "critical",
-                               f"the store refused a write ({exc}); not acting on: {what}. Routing is left as it is."))
-        self._store_ok = False
+        now = self._clock()
+        if self._down_since is None:
+            self._down_since, self._paged, self._held = now, False, False
+            if now - self._paged_at >= REPAGE_AFTER:
+                self._paged, self._paged_at = True, now
+                self.notify(Notify("store_unreachable", "critical",
+                                   f"the store failed ({exc}); not acting on: {what}. Routing is left as it is; "
+                                   "probing and paging go on"), incident=self.store_incident)
+        else:
+            log.warning("store still failing (%s): not acting on: %s", exc, what)
+
+    def held_back(self, sentence: str) -> None:
+        """The machine decided a swap the store cannot record: page it once per outage (and at most
+        once per REPAGE_AFTER, like the outage itself)."""
+        now = self._clock()
+        if self._down_since is None or self._held or now - self._held_at < REPAGE_AFTER:
+            return
+        self._held, self._held_at = True, now
+        seconds = now - self._down_since
+        self.notify(Notify("swap_held_back", "critical", f"store unreachable for {seconds:.0f} s; {sentence}; swap "
+                                                         "held back until the store returns"))
 
     def store_fine(self) -> None:
-        self._store_ok = True
+        """A store call succeeded: the outage, if any, is over."""
+        if self._down_since is None:
+            return
+        seconds = self._clock() - self._down_since
+        held = self._held
+        self._down_since, self._held = None, False
+        if self._paged:
+            then = "the swap held back is decided again at the next poll" if held else "nothing was held back"
+            self.notify(Notify("store_reachable", "info", f"the store answers again after {seconds:.0f} s; "
+                                                          f"acting again ({then}); routing was left as it was"),
+                        incident=self.store_incident)
+
+    @property
+    def store_incident(self) -> str:
+        return f"{self.dedup_key}/store"

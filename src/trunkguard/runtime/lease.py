@@ -53,7 +53,7 @@ class LeaseKeeper:
 
     async def keep(self, stop: asyncio.Event, acquired: Callable[[int], Awaitable[None]],
                    lost: Callable[[str], None], alert: Callable[[Notify], None],
-                   trouble: Callable[[StoreError, str], None]) -> None:
+                   trouble: Callable[[StoreError, str], None], fine: Callable[[], None]) -> None:
         first = True
         while not stop.is_set():
             now = self._clock()
@@ -61,8 +61,10 @@ class LeaseKeeper:
                 try:
                     term = await self.link.call(self.link.store.acquire_lease, self.holder, self.ttl, now,
                                                 restart=first)
+                    fine()
                 except StoreError as exc:
                     log.error("cannot reach the store to take the lease: %s", exc)
+                    trouble(exc, "taking the lease")
                     term = None
                 first = False
                 if term is not None:
@@ -77,6 +79,7 @@ class LeaseKeeper:
                 try:
                     await self.link.call(self.link.store.renew_lease, self.holder, self._term.term, self.ttl, now)
                     self._term = Term(self._term.term, now + self.ttl)
+                    fine()
                 except LeaseLost as exc:
                     self._term = Term()
                     alert(Notify("lease_lost", "critical",

@@ -98,7 +98,8 @@ class Runtime:
         assert parts is not None
         keeper = asyncio.create_task(parts.lease.keep(stop, lambda term: self._acquired(term, stop),
                                                       lambda why: self.post(ev.LeaseChanged(False, detail=why)),
-                                                      parts.alerts.notify, parts.alerts.store_trouble), name="lease")
+                                                      parts.alerts.notify, parts.alerts.store_trouble,
+                                                      parts.alerts.store_fine), name="lease")
         recorder = asyncio.create_task(parts.recorder.run(stop), name="recorder")
         stopper = asyncio.create_task(self._wake_on(stop), name="stop watcher")
         try:
