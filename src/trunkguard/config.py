@@ -530,10 +530,6 @@ class ApiConfig(Section):
                                          f"{why}")
         return self
 
-    @property
-    def loopback(self) -> bool:
-        return is_loopback(self.listen.rpartition(":")[0])
-
 
 Severity = Literal["info", "warning", "critical"]
 MIN_SEVERITY = "the least severe notification sent (an incident's resolve is always sent)"
