@@ -106,8 +106,11 @@ async def test_the_recorded_trace_replays_through_another_config(tmp_path: Path)
     assert [s["to"] for s in data["swaps"]] == ["secondary"] and len(data["happened"]["swaps"]) == 1
     assert abs(data["swaps"][0]["at_s"] - data["happened"]["swaps"][0]["at_s"]) < 1.5  # the same outage, seen again
 
-    strict = tmp_path / "strict.yaml"  # 40 failed checks to go down: longer than the recorded outage
-    strict.write_text(text.replace("down_after: 2,", "down_after: 40,"))
+    # 40 failed checks to go down, and 40 failed test calls: longer than the recorded outage. (With
+    # only the first, a test call cut short by the outage and its failed re-test swap it on media.)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(text.replace("down_after: 2,", "down_after: 40,")
+                      .replace("number: '+15550009999'}", "number: '+15550009999', down_after: 40}"))
     other = _cli("replay", "--config", str(strict), cwd=tmp_path)
     assert other.returncode == 0, other.stderr
     assert "swaps this config makes: none" in other.stdout
