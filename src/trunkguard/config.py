@@ -427,13 +427,13 @@ def _nameserver(value: Any) -> tuple[str, int]:
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if not rest.startswith(":") or not (rest[1:].isascii() and rest[1:].isdigit()):
                 raise ValueError(f"{value!r} is not an address like [2001:db8::53]:53")
             port = int(rest[1:])
         text = host
     elif text.count(":") == 1:
         text, _, port_text = text.partition(":")
-        if not port_text.isdigit():
+        if not (port_text.isascii() and port_text.isdigit()):
             raise ValueError(f"{value!r} is not an address like 192.0.2.53:53")
         port = int(port_text)
     try:

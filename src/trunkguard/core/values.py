@@ -11,8 +11,9 @@ what the core's values are; the frozen guarantee to callers is unchanged.
 `Row`: an immutable sequence whose one-item change copies a chunk of 64 items and the list of
 chunks, not the whole. The machine keeps a health and a probe plan per trunk and changes one or
 two of them per probe result: with 2,000 trunks a tuple copied 2,000 pointers three times per
-probe, a third of the fold's time. (A persistent vector library such as pyrsistent would do, but
-the core imports only the standard library; this is the 50 lines it needs.)
+probe (measured: the fold went from 58 to 50-55 µs a probe at 2,000 trunks with this). A
+persistent vector library such as pyrsistent would do, but the core imports only the standard
+library; this is the 50 lines it needs.
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ async def _ask(client: SipClient, check: OptionsCheck, target: Target, timeout: 
     """One OPTIONS transaction to one target, as a ProbeResult named `shown`."""
     tx = await client.request(target, "OPTIONS", check.uri_text, timeout=timeout,
                               ssl_context=check.ssl_context)  # reports network trouble, never raises it
-    return judge(check, tx, target, shown, started_at, begin, resolve_ms)
+    return _judge(check, tx, target, shown, started_at, begin, resolve_ms)
 
 
 def send_options(client: SipClient, check: OptionsCheck, target: Target, transport: UdpEndpoint | StreamConnection,
@@ -141,13 +141,13 @@ def send_options(client: SipClient, check: OptionsCheck, target: Target, transpo
     started_at, begin = clock(), time.perf_counter()
 
     def done(tx: TransactionResult) -> None:
-        on_result(judge(check, tx, target, check.uri_text, started_at, begin, 0.0))
+        on_result(_judge(check, tx, target, check.uri_text, started_at, begin, 0.0))
 
     deadline = asyncio.get_running_loop().time() + check.timeout
     client.start(target, "OPTIONS", check.uri_text, transport, deadline, done)
 
 
-def judge(check: OptionsCheck, tx: TransactionResult, target: Target, shown: str, started_at: float, begin: float,
+def _judge(check: OptionsCheck, tx: TransactionResult, target: Target, shown: str, started_at: float, begin: float,
           resolve_ms: float) -> ProbeResult:
     """What one transaction's outcome means for the trunk: ok for an alive code, else why not."""
     phases = {"resolve": resolve_ms}
