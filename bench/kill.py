@@ -108,6 +108,7 @@ platform:
   timeout: 3s
 storage: {{url: "sqlite:///{db}", trace_retention: 0s}}
 api: {{listen: "127.0.0.1:{api_port}", token_env: TRUNKGUARD_API_TOKEN}}
+replica: {{lease_ttl: 2s}}
 """)
     env = {**os.environ, "TRUNKGUARD_CLIENT_ID": "trunkguard", "TRUNKGUARD_CLIENT_SECRET": "lab-secret",
            "TRUNKGUARD_API_TOKEN": TOKEN}

@@ -444,3 +444,27 @@ async def test_a_trunk_base_whose_trunk_enabled_instance_is_null_reads_as_its_de
     routing = await platform.read_routing()
     assert routing.trunk_group_id == "tb-carrier-a" and routing.raw["primaryTrunkEnabled"] is True
     await platform.close()
+
+
+async def test_a_writer_that_lost_its_lease_writes_nothing_more_and_undoes_nothing(emulator: Emulator) -> None:
+    """A SIGSTOPped leader wakes mid-swap: once `may_write` says no, no write leaves (not the plan's,
+    not an undo's); what it wrote stays for the new leader to settle by reading."""
+    platform, peer = emulator.adapter(), emulator.peer
+    allowed = [1]  # the first write may go; the lease is gone after it
+
+    def may_write() -> bool:
+        if allowed:
+            allowed.pop()
+            return True
+        return False
+
+    outcome = await carry_out(platform, peer.away, "k-fenced", FAST, may_write=may_write)
+    if peer.writes_per_swap > 1:  # stopped after the first of several objects, none put back
+        assert not outcome.ok and "no longer holds the lease" in outcome.detail, outcome.detail
+        assert "left to the new leader" in outcome.objects[0].detail
+    else:
+        assert outcome.ok
+    assert emulator.writes() == outcome.writes == 1 and outcome.undo_writes == 0
+    never = await carry_out(platform, peer.home, "k-never", FAST, may_write=lambda: False)
+    assert not never.ok and never.writes == 0 and emulator.writes() == outcome.writes
+    await platform.close()

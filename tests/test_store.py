@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -115,12 +116,41 @@ def test_an_unreachable_database_is_a_clear_store_error() -> None:
         Store.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
 
 
-def test_a_restarted_holder_takes_a_new_term_at_once(store_url: str) -> None:
+def test_the_lease_lapses_on_the_stores_clock_and_a_lapsed_term_cannot_be_renewed(store_url: str) -> None:
     store = Store.open(store_url)
-    assert store.acquire_lease("host-a", ttl=30, now=0) == 1
-    assert store.acquire_lease("host-a", ttl=30, now=1, restart=True) == 2  # no wait for the old lease
+    assert store.acquire_lease("a/host/1/x", ttl=0.4) == 1
+    assert store.acquire_lease("a/host/2/y", ttl=0.4) is None  # same name and host, another process: waits
+    lease = store.lease()
+    assert lease is not None and 0 < lease["left_s"] <= 0.4
+    time.sleep(0.5)
+    with pytest.raises(LeaseLost, match="lapsed"):  # nobody took it, but a renewal after a pause is refused
+        store.renew_lease("a/host/1/x", 1, ttl=0.4)
+    assert store.acquire_lease("a/host/2/y", ttl=10) == 2
     with pytest.raises(LeaseLost):
         store.save(1, 2, PairSnapshot(), kind="cycle", sentence="from the old process")
+    store.release_lease("a/host/2/y", 2)  # a clean stop: the next candidate need not wait
+    assert store.acquire_lease("a/host/1/x", ttl=10) == 3
+    store.close()
+
+
+def test_members_heartbeat_on_the_stores_clock_and_read_back_with_the_lease(store_url: str) -> None:
+    store = Store.open(store_url)
+    assert store.acquire_lease("r1/h/1/a", ttl=10) == 1
+    first = store.heartbeat("r1/h/1/a", name="r1", kind="replica", host="h", pid=1, started_at=5.0)
+    time.sleep(0.2)
+    second = store.heartbeat("agent-b/h2/7/c", name="agent-b", kind="agent", host="h2", pid=7, started_at=6.0,
+                             view={"down": ["primary"], "reaches": ["secondary"]})
+    assert second["now"] > first["now"]
+    assert [m["name"] for m in second["members"]] == ["agent-b", "r1"]  # newest first
+    r1 = second["members"][1]
+    assert 0.15 <= r1["age_s"] < 2 and r1["view"] is None
+    assert second["members"][0]["view"] == {"down": ["primary"], "reaches": ["secondary"]}
+    assert second["lease"]["holder"] == "r1/h/1/a" and second["lease"]["term"] == 1
+    time.sleep(0.2)
+    store.heartbeat("r1/h/1/a", name="r1", kind="replica", host="h", pid=1, started_at=5.0, forget_after=0.1)
+    assert [m["name"] for m in store.members()[1]] == ["r1"]  # agent-b unheard for 0.2 s > 0.1 s: forgotten
+    store.forget_member("r1/h/1/a")
+    assert store.members()[1] == []
     store.close()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -22,13 +23,13 @@ from trunkguard.api.auth import ApiTokens
 from trunkguard.asgi import serving
 from trunkguard.config import Config
 from trunkguard.core.failover import Role
-from trunkguard.core.machine import initial
+from trunkguard.core.machine import initial, own_view
 from trunkguard.errors import ConfigError
 from trunkguard.notify import Dispatcher, Sender, senders_from_config
 from trunkguard.rules import machine_rules, swap_key_prefix
 from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.alerts import Alerts
-from trunkguard.runtime.lease import LeaseKeeper
+from trunkguard.runtime.lease import Identity, LeaseKeeper
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.pollers import Pollers
@@ -36,7 +37,10 @@ from trunkguard.runtime.probes import ProbeRunner
 from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.status import Status
 from trunkguard.runtime.storelink import StoreLink
+from trunkguard.runtime.vantages import VantageLink
 from trunkguard.store import Store
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def listen_address(listen: str) -> tuple[str, int]:
@@ -63,13 +67,17 @@ class Service:
     runtime: Runtime
     tokens: ApiTokens
     store: Store
-    platform: Platform
+    platform: Platform | None  # None: a vantage agent
     dispatcher: Dispatcher
     reader: StoreLink  # the API's read-only queries, on their own thread
 
     @classmethod
     def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
-              clock: Callable[[], float] = time.time, holder: str | None = None) -> Service:
+              clock: Callable[[], float] = time.time, name: str | None = None, agent: bool = False) -> Service:
+        """`name`: this process's (else TRUNKGUARD_NAME, `replica.name`, the host's). `agent`: a vantage
+        agent, which probes and reports its view but never takes the lease, needs no platform
+        credentials and sends no notifications."""
+        env = os.environ if environ is None else environ
         problems: list[tuple[str, str]] = []
         tokens = ApiTokens()
         senders: list[Sender] = []
@@ -78,25 +86,32 @@ class Service:
             tokens = api_tokens(config, environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
-        try:
-            senders = senders_from_config(config.notify, environ)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        try:
-            platform = platform_from_config(config, environ)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        if problems or platform is None:
+        if not agent:
+            try:
+                senders = senders_from_config(config.notify, environ)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+            try:
+                platform = platform_from_config(config, environ)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        identity = Identity.of_this_process(name or env.get("TRUNKGUARD_NAME") or config.replica.name)
+        if not NAME.fullmatch(identity.name):
+            problems.append(("name", f"{identity.name!r} is not a name: letters, digits, '.', '_' and '-', "
+                                     "starting with a letter or digit, at most 64"))
+        if problems or (platform is None and not agent):
             raise ConfigError(problems, "config and environment")
         store = Store.open(config.storage.url)
         dispatcher = Dispatcher(senders)
-        rules = machine_rules(config, key_prefix=swap_key_prefix())
+        rules = machine_rules(config, key_prefix=swap_key_prefix(), vantage=identity.name)
         groups = {Role.PRIMARY: config.carriers.primary.trunk_group_id,
                   Role.SECONDARY: config.carriers.secondary.trunk_group_id}
         runtime = Runtime(rules, initial(rules, clock()), {r.value: g for r, g in groups.items()}, clock)
         link = StoreLink(store)
-        poll = rules.policy.poll_interval
-        lease = LeaseKeeper(link, ttl=max(30.0, 3 * poll), renew_every=poll, clock=clock, holder=holder)
+        lease = LeaseKeeper(link, config.replica.lease_ttl, clock, identity, candidate=not agent)
+        vantages = VantageLink(StoreLink(store, name="members"), identity, "agent" if agent else "replica",
+                               config.vantages.report_every, clock,
+                               lambda now: own_view(runtime.status().state, rules, now))
 
         def context() -> dict[str, str]:
             pair = runtime.status().pair
@@ -105,11 +120,14 @@ class Service:
         alerts = Alerts(dispatcher, f"trunkguard/{groups[Role.PRIMARY]}", clock, context, runtime.observe)
         recorder = Recorder(link, lease, alerts, clock, retention=config.storage.trace_retention)
         swap_rules = config.platform.swap_rules() if config.platform else SwapRules()
-        actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups, swap_rules,
-                            runtime.observe)
-        runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock),
-                             Pollers(config, platform, link, lease, runtime.post, clock, groups,
-                                     edge_feed(config, platform), alerts.notify), actuator, dispatcher))
+        actuator = pollers = None
+        if platform is not None:
+            actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups, swap_rules,
+                                runtime.observe)
+            pollers = Pollers(config, platform, link, lease, runtime.post, clock, groups, edge_feed(config, platform),
+                              alerts.notify)
+        runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock), pollers,
+                             actuator, dispatcher, vantages))
         return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"))
 
     def status(self) -> Status:
@@ -129,7 +147,8 @@ class Service:
         finally:
             await self.dispatcher.drain(3)
             await self.dispatcher.close()
-            await self.platform.close()
+            if self.platform is not None:
+                await self.platform.close()
             self.reader.close()
             self.store.close()
 

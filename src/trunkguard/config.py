@@ -332,6 +332,10 @@ class Policy(Section):
     failback: FailbackPolicy = FailbackPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
     readiness: ReadinessGates = ReadinessGates()
+    quorum: Literal["majority"] | Annotated[int, Field(ge=1, le=16)] = Field(
+        "majority", description="how many of the configured `vantages` must see the primary down before it "
+                                "counts as down: a count, or majority (more than half); ignored without "
+                                "`vantages`")
 
     @model_validator(mode="after")
     def _timing(self) -> Policy:
@@ -481,6 +485,52 @@ class StorageConfig(Section):
         return self
 
 
+class ReplicaConfig(Section):
+    """This process among several on one store: its name and the lease that decides which one acts."""
+
+    name: Name | None = Field(None, description="this replica's name (its vantage's, when `vantages` lists it); "
+                                                "`--name` or TRUNKGUARD_NAME give it per process; default: "
+                                                "the host's name")
+    lease_ttl: ProbeTime = Field(10.0, description="how long the lease outlives its last renewal, on the store's "
+                                                   "clock; renewed every third of it. A standby takes over at "
+                                                   "most this plus one renewal after the leader dies")
+
+    @model_validator(mode="after")
+    def _ttl(self) -> ReplicaConfig:
+        if self.lease_ttl < 1.0:
+            raise FieldRule("lease_ttl", f"must be at least 1s, not {format_duration(self.lease_ttl)} (a store "
+                                         "round trip and a renewal must fit in a third of it)")
+        return self
+
+
+class VantagesConfig(Section):
+    """Several places that probe the carriers: replicas and `trunkguard agent` processes, each by its
+    name. With names listed, the primary counts as down only when `policy.quorum` of them agree."""
+
+    names: list[Name] = Field(default_factory=list, description="the vantages that count, by name (replicas' "
+                                                                "and agents'); empty: this replica alone judges")
+    edge: bool = Field(False, description="the platform's edge view counts as one more vantage (named edge)")
+    report_every: ProbeTime = Field(0.5, description="how often each process stores its view and reads the others'")
+    stale_after: ProbeTime = Field(5.0, description="a vantage not heard of for this long is isolated: it does "
+                                                    "not count")
+
+    @model_validator(mode="after")
+    def _names(self) -> VantagesConfig:
+        seen: set[str] = set()
+        for i, name in enumerate(self.names):
+            if name in seen:
+                raise FieldRule(f"names.{i}", f"{name!r} is listed twice")
+            if name == "edge":
+                raise FieldRule(f"names.{i}", "edge is the platform's view: set `edge: true` instead")
+            seen.add(name)
+        if self.report_every <= 0:
+            raise FieldRule("report_every", "must be more than 0")
+        if self.stale_after < 2 * self.report_every:
+            raise FieldRule("stale_after", f"must be at least twice report_every ({format_duration(self.report_every)})"
+                                           f", not {format_duration(self.stale_after)}")
+        return self
+
+
 class ApiTls(Section):
     cert_file: ConfigPath = Field(description="the API's certificate (PEM, with its chain)")
     key_file: ConfigPath = Field(description="its private key (PEM)")
@@ -575,11 +625,30 @@ class Config(Section):
     api: ApiConfig = ApiConfig()
     dns: DnsSettings = DnsSettings()
     notify: list[Notifier] = []
+    replica: ReplicaConfig = ReplicaConfig()
+    vantages: VantagesConfig = VantagesConfig()
+
+    @model_validator(mode="after")
+    def _quorum(self) -> Config:
+        counted = len(self.vantages.names) + self.vantages.edge
+        q = self.policy.quorum
+        if counted and isinstance(q, int) and q > counted:
+            raise FieldRule("policy.quorum", f"must be at most the {counted} configured vantages, not {q}")
+        return self
 
     def all_trunks(self) -> list[tuple[str, CarrierConfig, TrunkConfig]]:
         return [(role, carrier, trunk)
                 for role, carrier in (("primary", self.carriers.primary), ("secondary", self.carriers.secondary))
                 for trunk in carrier.trunks]
+
+
+def with_listen(config: Config, listen: str) -> Config:
+    """The config with the API served at `listen` (`--listen`), checked by api.listen's rules."""
+    try:
+        api = ApiConfig.model_validate({**config.api.model_dump(), "listen": listen})
+    except ValidationError as exc:
+        raise ConfigError([("--listen", "; ".join(str(e["msg"]) for e in exc.errors()))], "--listen") from None
+    return config.model_copy(update={"api": api})
 
 
 def load_config(path: str | Path) -> Config:

@@ -10,13 +10,22 @@ from trunkguard.core.failover import PolicyRules
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import MachineRules
 from trunkguard.core.scheduler import TrunkSpec, spread
+from trunkguard.core.vantage import QuorumRules, quorum_need
 
 GATES = ("trunks", "sweep", "certs", "parity")
 
 
-def policy_rules(policy: Policy, *, key_prefix: str = "swap") -> PolicyRules:
+def quorum_rules(config: Config) -> QuorumRules:
+    v = config.vantages
+    counted = len(v.names) + v.edge
+    return QuorumRules(tuple(v.names), quorum_need(config.policy.quorum, counted), v.edge, v.stale_after,
+                       max(v.stale_after, 2 * config.policy.poll_interval))
+
+
+def policy_rules(policy: Policy, *, key_prefix: str = "swap", quorum: QuorumRules | None = None) -> PolicyRules:
     r = policy.readiness
-    return PolicyRules(cooling_period=policy.cooling_period, failback_mode=policy.failback.mode,
+    return PolicyRules(quorum=quorum or QuorumRules(), cooling_period=policy.cooling_period,
+                       failback_mode=policy.failback.mode,
                        sustained_recovery=policy.failback.sustained_recovery,
                        max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
                        hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
@@ -42,8 +51,10 @@ def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
     return spread(specs)
 
 
-def machine_rules(config: Config, *, key_prefix: str = "swap") -> MachineRules:
-    return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix))
+def machine_rules(config: Config, *, key_prefix: str = "swap", vantage: str = "") -> MachineRules:
+    """The machine's rules; `vantage`: this process's name, under which its own view counts."""
+    return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix,
+                                                          quorum=quorum_rules(config)), vantage=vantage)
 
 
 def swap_key_prefix() -> str:

@@ -111,6 +111,11 @@ class Book:
             self._seen[seen.ref.path] = (seen, self._clock())
 
 
+class LeaseGone(Exception):
+    """The writer no longer holds the lease (a stopped process woke up): write nothing more, undo
+    nothing; the new leader settles the intent by reading."""
+
+
 @dataclass
 class _Done:
     change: Change
@@ -126,6 +131,7 @@ class _Run:
     rules: SwapRules
     book: Book
     rng: random.Random
+    may_write: Callable[[], bool] | None = None  # asked before every write: False raises LeaseGone
     writes: int = 0
     done: list[_Done] = field(default_factory=list)
 
@@ -143,6 +149,8 @@ class _Run:
             return _Done(change, before, base, wrote=False)
         conflicts = 0
         while True:
+            if self.may_write is not None and not self.may_write():
+                raise LeaseGone(f"stopped before writing {change.ref.label}: this replica no longer holds the lease")
             try:
                 written = await self.platform.write(base, change, self.key)
             except VersionConflict:
@@ -199,9 +207,10 @@ class _Run:
 async def carry_out(platform: Platform, target: str, key: str, rules: SwapRules, *,
                     restore: RoutingState | None = None, book: Book | None = None,
                     on_prior: Callable[[RoutingState], Awaitable[None]] | None = None,
-                    rng: random.Random | None = None) -> SwapOutcome:
-    """Move routing to `target` by the protocol above. Never raises PlatformError."""
-    run = _Run(platform, key, rules, book or Book(rules.readback), rng or random.Random())
+                    rng: random.Random | None = None, may_write: Callable[[], bool] | None = None) -> SwapOutcome:
+    """Move routing to `target` by the protocol above. Never raises PlatformError. `may_write` is asked
+    before every write (the lease still fresh): once it says no, nothing more is written or undone."""
+    run = _Run(platform, key, rules, book or Book(rules.readback), rng or random.Random(), may_write)
     prior: RoutingState | None = None
     planned: list[Change] = []
     failure = ""
@@ -220,6 +229,11 @@ async def carry_out(platform: Platform, target: str, key: str, rules: SwapRules,
                     raise errors[0]
     except (PlatformError, TimeoutError) as exc:
         failure = str(exc) or f"no result within the {rules.deadline:g}s swap deadline"
+    except LeaseGone as exc:
+        objects = tuple(ObjectResult(d.change.ref, d.change.says, "left written" if d.wrote else "already so",
+                                     d.after.version, "left to the new leader") for d in run.done)
+        return SwapOutcome(False, f"{exc}; the new leader settles this intent by reading", prior, None, objects,
+                           run.writes)
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"
     if not failure:

@@ -34,6 +34,7 @@ app.command("sweep")(checks_cmd.sweep_cmd)
 app.command("certs")(checks_cmd.certs)
 app.command("parity")(checks_cmd.parity)
 app.command("run")(run_cmd.run)
+app.command("agent")(run_cmd.agent)
 for _name in ("status", "history", "failover", "failback", "pause", "resume", "cancel", "ack", "maintenance"):
     app.command(_name)(getattr(ops_cmd, _name))
 

@@ -91,6 +91,7 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     flight = f"  swap to {data['in_flight']['to']} in flight" if data.get("in_flight") else ""
     console.print(f"[bold]routing:[/] {data['active']} carrier ({data['active_trunk_group']}), state "
                   f"{data['state']}{flight}; leader={data['leader']} term={data['term']}")
+    _replicas(console, data)
     named = any(t.get("targets") for c in data["carriers"].values() for t in c["trunks"])  # a trunk given by name
     table = Table("carrier", "trunk", "state", "usable", *(["targets"] if named else []), "last", "rtt ms (last 5)")
     for role, carrier in data["carriers"].items():
@@ -109,6 +110,32 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
     if data.get("paused"):
         console.print(f"[yellow]paused[/] by {data['paused']['who']}: {data['paused']['why']}")
     console.print(f"last decision: {data['last_sentence']}")
+
+
+def _replicas(console: Console, data: dict[str, Any]) -> None:
+    """Who leads (name, term), this replica, every replica and agent with its age; the vantages' count."""
+    lease, me = data.get("lease") or {}, data.get("replica") or {}
+    members = data.get("replicas") or []
+    leader = next((m for m in members if m["holder"] == lease.get("holder")), None)
+    if lease.get("holder") is None:
+        console.print("[yellow]leader: none[/] (the lease has lapsed; a replica takes it within its TTL)")
+    else:
+        name = leader["name"] if leader else lease["holder"]
+        console.print(f"[bold]leader:[/] {name} (term {lease.get('term')}, lease {lease.get('left_s', 0):.1f}s left)"
+                      + ("  [this replica]" if lease.get("holder") == me.get("holder") else ""))
+    if len(members) > 1 or (members and members[0]["holder"] != me.get("holder")):
+        table = Table("name", "kind", "host", "pid", "heard", "role")
+        for m in members:
+            role = "leader" if m["holder"] == lease.get("holder") else ("vantage" if m["kind"] == "agent" else
+                                                                        "standby")
+            table.add_row(m["name"], m["kind"], m["host"], str(m["pid"]), f"{m['age_s']:.1f}s ago",
+                          role + (" (this one)" if m["holder"] == me.get("holder") else ""))
+        console.print(table)
+    quorum = data.get("vantages")
+    if quorum:
+        seen = ", ".join(f"{v['name']} {v['state']}" + (f" ({v['why']})" if v["why"] else "")
+                         for v in quorum["vantages"])
+        console.print(f"[bold]vantages:[/] {quorum['sentence']}; {quorum['need']} of {quorum['of']} needed: {seen}")
 
 
 def _targets(targets: list[dict[str, Any]]) -> str:
@@ -258,14 +285,16 @@ def _from_store(cfg: Config, read: Callable[[Store], T]) -> T:
 
 def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
     """patronictl's habit: when the daemon is away, say what the store last recorded and how old it is."""
-    view, lease, last = _from_store(cfg, lambda s: (s.stored_view(), s.lease(), s.history(1)))
+    view, lease, last, (_, members) = _from_store(cfg, lambda s: (s.stored_view(), s.lease(), s.history(1),
+                                                                   s.members()))
     if view is None:
         typer.echo(f"trunkguard: the daemon at {cfg.api.listen} does not answer ({why}) and the store at "
                    "storage.url holds no state yet", err=True)
         raise typer.Exit(EXIT_FAILED)
     snap = view["snapshot"]
     age = time.time() - view["updated_at"]
-    lease_left = None if lease is None else lease["expires_at"] - time.time()
+    lease_left = None if lease is None else lease["left_s"]  # on the store's clock
+    leader = next((m for m in members if lease is not None and m["holder"] == lease["holder"]), None)
     if as_json:
         emit_json({"source": "store", "reason": f"the daemon's API does not answer ({why})",
                    "stored_at": iso(view["updated_at"]), "age_s": round(age, 1), "term": view["term"],
@@ -274,6 +303,7 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
                    "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to.value,
                                                                        "key": snap.in_flight.key},
                    "lease": None if lease is None else {**lease, "expires_at": iso(lease["expires_at"])},
+                   "replicas": [{k: v for k, v in m.items() if k != "view"} for m in members],
                    "last_decision": last[-1]["sentence"] if last else None})
         return
     console = Console()
@@ -284,8 +314,10 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
                   f"({getattr(cfg.carriers, snap.active.value).trunk_group_id}), state {snap.state.value}"
                   + (f"; swap {snap.in_flight.key} was in flight" if snap.in_flight else ""))
     if lease is not None:
-        console.print(f"lease: held by {lease['holder']} (term {lease['term']}), "
-                      + (f"expires in {format_duration(round(lease_left))}" if lease_left and lease_left > 0
+        console.print(f"lease: held by {leader['name'] if leader else lease['holder']} (term {lease['term']}), "
+                      + (f"expires in {lease_left:.1f}s" if lease_left and lease_left > 0
                          else "expired: no replica is acting"))
+    for m in members:
+        console.print(f"  {m['kind']} {m['name']} on {m['host']} (pid {m['pid']}): heard {m['age_s']:.1f}s ago")
     if last:
         console.print(f"last decision: {last[-1]['sentence']}")

@@ -15,6 +15,7 @@ from trunkguard import aio
 from trunkguard.advice import policy_warnings
 from trunkguard.app import Service, stop_on_signals
 from trunkguard.cli.common import EXIT_FAILED, config_error_exit, load_or_exit, usage_error
+from trunkguard.config import with_listen
 from trunkguard.errors import ConfigError, TrunkguardError
 from trunkguard.store import StoreError
 
@@ -30,14 +31,41 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry)
 
 
+NAME = typer.Option(None, "--name", help="This process's name among replicas and vantages (else TRUNKGUARD_NAME, "
+                                         "replica.name, the host's name).")
+LISTEN = typer.Option(None, "--listen", help="Serve the API here instead of api.listen (several replicas sharing "
+                                             "one config on one host).")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Also log debug detail.")
+LOG_FORMAT = typer.Option("text", "--log-format", help="text, or json (one object per line).")
+
+
 def run(config: Path = typer.Option(..., "--config", "-c", help="The YAML configuration file."),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log debug detail."),
-        log_format: str = typer.Option("text", "--log-format", help="text, or json (one object per line).")
-        ) -> None:
-    """Run the daemon: probe the carriers, decide, swap routing once, serve the local API. SIGTERM stops it."""
+        verbose: bool = VERBOSE, log_format: str = LOG_FORMAT, name: str | None = NAME,
+        listen: str | None = LISTEN) -> None:
+    """Run the daemon: probe the carriers, decide, swap routing once, serve the local API. SIGTERM stops it.
+    Several replicas on one store take turns: the one holding the lease acts, the others probe and wait."""
+    _serve(config, verbose, log_format, name, listen, agent=False)
+
+
+def agent(config: Path = typer.Option(..., "--config", "-c", help="The YAML configuration file (the carriers "
+                                                                     "and storage.url; no platform needed)."),
+          verbose: bool = VERBOSE, log_format: str = LOG_FORMAT, name: str | None = NAME,
+          listen: str | None = LISTEN) -> None:
+    """Run a vantage agent: probe the carriers from this site and report what it sees to the store, for
+    the leader's quorum (vantages.names). It never acts, needs no platform credentials, pages nobody."""
+    _serve(config, verbose, log_format, name, listen, agent=True)
+
+
+def _serve(config: Path, verbose: bool, log_format: str, name: str | None, listen: str | None, *,
+           agent: bool) -> None:
     if log_format not in ("text", "json"):
         usage_error(f"--log-format must be text or json, not {log_format!r}")
     cfg = load_or_exit(config)
+    if listen is not None:
+        try:
+            cfg = with_listen(cfg, listen)
+        except ConfigError as exc:
+            config_error_exit(exc)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if log_format == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -47,7 +75,7 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="The YAML config
     for field, why in policy_warnings(cfg):
         logging.getLogger("trunkguard").warning("config: %s: %s", field, why)
     try:
-        service = Service.build(cfg)
+        service = Service.build(cfg, name=name, agent=agent)
     except ConfigError as exc:
         config_error_exit(exc)
     except StoreError as exc:

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, Readiness, Swap
 from trunkguard.core.scheduler import ProbeTask
+from trunkguard.core.vantage import VantageView
 
 # ---- events -------------------------------------------------------------------------------------
 
@@ -91,8 +92,15 @@ class LeaseChanged:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class VantagesRead:
+    """The other vantages' latest views, as the store had them (each `at` on this process's clock)."""
+
+    views: tuple[VantageView, ...]
+
+
 Event = Tick | ProbeDone | ProbeLate | MediaDone | CallsRead | EdgeRead | ChecksRead | OperatorDid | SwapSettled \
-    | LeaseChanged
+    | LeaseChanged | VantagesRead
 
 # ---- effects ------------------------------------------------------------------------------------
 

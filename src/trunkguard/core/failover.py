@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Literal
 
 from trunkguard.core.health import TrunkHealth
+from trunkguard.core.vantage import QuorumRules, VantageView, Verdict, judge
 from trunkguard.core.wording import format_duration
 
 
@@ -108,6 +109,7 @@ class Observation:
     readiness: Readiness = Readiness()
     edge: Mapping[str, bool | None] = field(default_factory=dict)
     edge_as_of: float | None = None  # when the platform last confirmed its edge view
+    vantages: Mapping[str, VantageView] = field(default_factory=dict)  # by name, this process's own included
 
     def carrier(self, role: Role) -> tuple[TrunkHealth, ...]:
         return tuple(t for t in self.trunks if t.carrier == role.value)
@@ -127,6 +129,7 @@ class PolicyRules:
     observe: bool = False  # decide and say what would be done; never swap
     down_below: int = 1          # the primary counts as down with fewer usable trunks than this (1: none left)
     down_fraction: float = 0.0   # ... or with a smaller share of its trunks usable (0: off)
+    quorum: QuorumRules = field(default_factory=QuorumRules)  # several vantages: down only when enough agree
 
     def primary_down(self, usable: int, total: int) -> str | None:
         """Which rule says the primary is down with `usable` of `total` trunks usable (None: it is up)."""
@@ -198,23 +201,28 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
 def _decide_now(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules) -> Decision:
     primary = obs.carrier(Role.PRIMARY)
     primary_usable = rules.primary_down(sum(t.usable for t in primary), len(primary)) is None
+    verdict = None
+    if rules.quorum.active:  # several vantages: the quorum judges the primary, not this process alone
+        verdict = judge(Role.PRIMARY.value, obs.vantages, obs.edge.get(Role.PRIMARY.value), obs.edge_as_of, now,
+                        rules.quorum)
+        primary_usable = not verdict.down
     snap = replace(snap, primary_ok_since=(snap.primary_ok_since if snap.primary_ok_since is not None else now)
                    if primary_usable else None)
     if snap.in_flight is not None:
         return Decision(snap, (), f"waiting: the swap to the {snap.in_flight.to.value} carrier is in flight "
                                   f"(key {snap.in_flight.key})")
     if snap.state is PairState.PAUSED:
-        return _while_paused(snap, obs, now, rules, primary_usable)
+        return _while_paused(snap, obs, now, rules, primary_usable, verdict)
     if snap.active is Role.PRIMARY:
-        return _while_primary(snap, obs, now, rules, primary, primary_usable)
-    return _while_secondary(snap, now, rules, primary, primary_usable)
+        return _while_primary(snap, obs, now, rules, primary, primary_usable, verdict)
+    return _while_secondary(snap, now, rules, primary, primary_usable, verdict)
 
 
 PAUSED_PAGES = ("paused_primary_down", "paused_would_swap")
 
 
 def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
-                  primary_usable: bool) -> Decision:
+                  primary_usable: bool, verdict: Verdict | None = None) -> Decision:
     """Paused: nothing is done, but the pager still hears of a dead primary, and of a swap that
     would run now if automatic actions were on (what the unpaused machine would decide)."""
     who = snap.paused
@@ -227,7 +235,7 @@ def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: Polic
             return Decision(replace(snap, alerted=snap.alerted - set(PAUSED_PAGES)), (), idle)
         return Decision(snap, (), idle)
     unpaused = replace(snap, state=PairState.PRIMARY_ACTIVE, paused=None)
-    would = _while_primary(unpaused, obs, now, rules, obs.carrier(Role.PRIMARY), primary_usable)
+    would = _while_primary(unpaused, obs, now, rules, obs.carrier(Role.PRIMARY), primary_usable, verdict)
     if would.swap is not None:
         page = Notify("paused_would_swap", "critical",
                       f"paused{by}, so not acting, but unpaused this would run now: {would.sentence}. "
@@ -243,8 +251,8 @@ def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: Polic
 
 
 def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
-                   primary: tuple[TrunkHealth, ...], primary_usable: bool) -> Decision:
-    health = _count(primary)
+                   primary: tuple[TrunkHealth, ...], primary_usable: bool, verdict: Verdict | None = None) -> Decision:
+    health = _health(primary, verdict)
     if primary_usable:
         if snap.state is PairState.ACTIVATING:
             calm = _calm(snap, now, PairState.PRIMARY_ACTIVE)
@@ -254,9 +262,11 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
                             f"cancelled the queued activation: the primary carrier recovered ({health})")
         return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
                         f"no action: primary carrier healthy, {health}")
-    hard_down = all(t.sip_down for t in primary)
+    hard_down = verdict.hard if verdict is not None else all(t.sip_down for t in primary)
     usable = sum(t.usable for t in primary)
-    if hard_down:
+    if verdict is not None:
+        why_down = f"{verdict.words}; here {_count(primary)}"
+    elif hard_down:
         why_down = "no primary trunk answers SIP"
     elif usable == 0:
         why_down = f"primary carrier unusable ({health})"
@@ -302,11 +312,11 @@ def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None
     return Decision(snap, (), f"activation queued for {format_duration(round(waited))}: {count}, {limit}")
 
 
-def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules,
-                     primary: tuple[TrunkHealth, ...], primary_usable: bool) -> Decision:
+def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules, primary: tuple[TrunkHealth, ...],
+                     primary_usable: bool, verdict: Verdict | None = None) -> Decision:
     activated = snap.activated_at if snap.activated_at is not None else snap.since
     cooling_left = activated + rules.cooling_period - now
-    health = _count(primary)
+    health = _health(primary, verdict)
     if not primary_usable:
         state_back = replace(snap, state=PairState.SECONDARY_ACTIVE, since=now) \
             if snap.state is PairState.FAILBACK_PENDING else snap
@@ -491,6 +501,12 @@ def _calm(snap: PairSnapshot, now: float, state: PairState) -> PairSnapshot:
 
 
 NAMED = 5  # unusable trunks named in a sentence; the rest are counted
+
+
+def _health(trunks: Iterable[TrunkHealth], verdict: Verdict | None) -> str:
+    """The carrier's trunks as this process sees them, and the vantages' verdict when there is one."""
+    here = _count(trunks)
+    return here if verdict is None else f"{verdict.words}; here {here}"
 
 
 def _count(trunks: Iterable[TrunkHealth]) -> str:

@@ -175,6 +175,15 @@ def probe_overdue(h: TrunkHealth, seq: int, now: float) -> tuple[TrunkHealth, st
     return h, None
 
 
+def remote_suspicion(h: TrunkHealth, now: float, vantage: str) -> tuple[TrunkHealth, str | None]:
+    """Another vantage newly sees this trunk failing: an UP trunk becomes SUSPECT here too, so this
+    vantage confirms at once instead of at its next regular probe. Its own probes then decide: the
+    first answer makes it UP again (no failure of its own is counted)."""
+    if h.state is TrunkState.UP:
+        return _to(h, TrunkState.SUSPECT, now, f"trunk {h.name} is suspect: it fails from vantage {vantage}")
+    return h, None
+
+
 def media_result(h: TrunkHealth, ok: bool, now: float, detail: str = "",
                  rules: HealthRules = HealthRules()) -> tuple[TrunkHealth, str | None, bool]:
     """Fold a media check (INVITE test call with RTP) into the trunk's health. One failed test call

@@ -41,6 +41,7 @@ from trunkguard.core.events import (
     StartSwap,
     SwapSettled,
     Tick,
+    VantagesRead,
 )
 from trunkguard.core.failover import (
     Decision,
@@ -61,6 +62,7 @@ from trunkguard.core.health import (
     media_result,
     probe_overdue,
     probe_result,
+    remote_suspicion,
     routine_change,
     targets_result,
 )
@@ -78,6 +80,7 @@ from trunkguard.core.scheduler import (
     uncorrelate,
 )
 from trunkguard.core.values import Row, evolve
+from trunkguard.core.vantage import VantageView, states, view_of
 
 # ---- rules and state ------------------------------------------------------------------------------
 
@@ -90,6 +93,7 @@ class MachineRules:
     policy: PolicyRules = field(default_factory=PolicyRules)
     index: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     sizes: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)  # trunks per carrier
+    vantage: str = ""  # this process's vantage name (its view counts under it when the quorum lists it)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", MappingProxyType({t.name: i for i, t in enumerate(self.trunks)}))
@@ -121,14 +125,24 @@ class MachineState:
     usable: tuple[tuple[str, int], ...] = ()  # usable trunks per carrier, kept as trunks change
     last_sentence: str = "starting"
     last_recorded: str | None = None
+    vantages: tuple[VantageView, ...] = ()  # the other vantages' latest views, by name order
 
-    def observation(self) -> Observation:
-        return Observation(self.trunks, self.calls, self.readiness, dict(self.edge), self.edge_as_of)
+    def observation(self, rules: MachineRules | None = None, now: float = 0.0) -> Observation:
+        views: dict[str, VantageView] = {}
+        if rules is not None and rules.policy.quorum.active:
+            views = {v.name: v for v in self.vantages}
+            views[rules.vantage] = own_view(self, rules, now)
+        return Observation(self.trunks, self.calls, self.readiness, dict(self.edge), self.edge_as_of, views)
 
     def __repr__(self) -> str:
         down = sum(t.state is not TrunkState.UP for t in self.trunks)
         return (f"<MachineState {self.pair.state.value} active={self.pair.active.value} {len(self.trunks)} trunks "
                 f"({down} not up) leader={self.leader}>")
+
+
+def own_view(state: MachineState, rules: MachineRules, now: float) -> VantageView:
+    """What this process's probes say of the carriers, as it reports it to the others."""
+    return view_of(rules.vantage, state.trunks, rules.down, now)
 
 
 def initial(rules: MachineRules, now: float, *, leader: bool = False,
@@ -209,6 +223,8 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
         state = _operator(state, event.action, now, rules, out)
     elif isinstance(event, SwapSettled):
         state = _settled(state, event, now, rules, out)
+    elif isinstance(event, VantagesRead):
+        state = _vantages(state, event, now, rules, out)
     else:
         state = _lease(state, event, now, rules, out)
     return Step(state, tuple(out.effects), tuple(out.said))
@@ -268,7 +284,42 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
 
 
 def _decide(state: MachineState, now: float, rules: MachineRules, out: _Out, kind: str = "cycle") -> MachineState:
-    return _apply(state, decide(state.pair, state.observation(), now, rules.policy), kind, out)
+    return _apply(state, decide(state.pair, state.observation(rules, now), now, rules.policy), kind, out)
+
+
+def _vantages(state: MachineState, event: VantagesRead, now: float, rules: MachineRules, out: _Out) -> MachineState:
+    """The other vantages' views: a trunk newly failing from a live one is confirmed here at once;
+    and when a vantage's count changes (down, up, isolated), the quorum decides again."""
+    before = {v.name: v for v in state.vantages}
+    views = tuple(sorted((v for v in event.views if v.name != rules.vantage), key=lambda v: v.name))
+    quorum = rules.policy.quorum
+    for v in views:
+        old = before.get(v.name)
+        if not v.reaches or now - v.at > quorum.stale_after:
+            continue  # isolated: what it cannot reach says nothing of the trunks
+        fresh = set(v.failing) - set(old.failing if old is not None else ())
+        for name in sorted(fresh):
+            i = rules.index.get(name)
+            if i is not None:
+                h, sentence = remote_suspicion(state.trunks[i], now, v.name)
+                if sentence is not None:
+                    state = _trunk(state, i, h, sentence, now, rules, out)
+    if not quorum.active:
+        return evolve(state, vantages=views)
+    primary = "primary"
+    edge, edge_at = dict(state.edge).get(primary), state.edge_as_of
+    was = states(primary, before, edge, edge_at, now, quorum)
+    state = evolve(state, vantages=views)
+    seen = states(primary, {v.name: v for v in views}, edge, edge_at, now, quorum)
+    changed = [f"{s.name} sees the primary {s.state}" if s.state != "isolated" else f"{s.name} is isolated ({s.why})"
+               for s, w in zip(seen, was, strict=True) if s.state != w.state and s.name != rules.vantage]
+    if not changed:
+        return state
+    sentence = f"vantage {'; '.join(changed)}"
+    out.said.append(sentence)
+    if state.leader:
+        out.effects.append(Record("vantage", sentence, state.pair))
+    return _decide(state, now, rules, out)
 
 
 def _apply(state: MachineState, d: Decision, kind: str, out: _Out, *, force: bool = False) -> MachineState:
@@ -336,4 +387,5 @@ def _lease(state: MachineState, event: LeaseChanged, now: float, rules: MachineR
 
 __all__ = ["CallsRead", "ChecksRead", "EdgeRead", "Effect", "Event", "LeaseChanged", "Log", "MachineRules",
            "MachineState", "MediaDone", "OperatorDid", "Poll", "ProbeDone", "ProbeLate", "Record", "RecordAction",
-           "SavePair", "SendProbe", "StartSwap", "Step", "SwapSettled", "Tick", "initial", "next_wake", "step"]
+           "SavePair", "SendProbe", "StartSwap", "Step", "SwapSettled", "Tick", "VantagesRead", "initial", "next_wake",
+           "own_view", "step"]

@@ -104,7 +104,7 @@ class Actuator:
         self._observe("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
         started = time.perf_counter()
         outcome = await carry_out(self.platform, group, swap.key, self.rules, restore=restore, book=self.book,
-                                  on_prior=note_prior)
+                                  on_prior=note_prior, may_write=lambda: self.lease.fresh(self._clock()))
         seconds = time.perf_counter() - started
         self._routing = routing_json(outcome.after) or self._routing
         status = IntentStatus.APPLIED if outcome.ok else IntentStatus.FAILED

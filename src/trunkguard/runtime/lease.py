@@ -1,9 +1,13 @@
 """Leadership on the store: take the lease, renew it well inside its TTL, and say when it changes.
 
-The holder name is this host's (a restarted daemon takes its own lease back at once with a new
-term, fencing its old process). A replica that loses the lease stays a candidate and takes it again
-once it lapses. Writes check the term inside their own transaction (store/store.py); this part
-only keeps the term and its expiry, and `fresh()` tells the actuator whether there is time to act.
+The holder is this process (`Identity`: name, host, pid and 48 random bits), never just a host
+name: two replicas on one host, or in containers sharing one, are two candidates. Expiry is
+judged on the store's clock; this replica counts its own lease from the moment it sent the
+request (never later than the store did), so it believes it holds the lease a little less long
+than it does. A replica that loses the lease, or starts while another holds it, stays a
+candidate and takes it when it lapses (a restart too: at most the TTL later, or at once after a
+clean stop, which releases it). Writes check the term inside their own transaction
+(store/store.py); `fresh()` tells the actuator whether there is time to act.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +27,24 @@ from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import LeaseLost, StoreError
 
 log = logging.getLogger("trunkguard")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """This process among replicas and agents: `name` is configured (or the host's), `holder` unique."""
+
+    name: str
+    host: str
+    pid: int
+    holder: str
+    started_at: float
+
+    @classmethod
+    def of_this_process(cls, name: str | None = None) -> Identity:
+        host = socket.gethostname()
+        pid = os.getpid()
+        name = name or host
+        return cls(name, host, pid, f"{name}/{host}/{pid}/{secrets.token_hex(6)}", time.time())
 
 
 @dataclass(frozen=True)
@@ -34,12 +59,14 @@ class Term:
 
 
 class LeaseKeeper:
-    def __init__(self, link: StoreLink, ttl: float, renew_every: float, clock: Callable[[], float], *,
-                 holder: str | None = None) -> None:
+    def __init__(self, link: StoreLink, ttl: float, clock: Callable[[], float], identity: Identity, *,
+                 candidate: bool = True) -> None:
         self.link = link
         self.ttl = ttl
-        self.renew_every = renew_every
-        self.holder = holder or socket.gethostname()
+        self.renew_every = ttl / 3
+        self.identity = identity
+        self.holder = identity.holder
+        self.candidate = candidate  # False: a vantage agent, which never acts
         self._clock = clock
         self._term = Term()
 
@@ -54,19 +81,18 @@ class LeaseKeeper:
     async def keep(self, stop: asyncio.Event, acquired: Callable[[int], Awaitable[None]],
                    lost: Callable[[str], None], alert: Callable[[Notify], None],
                    trouble: Callable[[StoreError, str], None], fine: Callable[[], None]) -> None:
-        first = True
+        if not self.candidate:
+            return
         while not stop.is_set():
-            now = self._clock()
+            now = self._clock()  # sent before the store reads its own clock: the lease runs at least this long
             if self._term.term is None:
                 try:
-                    term = await self.link.call(self.link.store.acquire_lease, self.holder, self.ttl, now,
-                                                restart=first)
+                    term = await self.link.call(self.link.store.acquire_lease, self.holder, self.ttl)
                     fine()
                 except StoreError as exc:
                     log.error("cannot reach the store to take the lease: %s", exc)
                     trouble(exc, "taking the lease")
                     term = None
-                first = False
                 if term is not None:
                     self._term = Term(term, now + self.ttl)
                     log.info("acting as leader with lease term %d", term)
@@ -77,7 +103,7 @@ class LeaseKeeper:
                         trouble(exc, "restoring the stored state after taking the lease")
             else:
                 try:
-                    await self.link.call(self.link.store.renew_lease, self.holder, self._term.term, self.ttl, now)
+                    await self.link.call(self.link.store.renew_lease, self.holder, self._term.term, self.ttl)
                     self._term = Term(self._term.term, now + self.ttl)
                     fine()
                 except LeaseLost as exc:

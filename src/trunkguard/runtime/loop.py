@@ -1,11 +1,9 @@
 """The loop: feed each event to the machine, hand each effect to the part that owns it, publish the
-status snapshot. The machine is the only place where events are folded, so this loop and the
-simulator cannot disagree about what an event means.
-
-Events come from the parts (probe results, T1 marks, polls, swap results, lease changes) and from
-people (`submit`); time passing is a ev.Tick at the machine's next wake-up. A person's action is
-stored before the step that folds it in is kept: a store that refuses it refuses the action.
-Every event that changed anything goes to the trace (`trunkguard replay`).
+status snapshot. The machine alone folds events, so this loop and the simulator cannot disagree.
+Events come from the parts (probe results, T1 marks, polls, swap results, lease changes, the other
+vantages' views) and from people (`submit`); time passing is a Tick at the machine's next wake-up.
+A person's action is stored before the step that folds it in is kept (a store that refuses it
+refuses the action). Every event that changed anything goes to the trace (`trunkguard replay`).
 """
 
 from __future__ import annotations
@@ -23,16 +21,14 @@ from trunkguard.core.events import Event
 from trunkguard.core.failover import Notify, OperatorAction
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
 from trunkguard.runtime.parts import Parts
-from trunkguard.runtime.status import Facts, Status, evidence
+from trunkguard.runtime.status import Status, evidence
 from trunkguard.store import StoreError
 
 log = logging.getLogger("trunkguard")
 Observer = Callable[[str, dict[str, Any]], None]
-# Ticks closer together than this are taken together. At a thousand trunks per carrier the probes are
-# 7.5 ms apart, and each wake-up of the process costs a few hundred microseconds of CPU on a virtual
-# machine whatever it does: one ev.Tick per 100 ms hands out a dozen probes at once instead. The machine
-# hands out every probe that is due at a ev.Tick, so none is skipped; a regular probe leaves at most this
-# late. Events (probe results, suspicions, a person's action) are never held back by it.
+# Ticks closer together than this are taken together: at 1,000 trunks per carrier probes are 7.5 ms
+# apart and each wake-up costs a few hundred µs of CPU, so one Tick per 100 ms hands out a dozen at
+# once; none is skipped, a regular probe leaves at most this late, and events are never held back.
 WAKE_QUANTUM = 0.1
 DRAIN_SLICE = 0.02  # seconds of folding before the loop yields to I/O (a burst of thousands of timeouts)
 STATUS_MAX_AGE = 0.5  # seconds: the lease's expiry moves with the clock, so an idle status is rebuilt
@@ -96,12 +92,12 @@ class Runtime:
     async def run(self, stop: asyncio.Event) -> None:
         parts = self._parts
         assert parts is not None
-        keeper = asyncio.create_task(parts.lease.keep(stop, lambda term: self._acquired(term, stop),
-                                                      lambda why: self.post(ev.LeaseChanged(False, detail=why)),
-                                                      parts.alerts.notify, parts.alerts.store_trouble,
-                                                      parts.alerts.store_fine), name="lease")
-        recorder = asyncio.create_task(parts.recorder.run(stop), name="recorder")
-        stopper = asyncio.create_task(self._wake_on(stop), name="stop watcher")
+        tasks = [asyncio.create_task(work, name=name) for work, name in (
+            (parts.lease.keep(stop, lambda term: self._acquired(term, stop),
+                              lambda why: self.post(ev.LeaseChanged(False, detail=why)), parts.alerts.notify,
+                              parts.alerts.store_trouble, parts.alerts.store_fine), "lease"),
+            (parts.recorder.run(stop), "recorder"), (parts.vantages.run(stop, self.post), "vantages"),
+            (self._wake_on(stop), "stop watcher"))]
         try:
             while not stop.is_set():
                 wait = next_wake(self._state, self.rules) - self.clock()
@@ -123,15 +119,16 @@ class Runtime:
                 self._cycles += 1
                 self.observe("cycle", {"seconds": time.perf_counter() - began})
         finally:
-            parts.actuator.stopping = True
-            await parts.actuator.finish(5.0)
+            if parts.actuator is not None:
+                parts.actuator.stopping = True
+                await parts.actuator.finish(5.0)
             while self._queue:  # fold in what the last swap and probes said
                 item = self._queue.popleft()
                 if not isinstance(item, _Request):
                     self.feed(item)
-            for task in (keeper, recorder, stopper):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(keeper, recorder, stopper, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await parts.close()
             self._publish()
             log.info("stopped")
@@ -176,16 +173,18 @@ class Runtime:
         if isinstance(effect, ev.SendProbe):
             parts.probes.launch(effect.task)
         elif isinstance(effect, ev.Poll):
-            parts.pollers.poll()
+            if parts.pollers is not None:
+                parts.pollers.poll()
         elif isinstance(effect, ev.Record):
             self._decisions += 1
             parts.recorder.decision(now, effect.kind, effect.sentence, effect.snapshot,
-                                    evidence(self._state, self.rules, parts.probes.samples_of, effect.trunk))
+                                    evidence(self._state, self.rules, parts.probes.samples_of, effect.trunk, now))
         elif isinstance(effect, ev.SavePair):
             parts.recorder.snapshot(now, effect.snapshot)
         elif isinstance(effect, ev.StartSwap):
+            assert parts.actuator is not None, "a process without a platform never holds the lease"
             self._decisions += 1
-            parts.actuator.start(effect, evidence(self._state, self.rules, parts.probes.samples_of))
+            parts.actuator.start(effect, evidence(self._state, self.rules, parts.probes.samples_of, now=now))
         elif isinstance(effect, Notify):
             parts.alerts.notify(effect)
         elif isinstance(effect, ev.Log):
@@ -225,7 +224,8 @@ class Runtime:
         assert parts is not None
         restored = await parts.link.call(parts.link.store.load_snapshot)
         self.post(ev.LeaseChanged(True, restored, f"took the lease with term {term}"))
-        await parts.actuator.reconcile(term, restored, stop)
+        if parts.actuator is not None:
+            await parts.actuator.reconcile(term, restored, stop)
 
     async def _sleep(self, stop: asyncio.Event, timeout: float) -> None:
         """Until an event arrives, `stop` is set, or `timeout` passes: one future and one timer, the
@@ -253,7 +253,5 @@ class Runtime:
         parts = self._parts
         assert parts is not None
         now = self.clock()
-        term = parts.lease.current()
-        facts = Facts(term.term, term.held(now) and self._state.leader, parts.alerts.store_healthy(),
-                      parts.actuator.routing(), parts.dispatcher.counts(), self._decisions, self._cycles)
+        facts = parts.facts(now, self._state.leader, self._decisions, self._cycles)
         self._status = Status(self._state, self.rules, self.groups, facts, parts.probes.samples(), now)

@@ -1,4 +1,5 @@
-"""The runtime's parts, as the composition root (app.py) builds them, or a test with fakes."""
+"""The runtime's parts, as the composition root (app.py) builds them, or a test with fakes. A vantage
+agent has no platform: no pollers and no actuator (it never holds the lease, so never acts)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.pollers import Pollers
 from trunkguard.runtime.probes import ProbeRunner
 from trunkguard.runtime.recorder import Recorder
+from trunkguard.runtime.status import Facts
 from trunkguard.runtime.storelink import StoreLink
+from trunkguard.runtime.vantages import VantageLink
 
 
 @dataclass
@@ -21,14 +24,24 @@ class Parts:
     alerts: Alerts
     recorder: Recorder
     probes: ProbeRunner
-    pollers: Pollers
-    actuator: Actuator
+    pollers: Pollers | None
+    actuator: Actuator | None
     dispatcher: Dispatcher
+    vantages: VantageLink
+
+    def facts(self, now: float, leader: bool, decisions: int, cycles: int) -> Facts:
+        """The parts' own facts for the status snapshot (`leader`: the machine's word for it)."""
+        term = self.lease.current()
+        return Facts(term.term, term.held(now) and leader, self.alerts.store_healthy(),
+                     self.actuator.routing() if self.actuator is not None else None, self.dispatcher.counts(),
+                     decisions, cycles, self.vantages.roll(), self.lease.identity)
 
     async def close(self) -> None:
         """After the loop: store what is pending, stop probing and polling, give the lease up."""
         await self.recorder.flush()
         await self.probes.close()
-        await self.pollers.close()
+        if self.pollers is not None:
+            await self.pollers.close()
         await self.lease.release()
+        await self.vantages.leave()
         self.link.close()

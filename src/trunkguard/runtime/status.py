@@ -17,7 +17,10 @@ from typing import Any
 from trunkguard.core.failover import PairSnapshot, Role
 from trunkguard.core.health import TrunkHealth
 from trunkguard.core.machine import MachineRules, MachineState
+from trunkguard.core.vantage import judge
+from trunkguard.runtime.lease import Identity
 from trunkguard.runtime.probes import Samples
+from trunkguard.runtime.vantages import Roll
 
 KEEP_VIEW = 60  # samples per trunk shown in status (the RTT history)
 EVIDENCE_TRUNKS = 20
@@ -34,6 +37,8 @@ class Facts:
     notifications: Mapping[str, Any] = field(default_factory=dict)
     decisions: int = 0  # decisions recorded
     cycles: int = 0  # batches of events folded in
+    roll: Roll = field(default_factory=Roll)  # the replicas and agents, and who leads, as last read from the store
+    me: Identity | None = None
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,25 @@ class Status:
                                                  if h.carrier == role.value]}
                          for role in Role},
             "notifications": dict(self.facts.notifications),
+            "replica": None if self.facts.me is None else {"name": self.facts.me.name, "holder": self.facts.me.holder},
+            "lease": {"holder": self.facts.roll.leader, "term": self.facts.roll.term,
+                      "left_s": self.facts.roll.lease_left},
+            "replicas": [m.as_json() for m in self.facts.roll.members],
+            "vantages": vantage_view(self.state, self.rules, self.at),
             "published_at": self.at,
         }
+
+
+def vantage_view(state: MachineState, rules: MachineRules, now: float) -> dict[str, Any] | None:
+    """How each configured vantage counts for the primary now, and the verdict (None: no quorum)."""
+    quorum = rules.policy.quorum
+    if not quorum.active:
+        return None
+    obs = state.observation(rules, now)
+    verdict = judge("primary", obs.vantages, obs.edge.get("primary"), obs.edge_as_of, now, quorum)
+    return {"need": quorum.need, "of": quorum.counted, "primary_down": verdict.down, "sentence": verdict.words,
+            "vantages": [{"name": v.name, "state": v.state, "age_s": None if v.age is None else round(v.age, 2),
+                          "why": v.why, "self": v.name == rules.vantage} for v in verdict.vantages]}
 
 
 def trunk_view(h: TrunkHealth, samples: Samples, keep: int = KEEP_VIEW) -> dict[str, Any]:
@@ -119,7 +141,7 @@ def trunk_view(h: TrunkHealth, samples: Samples, keep: int = KEEP_VIEW) -> dict[
 
 
 def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[list[str]], Samples],
-             trunk: str | None = None) -> dict[str, Any]:
+             trunk: str | None = None, now: float | None = None) -> dict[str, Any]:
     """Stored with a decision: what it rested on, bounded in size whatever the number of trunks."""
     if trunk is not None:
         i = rules.index.get(trunk)
@@ -134,7 +156,9 @@ def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[lis
             unusable.append(h)
     samples = samples_of([h.name for h in unusable])
     r = state.readiness
+    quorum = vantage_view(state, rules, now) if now is not None else None
     return {"carriers": carriers, "trunks": [trunk_view(h, samples, 10) for h in unusable],
+            **({"vantages": quorum} if quorum is not None else {}),
             "active_calls": state.calls, "active_calls_detail": state.calls_detail,
             "readiness": {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
                           "notes": dict(r.notes)}}

@@ -17,13 +17,29 @@ class Base(DeclarativeBase):
 
 
 class Lease(Base):
-    """Who may act. One row per lease name; `term` grows by one at every change of holder."""
+    """Who may act. One row per lease name; `term` grows by one at every change of holder.
+    `expires_at` is on the store's clock (the replicas' clocks never judge it)."""
 
     __tablename__ = "lease"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     term: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class MemberRow(Base):
+    """A replica or a vantage agent: one row per process, heartbeated on the store's clock. `view`
+    is its vantage's latest view of the carriers (core/vantage.py), None before its first."""
+
+    __tablename__ = "members"
+    holder: Mapped[str] = mapped_column(String(200), primary_key=True)  # host/pid/random: one process
+    name: Mapped[str] = mapped_column(String(64), index=True)  # the configured name (a vantage's)
+    kind: Mapped[str] = mapped_column(String(16))  # replica | agent
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float)
+    seen_at: Mapped[float] = mapped_column(Float, index=True)
+    view: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class PairStateRow(Base):

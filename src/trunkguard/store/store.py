@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +34,7 @@ from trunkguard.store.models import (
     DecisionRow,
     IntentRow,
     Lease,
+    MemberRow,
     OperatorActionRow,
     PairStateRow,
     TraceRow,
@@ -131,30 +132,34 @@ class Store:
 
     # ---- the lease ---------------------------------------------------------------------------
 
-    def acquire_lease(self, holder: str, ttl: float, now: float | None = None, *, restart: bool = False) -> int | None:
+    def acquire_lease(self, holder: str, ttl: float, now: float | None = None) -> int | None:
         """Take the lease (a new term) or renew our own. None while another holder's is unexpired.
-        `restart`: the same holder starting again takes a new term at once (fencing its old process)."""
-        now = time.time() if now is None else now
+        Expiry is judged on the store's clock (`now` only in tests): the replicas' clocks may differ."""
         with self._tx() as s:
+            now = self._now(s) if now is None else now
             row = s.get(Lease, self.lease_name, with_for_update=True)
             if row is None:
                 s.add(Lease(name=self.lease_name, holder=holder, term=1, expires_at=now + ttl))
                 return 1
-            if row.holder == holder and row.expires_at > now and not restart:
+            if row.holder == holder and row.expires_at > now:
                 row.expires_at = now + ttl
                 return row.term
-            if row.holder != holder and row.expires_at > now:
+            if row.expires_at > now:
                 return None
             row.holder, row.term, row.expires_at = holder, row.term + 1, now + ttl
             return row.term
 
     def renew_lease(self, holder: str, term: int, ttl: float, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        """Extend our own term by `ttl` from the store's now. LeaseLost once it has lapsed, even if
+        nobody took it yet: a replica that was stopped past its expiry must take it again (a new
+        term) rather than carry on with writes it started before."""
         with self._tx() as s:
+            now = self._now(s) if now is None else now
             done = s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == holder,
-                                                 Lease.term == term).values(expires_at=now + ttl))
+                                                 Lease.term == term, Lease.expires_at > now)
+                             .values(expires_at=now + ttl))
             if done.rowcount != 1:  # type: ignore[attr-defined]
-                raise LeaseLost(f"the lease moved on from term {term}")
+                raise LeaseLost(f"the lease moved on from term {term}, or lapsed")
 
     def release_lease(self, holder: str, term: int) -> None:
         with self._tx() as s:
@@ -162,9 +167,59 @@ class Store:
                                           Lease.term == term).values(expires_at=0.0))
 
     def lease(self) -> dict[str, Any] | None:
+        """The lease row, with `left_s`: seconds to its expiry on the store's clock (negative: lapsed)."""
         with self._tx() as s:
-            row = s.get(Lease, self.lease_name)
-            return None if row is None else {"holder": row.holder, "term": row.term, "expires_at": row.expires_at}
+            return self._lease(s, self._now(s))
+
+    def _lease(self, s: Session, now: float) -> dict[str, Any] | None:
+        row = s.get(Lease, self.lease_name)
+        if row is None:
+            return None
+        return {"holder": row.holder, "term": row.term, "expires_at": row.expires_at,
+                "left_s": round(row.expires_at - now, 3)}
+
+    def clock(self) -> float:
+        """The store's own time (seconds since the epoch): what leases and heartbeats are judged by."""
+        with self._tx() as s:
+            return self._now(s)
+
+    # ---- replicas and vantage agents ------------------------------------------------------------
+
+    def heartbeat(self, holder: str, *, name: str, kind: str, host: str, pid: int, started_at: float,
+                  view: dict[str, Any] | None = None, forget_after: float = 86400.0) -> dict[str, Any]:
+        """This process is alive (and its vantage sees `view`): its row stamped with the store's now.
+        Returns, from the same transaction, the store's `now`, every member (`members()`) and the
+        `lease` (`lease()`). Rows not heard of for `forget_after` are dropped."""
+        with self._tx() as s:
+            now = self._now(s)
+            row = s.get(MemberRow, holder)
+            if row is None:
+                s.add(MemberRow(holder=holder, name=name, kind=kind, host=host, pid=pid, started_at=started_at,
+                                seen_at=now, view=view))
+            else:
+                row.seen_at, row.name, row.kind = now, name, kind
+                if view is not None:
+                    row.view = view
+            s.execute(delete(MemberRow).where(MemberRow.seen_at < now - forget_after))
+            s.flush()
+            return {"now": now, "members": self._members(s, now), "lease": self._lease(s, now)}
+
+    def members(self) -> tuple[float, list[dict[str, Any]]]:
+        """The store's now and every replica and agent heard of, newest first, with `age_s`."""
+        with self._tx() as s:
+            now = self._now(s)
+            return now, self._members(s, now)
+
+    @staticmethod
+    def _members(s: Session, now: float) -> list[dict[str, Any]]:
+        rows = s.scalars(select(MemberRow).order_by(MemberRow.seen_at.desc())).all()
+        return [{"holder": r.holder, "name": r.name, "kind": r.kind, "host": r.host, "pid": r.pid,
+                 "started_at": r.started_at, "seen_at": r.seen_at, "age_s": round(now - r.seen_at, 3),
+                 "view": r.view} for r in rows]
+
+    def forget_member(self, holder: str) -> None:
+        with self._tx() as s:
+            s.execute(delete(MemberRow).where(MemberRow.holder == holder))
 
     # ---- snapshot and decisions ------------------------------------------------------------
 
@@ -336,6 +391,12 @@ class Store:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._session)
+
+    def _now(self, s: Session) -> float:
+        """The database server's clock, as seconds since the epoch (SQLite: this host's)."""
+        if self.engine.dialect.name == "postgresql":
+            return float(s.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
+        return time.time()
 
     def _fence(self, s: Session, term: int) -> None:
         row = s.get(Lease, self.lease_name, with_for_update=True)
