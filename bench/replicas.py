@@ -128,16 +128,19 @@ async def replica_run(folder: Path, seed: int, *, replicas: int = 2, sig: str = 
     procs: list[asyncio.subprocess.Process] = []
     logs = [(folder / f"replica-{i}.log").open("ab") for i in range(replicas)]
     leaders: list[list[bool]] = []  # per sample: which replicas answered 200
+    answered: set[int] = set()  # replicas whose API has answered at all
     stop_sampling = asyncio.Event()
 
     async def sample(client: httpx.AsyncClient) -> None:
         while not stop_sampling.is_set():
-            async def one(api: str) -> bool:
+            async def one(i: int) -> bool:
                 try:
-                    return (await client.get(f"http://{api}/leader", timeout=0.3)).status_code == 200
+                    code = (await client.get(f"http://{apis[i]}/leader", timeout=0.3)).status_code
                 except httpx.HTTPError:
                     return False
-            leaders.append(list(await asyncio.gather(*(one(a) for a in apis))))
+                answered.add(i)
+                return code == 200
+            leaders.append(list(await asyncio.gather(*(one(i) for i in range(replicas)))))
             await asyncio.sleep(0.1)
 
     async def status(client: httpx.AsyncClient, i: int) -> dict[str, object] | None:
@@ -153,7 +156,9 @@ async def replica_run(folder: Path, seed: int, *, replicas: int = 2, sig: str = 
             if check():  # type: ignore[operator]
                 return time.monotonic() - started
             await asyncio.sleep(0.02)
-        raise RuntimeError(f"run {seed}: timed out waiting for {what}; see {folder}")
+        tails = "\n".join(f"replica {i} ({'exited ' + str(p.returncode) if p.returncode is not None else 'running'})"
+                          f": ...{(folder / f'replica-{i}.log').read_text()[-600:]}" for i, p in enumerate(procs))
+        raise RuntimeError(f"run {seed}: timed out waiting for {what}; logs:\n{tails}")
 
     with postgres_schema() as store_url:
         config = folder / "trunkguard.yaml"
@@ -165,7 +170,8 @@ async def replica_run(folder: Path, seed: int, *, replicas: int = 2, sig: str = 
                         python, "-m", "trunkguard", "run", "--config", str(config), "--listen", api, env=env,
                         stdout=logs[i], stderr=logs[i]))
                 sampler = asyncio.create_task(sample(client))
-                await until("one leader", lambda: leaders and sum(leaders[-1]) == 1, 40)
+                await until("every replica's API and one leader",
+                            lambda: len(answered) == replicas and leaders and sum(leaders[-1]) == 1, 40)
                 leader = leaders[-1].index(True)
                 seen: dict[str, object] = {}
 

@@ -164,3 +164,15 @@ def test_the_migrations_build_exactly_the_models_schema(store_url: str) -> None:
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     store.close()
+
+
+def test_replicas_starting_together_migrate_one_at_a_time(store_url: str) -> None:
+    """Three processes opening a new store at once: on PostgreSQL, without the advisory lock, two
+    would create the same tables and one would fail with a duplicate key."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: Store.open(store_url), range(4)))
+    assert all(s.lease() is None for s in stores)
+    for s in stores:
+        s.close()

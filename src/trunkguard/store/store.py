@@ -13,7 +13,10 @@ with a deadline so the event loop never waits on the disk. Rules kept here:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -41,6 +44,7 @@ from trunkguard.store.models import (
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x7472756E6B67  # "trunkg": the advisory lock migrations take on PostgreSQL
 
 
 class StoreError(TrunkguardError):
@@ -116,12 +120,32 @@ class Store:
     def migrate(self) -> None:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot prepare the store at {self.safe_url}: {_short(exc)}") from None
+        with self._migration_lock():
+            try:
+                with self.engine.begin() as conn:
+                    if self.engine.dialect.name == "postgresql":
+                        # Replicas starting together would each create the tables: one migrates at a time
+                        # (the lock ends with the transaction), the others then find the schema at head.
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+            except SQLAlchemyError as exc:
+                raise StoreError(f"cannot prepare the store at {self.safe_url}: {_short(exc)}") from None
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """SQLite has no advisory lock, and its DDL commits table by table: two processes migrating a new
+        file at once (an agent, a person's `trunkguard sweep`) take turns on a lock file beside it."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @property
     def safe_url(self) -> str:
