@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from trunkguard.core.failover import PairState, Role
 from trunkguard.core.health import TrunkState
 from trunkguard.runtime.loop import Runtime
+from trunkguard.runtime.status import Status, vantage_view
 
 
 class Metrics:
@@ -90,6 +91,7 @@ class _StatusCollector(Collector):
                                 value=1.0 if e.pair.in_flight else 0.0)
         yield GaugeMetricFamily("trunkguard_leader", "1 while this replica holds the lease.",
                                 value=1.0 if e.leader else 0.0)
+        yield from _replicas(e)
         expiry = GaugeMetricFamily("trunkguard_cert_expiry_timestamp_seconds",
                                    "When the trunk's TLS certificate expires (Unix time), from the last cert check.",
                                    labels=["trunk"])
@@ -119,3 +121,35 @@ class _StatusCollector(Collector):
         yield failed
         yield CounterMetricFamily("trunkguard_notifications_dropped", "Notifications dropped from a full queue.",
                                   value=float(counts.get("dropped", 0)))
+
+
+def _replicas(e: Status) -> Iterator[GaugeMetricFamily]:
+    """Every replica and agent the store has heard of, who holds the lease, and each vantage's count."""
+    roll = e.facts.roll
+    heard = GaugeMetricFamily("trunkguard_replica_heard_age_seconds", "Seconds since the store last heard of "
+                              "each replica and vantage agent (its heartbeat, on the store's clock).",
+                              labels=["name", "kind", "id", "leader"])
+    for m in roll.members:
+        heard.add_metric([m.name, m.kind, m.holder.rsplit("/", 1)[-1], "true" if m.holder == roll.leader else "false"],
+                         m.age)
+    yield heard
+    if roll.term is not None:
+        yield GaugeMetricFamily("trunkguard_lease_term", "The lease's term (grows by one at each change of leader).",
+                                value=float(roll.term))
+    quorum = vantage_view(e.state, e.rules, e.at)
+    if quorum is None:
+        return
+    counted = GaugeMetricFamily("trunkguard_vantage_state", "1 for how each configured vantage counts for the "
+                                "primary: up, down, or isolated (reaches nothing, or not heard from).",
+                                labels=["vantage", "state"])
+    age = GaugeMetricFamily("trunkguard_vantage_age_seconds", "Seconds since each vantage's view was heard.",
+                            labels=["vantage"])
+    for v in quorum["vantages"]:
+        for state in ("up", "down", "isolated"):
+            counted.add_metric([v["name"], state], 1.0 if v["state"] == state else 0.0)
+        if v["age_s"] is not None:
+            age.add_metric([v["name"]], float(v["age_s"]))
+    yield counted
+    yield age
+    yield GaugeMetricFamily("trunkguard_quorum_primary_down", "1 while a quorum of vantages sees the primary down.",
+                            value=1.0 if quorum["primary_down"] else 0.0)

@@ -120,15 +120,16 @@ def _replicas(console: Console, data: dict[str, Any]) -> None:
     if lease.get("holder") is None:
         console.print("[yellow]leader: none[/] (the lease has lapsed; a replica takes it within its TTL)")
     else:
-        name = leader["name"] if leader else lease["holder"]
+        name = f"{leader['name']} on {leader['host']}, pid {leader['pid']}" if leader else lease["holder"]
         console.print(f"[bold]leader:[/] {name} (term {lease.get('term')}, lease {lease.get('left_s', 0):.1f}s left)"
                       + ("  [this replica]" if lease.get("holder") == me.get("holder") else ""))
     if len(members) > 1 or (members and members[0]["holder"] != me.get("holder")):
-        table = Table("name", "kind", "host", "pid", "heard", "role")
+        table = Table("name", "kind", "host", "pid", "id", "heard", "role")
         for m in members:
             role = "leader" if m["holder"] == lease.get("holder") else ("vantage" if m["kind"] == "agent" else
                                                                         "standby")
-            table.add_row(m["name"], m["kind"], m["host"], str(m["pid"]), f"{m['age_s']:.1f}s ago",
+            table.add_row(m["name"], m["kind"], m["host"], str(m["pid"]), m["holder"].rsplit("/", 1)[-1],
+                          f"{m['age_s']:.1f}s ago",
                           role + (" (this one)" if m["holder"] == me.get("holder") else ""))
         console.print(table)
     quorum = data.get("vantages")

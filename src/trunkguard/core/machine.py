@@ -304,8 +304,11 @@ def _vantages(state: MachineState, event: VantagesRead, now: float, rules: Machi
                 h, sentence = remote_suspicion(state.trunks[i], now, v.name)
                 if sentence is not None:
                     state = _trunk(state, i, h, sentence, now, rules, out)
-    if not quorum.active:
-        return evolve(state, vantages=views)
+    if not quorum.active:  # kept for the next read's comparison only: a new time alone is no change (no trace)
+        same = len(views) == len(state.vantages) and all(
+            (v.name, v.failing, v.reaches) == (w.name, w.failing, w.reaches)
+            for v, w in zip(views, state.vantages, strict=True))
+        return state if same else evolve(state, vantages=views)
     primary = "primary"
     edge, edge_at = dict(state.edge).get(primary), state.edge_as_of
     was = states(primary, before, edge, edge_at, now, quorum)

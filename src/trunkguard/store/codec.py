@@ -7,6 +7,7 @@ from typing import Any
 from trunkguard.core import machine as m
 from trunkguard.core.events import TargetSeen
 from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Readiness, Role, Swap
+from trunkguard.core.vantage import VantageView
 
 
 def snapshot_to_json(snap: PairSnapshot) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def _action(data: dict[str, Any] | None) -> OperatorAction | None:
 
 _EVENTS: dict[str, type[Any]] = {cls.__name__: cls for cls in (
     m.Tick, m.ProbeDone, m.ProbeLate, m.MediaDone, m.CallsRead, m.EdgeRead, m.ChecksRead, m.OperatorDid,
-    m.SwapSettled, m.LeaseChanged)}
+    m.SwapSettled, m.LeaseChanged, m.VantagesRead)}
 
 
 def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
@@ -77,6 +78,8 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
                       "notes": [list(n) for n in r.notes]}
     if isinstance(event, m.EdgeRead):
         return kind, {"view": [list(v) for v in event.view], "as_of": event.as_of}
+    if isinstance(event, m.VantagesRead):
+        return kind, {"views": [{"name": v.name, "at": v.at, **v.as_json()} for v in event.views]}
     data = dict(vars(event))
     if kind == "ProbeDone" and not data["targets"]:
         del data["targets"]  # an IP trunk's probe, as traces were before targets
@@ -102,6 +105,9 @@ def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
                                           tuple((str(a), str(b)) for a, b in data.get("notes", ()))))
         if cls is m.EdgeRead:
             return m.EdgeRead(tuple((str(role), seen) for role, seen in data["view"]), data.get("as_of"))
+        if cls is m.VantagesRead:
+            return m.VantagesRead(tuple(VantageView.from_json(str(v["name"]), float(v["at"]), v)
+                                        for v in data["views"]))
         if cls is m.ProbeDone and data.get("targets"):
             targets = tuple(TargetSeen(str(t), bool(ok), str(d)) for t, ok, d in data["targets"])
             return m.ProbeDone(**{**data, "targets": targets})
