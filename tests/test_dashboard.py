@@ -113,6 +113,9 @@ async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemo
         await expect(page.locator("tr[data-trunk='carrier-a-1']")).to_contain_text("up")
         await expect(page.locator("#timeline")).to_contain_text("activating the secondary carrier")
         await expect(page.locator("#checks")).to_contain_text("20/20 DIDs answered")
+        me = daemon.service.status().facts.me
+        assert me is not None
+        await expect(page.locator(f"#replicas tr[data-name='{me.name}']")).to_contain_text("leader (term 1) (this one)")
         banner = page.locator("#approval")
         await expect(banner).to_be_visible()
         await page.fill("#token", "wrong")
