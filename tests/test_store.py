@@ -176,3 +176,36 @@ def test_replicas_starting_together_migrate_one_at_a_time(store_url: str) -> Non
     assert all(s.lease() is None for s in stores)
     for s in stores:
         s.close()
+
+
+def test_a_frozen_replicas_open_transaction_cannot_hold_the_lease_row_for_ever() -> None:
+    """A leader SIGSTOPped between its lease UPDATE and its COMMIT keeps the row locked: PostgreSQL ends
+    its transaction after 2 s idle (idle_in_transaction_session_timeout), and the candidate's wait
+    for the lock is itself bounded, so a candidate takes the lease once it lapses."""
+    from tests.conftest import _postgres_schema
+
+    schemas = _postgres_schema()
+    url = next(schemas)
+    try:
+        frozen, candidate = Store.open(url), Store.open(url)
+        assert frozen.acquire_lease("a/h/1/x", ttl=0.5) == 1
+        conn = frozen.engine.connect()
+        tx = conn.begin()
+        conn.execute(sqlalchemy.text("SELECT * FROM lease FOR UPDATE"))  # ... and the process stops here
+        time.sleep(0.6)  # the lease lapses
+        started = time.monotonic()
+        term = None
+        while term is None and time.monotonic() - started < 8:
+            try:
+                term = candidate.acquire_lease("b/h/2/y", ttl=5)
+            except Exception:  # the bounded lock wait: tried again, as the lease keeper does
+                time.sleep(0.1)
+        assert term == 2 and time.monotonic() - started < 5
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="idle-in-transaction timeout"):  # the server ended it
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        tx.rollback()
+        conn.close()
+        frozen.close()
+        candidate.close()
+    finally:
+        schemas.close()

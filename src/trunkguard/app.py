@@ -109,8 +109,12 @@ class Service:
         runtime = Runtime(rules, initial(rules, clock()), {r.value: g for r, g in groups.items()}, clock)
         link = StoreLink(store)
         lease = LeaseKeeper(link, config.replica.lease_ttl, clock, identity, candidate=not agent)
-        vantages = VantageLink(StoreLink(store, name="members"), identity, "agent" if agent else "replica",
-                               config.vantages.report_every, clock,
+        # Views every report_every when a quorum reads them; otherwise a heartbeat per lease renewal is enough
+        # for status (each round is a store transaction and a pass over every trunk).
+        every = config.vantages.report_every if config.vantages.names else max(config.vantages.report_every,
+                                                                                config.replica.lease_ttl / 3)
+        vantages = VantageLink(StoreLink(store, name="members"), identity, "agent" if agent else "replica", every,
+                               clock,
                                lambda now: own_view(runtime.status().state, rules, now))
 
         def context() -> dict[str, str]:

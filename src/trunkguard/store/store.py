@@ -108,6 +108,8 @@ class Store:
             raise StoreError(f"storage.url {url!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name == "postgresql":
+            event.listen(self.engine, "connect", _postgres_limits)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -472,6 +474,18 @@ def _table(model: type[Base]) -> Table:
 
 def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:300]
+
+
+def _postgres_limits(dbapi_conn: Any, _record: Any) -> None:
+    """A replica frozen inside a transaction (SIGSTOP, a paused VM) must not hold the lease row's
+    lock for ever: the server ends such a transaction after 2 s idle. Every transaction here is a
+    few statements sent back to back, so none idles that long while its process runs. A lock
+    waited for more than 2 s is an error the caller retries, not a hang."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET idle_in_transaction_session_timeout = 2000")
+    cursor.execute("SET lock_timeout = 2000")
+    cursor.close()
+    dbapi_conn.commit()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
