@@ -27,6 +27,7 @@ from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import LeaseLost, StoreError
 
 log = logging.getLogger("trunkguard")
+LAPSE_MARGIN = 0.05  # seconds after another's lease lapses (by the store's clock) before trying to take it
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class LeaseKeeper:
         self.candidate = candidate  # False: a vantage agent, which never acts
         self._clock = clock
         self._term = Term()
+        self._taking: asyncio.Task[None] | None = None
 
     def current(self) -> Term:
         return self._term
@@ -86,9 +88,12 @@ class LeaseKeeper:
         while not stop.is_set():
             now = self._clock()  # sent before the store reads its own clock: the lease runs at least this long
             if self._term.term is None:
+                wait = self.renew_every
                 try:
-                    term = await self.link.call(self.link.store.acquire_lease, self.holder, self.ttl)
+                    term, left = await self.link.call(self.link.store.try_lease, self.holder, self.ttl)
                     fine()
+                    if term is None:  # another holds it: try again the moment it lapses, not up to a renewal later
+                        wait = min(self.renew_every, left + LAPSE_MARGIN)
                 except StoreError as exc:
                     log.error("cannot reach the store to take the lease: %s", exc)
                     trouble(exc, "taking the lease")
@@ -96,11 +101,10 @@ class LeaseKeeper:
                 if term is not None:
                     self._term = Term(term, now + self.ttl)
                     log.info("acting as leader with lease term %d", term)
-                    try:
-                        await acquired(term)
-                    except StoreError as exc:  # cannot restore or reconcile: do not act on a guess
-                        self._term = Term()
-                        trouble(exc, "restoring the stored state after taking the lease")
+                    # Restoring and reconciling may read the platform for up to `platform.settle`: renewals
+                    # go on meanwhile (the restored snapshot's swap in flight blocks any other until then).
+                    self._taking = asyncio.create_task(self._take(term, acquired, trouble), name="take the lease")
+                    wait = self.renew_every
             else:
                 try:
                     await self.link.call(self.link.store.renew_lease, self.holder, self._term.term, self.ttl)
@@ -114,10 +118,24 @@ class LeaseKeeper:
                     lost(f"lost the lease ({exc})")
                 except StoreError as exc:
                     trouble(exc, "renewing the lease")
+                wait = self.renew_every
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.renew_every)
+                await asyncio.wait_for(stop.wait(), wait)
+
+    async def _take(self, term: int, acquired: Callable[[int], Awaitable[None]],
+                    trouble: Callable[[StoreError, str], None]) -> None:
+        try:
+            await acquired(term)
+        except StoreError as exc:  # cannot restore or reconcile: do not act on a guess; try again next round
+            if self._term.term == term:
+                self._term = Term()
+            trouble(exc, "restoring the stored state after taking the lease")
 
     async def release(self) -> None:
+        if self._taking is not None and not self._taking.done():
+            self._taking.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StoreError):
+                await self._taking
         term = self._term.term
         self._term = Term()
         if term is not None:

@@ -161,19 +161,24 @@ class Store:
     def acquire_lease(self, holder: str, ttl: float, now: float | None = None) -> int | None:
         """Take the lease (a new term) or renew our own. None while another holder's is unexpired.
         Expiry is judged on the store's clock (`now` only in tests): the replicas' clocks may differ."""
+        return self.try_lease(holder, ttl, now)[0]
+
+    def try_lease(self, holder: str, ttl: float, now: float | None = None) -> tuple[int | None, float]:
+        """`acquire_lease`, with the seconds left on another holder's lease when it is not taken (0 if
+        taken): a candidate tries again right when it lapses."""
         with self._tx() as s:
             now = self._now(s) if now is None else now
             row = s.get(Lease, self.lease_name, with_for_update=True)
             if row is None:
                 s.add(Lease(name=self.lease_name, holder=holder, term=1, expires_at=now + ttl))
-                return 1
+                return 1, 0.0
             if row.holder == holder and row.expires_at > now:
                 row.expires_at = now + ttl
-                return row.term
+                return row.term, 0.0
             if row.expires_at > now:
-                return None
+                return None, row.expires_at - now
             row.holder, row.term, row.expires_at = holder, row.term + 1, now + ttl
-            return row.term
+            return row.term, 0.0
 
     def renew_lease(self, holder: str, term: int, ttl: float, now: float | None = None) -> None:
         """Extend our own term by `ttl` from the store's now. LeaseLost once it has lapsed, even if
