@@ -115,3 +115,48 @@ async def test_status_and_metrics_count_each_vantage_and_name_the_silent_one(pos
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_an_agent_needs_only_to_read_the_store_and_write_its_own_row(postgres_url: str) -> None:
+    """docs/deployment.md's role for agents: SELECT everywhere, writes on `members` only. An agent on
+    it runs, heartbeats its view, and the leader counts it; nothing else it does needs more."""
+    import secrets
+
+    import sqlalchemy
+
+    from trunkguard.store import Store
+
+    schema = postgres_url.rsplit("%3D", 1)[1]
+    role = f"tg_agent_{secrets.token_hex(3)}"
+    Store.open(postgres_url).close()  # the replicas create and migrate the schema
+    admin = sqlalchemy.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        for sql in (f"CREATE ROLE {role} LOGIN", f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+                    f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+                    f"GRANT INSERT, UPDATE, DELETE ON {schema}.members TO {role}"):
+            conn.execute(sqlalchemy.text(sql))
+    try:
+        async with running_lab() as lab:
+            ports = [free_tcp_port() for _ in range(2)]
+            text = lab.config_text("fast", storage=postgres_url, api_listen=f"127.0.0.1:{ports[0]}") \
+                + "vantages: {names: [site-a, site-b], report_every: 200ms}\n"
+            leader = Service.build(parse_config(text), lab_environment("t"), name="site-a")
+            agent_cfg = parse_config(text.replace(postgres_url, postgres_url.replace("postgres@", f"{role}@"))
+                                     .replace(f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"))
+            agent = Service.build(agent_cfg, lab_environment("t"), name="site-b", agent=True)
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(s.run(stop)) for s in (leader, agent)]
+
+            def counted() -> dict[str, str]:
+                return {v["name"]: v["state"] for v in leader.status().as_json()["vantages"]["vantages"]}
+            try:
+                await eventually(lambda: counted() == {"site-a": "up", "site-b": "up"}, "the agent counted")
+                assert agent.status().store_ok and not agent.status().leader
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP OWNED BY {role}"))
+            conn.execute(sqlalchemy.text(f"DROP ROLE {role}"))
+        admin.dispose()
