@@ -34,4 +34,12 @@ def policy_warnings(config: Config) -> list[tuple[str, str]]:
         if carrier.media.enabled and carrier.media.down_after == 1:
             out.append((f"carriers.{role}.media.down_after", "1: one failed test call (a busy test number, one "
                                                              "edge's 503) makes the trunk unusable"))
+    v = config.vantages
+    counted = len(v.names) + v.edge
+    if counted > 1 and config.policy.quorum == 1:
+        out.append(("policy.quorum", f"1 of {counted} vantages: any one whose path to the primary breaks moves the "
+                                     "routing; a majority keeps one site's network from being taken for the carrier's"))
+    if v.names and config.storage.url.startswith("sqlite"):
+        out.append(("storage.url", "SQLite with vantages: only processes on this host can share the file; agents "
+                                   "at other sites need a PostgreSQL store they all reach"))
     return list(dict.fromkeys(out))

@@ -9,6 +9,7 @@ import typer
 from trunkguard.advice import policy_warnings
 from trunkguard.cli.common import EXIT_USAGE, emit_json, load_or_exit
 from trunkguard.config import Config, json_schema
+from trunkguard.core.vantage import quorum_need
 from trunkguard.durations import format_duration
 
 app = typer.Typer(help="Validate a configuration file or print its JSON Schema.", no_args_is_help=True)
@@ -57,6 +58,13 @@ def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
         h = carrier.health_of(trunk)
         typer.echo(f"  {role:<9} {trunk.name:<16} {trunk.uri}  every {format_duration(h.interval)}, "
                    f"timeout {format_duration(h.timeout)}, down after {h.down_after}, up after {h.up_after}")
+    v = config.vantages
+    if v.names or v.edge:
+        names = ", ".join([*v.names, *(["edge"] if v.edge else [])])
+        need = quorum_need(config.policy.quorum, len(v.names) + v.edge)
+        typer.echo(f"  vantages: {names}; the primary is down when {need} of {len(v.names) + v.edge} agree")
+    typer.echo(f"  lease: {format_duration(config.replica.lease_ttl)}, renewed every "
+               f"{format_duration(round(config.replica.lease_ttl / 3, 3))}")
     for warning in warnings:
         typer.echo(f"  warning: {warning}")
 
