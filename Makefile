@@ -12,7 +12,7 @@ SOURCES := $(shell find src -name '*.py' -o -name '*.xml') setup.py pyproject.to
 SIP_TESTS := tests/test_sip_message.py tests/test_spoofing.py tests/test_stream_framing.py \
              tests/test_probe_peers.py tests/test_cli_probe.py
 
-.PHONY: install compiled test test-compiled lint demo bench clean
+.PHONY: install compiled deps test test-compiled lint rules demo bench clean
 
 install: $(STAMP)
 
@@ -32,11 +32,19 @@ $(CSTAMP): $(SOURCES)
 	$(CBIN)/python -c "import trunkguard.sip.message as m; assert m.__file__.endswith('.so'), m.__file__"
 	touch $(CSTAMP)
 
+deps:
+	scripts/test-deps
+
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: lint test-compiled
+# The shipped Prometheus alert rules: syntax, and their unit tests.
+rules: deps
+	promtool check rules deploy/prometheus/trunkguard-rules.yml
+	promtool test rules deploy/prometheus/trunkguard-rules.test.yml
+
+test: deps lint rules test-compiled
 	$(BIN)/pytest -q
 
 test-compiled: compiled

@@ -46,13 +46,13 @@ def _config(lab: Lab, tmp: Path, api: str) -> str:
 
 
 @asynccontextmanager
-async def daemon(tmp: Path, api: str) -> AsyncIterator[tuple[Lab, Service]]:
+async def daemon(tmp: Path, api: str, env: dict[str, str] | None = None) -> AsyncIterator[tuple[Lab, Service]]:
     async with running_lab() as lab:
         text = _config(lab, tmp, api)
         (tmp / "tg.yaml").write_text(text)
         cfg = parse_config(text, base_dir=tmp)
         await run_readiness(cfg)
-        service = Service.build(cfg, {**lab_environment(TOKEN), "TG_READ": READ})
+        service = Service.build(cfg, {**lab_environment(TOKEN), "TG_READ": READ, **(env or {})})
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
         try:
@@ -242,3 +242,62 @@ def test_the_api_fuzzed_gives_no_server_error_and_a_refused_call_changes_nothing
 
             fuzz()
     assert len(calls) >= 100 and max(calls) < 500
+
+
+NAMED = {"TG_ALICE": "alice-token", "TG_BOB": "bob-token", "TG_GRAFANA": "grafana-token"}
+
+
+async def test_a_named_token_is_who_acted_and_a_reader_token_only_reads(tmp_path: Path) -> None:
+    import getpass
+
+    from typer.testing import CliRunner
+
+    from trunkguard.cli import app as cli
+
+    port = free_tcp_port()
+    tokens = (", tokens: [{name: alice, token_env: TG_ALICE}, {name: bob, token_env: TG_BOB}, "
+              "{name: grafana, token_env: TG_GRAFANA, role: reader}]")
+    async with daemon(tmp_path, _api(port, tokens), NAMED) as (_, service), httpx.AsyncClient() as client:
+        base = f"http://127.0.0.1:{port}"
+        pause = {"kind": "pause", "reason": "carrier maintenance", "who": "mallory"}
+        done = await client.post(f"{base}/api/v1/actions", json=pause, headers={"Authorization": "Bearer alice-token"})
+        assert done.status_code == 200 and "paused by alice (carrier maintenance)" in done.json()["sentences"][0]
+        grafana = {"Authorization": "Bearer grafana-token"}
+        assert (await client.get(f"{base}/api/v1/status", headers=grafana)).status_code == 200
+        refused = await client.post(f"{base}/api/v1/actions", json={**pause, "kind": "resume"}, headers=grafana)
+        assert refused.status_code == 401
+        shared = await client.post(f"{base}/api/v1/actions", json={**pause, "kind": "ack", "who": "carol"},
+                                   headers={"Authorization": f"Bearer {TOKEN}"})
+        assert "acknowledged by carol" in shared.json()["sentences"][0]  # the shared token: the body says who
+        # the CLI sends $TRUNKGUARD_TOKEN, whatever --who says
+        env = {"TRUNKGUARD_TOKEN": "bob-token", "TRUNKGUARD_API_TOKEN": ""}
+        result = await asyncio.to_thread(CliRunner().invoke, cli, ["resume", "--config", str(tmp_path / "tg.yaml"),
+                                                                  "--reason", "window over", "--who", "someone"],
+                                         env=env)
+        assert result.exit_code == 0 and "resumed by bob (window over)" in result.output, result.output
+        intents = (await client.get(f"{base}/api/v1/intents", headers=grafana)).json()
+        assert [(a["kind"], a["who"]) for a in intents["operator_actions"]] == \
+            [("pause", "alice"), ("ack", "carol"), ("resume", "bob")]
+        assert getpass.getuser() not in {a["who"] for a in intents["operator_actions"]}
+        assert service.status().pair.paused is None
+
+
+def test_named_tokens_are_checked_at_start_up(tmp_path: Path) -> None:
+    from trunkguard.app import api_tokens
+    from trunkguard.errors import ConfigError
+
+    text = ("carriers: {primary: {trunk_group_id: a, trunks: [{name: p, uri: 'sip:127.0.0.1:5070'}]}, "
+            "secondary: {trunk_group_id: b, trunks: [{name: s, uri: 'sip:127.0.0.1:5072'}]}}\n")
+    twice = text + "api: {tokens: [{name: alice, token_env: A}, {name: alice, token_env: B}]}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(twice)
+    assert caught.value.problems == [("api.tokens.1.name", "'alice' is given twice: each name is one person or tool")]
+    cfg = parse_config(text + "api: {token_env: OP, tokens: [{name: alice, token_env: A}]}\n")
+    with pytest.raises(ConfigError, match="environment variable A is not set"):
+        api_tokens(cfg, {"OP": "x"})
+    with pytest.raises(ConfigError, match="the same value"):
+        api_tokens(cfg, {"OP": "x", "A": "x"})
+    assert api_tokens(cfg, {"OP": "x", "A": "y"}).named[0].name == "alice"
+    outside = parse_config(text + "api: {listen: '10.0.0.5:8443', token_env: null, tokens: [{name: alice, "
+                                  "token_env: A}], tls: {cert_file: c.pem, key_file: k.pem}}\n")
+    assert outside.api.tokens[0].role == "operator"  # a named operator token stands in for both shared ones

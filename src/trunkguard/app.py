@@ -19,7 +19,7 @@ from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.genesys_channel import EdgeChannel
 from trunkguard.actuation.swap import SwapRules
 from trunkguard.api.app import create_api
-from trunkguard.api.auth import ApiTokens
+from trunkguard.api.auth import ApiTokens, NamedToken
 from trunkguard.asgi import serving
 from trunkguard.config import Config
 from trunkguard.core.failover import Role
@@ -58,7 +58,18 @@ def api_tokens(config: Config, environ: Mapping[str, str] | None = None) -> ApiT
         found[key] = None if var is None else env.get(var, "")
         if var is not None and not found[key]:
             raise ConfigError([(f"api.{key}", f"environment variable {var} is not set ({why})")], "environment")
-    return ApiTokens(found["token_env"], found["read_token_env"], frozenset(config.api.open_endpoints))
+    named = []
+    for i, t in enumerate(config.api.tokens):
+        value = env.get(t.token_env, "")
+        if not value:
+            raise ConfigError([(f"api.tokens.{i}.token_env", f"environment variable {t.token_env} is not set "
+                                                             f"({t.name}'s token)")], "environment")
+        named.append(NamedToken(t.name, value, t.role))
+    values = [n.token for n in named] + [v for v in (found["token_env"], found["read_token_env"]) if v]
+    if len(set(values)) != len(values):
+        raise ConfigError([("api.tokens", "two of the API's tokens have the same value: each must be its own "
+                                          "(the name recorded for an action comes from the token)")], "environment")
+    return ApiTokens(found["token_env"], found["read_token_env"], frozenset(config.api.open_endpoints), tuple(named))
 
 
 @dataclass

@@ -549,6 +549,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class NamedToken(Section):
+    """One person's (or one tool's) token: its name is the `who` of every action it takes."""
+
+    name: Name = Field(description="recorded as who acted, for every action taken with this token")
+    token_env: EnvName
+    role: Literal["operator", "reader"] = Field("operator", description="operator: actions and reads; reader: reads")
+
+
 class ApiConfig(Section):
     listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
     token_env: EnvName | None = Field("TRUNKGUARD_API_TOKEN", description="the operator token's variable: "
@@ -556,6 +564,9 @@ class ApiConfig(Section):
     read_token_env: EnvName | None = Field(None, description="a read-only token's variable: status, history, "
                                                              "intents, checks and metrics; when set, reads need "
                                                              "this or the operator token (required off loopback)")
+    tokens: list[NamedToken] = Field(default_factory=list, description="named tokens, one per person or tool: "
+                                                                       "the audit records the token's name as who "
+                                                                       "acted (the CLI sends $TRUNKGUARD_TOKEN)")
     tls: ApiTls | None = Field(None, description="serve HTTPS (required when listen is not a loopback address)")
     open_endpoints: list[Literal["metrics", "leader"]] = Field(
         default_factory=list, description="served without a token even when reads need one: /metrics for "
@@ -572,12 +583,18 @@ class ApiConfig(Section):
         if not is_loopback(host):
             # Anyone on the network can reach it: the tokens must not cross it in clear, and reads are
             # no longer private to this machine.
+            named = {t.role for t in self.tokens}
             for key, why in (("tls", "the tokens would cross the network in clear"),
                              ("token_env", "anyone on the network could act"),
                              ("read_token_env", "anyone on the network could read the routing and the audit")):
-                if getattr(self, key) is None:
+                if getattr(self, key) is None and not (key == "token_env" and "operator" in named) \
+                        and not (key == "read_token_env" and named):
                     raise FieldRule(key, f"is required when api.listen ({self.listen}) is not a loopback address: "
                                          f"{why}")
+        names = [t.name for t in self.tokens]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise FieldRule(f"tokens.{i}.name", f"{name!r} is given twice: each name is one person or tool")
         return self
 
 

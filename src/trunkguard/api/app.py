@@ -80,7 +80,8 @@ def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_bo
         return JSONResponse({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
 
     async def act(request: Request) -> Response:
-        if not tokens.can_act(request):
+        actor = tokens.actor(request)
+        if actor is None:
             return JSONResponse({"error": "a valid API token is required (Authorization: Bearer ...)"},
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
         body = await _action(request)
@@ -97,8 +98,8 @@ def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_bo
         if not runtime.status().leader:
             return JSONResponse({"error": "this replica does not hold the lease"}, status_code=503)
         try:
-            sentences = await runtime.submit(OperatorAction(body.kind, body.who or "api", body.reason, runtime.clock(),
-                                                            trunk, until))
+            who = actor or body.who or "api"  # a named token's name is who acted, whatever the body says
+            sentences = await runtime.submit(OperatorAction(body.kind, who, body.reason, runtime.clock(), trunk, until))
         except TimeoutError:
             return JSONResponse({"error": "the daemon did not take the action within 30 s; check "
                                           "`trunkguard history` before trying again"}, status_code=503)

@@ -34,6 +34,9 @@ class Unreachable(Exception):
     """The daemon's API did not answer."""
 
 
+PERSONAL_TOKEN = "TRUNKGUARD_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+
+
 def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None, *,
           fallback: bool = False) -> httpx.Response:
     """One request to the daemon at `api.listen` (HTTPS when `api.tls` is set), with the operator
@@ -44,10 +47,14 @@ def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = Non
     tls = cfg.api.tls
     url = f"{'https' if tls else 'http'}://{host}:{port}{path}"
     headers = {}
-    write_token = os.environ.get(cfg.api.token_env, "") if cfg.api.token_env else ""
-    read_token = os.environ.get(cfg.api.read_token_env, "") if cfg.api.read_token_env else ""
-    if method != "GET" and cfg.api.token_env and not write_token:
-        usage_error(f"environment variable {cfg.api.token_env} (api.token_env) is not set")
+    own = os.environ.get(PERSONAL_TOKEN, "")  # a person's named token (api.tokens): the audit records its name
+    write_token = own or (os.environ.get(cfg.api.token_env, "") if cfg.api.token_env else "")
+    read_token = own or (os.environ.get(cfg.api.read_token_env, "") if cfg.api.read_token_env else "")
+    if method != "GET" and not write_token and (cfg.api.token_env or cfg.api.tokens):
+        named = f"{PERSONAL_TOKEN} (your token in api.tokens)"
+        usage_error(f"environment variable {cfg.api.token_env} (api.token_env) is not set" if cfg.api.token_env and
+                    not cfg.api.tokens else f"set {named}" + (f" or {cfg.api.token_env} (api.token_env)"
+                                                              if cfg.api.token_env else ""))
     token = write_token if method != "GET" else (read_token or write_token)
     if token:
         headers["Authorization"] = f"Bearer {token}"
