@@ -17,6 +17,16 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER trunkguard
 WORKDIR /var/lib/trunkguard
+# The SQLite store (storage.url sqlite:////var/lib/trunkguard/trunkguard.db) lives here.
+VOLUME ["/var/lib/trunkguard"]
+# The API, dashboard and /metrics (api.listen; loopback by default: give 0.0.0.0:8080 with api.tls
+# and tokens to reach it from outside the host).
+EXPOSE 8080
+# Liveness: the daemon's loop answers /healthz (no token needed). Point TRUNKGUARD_HEALTH_URL elsewhere
+# when api.listen is not 127.0.0.1:8080; an https URL with a private CA needs SSL_CERT_FILE.
+ENV TRUNKGUARD_HEALTH_URL=http://127.0.0.1:8080/healthz
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(os.environ['TRUNKGUARD_HEALTH_URL'], timeout=4)"
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["trunkguard"]
 CMD ["run", "--config", "/etc/trunkguard/trunkguard.yaml"]

@@ -80,10 +80,15 @@ async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{daemon.url}/metrics")).text
     for family in ("trunkguard_probe_success{carrier=\"primary\",trunk=\"carrier-a-1\"} 1.0",
-                   "trunkguard_probe_duration_seconds{phase=\"transaction\",trunk=\"carrier-a-1\"}",
+                   "trunkguard_probe_duration_seconds{carrier=\"primary\",phase=\"transaction\",trunk=\"carrier-a-1\"}",
+                   "trunkguard_probe_sip_status_code{carrier=\"primary\",trunk=\"carrier-a-1\"} 200.0",
+                   "trunkguard_probe_rtt_seconds_bucket{carrier=\"primary\",le=\"0.005\"}",
+                   "trunkguard_carrier_usable_trunks{carrier=\"primary\"} 1.0",
+                   "trunkguard_readiness_gate{gate=\"sweep\",state=\"ok\"} 1.0", "trunkguard_store_ok 1.0",
+                   "trunkguard_sip_messages_total{outcome=\"malformed\"} 0.0",
                    "trunkguard_trunk_state{carrier=\"secondary\",state=\"up\",trunk=\"carrier-b-1\"} 1.0",
                    "trunkguard_active_carrier{carrier=\"primary\",trunk_group=\"tg-primary\"} 1.0",
-                   "trunkguard_probes_total{kind=\"options\",result=\"success\",trunk=\"carrier-a-1\"}",
+                   "trunkguard_probes_total{carrier=\"primary\",kind=\"options\",result=\"success\",trunk=\"carrier-a-1\"}",
                    "trunkguard_decision_latency_seconds_bucket", "trunkguard_leader 1.0"):
         assert family in text, family
     daemon.lab.primary.fault = Fault(down=True)
@@ -94,6 +99,8 @@ async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None
     assert 'trunkguard_swaps_total{result="applied",to="secondary"} 1.0' in text
     assert 'trunkguard_active_carrier{carrier="secondary",trunk_group="tg-secondary"} 1.0' in text
     assert 'trunkguard_probe_success{carrier="primary",trunk="carrier-a-1"} 0.0' in text
+    assert 'trunkguard_carrier_usable_trunks{carrier="primary"} 0.0' in text
+    assert "_created" not in text
 
 
 async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemon: Daemon) -> None:

@@ -732,8 +732,12 @@ def _join(loc: list[int | str], field: str | None) -> str:
     return text or "(top)"
 
 
+SCHEMA_ID = "urn:trunkguard:config:v1"  # the file itself is in the repository: schema/trunkguard.schema.json
+
+
 def json_schema() -> dict[str, Any]:
     schema = Config.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
     schema["title"] = "trunkguard configuration"
     return schema

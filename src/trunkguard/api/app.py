@@ -7,6 +7,7 @@
   `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600), `maintenance_end` a `"trunk"`.
 - `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
+- `GET  /healthz`         200 while the daemon's loop answers (liveness; no token: it says nothing secret).
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
 - `GET  /api/v1/openapi.json` the OpenAPI document of the above (api/schema.py).
 - `GET  /`                the dashboard: one static page polling the endpoints above.
@@ -131,6 +132,12 @@ def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_bo
         return JSONResponse({"leader": status.leader, "term": status.facts.term},
                             status_code=200 if status.leader else 503)
 
+    async def healthz(_: Request) -> Response:
+        """Alive: this answer comes from the loop that runs the machine, so a hung loop never answers.
+        Leader or standby, store reachable or not: those are /leader's and the page's business."""
+        status = runtime.status()
+        return JSONResponse({"ok": True, "leader": status.leader, "store_ok": status.store_ok})
+
     document = openapi(reads_need_token=tokens.reader is not None, open_endpoints=tokens.open_endpoints)
 
     async def schema(_: Request) -> Response:
@@ -144,6 +151,7 @@ def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_bo
         Route("/api/v1/checks", readable(checks)),
         Route("/api/v1/openapi.json", schema),
         Route("/leader", readable(leader, "leader")),
+        Route("/healthz", healthz),
         Route("/metrics", readable(prometheus, "metrics")),
         Route("/", dashboard),
     ], middleware=[Middleware(BodyLimit, max_body=max_body)])

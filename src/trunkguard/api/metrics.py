@@ -24,7 +24,10 @@ class Metrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: nobody graphs them
         self.registry = CollectorRegistry()
         self.probes = Counter("trunkguard_probes", "Probes finished, by trunk, kind and result.",
-                              ["trunk", "kind", "result"], registry=self.registry)
+                              ["trunk", "carrier", "kind", "result"], registry=self.registry)
+        self.rtt = Histogram("trunkguard_probe_rtt_seconds", "OPTIONS round-trip times, by carrier.", ["carrier"],
+                             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2), registry=self.registry)
+        self.carrier_of = {t.name: t.carrier for t in runtime.rules.trunks}
         self.swaps = Counter("trunkguard_swaps", "Swaps finished, by target carrier and result.",
                              ["to", "result"], registry=self.registry)
         self.decision = Histogram("trunkguard_decision_latency_seconds",
@@ -37,9 +40,12 @@ class Metrics:
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "probe":
-            self.probes.labels(data["trunk"], data["kind"], "success" if data["ok"] else "failure").inc()
+            carrier = self.carrier_of.get(data["trunk"], "")
+            self.probes.labels(data["trunk"], carrier, data["kind"], "success" if data["ok"] else "failure").inc()
             if data["kind"] != "media":
                 self.last_probe[data["trunk"]] = bool(data["ok"])
+                if data.get("rtt_ms") is not None:
+                    self.rtt.labels(carrier).observe(float(data["rtt_ms"]) / 1000)
         elif kind == "swap_done":
             self.swaps.labels(data["to"], "applied" if data["ok"] else "failed").inc()
         elif kind == "cycle":
@@ -56,11 +62,20 @@ class _StatusCollector(Collector):
         success = GaugeMetricFamily("trunkguard_probe_success", "1 if the trunk's last OPTIONS probe succeeded.",
                                     labels=["trunk", "carrier"])
         phases = GaugeMetricFamily("trunkguard_probe_duration_seconds", "The last OPTIONS probe's phases.",
-                                   labels=["trunk", "phase"])
+                                   labels=["trunk", "carrier", "phase"])
+        code = GaugeMetricFamily("trunkguard_probe_sip_status_code", "The SIP status code of the trunk's last "
+                                 "answered OPTIONS probe (blackbox_exporter's probe_http_status_code).",
+                                 labels=["trunk", "carrier"])
         state = GaugeMetricFamily("trunkguard_trunk_state", "1 for the trunk's current health state.",
                                   labels=["trunk", "carrier", "state"])
         media = GaugeMetricFamily("trunkguard_media_ok", "1 if the trunk's last media check carried RTP both ways.",
-                                  labels=["trunk"])
+                                  labels=["trunk", "carrier"])
+        loss = GaugeMetricFamily("trunkguard_media_rtp_loss_ratio", "RTP packets lost in the last test call "
+                                 "(0 to 1).", labels=["trunk", "carrier"])
+        jitter = GaugeMetricFamily("trunkguard_media_rtp_jitter_seconds", "RFC 3550 interarrival jitter of the "
+                                   "last test call.", labels=["trunk", "carrier"])
+        rtp_rtt = GaugeMetricFamily("trunkguard_media_rtp_rtt_seconds", "RTP round trip of the last test call "
+                                    "(its packets echoed back).", labels=["trunk", "carrier"])
         targets = GaugeMetricFamily("trunkguard_target_state", "1 for the health state of each address the trunk's "
                                     "name resolves to (RFC 3263), each probed on its own.",
                                     labels=["trunk", "carrier", "target", "state"])
@@ -72,12 +87,21 @@ class _StatusCollector(Collector):
             if last is not None:
                 success.add_metric([h.name, h.carrier], 1.0 if last else 0.0)
             for phase, ms in e.samples.phases.get(h.name, {}).items():
-                phases.add_metric([h.name, phase], float(ms) / 1000)
+                phases.add_metric([h.name, h.carrier, phase], float(ms) / 1000)
+            if h.last_code is not None:
+                code.add_metric([h.name, h.carrier], float(h.last_code))
+            rtp = e.samples.rtp.get(h.name)
+            if rtp is not None:
+                loss.add_metric([h.name, h.carrier], rtp.loss_pct / 100)
+                jitter.add_metric([h.name, h.carrier], rtp.jitter_ms / 1000)
+                if rtp.rtt_ms is not None:
+                    rtp_rtt.add_metric([h.name, h.carrier], rtp.rtt_ms / 1000)
             for s in TrunkState:
                 state.add_metric([h.name, h.carrier, s.value], 1.0 if h.state is s else 0.0)
             if h.media_ok is not None:
-                media.add_metric([h.name], 1.0 if h.media_ok else 0.0)
-        yield from (success, phases, state, media, targets)
+                media.add_metric([h.name, h.carrier], 1.0 if h.media_ok else 0.0)
+        yield from (success, phases, code, state, media, loss, jitter, rtp_rtt, targets)
+        yield from _carriers(e)
         active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier inbound routing points at.",
                                    labels=["carrier", "trunk_group"])
         for role in Role:
@@ -121,6 +145,35 @@ class _StatusCollector(Collector):
         yield failed
         yield CounterMetricFamily("trunkguard_notifications_dropped", "Notifications dropped from a full queue.",
                                   value=float(counts.get("dropped", 0)))
+
+
+def _carriers(e: Status) -> Iterator[Metric]:
+    """What the alert rules need: usable trunks per carrier, each readiness gate, the store, the SIP layer."""
+    usable = GaugeMetricFamily("trunkguard_carrier_usable_trunks", "Trunks of the carrier that can carry calls "
+                               "(SIP answering, media not failed), as this replica sees them.", labels=["carrier"])
+    total = GaugeMetricFamily("trunkguard_carrier_trunks", "Trunks configured for the carrier.", labels=["carrier"])
+    for carrier in (r.value for r in Role):
+        trunks = [h for h in e.state.trunks if h.carrier == carrier]
+        usable.add_metric([carrier], float(sum(h.usable for h in trunks)))
+        total.add_metric([carrier], float(len(trunks)))
+    yield usable
+    yield total
+    gates = GaugeMetricFamily("trunkguard_readiness_gate", "1 for each readiness gate's state: ok, failed, or "
+                              "unknown (never checked, or too old to count).", labels=["gate", "state"])
+    r = e.state.readiness
+    for gate, value in (("sweep", r.sweep_ok), ("certs", r.certs_ok), ("parity", r.parity_ok)):
+        seen = "unknown" if value is None else "ok" if value else "failed"
+        for state in ("ok", "failed", "unknown"):
+            gates.add_metric([gate, state], 1.0 if seen == state else 0.0)
+    yield gates
+    yield GaugeMetricFamily("trunkguard_store_ok", "1 while the store answers (0: nobody can act; paging goes on).",
+                            value=1.0 if e.store_ok else 0.0)
+    sip = CounterMetricFamily("trunkguard_sip_messages", "SIP messages the probes' client handled, by what became "
+                              "of them: sent, retransmitted, received, matched; dropped as duplicate, stray or "
+                              "malformed; requests ignored; transport errors.", labels=["outcome"])
+    for outcome, count in e.samples.sip.items():
+        sip.add_metric([outcome], float(count))
+    yield sip
 
 
 def _replicas(e: Status) -> Iterator[GaugeMetricFamily]:

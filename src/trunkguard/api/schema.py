@@ -93,5 +93,7 @@ def openapi(*, reads_need_token: bool = False, open_endpoints: frozenset[str] = 
                              other={"503": _json(_OBJECT, "a standby")}),
             "/metrics": _metrics(_read("Prometheus metrics", _OBJECT, name="metrics")),
             "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json(_OBJECT, "it")}}},
+            "/healthz": {"get": {"summary": "liveness: 200 while the daemon's loop answers; no token",
+                                 "responses": {"200": _json(_OBJECT, "alive, with leader and store_ok")}}},
         },
     }

@@ -156,8 +156,9 @@ class Runtime:
             parts.recorder.trace(now, event)
         if isinstance(event, ev.ProbeDone | ev.MediaDone):
             parts.probes.note(event, now)
-            self.observe("probe", {"trunk": event.trunk, "kind": "media" if isinstance(event, ev.MediaDone) else
-                                   "options", "ok": event.ok})
+            rtt = event.rtt_ms if isinstance(event, ev.ProbeDone) else None
+            self.observe("probe", {"trunk": event.trunk, "kind": "options" if isinstance(event, ev.ProbeDone) else
+                                   "media", "ok": event.ok, "rtt_ms": rtt})
             if isinstance(event, ev.MediaDone) and event.trunk in self.rules.index:
                 carrier = self.rules.trunks[self.rules.index[event.trunk]].carrier
                 parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -22,6 +22,7 @@ from trunkguard.core.machine import Event, MediaDone, ProbeDone, ProbeLate
 from trunkguard.core.scheduler import ProbeTask
 from trunkguard.probing.quality import MediaLimits, judge
 from trunkguard.probing.result import ProbeResult
+from trunkguard.probing.rtp import RtpReport
 from trunkguard.probing.sip_invite import CallPlan, place_call
 from trunkguard.probing.sip_options import OptionsCheck, probe_options, send_options
 from trunkguard.sip.client import T1, SipClient
@@ -57,6 +58,8 @@ class Samples:
     recent: Mapping[str, tuple[Sample, ...]]
     failures: Mapping[str, tuple[Sample, ...]]
     phases: Mapping[str, Mapping[str, float]]  # the last OPTIONS probe's phases (ms), per trunk
+    rtp: Mapping[str, RtpReport] = field(default_factory=dict)  # the last test call's RTP, per trunk
+    sip: Mapping[str, int] = field(default_factory=dict)  # the SIP client's counters (sent, stray, malformed, ...)
 
 
 class ProbeRunner:
@@ -68,6 +71,7 @@ class ProbeRunner:
         self._recent: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
         self._failures: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
         self._phases: dict[str, Mapping[str, float]] = {}
+        self._rtp: dict[str, RtpReport] = {}
         self._post = post
         self._clock = clock
         self._in_flight = 0
@@ -159,8 +163,10 @@ class ProbeRunner:
                        MappingProxyType({t: self._phases[t] for t in trunks if t in self._phases}))
 
     def samples(self) -> Samples:
+        stats = self.client.stats
         return Samples(MappingProxyType(dict(self._recent)), MappingProxyType(dict(self._failures)),
-                       MappingProxyType(dict(self._phases)))
+                       MappingProxyType(dict(self._phases)), MappingProxyType(dict(self._rtp)),
+                       MappingProxyType({name: getattr(stats, name) for name in stats.__slots__}))
 
     async def _options(self, task: ProbeTask) -> None:
         late = self._late(task)
@@ -174,6 +180,8 @@ class ProbeRunner:
 
     async def _media(self, trunk: str) -> None:
         result = await place_call(self.client, self.calls[trunk], resolver=self.resolver)
+        if result.rtp is not None:
+            self._rtp[trunk] = result.rtp
         ok, detail = judge(result, self.limits[trunk])
         self._post(MediaDone(trunk, ok, detail))
 
