@@ -8,11 +8,12 @@ keys ending in `_env` name the environment variable that holds them.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -710,13 +711,37 @@ def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
             word, key = bound
             message = f"must be {word} {(error.get('ctx') or {}).get(key)}, not {error.get('input')!r}"
         elif error["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + _did_you_mean(loc)
         elif error["type"] == "missing":
             message = "is required"
         elif message.startswith("Value error, "):
             message = message[len("Value error, "):]
         problems.append((_join(loc, None), message))
     return problems
+
+
+def _did_you_mean(loc: list[int | str]) -> str:
+    """`; did you mean 'interval'?` for a misspelt key, from the keys its section accepts."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        model = _section_of(field.annotation) if field is not None else None
+    keys = list(getattr(model, "model_fields", {})) if model is not None else []
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else (f" (the keys here: {', '.join(keys)})" if keys else "")
+
+
+def _section_of(annotation: Any) -> Any:
+    """The Section model an annotation holds (through Optional, list[...], dict values, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _section_of(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _is_union_tag(part: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+import typer.core
 
 from trunkguard import __version__
 from trunkguard.cli import (
@@ -16,6 +17,16 @@ from trunkguard.cli import (
     run_cmd,
     simulate_cmd,
 )
+
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _no_flag_placeholder(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+    """Typer 0.29's rich help prints `<bool>` after every flag as if it took a value: a flag has none."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _no_flag_placeholder  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="trunkguard", no_args_is_help=True, add_completion=False,

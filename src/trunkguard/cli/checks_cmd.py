@@ -9,12 +9,13 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from trunkguard import aio
-from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, load_or_exit, tls_for, usage_error
+from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, load_or_exit, tls_for, usage_error
 from trunkguard.config import Config
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError, SipUriError
@@ -73,8 +74,8 @@ async def _one_call(plan: CallPlan) -> CallResult:
 
 
 def sweep_cmd(
-    config: Path = typer.Option(..., "--config", "-c", help="The trunkguard configuration."),
-    carrier: str = typer.Option("secondary", "--carrier", help="primary or secondary."),
+    config: Path | None = CONFIG,
+    carrier: Literal["primary", "secondary"] = typer.Option("secondary", "--carrier", help="Whose DIDs to call."),
     cps: float | None = typer.Option(None, "--cps", help="Calls started per second (default: the config's)."),
     concurrency: int | None = typer.Option(None, "--concurrency", help="Calls in flight at most."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -129,7 +130,7 @@ async def _sweep(cfg: Config, role: str, uri: str, dids: list[str], cps: float, 
 
 
 def certs(
-    config: Path = typer.Option(..., "--config", "-c", help="The trunkguard configuration."),
+    config: Path | None = CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Read every TLS trunk's certificate. Exit 1 if any is within the warning window or fails."""
@@ -153,7 +154,7 @@ def certs(
 
 
 def parity(
-    config: Path = typer.Option(..., "--config", "-c", help="The trunkguard configuration."),
+    config: Path | None = CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime)."""

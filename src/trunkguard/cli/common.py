@@ -19,8 +19,25 @@ from trunkguard.sip.uri import SipUri, Transport
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+# Keys whose values are moments (epoch seconds in the API and the store): `--json` gives them as ISO 8601
+# in UTC, for scripts and people alike. Durations (`*_s`, `age_s`, ...) stay numbers.
+TIME_KEYS = frozenset({"at", "since", "until", "created_at", "finished_at", "started_at", "seen_at", "published_at",
+                       "expires_at", "used_at", "updated_at", "queued_since", "activated_at", "primary_ok_since",
+                       "not_after", "requested_at"})
+
+
+def iso_times(data: Any) -> Any:
+    """`data` with every moment under a TIME_KEYS key as an ISO 8601 string (UTC, milliseconds)."""
+    if isinstance(data, dict):
+        return {k: iso(v) if k in TIME_KEYS and isinstance(v, int | float) and not isinstance(v, bool) and v > 1e8
+                else iso_times(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [iso_times(v) for v in data]
+    return data
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(iso_times(data), indent=2, default=str) + "\n")
 
 
 def usage_error(message: str) -> NoReturn:
@@ -49,9 +66,27 @@ def tls_for(target: SipUri, *, ca_file: Path | None = None, cert_file: Path | No
         usage_error(str(exc))
 
 
-def load_or_exit(path: Path, *, as_json: bool = False) -> Config:
+CONFIG_ENV = "TRUNKGUARD_CONFIG"
+CONFIG_PLACES = (Path("trunkguard.yaml"), Path("/etc/trunkguard/trunkguard.yaml"))
+CONFIG = typer.Option(None, "--config", "-c", envvar=CONFIG_ENV, show_envvar=True,
+                      help="The YAML configuration file; default: ./trunkguard.yaml, then "
+                           "/etc/trunkguard/trunkguard.yaml.")
+
+
+def find_config(path: Path | None) -> Path:
+    """`--config` (or $TRUNKGUARD_CONFIG), else the first of CONFIG_PLACES that exists."""
+    if path is not None:
+        return path
+    for place in CONFIG_PLACES:
+        if place.is_file():
+            return place
+    usage_error(f"no configuration: give --config FILE or set {CONFIG_ENV} (looked for "
+                + " and ".join(str(p) for p in CONFIG_PLACES) + ")")
+
+
+def load_or_exit(path: Path | None, *, as_json: bool = False) -> Config:
     try:
-        return load_config(path)
+        return load_config(find_config(path))
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
 

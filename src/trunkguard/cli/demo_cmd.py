@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import typer
@@ -53,7 +53,8 @@ class Drill:
 
 
 def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON object: cutover_s, swaps, ok."),
-         profile: str = typer.Option("fast", "--profile", help="fast (1 s probes) or guide (15 s, 3 failures)."),
+         profile: Literal["fast", "guide"] = typer.Option("fast", "--profile",
+                                                          help="fast: 1 s probes; guide: 15 s, 3 failures."),
          keep: bool = typer.Option(False, "--keep", help="Keep the temporary folder (config, store, checks).")
          ) -> None:
     """Run the outage drill: the primary carrier dies, routing moves once, and comes back on approval."""

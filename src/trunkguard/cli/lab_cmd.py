@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import typer
@@ -24,7 +25,8 @@ def lab(ctx: typer.Context,
         folder: Path = typer.Option(Path("trunkguard-lab"), "--dir", help="Where to write the config and store."),
         port: int = typer.Option(8701, "--port", help="The platform emulator's and control API's port."),
         api_port: int = typer.Option(8080, "--api-port", help="The port the written config gives the daemon."),
-        profile: str = typer.Option("fast", "--profile", help="fast or guide.")) -> None:
+        profile: Literal["fast", "guide"] = typer.Option("fast", "--profile", help="The carriers' probe timing.")
+        ) -> None:
     """Start the lab and write a config for `trunkguard run`; Ctrl-C stops it."""
     if ctx.invoked_subcommand is not None:
         return

@@ -18,13 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trunkguard.cli.common import EXIT_FAILED, emit_json, iso, load_or_exit, usage_error
+from trunkguard.cli.common import CONFIG, EXIT_FAILED, emit_json, find_config, iso, load_or_exit, usage_error
 from trunkguard.config import Config
 from trunkguard.durations import format_duration, parse_duration
 from trunkguard.store import Store, StoreError
 
 T = TypeVar("T")
-CONFIG = typer.Option(..., "--config", "-c", help="The daemon's YAML configuration file.")
 JSON = typer.Option(False, "--json", help="Print JSON.")
 REASON = typer.Option(..., "--reason", "-r", help="Why: recorded with your name in the audit trail.")
 WHO = typer.Option(None, "--who", help="Your name for the audit trail (default: $USER).")
@@ -82,9 +81,10 @@ def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"data": data}
 
 
-def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
+def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
     """Where inbound routing points, each trunk's health, and anything waiting on a person. When the
     daemon does not answer, the view stored in the config's store, and how old it is."""
+    config = find_config(config)
     cfg = load_or_exit(config)
     try:
         data = _json_or_fail(_call(cfg, "GET", "/api/v1/status", fallback=True))
@@ -100,20 +100,23 @@ def status(config: Path = CONFIG, as_json: bool = JSON) -> None:
                   f"{data['state']}{flight}; leader={data['leader']} term={data['term']}")
     _replicas(console, data)
     named = any(t.get("targets") for c in data["carriers"].values() for t in c["trunks"])  # a trunk given by name
-    table = Table("carrier", "trunk", "state", "usable", *(["targets"] if named else []), "last", "rtt ms (last 5)")
+    table = Table("carrier", "trunk", "state", "media", "usable", *(["targets"] if named else []), "last",
+                  "rtt ms (last 5)")
     for role, carrier in data["carriers"].items():
         for t in carrier["trunks"]:
             rtts = " ".join(f"{s['rtt_ms']:.1f}" if s["rtt_ms"] is not None else "-" for s in t["samples"][-5:])
             targets = [_targets(t.get("targets", []))] if named else []
-            table.add_row(role, t["name"], t["state"], "yes" if t["usable"] else "NO", *targets, t["last_detail"][:40],
-                          rtts)
+            media = "-" if t["media_ok"] is None else "ok" if t["media_ok"] else "FAILED"
+            why = "SIP down" if t["state"] in ("down", "recovering") else "media failed"
+            table.add_row(role, t["name"], t["state"], media, "yes" if t["usable"] else f"NO: {why}", *targets,
+                          t["last_detail"][:40], rtts)
     console.print(table)
     if data.get("queued_activation"):
         q = data["queued_activation"]
         console.print(f"[yellow]activation queued[/] for {q['waited_s']}s: {q['active_calls']} active calls, "
                       f"breaker allows fewer than {q['max_active_calls']}")
     if data.get("pending_approval"):
-        console.print("[yellow]failback waits for approval:[/] trunkguard failback --config ... --reason ...")
+        console.print(f"[yellow]failback waits for approval:[/] trunkguard failback --config {config} --reason ...")
     if data.get("paused"):
         console.print(f"[yellow]paused[/] by {data['paused']['who']}: {data['paused']['why']}")
     console.print(f"last decision: {data['last_sentence']}")
@@ -155,7 +158,7 @@ def _targets(targets: list[dict[str, Any]]) -> str:
     return f"{up}/{len(targets)} up" + (f"; {others}" if others else "")
 
 
-def history(config: Path = CONFIG, as_json: bool = JSON,
+def history(config: Path | None = CONFIG, as_json: bool = JSON,
             limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="How many decisions.")) -> None:
     """The decisions with their sentences, newest last (from the store when the daemon does not answer)."""
     cfg = load_or_exit(config)
@@ -177,7 +180,7 @@ WAIT = typer.Option(None, "--wait", help="Wait this long (e.g. 60s) for the swap
                                           "unless it landed. Without it, return once the daemon has the action.")
 
 
-def _act(kind: str, config: Path, reason: str, who: str | None, as_json: bool, wait: str | None = None,
+def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: bool, wait: str | None = None,
          extra: dict[str, Any] | None = None) -> None:
     cfg = load_or_exit(config)
     if not reason.strip():
@@ -222,7 +225,7 @@ def _settled_swap(cfg: Config, role: str, since: float, waiting: float) -> dict[
         time.sleep(0.25)
 
 
-def failover(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+def failover(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
              force: bool = typer.Option(False, "--force", "-f", help="Do not ask for confirmation."),
              wait: str | None = WAIT) -> None:
     """Force inbound routing onto the secondary carrier now (readiness and breaker are not checked)."""
@@ -231,29 +234,29 @@ def failover(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO,
     _act("failover", config, reason, who, as_json, wait)
 
 
-def failback(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+def failback(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
              wait: str | None = WAIT) -> None:
     """Approve the return to the primary carrier (runs once the cooling period is over and it is healthy)."""
     _act("failback", config, reason, who, as_json, wait)
 
 
-def pause(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def pause(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
     """Stop all automatic actions (a queued activation is dropped) until resumed."""
     _act("pause", config, reason, who, as_json)
 
 
-def resume(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def resume(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
     """Turn automatic actions back on."""
     _act("resume", config, reason, who, as_json)
 
 
-def cancel(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def cancel(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
     """Cancel a queued activation, or withdraw a failback approval."""
     _act("cancel", config, reason, who, as_json)
 
 
 def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in the config."),
-                config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+                config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
                 for_: str = typer.Option("1h", "--for", help="How long (e.g. 30m, 2h); it ends by itself."),
                 end: bool = typer.Option(False, "--end", help="End the trunk's maintenance now.")) -> None:
     """Take a trunk out of decisions (its probes go on) until --for has passed, or --end."""
@@ -270,7 +273,7 @@ def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in t
     _act("maintenance", config, reason, who, as_json, extra={"trunk": trunk, "for_s": seconds})
 
 
-def ack(config: Path = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def ack(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
     """Acknowledge the incident: PagerDuty and Opsgenie stop escalating; routing is not touched."""
     _act("ack", config, reason, who, as_json)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Literal
 
 import dns.asyncresolver
 import typer
@@ -32,8 +33,8 @@ def probe(
     cert_file: Path | None = typer.Option(None, "--cert-file", help="Client certificate for mutual TLS."),
     key_file: Path | None = typer.Option(None, "--key-file", help="Key of the client certificate."),
     insecure: bool = typer.Option(False, "--insecure", help="Do not verify the TLS peer."),
-    targets: str = typer.Option("any", "--targets", help="When the name resolves to several addresses, each "
-                                "is probed: ok when any answers, or all of them (any|all)."),
+    targets: Literal["any", "all"] = typer.Option("any", "--targets", help="When the name resolves to several "
+                                                  "addresses, each is probed: ok when any answers, or all of them."),
     nameserver: list[str] = typer.Option([], "--nameserver", help="A DNS server (address[:port]) to ask "
                                          "instead of the system's; repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

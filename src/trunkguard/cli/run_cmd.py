@@ -8,13 +8,14 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from trunkguard import aio
 from trunkguard.advice import policy_warnings
 from trunkguard.app import Service, stop_on_signals
-from trunkguard.cli.common import EXIT_FAILED, config_error_exit, load_or_exit, usage_error
+from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, load_or_exit, usage_error
 from trunkguard.config import with_listen
 from trunkguard.errors import ConfigError, TrunkguardError
 from trunkguard.store import StoreError
@@ -36,27 +37,27 @@ NAME = typer.Option(None, "--name", help="This process's name among replicas and
 LISTEN = typer.Option(None, "--listen", help="Serve the API here instead of api.listen (several replicas sharing "
                                              "one config on one host).")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Also log debug detail.")
-LOG_FORMAT = typer.Option("text", "--log-format", help="text, or json (one object per line).")
+LOG_FORMAT = typer.Option("text", "--log-format", help="json: one object per line, for log shippers.")
 
 
-def run(config: Path = typer.Option(..., "--config", "-c", help="The YAML configuration file."),
-        verbose: bool = VERBOSE, log_format: str = LOG_FORMAT, name: str | None = NAME,
+def run(config: Path | None = CONFIG,
+        verbose: bool = VERBOSE, log_format: Literal["text", "json"] = LOG_FORMAT, name: str | None = NAME,
         listen: str | None = LISTEN) -> None:
     """Run the daemon: probe the carriers, decide, swap routing once, serve the local API. SIGTERM stops it.
     Several replicas on one store take turns: the one holding the lease acts, the others probe and wait."""
     _serve(config, verbose, log_format, name, listen, agent=False)
 
 
-def agent(config: Path = typer.Option(..., "--config", "-c", help="The YAML configuration file (the carriers "
-                                                                     "and storage.url; no platform needed)."),
-          verbose: bool = VERBOSE, log_format: str = LOG_FORMAT, name: str | None = NAME,
+def agent(config: Path | None = CONFIG,
+          verbose: bool = VERBOSE, log_format: Literal["text", "json"] = LOG_FORMAT, name: str | None = NAME,
           listen: str | None = LISTEN) -> None:
     """Run a vantage agent: probe the carriers from this site and report what it sees to the store, for
-    the leader's quorum (vantages.names). It never acts, needs no platform credentials, pages nobody."""
+    the leader's quorum (vantages.names). It never acts, needs no platform credentials, pages nobody.
+    Its config needs the carriers and storage.url; platform and notify are not read."""
     _serve(config, verbose, log_format, name, listen, agent=True)
 
 
-def _serve(config: Path, verbose: bool, log_format: str, name: str | None, listen: str | None, *,
+def _serve(config: Path | None, verbose: bool, log_format: str, name: str | None, listen: str | None, *,
            agent: bool) -> None:
     if log_format not in ("text", "json"):
         usage_error(f"--log-format must be text or json, not {log_format!r}")

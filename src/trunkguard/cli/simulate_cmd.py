@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from trunkguard.cli.common import EXIT_FAILED, config_error_exit, emit_json, iso, load_or_exit, usage_error
+from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, iso, load_or_exit, usage_error
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError
 from trunkguard.sim import replay as replay_trace
@@ -18,7 +18,7 @@ from trunkguard.store import Store, StoreError
 
 
 def simulate(
-    config: Path = typer.Option(..., "--config", "-c", help="The trunkguard configuration."),
+    config: Path | None = CONFIG,
     scenario: Path = typer.Option(..., "--scenario", "-s", help="The scenario YAML."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (overrides the scenario's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -51,7 +51,7 @@ def _clock(seconds: float) -> str:
 
 
 def replay(
-    config: Path = typer.Option(..., "--config", "-c", help="The configuration whose thresholds to try."),
+    config: Path | None = CONFIG,
     trace: Path | None = typer.Option(None, "--trace", help="An exported trace file (default: the store's)."),
     store: str | None = typer.Option(None, "--store", help="The store holding the trace (default: the "
                                                            "config's storage.url)."),
