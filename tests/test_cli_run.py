@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,5 +75,8 @@ def test_json_logs_and_a_clean_sigterm(tmp_path: Path) -> None:
     rest = process.stderr.read()
     assert process.wait(15) == 0
     assert {"ts", "level", "logger", "message"} <= set(lines[0])
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", e["ts"]) for e in lines)  # ISO 8601, UTC
+    [took] = [e for e in lines if "lease term" in e["message"]]
+    assert took["term"] == 1 and took["level"] == "info" and took["logger"] == "trunkguard"
     assert any(e["message"].startswith("API listening on 127.0.0.1:") for e in lines)
     assert "SIGTERM received: stopping cleanly" in rest

@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
-import sys
 from pathlib import Path
 from typing import Literal
 
 import typer
 
-from trunkguard import aio
+from trunkguard import aio, logs
 from trunkguard.advice import policy_warnings
 from trunkguard.app import Service, stop_on_signals
-from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, load_or_exit, usage_error
+from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, load_or_exit
 from trunkguard.config import with_listen
 from trunkguard.errors import ConfigError, TrunkguardError
 from trunkguard.store import StoreError
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per line, for log shippers: time, level, logger, message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
-                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
 
 NAME = typer.Option(None, "--name", help="This process's name among replicas and vantages (else TRUNKGUARD_NAME, "
                                          "replica.name, the host's name).")
@@ -57,22 +43,15 @@ def agent(config: Path | None = CONFIG,
     _serve(config, verbose, log_format, name, listen, agent=True)
 
 
-def _serve(config: Path | None, verbose: bool, log_format: str, name: str | None, listen: str | None, *,
-           agent: bool) -> None:
-    if log_format not in ("text", "json"):
-        usage_error(f"--log-format must be text or json, not {log_format!r}")
+def _serve(config: Path | None, verbose: bool, log_format: Literal["text", "json"], name: str | None,
+           listen: str | None, *, agent: bool) -> None:
     cfg = load_or_exit(config)
     if listen is not None:
         try:
             cfg = with_listen(cfg, listen)
         except ConfigError as exc:
             config_error_exit(exc)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines() if log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    for noisy in ("httpx", "httpcore", "alembic", "uvicorn"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
     for field, why in policy_warnings(cfg):
         logging.getLogger("trunkguard").warning("config: %s: %s", field, why)
     try:

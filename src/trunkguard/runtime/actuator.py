@@ -26,6 +26,7 @@ from trunkguard.actuation.base import Platform, PlatformError, RoutingState
 from trunkguard.actuation.swap import Book, SwapRules, carry_out, routing_from_json, routing_json
 from trunkguard.core.failover import Notify, PairSnapshot, Role
 from trunkguard.core.machine import Event, StartSwap, SwapSettled
+from trunkguard.logs import fields
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.recorder import Recorder
@@ -99,7 +100,8 @@ class Actuator:
             except LeaseLost as exc:
                 raise PlatformError(f"not writing: {exc}") from None  # fenced: another replica acts now
             except StoreError as exc:
-                log.warning("could not save the routing before swap %s: %s", swap.key, exc)
+                log.warning("could not save the routing before swap %s: %s", swap.key, exc,
+                            extra=fields(intent_key=swap.key, term=term))
 
         self._observe("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
         started = time.perf_counter()
@@ -148,7 +150,7 @@ class Actuator:
                 self._post(SwapSettled(intent.key, applied, outcome))
                 flight = None
             else:
-                log.info("reconciled swap %s: %s", intent.key, outcome)
+                log.info("reconciled swap %s: %s", intent.key, outcome, extra=fields(intent_key=intent.key, term=term))
         if flight is not None:  # its outcome was stored, but the snapshot after it was not
             found = await self.link.call(self.link.store.intents, key=flight.key)
             record = found[0] if found else None

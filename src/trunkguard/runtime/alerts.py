@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from trunkguard.core.failover import Notify
+from trunkguard.logs import fields
 from trunkguard.notify import Alert, Dispatcher
 from trunkguard.store import LeaseLost, StoreError
 
@@ -45,7 +46,7 @@ class Alerts:
 
     def notify(self, notify: Notify, *, incident: str | None = None) -> None:
         log.log(logging.WARNING if notify.severity != "info" else logging.INFO, "notify %s: %s", notify.kind,
-                notify.message)
+                notify.message, extra=fields(kind=notify.kind))
         self._observe("notify", {"kind": notify.kind, "severity": notify.severity, "message": notify.message})
         self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, incident or self.dedup_key,
                                    self._clock(), self._context()))

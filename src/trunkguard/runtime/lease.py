@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from trunkguard.core.failover import Notify
+from trunkguard.logs import fields
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import LeaseLost, StoreError
 
@@ -100,7 +101,7 @@ class LeaseKeeper:
                     term = None
                 if term is not None:
                     self._term = Term(term, now + self.ttl)
-                    log.info("acting as leader with lease term %d", term)
+                    log.info("acting as leader with lease term %d", term, extra=fields(term=term))
                     # Restoring and reconciling may read the platform for up to `platform.settle`: renewals
                     # go on meanwhile (the restored snapshot's swap in flight blocks any other until then).
                     self._taking = asyncio.create_task(self._take(term, acquired, trouble), name="take the lease")

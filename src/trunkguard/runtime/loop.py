@@ -20,6 +20,7 @@ from trunkguard.core import events as ev
 from trunkguard.core.events import Event
 from trunkguard.core.failover import Notify, OperatorAction
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
+from trunkguard.logs import about
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.status import Status, evidence
 from trunkguard.store import StoreError
@@ -162,13 +163,14 @@ class Runtime:
             if isinstance(event, ev.MediaDone) and event.trunk in self.rules.index:
                 carrier = self.rules.trunks[self.rules.index[event.trunk]].carrier
                 parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)
+        extra = about(event, self.rules)  # the trunk and carrier the sentences are about, for the logs
         for sentence in result.sentences:
-            log.info("%s", sentence)
+            log.info("%s", sentence, extra=extra)
             self.observe("sentence", {"sentence": sentence})
         for effect in result.effects:
-            self._carry_out(effect, now)
+            self._carry_out(effect, now, extra)
 
-    def _carry_out(self, effect: Any, now: float) -> None:
+    def _carry_out(self, effect: Any, now: float, extra: dict[str, Any]) -> None:
         parts = self._parts
         assert parts is not None
         if isinstance(effect, ev.SendProbe):
@@ -189,7 +191,7 @@ class Runtime:
         elif isinstance(effect, Notify):
             parts.alerts.notify(effect)
         elif isinstance(effect, ev.Log):
-            log.info("%s", effect.sentence)
+            log.info("%s", effect.sentence, extra=extra)
 
     async def _operator(self, request: _Request) -> None:
         parts = self._parts
