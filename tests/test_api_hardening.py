@@ -224,7 +224,8 @@ def test_the_api_fuzzed_gives_no_server_error_and_a_refused_call_changes_nothing
     """Every operation of the published document, with data that fits its schema and data that does
     not (20 cases each way per operation, bounded in time), sent with the operator token."""
     schema = schemathesis.openapi.from_url(f"{fuzzed.base}/api/v1/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # the event stream never ends: a fuzzed call would only wait for its timeout (tests/test_dashboard.py reads it)
+    operations = [o for o in (result.ok() for result in schema.get_all_operations()) if o.path != "/api/v1/events"]
     assert {f"{o.method.upper()} {o.path}" for o in operations} >= {"GET /api/v1/status", "POST /api/v1/actions",
                                                                      "GET /api/v1/history", "GET /metrics"}
     calls: list[int] = []

@@ -257,10 +257,11 @@ def test_the_edge_still_seeing_the_primary_up_is_noted_but_does_not_veto() -> No
     assert unknown.swap is not None  # no view is not a veto either
 
 
-def test_an_acknowledgement_changes_nothing_but_tells_the_pager() -> None:
+def test_an_acknowledgement_changes_nothing_but_tells_the_pager_and_is_remembered_until_calm() -> None:
     snap = on_secondary()
-    d = operator(snap, OperatorAction("ack", "dave", "looking at it", 120.0), 120.0)
-    assert d.snapshot == snap and d.swap is None
+    ack = OperatorAction("ack", "dave", "looking at it", 120.0)
+    d = operator(snap, ack, 120.0)
+    assert d.snapshot == replace(snap, acked=ack) and d.swap is None  # only who acknowledged, for the page's header
     assert kinds(d.intents) == ["acknowledged"]
     assert d.sentence.startswith("acknowledged by dave (looking at it)")
 

@@ -125,12 +125,14 @@ async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemo
         await expect(page.locator(f"#replicas tr[data-name='{me.name}']")).to_contain_text("leader (term 1) (this one)")
         banner = page.locator("#approval")
         await expect(banner).to_be_visible()
+        await page.click("#approve")  # no reason: refused on the page, nothing sent
+        await expect(page.locator("#message")).to_contain_text("failback: a reason is required")
+        await page.fill("#reason", "carrier A fixed its SBC")
         await page.fill("#token", "wrong")
         await page.click("#approve")
         await expect(page.locator("#message")).to_contain_text("a valid API token is required")
         assert daemon.lab.routed_to() == "tg-secondary"
         await page.fill("#token", TOKEN)
-        await page.fill("#reason", "carrier A fixed its SBC")
         await page.click("#approve")
         await expect(page.locator("#active")).to_contain_text("primary carrier (tg-primary)", timeout=15_000)
         await expect(banner).to_be_hidden()

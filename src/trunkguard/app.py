@@ -152,7 +152,7 @@ class Service:
         host, port = listen_address(self.config.api.listen)
         self.dispatcher.start()
         try:
-            api = create_api(self.runtime, self.reader, self.tokens, max_body=self.config.api.max_body)
+            api = create_api(self.runtime, self.reader, self.tokens, max_body=self.config.api.max_body, stopping=stop)
             tls = self.config.api.tls
             async with serving(api, host, port, certfile=tls.cert_file if tls else None,
                                keyfile=tls.key_file if tls else None):

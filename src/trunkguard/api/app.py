@@ -6,11 +6,12 @@
 - `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`;
   `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600), `maintenance_end` a `"trunk"`.
 - `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
+- `GET  /api/v1/events`   server-sent events (the dashboard): status on change, history on a decision, a tick.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
 - `GET  /healthz`         200 while the daemon's loop answers (liveness; no token: it says nothing secret).
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
 - `GET  /api/v1/openapi.json` the OpenAPI document of the above (api/schema.py).
-- `GET  /`                the dashboard: one static page polling the endpoints above.
+- `GET  /`                the dashboard: one static page fed by /api/v1/events.
 Actions need `Authorization: Bearer <token>` with the operator token (`api.token_env`); reads need
 the read or the operator token when `api.read_token_env` is set (api/auth.py). Bodies over
 `api.max_body` are refused (413), and a body that is not an action is a 400 naming why.
@@ -18,12 +19,16 @@ the read or the operator token when `api.read_token_env` is set (api/auth.py). B
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -44,8 +49,11 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_JSON_DEPTH = 32
 
 
-def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_body: int = 65_536) -> Starlette:
-    """`runtime` gives the published status and takes actions; `reader` runs the read-only queries."""
+def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_body: int = 65_536,
+               stopping: asyncio.Event | None = None) -> Starlette:
+    """`runtime` gives the published status and takes actions; `reader` runs the read-only queries;
+    `stopping`, once set, ends the event streams (a page must not keep hearing from a stopping daemon)."""
+    stopping = stopping or asyncio.Event()
     store = reader.store
 
     def readable(endpoint: Endpoint, name: str = "", params: frozenset[str] = frozenset()) -> Endpoint:
@@ -132,6 +140,35 @@ def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_bo
         return JSONResponse({"leader": status.leader, "term": status.facts.term},
                             status_code=200 if status.leader else 503)
 
+    async def events(request: Request) -> Response:
+        """The dashboard's feed (server-sent events): `status` at once, again as soon as anything a
+        person reads changes (at most every 0.3 s) and every 5 s for the RTT lines; `history` (the
+        newest decisions, without their evidence) whenever a decision is recorded; `tick` every
+        second, so a page that hears nothing for a few seconds knows its view is stale."""
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            seen: tuple[Any, ...] | None = None
+            decisions, sent_at, ticked = -1, 0.0, 0.0
+            while not stopping.is_set():
+                status = runtime.status()
+                now = time.monotonic()
+                key = _view_key(status)
+                if (key != seen and now - sent_at >= 0.3) or now - sent_at >= 5.0:
+                    seen, sent_at, ticked = key, now, now
+                    yield {"event": "status", "data": json.dumps(status.as_json())}
+                if status.facts.decisions != decisions:
+                    decisions = status.facts.decisions
+                    try:
+                        rows = await reader.call(store.history, 30)
+                    except StoreError as exc:
+                        rows = [{"at": time.time(), "kind": "error", "sentence": f"history unavailable: {exc}"}]
+                    yield {"event": "history", "data": json.dumps([{k: r.get(k) for k in ("at", "kind", "sentence")}
+                                                                   for r in rows])}
+                if now - ticked >= 1.0:
+                    ticked = now
+                    yield {"event": "tick", "data": json.dumps({"at": time.time()})}
+                await asyncio.sleep(0.1)
+        return EventSourceResponse(stream(), ping=15, send_timeout=10)
+
     async def healthz(_: Request) -> Response:
         """Alive: this answer comes from the loop that runs the machine, so a hung loop never answers.
         Leader or standby, store reachable or not: those are /leader's and the page's business."""
@@ -149,6 +186,7 @@ def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_bo
         Route("/api/v1/intents", readable(intents)),
         Route("/api/v1/actions", act, methods=["POST"]),
         Route("/api/v1/checks", readable(checks)),
+        Route("/api/v1/events", readable(events)),
         Route("/api/v1/openapi.json", schema),
         Route("/leader", readable(leader, "leader")),
         Route("/healthz", healthz),
@@ -179,6 +217,13 @@ async def _action(request: Request) -> ActionRequest | Response:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": f"not an action: {problems} (kinds: {', '.join(ACTIONS)})"}, status_code=400)
+
+
+def _view_key(status: Any) -> tuple[Any, ...]:
+    """What a person reads on the page: when it changes, the page hears of it at once."""
+    return (status.pair, tuple((h.state, h.usable, h.media_ok) for h in status.state.trunks), status.leader,
+            status.store_ok, status.state.last_sentence, status.state.calls, status.state.readiness,
+            status.facts.decisions, status.facts.roll.leader)
 
 
 def _depth(data: object) -> int:

@@ -41,6 +41,12 @@ def _metrics(path: dict[str, Any]) -> dict[str, Any]:
     return path
 
 
+def _events(op: dict[str, Any]) -> dict[str, Any]:
+    op["get"]["responses"]["200"] = {"description": "an endless text/event-stream",
+                                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    return op
+
+
 def openapi(*, reads_need_token: bool = False, open_endpoints: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The document for this daemon's settings: whether its reads need a token, which endpoints are open."""
     request = ActionRequest.model_json_schema()
@@ -76,6 +82,9 @@ def openapi(*, reads_need_token: bool = False, open_endpoints: frozenset[str] = 
             "/api/v1/intents": _read("swaps with their outcome, and the operators' actions",
                                      {"type": "object", "required": ["intents", "operator_actions"]}, store=True),
             "/api/v1/checks": _read("the latest DID sweep, certificate and parity results", _OBJECT, store=True),
+            "/api/v1/events": _events(_read("server-sent events for the dashboard: `status` (as /api/v1/status) "
+                                            "on change and every 5 s, `history` on a new decision, `tick` each "
+                                            "second; it does not end", _OBJECT)),
             "/api/v1/actions": {"post": {
                 "summary": "a person's action, carried out by the daemon and recorded with who and why",
                 "security": [{"bearer": []}],

@@ -157,6 +157,7 @@ class PairSnapshot:
     swaps: int = 0
     alerted: frozenset[str] = field(default_factory=frozenset)
     maintenance: tuple[OperatorAction, ...] = ()  # trunks out of decisions, each until its `until`
+    acked: OperatorAction | None = None  # who acknowledged the incident's pages (until it is over)
 
     def __repr__(self) -> str:
         flight = f" swap->{self.in_flight.to.value} in flight" if self.in_flight else ""
@@ -388,7 +389,7 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
     """A person's action. Each is recorded with who and why by the caller's audit trail."""
     by = f"{action.who} ({action.why})"
     if action.kind == "ack":
-        return Decision(snap, (Notify("acknowledged", "info", f"acknowledged by {by}"),),
+        return Decision(replace(snap, acked=action), (Notify("acknowledged", "info", f"acknowledged by {by}"),),
                         f"acknowledged by {by}: the page stops escalating; routing stays on the "
                         f"{snap.active.value} carrier and nothing else changes")
     if action.kind == "pause":
@@ -497,7 +498,7 @@ def _alert_once(snap: PairSnapshot, notify: Notify) -> tuple[PairSnapshot, tuple
 
 def _calm(snap: PairSnapshot, now: float, state: PairState) -> PairSnapshot:
     return replace(snap, state=state, since=now if state is not snap.state else snap.since, queued_since=None,
-                   escalated=False, alerted=frozenset())
+                   escalated=False, alerted=frozenset(), acked=None)
 
 
 NAMED = 5  # unusable trunks named in a sentence; the rest are counted

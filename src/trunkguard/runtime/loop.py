@@ -231,8 +231,7 @@ class Runtime:
             await parts.actuator.reconcile(term, restored, stop)
 
     async def _sleep(self, stop: asyncio.Event, timeout: float) -> None:
-        """Until an event arrives, `stop` is set, or `timeout` passes: one future and one timer, the
-        cheapest wait asyncio has (this runs twice per probe)."""
+        """Until an event, `stop` or `timeout`: one future and one timer, asyncio's cheapest wait (twice a probe)."""
         if self._queue or stop.is_set():
             return
         loop = asyncio.get_running_loop()

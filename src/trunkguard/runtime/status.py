@@ -18,6 +18,7 @@ from trunkguard.core.failover import PairSnapshot, Role
 from trunkguard.core.health import TrunkHealth
 from trunkguard.core.machine import MachineRules, MachineState
 from trunkguard.core.vantage import judge
+from trunkguard.runtime.headline import headline
 from trunkguard.runtime.lease import Identity
 from trunkguard.runtime.probes import Samples
 from trunkguard.runtime.vantages import Roll
@@ -113,6 +114,9 @@ class Status:
                       "left_s": self.facts.roll.lease_left},
             "replicas": [m.as_json() for m in self.facts.roll.members],
             "vantages": vantage_view(self.state, self.rules, self.at),
+            "headline": headline(self),
+            "acked": None if snap.acked is None else {"who": snap.acked.who, "why": snap.acked.why,
+                                                      "at": snap.acked.at},
             "published_at": self.at,
         }
 

@@ -15,7 +15,8 @@ def snapshot_to_json(snap: PairSnapshot) -> dict[str, Any]:
             "in_flight": _swap_json(snap.in_flight), "queued_since": snap.queued_since, "escalated": snap.escalated,
             "activated_at": snap.activated_at, "primary_ok_since": snap.primary_ok_since,
             "approval": _action_json(snap.approval), "paused": _action_json(snap.paused), "swaps": snap.swaps,
-            "alerted": sorted(snap.alerted), "maintenance": [_action_json(m) for m in snap.maintenance]}
+            "alerted": sorted(snap.alerted), "maintenance": [_action_json(m) for m in snap.maintenance],
+            "acked": _action_json(snap.acked)}
 
 
 def snapshot_from_json(data: dict[str, Any]) -> PairSnapshot:
@@ -25,7 +26,8 @@ def snapshot_from_json(data: dict[str, Any]) -> PairSnapshot:
                         primary_ok_since=data.get("primary_ok_since"), approval=_action(data.get("approval")),
                         paused=_action(data.get("paused")), swaps=int(data.get("swaps", 0)),
                         alerted=frozenset(data.get("alerted", ())),
-                        maintenance=tuple(a for a in (_action(m) for m in data.get("maintenance") or ()) if a))
+                        maintenance=tuple(a for a in (_action(m) for m in data.get("maintenance") or ()) if a),
+                        acked=_action(data.get("acked")))
 
 
 def _swap_json(swap: Swap | None) -> dict[str, Any] | None:

@@ -1,0 +1,82 @@
+"""What a person must know first, in words: where calls go, whether anyone must act, and the time
+context (how long on the secondary, when cooling ends, who was paged and who acknowledged).
+
+Built from the published status (never the runtime's parts), for the dashboard's header and
+`trunkguard status`. `level` is ok, warning or critical: the page's colour and the order of the lines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trunkguard.core.failover import PairState, Role
+from trunkguard.core.wording import format_duration
+
+if TYPE_CHECKING:
+    from trunkguard.runtime.status import Status
+
+
+def _ago(seconds: float) -> str:
+    """`12 min`, `45 s`, `2 h 5 min`: a span for a person, not for the config."""
+    s = int(max(0.0, seconds))
+    if s < 90:
+        return f"{s} s"
+    if s < 5400:
+        return f"{round(s / 60)} min"
+    return f"{s // 3600} h {round(s % 3600 / 60)} min"
+
+
+def headline(status: Status) -> dict[str, Any]:
+    snap, policy, now = status.pair, status.rules.policy, status.at
+    group = status.groups[snap.active.value]
+    usable = dict(status.state.usable)
+    calls = f"Calls go to the {snap.active.value} carrier ({group})"
+    if snap.in_flight is not None:
+        calls += f"; moving them to the {snap.in_flight.to.value} carrier now"
+    act: list[tuple[str, str]] = []  # (level, sentence)
+    if not status.store_ok:
+        act.append(("critical", "The store does not answer: trunkguard cannot act until it does (it still probes "
+                                "and pages)."))
+    if usable.get(Role.PRIMARY.value, 0) == 0 and usable.get(Role.SECONDARY.value, 0) == 0:
+        act.append(("critical", "BOTH CARRIERS ARE UNUSABLE: calls fail whichever way they are routed. Call both "
+                                "carriers; see the trunks below for why."))
+    elif snap.active is Role.PRIMARY and usable.get(Role.PRIMARY.value, 0) == 0 and snap.in_flight is None \
+            and snap.state is not PairState.ACTIVATING:
+        act.append(("critical", f"The primary carrier is down and calls still go to it: {status.state.last_sentence}. "
+                                "Force a failover if the secondary can take them."))
+    if snap.queued_since is not None and snap.in_flight is None and snap.state is PairState.ACTIVATING:
+        count = "an unknown number of" if status.state.calls is None else str(status.state.calls)
+        act.append(("warning", f"A failover is queued for {_ago(now - snap.queued_since)}: {count} live calls, and "
+                               f"the breaker allows fewer than {policy.max_active_calls}. It runs by itself when "
+                               "calls drop; force it or cancel it."))
+    if snap.state is PairState.FAILBACK_PENDING and policy.failback_mode == "approval" and snap.approval is None:
+        act.append(("warning", "The primary has recovered: failback waits for your approval."))
+    if snap.paused is not None:
+        act.append(("warning", f"Automatic actions are paused by {snap.paused.who} ({snap.paused.why}): nothing "
+                               "moves by itself."))
+    if policy.observe:
+        act.append(("warning", "OBSERVE MODE: trunkguard decides and pages but writes nothing to the platform."))
+    if not status.leader:
+        act.append(("info", "This replica is standby: another one acts (its page is the one to use)."))
+    level = "critical" if any(lv == "critical" for lv, _ in act) else "warning" if any(
+        lv == "warning" for lv, _ in act) else "ok"
+    context: list[str] = []
+    if snap.active is Role.SECONDARY:
+        activated = snap.activated_at if snap.activated_at is not None else snap.since
+        context.append(f"on the secondary for {_ago(now - activated)}")
+        cooling = activated + policy.cooling_period - now
+        if cooling > 0:
+            context.append(f"cooling ends in {_ago(cooling)} (no return before)")
+    else:
+        context.append(f"{snap.state.value.replace('_', ' ')} for {_ago(now - snap.since)}")
+    sent = status.facts.notifications.get("sent", {})
+    paged = sum(sent.values()) if isinstance(sent, dict) else 0
+    if snap.acked is not None:
+        context.append(f"acknowledged by {snap.acked.who} {_ago(now - snap.acked.at)} ago ({snap.acked.why})")
+    elif snap.alerted:
+        context.append(f"paged ({', '.join(sorted(snap.alerted))}), not acknowledged")
+    if paged:
+        context.append(f"{paged} notifications sent")
+    return {"level": level, "calls": calls, "act": [{"level": lv, "sentence": s} for lv, s in act]
+            or [{"level": "ok", "sentence": "No action needed."}], "context": context,
+            "cooling_period": format_duration(policy.cooling_period)}
