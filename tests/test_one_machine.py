@@ -72,7 +72,8 @@ def _parts(taken: Taken) -> Parts:
 
     recorder, alerts, pollers, actuator = (Anything(n) for n in ("recorder", "alerts", "pollers", "actuator"))
     return Parts(link=Anything("link"), lease=Anything("lease"), alerts=alerts, recorder=recorder,  # type: ignore[arg-type]
-                 probes=Probes(), pollers=pollers, actuator=actuator, dispatcher=Anything("dispatcher"))  # type: ignore[arg-type]
+                 probes=Probes(), pollers=pollers, actuator=actuator, dispatcher=Anything("dispatcher"),  # type: ignore[arg-type]
+                 vantages=Anything("vantages"))  # type: ignore[arg-type]
 
 
 def _simulated() -> tuple[Simulation, list[tuple[float, Event, tuple[str, ...]]]]:

@@ -81,10 +81,12 @@ class Service:
     platform: Platform | None  # None: a vantage agent
     dispatcher: Dispatcher
     reader: StoreLink  # the API's read-only queries, on their own thread
+    lease: LeaseKeeper
 
     @classmethod
     def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
-              clock: Callable[[], float] = time.time, name: str | None = None, agent: bool = False) -> Service:
+              clock: Callable[[], float] = time.time, name: str | None = None, agent: bool = False,
+              candidate: bool = True) -> Service:
         """`name`: this process's (else TRUNKGUARD_NAME, `replica.name`, the host's). `agent`: a vantage
         agent, which probes and reports its view but never takes the lease, needs no platform
         credentials and sends no notifications."""
@@ -119,7 +121,7 @@ class Service:
                   Role.SECONDARY: config.carriers.secondary.trunk_group_id}
         runtime = Runtime(rules, initial(rules, clock()), {r.value: g for r, g in groups.items()}, clock)
         link = StoreLink(store)
-        lease = LeaseKeeper(link, config.replica.lease_ttl, clock, identity, candidate=not agent)
+        lease = LeaseKeeper(link, config.replica.lease_ttl, clock, identity, candidate=candidate and not agent)
         # Views every report_every when a quorum reads them; otherwise a heartbeat per lease renewal is enough
         # for status (each round is a store transaction and a pass over every trunk).
         every = config.vantages.report_every if config.vantages.names else max(config.vantages.report_every,
@@ -143,15 +145,20 @@ class Service:
                               alerts.notify)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock), pollers,
                              actuator, dispatcher, vantages))
-        return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"))
+        return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease)
 
     def status(self) -> Status:
         return self.runtime.status()
 
-    async def run(self, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None) -> None:
+    async def run(self, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None,
+                  serve_api: bool = True) -> None:
+        """Until `stop`; `serve_api` False: no API (a `trunkguard cycle`, which lives seconds)."""
         host, port = listen_address(self.config.api.listen)
         self.dispatcher.start()
         try:
+            if not serve_api:
+                await self.runtime.run(stop)
+                return
             api = create_api(self.runtime, self.reader, self.tokens, max_body=self.config.api.max_body, stopping=stop)
             tls = self.config.api.tls
             async with serving(api, host, port, certfile=tls.cert_file if tls else None,

@@ -10,6 +10,7 @@ from trunkguard.cli import (
     bench_cmd,
     checks_cmd,
     config_cmd,
+    cycle_cmd,
     demo_cmd,
     lab_cmd,
     ops_cmd,
@@ -46,6 +47,7 @@ app.command("certs")(checks_cmd.certs)
 app.command("parity")(checks_cmd.parity)
 app.command("run")(run_cmd.run)
 app.command("agent")(run_cmd.agent)
+app.command("cycle")(cycle_cmd.cycle)
 for _name in ("status", "history", "failover", "failback", "pause", "resume", "cancel", "ack", "maintenance"):
     app.command(_name)(getattr(ops_cmd, _name))
 

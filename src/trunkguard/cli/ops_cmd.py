@@ -20,12 +20,15 @@ from rich.table import Table
 
 from trunkguard.cli.common import CONFIG, EXIT_FAILED, emit_json, find_config, iso, load_or_exit, usage_error
 from trunkguard.config import Config
+from trunkguard.core.failover import OperatorAction
 from trunkguard.durations import format_duration, parse_duration
 from trunkguard.store import Store, StoreError
 
 T = TypeVar("T")
 JSON = typer.Option(False, "--json", help="Print JSON.")
 REASON = typer.Option(..., "--reason", "-r", help="Why: recorded with your name in the audit trail.")
+QUEUE = typer.Option(False, "--queue", help="No daemon runs (trunkguard cycle from a scheduler): store the action "
+                                              "for the next cycle to carry out.")
 WHO = typer.Option(None, "--who", help="Your name for the audit trail (default: $USER).")
 
 
@@ -181,10 +184,16 @@ WAIT = typer.Option(None, "--wait", help="Wait this long (e.g. 60s) for the swap
 
 
 def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: bool, wait: str | None = None,
-         extra: dict[str, Any] | None = None) -> None:
+         extra: dict[str, Any] | None = None, queue: bool = False) -> None:
     cfg = load_or_exit(config)
     if not reason.strip():
         usage_error("--reason must say why")
+    if queue:  # no daemon: `trunkguard cycle` runs from a scheduler and takes it from the store
+        action = OperatorAction(kind, who or getpass.getuser(), reason, time.time())  # type: ignore[arg-type]
+        _from_store(cfg, lambda store: store.queue_action(action))
+        sentence = f"{kind} by {action.who} ({reason}): queued in the store for the next `trunkguard cycle`"
+        emit_json({"ok": True, "queued": True, "sentences": [sentence]}) if as_json else typer.echo(sentence)
+        return
     try:
         waiting = parse_duration(wait) if wait else 0.0
     except ValueError as exc:
@@ -226,33 +235,38 @@ def _settled_swap(cfg: Config, role: str, since: float, waiting: float) -> dict[
 
 
 def failover(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+        queue: bool = QUEUE,
              force: bool = typer.Option(False, "--force", "-f", help="Do not ask for confirmation."),
              wait: str | None = WAIT) -> None:
     """Force inbound routing onto the secondary carrier now (readiness and breaker are not checked)."""
     if not force and not typer.confirm("Move inbound routing to the secondary carrier now?"):
         raise typer.Exit(EXIT_FAILED)
-    _act("failover", config, reason, who, as_json, wait)
+    _act("failover", config, reason, who, as_json, wait, queue=queue)
 
 
 def failback(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+        queue: bool = QUEUE,
              wait: str | None = WAIT) -> None:
     """Approve the return to the primary carrier (runs once the cooling period is over and it is healthy)."""
-    _act("failback", config, reason, who, as_json, wait)
+    _act("failback", config, reason, who, as_json, wait, queue=queue)
 
 
-def pause(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def pause(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+        queue: bool = QUEUE) -> None:
     """Stop all automatic actions (a queued activation is dropped) until resumed."""
-    _act("pause", config, reason, who, as_json)
+    _act("pause", config, reason, who, as_json, queue=queue)
 
 
-def resume(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def resume(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+        queue: bool = QUEUE) -> None:
     """Turn automatic actions back on."""
-    _act("resume", config, reason, who, as_json)
+    _act("resume", config, reason, who, as_json, queue=queue)
 
 
-def cancel(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def cancel(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+        queue: bool = QUEUE) -> None:
     """Cancel a queued activation, or withdraw a failback approval."""
-    _act("cancel", config, reason, who, as_json)
+    _act("cancel", config, reason, who, as_json, queue=queue)
 
 
 def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in the config."),
@@ -273,9 +287,10 @@ def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in t
     _act("maintenance", config, reason, who, as_json, extra={"trunk": trunk, "for_s": seconds})
 
 
-def ack(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON) -> None:
+def ack(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
+        queue: bool = QUEUE) -> None:
     """Acknowledge the incident: PagerDuty and Opsgenie stop escalating; routing is not touched."""
-    _act("ack", config, reason, who, as_json)
+    _act("ack", config, reason, who, as_json, queue=queue)
 
 
 def _from_store(cfg: Config, read: Callable[[Store], T]) -> T:

@@ -68,10 +68,16 @@ class LeaseKeeper:
         self.renew_every = ttl / 3
         self.identity = identity
         self.holder = identity.holder
-        self.candidate = candidate  # False: a vantage agent, which never acts
+        self._candidacy = asyncio.Event()  # set: trying to take the lease (agents never; a cycle once probed)
+        if candidate:
+            self._candidacy.set()
         self._clock = clock
         self._term = Term()
         self._taking: asyncio.Task[None] | None = None
+
+    def stand(self) -> None:
+        """Become a candidate for the lease (a `trunkguard cycle` once every trunk has been probed)."""
+        self._candidacy.set()
 
     def current(self) -> Term:
         return self._term
@@ -84,9 +90,13 @@ class LeaseKeeper:
     async def keep(self, stop: asyncio.Event, acquired: Callable[[int], Awaitable[None]],
                    lost: Callable[[str], None], alert: Callable[[Notify], None],
                    trouble: Callable[[StoreError, str], None], fine: Callable[[], None]) -> None:
-        if not self.candidate:
-            return
         while not stop.is_set():
+            if not self._candidacy.is_set():  # an agent for ever; `trunkguard cycle` until its probes are in
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._candidacy.wait())]
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for w in waits:
+                    w.cancel()
+                continue
             now = self._clock()  # sent before the store reads its own clock: the lease runs at least this long
             if self._term.term is None:
                 wait = self.renew_every

@@ -412,6 +412,29 @@ class Store:
             s.add(OperatorActionRow(kind=action.kind, who=action.who, why=action.why, at=action.at, result=result,
                                     term=term))
 
+    QUEUED = "queued for the next cycle"
+
+    def queue_action(self, action: OperatorAction) -> None:
+        """A person's action for the next `trunkguard cycle` (no daemon runs to take it now). Unfenced:
+        nothing is done by storing it; the cycle that holds the lease carries it out."""
+        with self._tx() as s:
+            s.add(OperatorActionRow(kind=action.kind, who=action.who, why=action.why, at=action.at,
+                                    result=self.QUEUED, term=0))
+
+    def queued_actions(self) -> list[tuple[int, OperatorAction]]:
+        with self._tx() as s:
+            rows = s.scalars(select(OperatorActionRow).where(OperatorActionRow.result == self.QUEUED)
+                             .order_by(OperatorActionRow.id)).all()
+            return [(r.id, OperatorAction(r.kind, r.who, r.why, r.at)) for r in rows]  # type: ignore[arg-type]
+
+    def took_queued(self, term: int, row_id: int, result: str) -> None:
+        """The cycle carried a queued action out (fenced: only the lease holder takes it)."""
+        with self._tx() as s:
+            self._fence(s, term)
+            s.execute(update(OperatorActionRow).where(OperatorActionRow.id == row_id,
+                                                      OperatorActionRow.result == self.QUEUED)
+                      .values(result=result, term=term))
+
     def actions(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._tx() as s:
             rows = s.scalars(select(OperatorActionRow).order_by(OperatorActionRow.id.desc()).limit(limit)).all()
