@@ -306,3 +306,23 @@ def test_named_tokens_are_checked_at_start_up(tmp_path: Path) -> None:
     outside = parse_config(text + "api: {listen: '10.0.0.5:8443', token_env: null, tokens: [{name: alice, "
                                   "token_env: A}], tls: {cert_file: c.pem, key_file: k.pem}}\n")
     assert outside.api.tokens[0].role == "operator"  # a named operator token stands in for both shared ones
+
+
+def test_with_named_tokens_every_read_needs_a_token_and_a_reader_never_acts() -> None:
+    from starlette.requests import HTTPConnection
+
+    from trunkguard.api.auth import SHARED, ApiTokens, NamedToken
+
+    def request(token: str | None) -> HTTPConnection:
+        headers = [] if token is None else [(b"authorization", f"Bearer {token}".encode())]
+        return HTTPConnection({"type": "http", "headers": headers})
+
+    named = ApiTokens(named=(NamedToken("alice", "a-token", "operator"), NamedToken("grafana", "g-token", "reader")),
+                      open_endpoints=frozenset({"metrics"}))
+    assert not named.can_read(request(None)) and named.can_read(request(None), "metrics")
+    assert named.can_read(request("g-token")) and named.actor(request("g-token")) is None
+    assert named.actor(request("a-token")) == "alice" and named.actor(request(None)) is None
+    assert named.actor(request("a-tokenx")) is None
+    shared = ApiTokens(operator="op")
+    assert shared.actor(request("op")) == SHARED and shared.actor(request("alice")) is None
+    assert ApiTokens().actor(request(None)) == SHARED  # loopback without any token: the operator's machine

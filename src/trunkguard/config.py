@@ -567,7 +567,9 @@ class ApiConfig(Section):
                                                              "this or the operator token (required off loopback)")
     tokens: list[NamedToken] = Field(default_factory=list, description="named tokens, one per person or tool: "
                                                                        "the audit records the token's name as who "
-                                                                       "acted (the CLI sends $TRUNKGUARD_TOKEN)")
+                                                                       "acted (the CLI sends $TRUNKGUARD_TOKEN); "
+                                                                       "with any set, reads need a token too "
+                                                                       "(api.open_endpoints excepted)")
     tls: ApiTls | None = Field(None, description="serve HTTPS (required when listen is not a loopback address)")
     open_endpoints: list[Literal["metrics", "leader"]] = Field(
         default_factory=list, description="served without a token even when reads need one: /metrics for "
