@@ -192,7 +192,10 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
         action = OperatorAction(kind, who or getpass.getuser(), reason, time.time())  # type: ignore[arg-type]
         _from_store(cfg, lambda store: store.queue_action(action))
         sentence = f"{kind} by {action.who} ({reason}): queued in the store for the next `trunkguard cycle`"
-        emit_json({"ok": True, "queued": True, "sentences": [sentence]}) if as_json else typer.echo(sentence)
+        if as_json:
+            emit_json({"ok": True, "queued": True, "sentences": [sentence]})
+        else:
+            typer.echo(sentence)
         return
     try:
         waiting = parse_duration(wait) if wait else 0.0
