@@ -75,16 +75,13 @@ def judge(run: KillRun) -> KillRun:
     return run
 
 
-async def kill_run(folder: Path, seed: int, *, latency: float = 2.0, python: str = sys.executable) -> KillRun:
-    rng = random.Random(seed)
-    state = EmulatorState(rules={RULE: default_rule(RULE, "tg-primary")}, calls={"primary_inbound_queue_id": 0})
-    state.faults.append({"method": "PUT", "latency": latency})  # the first write lands `latency` s after it arrives
-    port, api_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
-    p_port, s_port = free_port(), free_port()
-    db = folder / "trunkguard.db"
-    config = folder / "trunkguard.yaml"
+def config_text(port: int, p_port: int, s_port: int, store_url: str, *, ttl: float, api_listen: str | None = None,
+                timeout: str = "2s") -> str:
+    """The benches' daemon: one UDP trunk per carrier (a SIPp UAS each), fast detection, the platform
+    emulator at `port`, the store at `store_url`; no `api_listen`: the default, or `--listen`."""
     health = "{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2, confirm_burst: 2, up_after: 2}"
-    config.write_text(f"""
+    listen = f'listen: "{api_listen}", ' if api_listen else ""
+    return f"""
 carriers:
   primary:
     trunk_group_id: tg-primary
@@ -105,11 +102,23 @@ platform:
   queue_id: primary_inbound_queue_id
   client_id_env: TRUNKGUARD_CLIENT_ID
   client_secret_env: TRUNKGUARD_CLIENT_SECRET
-  timeout: 3s
-storage: {{url: "sqlite:///{db}", trace_retention: 0s}}
-api: {{listen: "127.0.0.1:{api_port}", token_env: TRUNKGUARD_API_TOKEN}}
-replica: {{lease_ttl: 2s}}
-""")
+  timeout: {timeout}
+storage: {{url: "{store_url}", trace_retention: 0s}}
+api: {{{listen}token_env: TRUNKGUARD_API_TOKEN}}
+replica: {{lease_ttl: {ttl:g}s}}
+"""
+
+
+async def kill_run(folder: Path, seed: int, *, latency: float = 2.0, python: str = sys.executable) -> KillRun:
+    rng = random.Random(seed)
+    state = EmulatorState(rules={RULE: default_rule(RULE, "tg-primary")}, calls={"primary_inbound_queue_id": 0})
+    state.faults.append({"method": "PUT", "latency": latency})  # the first write lands `latency` s after it arrives
+    port, api_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
+    p_port, s_port = free_port(), free_port()
+    db = folder / "trunkguard.db"
+    config = folder / "trunkguard.yaml"
+    config.write_text(config_text(port, p_port, s_port, f"sqlite:///{db}", ttl=2.0, api_listen=f"127.0.0.1:{api_port}",
+                                  timeout="3s"))
     env = {**os.environ, "TRUNKGUARD_CLIENT_ID": "trunkguard", "TRUNKGUARD_CLIENT_SECRET": "lab-secret",
            "TRUNKGUARD_API_TOKEN": TOKEN}
     api = f"http://127.0.0.1:{api_port}"

@@ -44,11 +44,12 @@ from trunkguard.actuation.emulator import EmulatorState, create_app, default_rul
 from trunkguard.asgi import serving
 
 try:
+    from bench.kill import RULE, config_text
     from bench.scale import free_port, start_sipp
 except ImportError:  # run as a script: bench/ itself is on sys.path
+    from kill import RULE, config_text  # type: ignore[no-redef]
     from scale import free_port, start_sipp  # type: ignore[no-redef]
 
-RULE = "rule-inbound-1"
 TOKEN = "replica-token"
 POSTGRES_URL = os.environ.get("TRUNKGUARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -82,36 +83,6 @@ def postgres_schema(url: str = POSTGRES_URL) -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
-
-
-def config_text(port: int, p_port: int, s_port: int, store_url: str, ttl: float) -> str:
-    health = "{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2, confirm_burst: 2, up_after: 2}"
-    return f"""
-carriers:
-  primary:
-    trunk_group_id: tg-primary
-    health: {health}
-    trunks: [{{name: primary-1, uri: "sip:127.0.0.1:{p_port};transport=udp"}}]
-  secondary:
-    trunk_group_id: tg-secondary
-    health: {health}
-    trunks: [{{name: secondary-1, uri: "sip:127.0.0.1:{s_port};transport=udp"}}]
-policy:
-  poll_interval: 500ms
-  failback: {{mode: approval}}
-  readiness: {{trunks: true, sweep: false, certs: false, parity: false}}
-platform:
-  kind: emulator
-  base_url: http://127.0.0.1:{port}
-  rule_id: {RULE}
-  queue_id: primary_inbound_queue_id
-  client_id_env: TRUNKGUARD_CLIENT_ID
-  client_secret_env: TRUNKGUARD_CLIENT_SECRET
-  timeout: 2s
-storage: {{url: "{store_url}", trace_retention: 0s}}
-api: {{token_env: TRUNKGUARD_API_TOKEN}}
-replica: {{lease_ttl: {ttl}s}}
-"""
 
 
 async def replica_run(folder: Path, seed: int, *, replicas: int = 2, sig: str = "KILL", ttl: float = 3.0,
@@ -162,7 +133,7 @@ async def replica_run(folder: Path, seed: int, *, replicas: int = 2, sig: str = 
 
     with postgres_schema() as store_url:
         config = folder / "trunkguard.yaml"
-        config.write_text(config_text(port, p_port, s_port, store_url, ttl))
+        config.write_text(config_text(port, p_port, s_port, store_url, ttl=ttl))
         try:
             async with serving(create_app(state), "127.0.0.1", port), httpx.AsyncClient() as client:
                 for i, api in enumerate(apis):

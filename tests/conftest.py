@@ -35,13 +35,18 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     raise RuntimeError("no free port")
 
 
-def need_sipp() -> str:
-    path = shutil.which("sipp")
+def need_binary(name: str, package: str, why: str) -> str:
+    """The program's path; skipped without it on a laptop, a failure under CI=true (make test installs it)."""
+    path = shutil.which(name)
     if path is None:
         if IN_CI:
-            pytest.fail("sipp is missing under CI=true: .ci/run must install Debian's sip-tester")
-        pytest.skip("sipp is not installed (apt-get install sip-tester); these tests need a real SIP peer")
+            pytest.fail(f"{name} is missing under CI=true: make test installs Debian's {package}")
+        pytest.skip(f"{name} is not installed (apt-get install {package}); {why}")
     return path
+
+
+def need_sipp() -> str:
+    return need_binary("sipp", "sip-tester", "these tests need a real SIP peer")
 
 
 @dataclass

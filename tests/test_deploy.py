@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import IN_CI
+from tests.conftest import need_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ROOT / "src" / "trunkguard" / "api" / "metrics.py"
@@ -47,11 +44,7 @@ def test_the_alert_rules_query_only_exported_metrics() -> None:
 
 
 def test_promtool_checks_the_rules_and_their_tests_pass() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if IN_CI:
-            pytest.fail("promtool is missing under CI=true: make test installs Debian's prometheus package")
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    promtool = need_binary("promtool", "prometheus", "it checks the shipped alert rules")
     folder = ROOT / "deploy" / "prometheus"
     checked = subprocess.run([promtool, "check", "rules", "trunkguard-rules.yml"], cwd=folder, capture_output=True,
                              text=True)
