@@ -10,7 +10,7 @@ CBIN    := $(CVENV)/bin
 CSTAMP  := $(CVENV)/.installed
 SOURCES := $(shell find src -name '*.py' -o -name '*.xml') setup.py pyproject.toml
 SIP_TESTS := tests/test_sip_message.py tests/test_spoofing.py tests/test_stream_framing.py \
-             tests/test_probe_peers.py tests/test_cli_probe.py
+             tests/test_probe_peers.py tests/test_cli_probe.py tests/test_cli_run.py
 
 .PHONY: install compiled deps test test-compiled lint rules demo bench clean
 

@@ -141,3 +141,12 @@ def test_mutated_sip_shaped_input_raises_only_sip_parse_error(lines: list[str], 
         return
     assert msg.call_id == "c" or any("call-id" in line.lower() or line[:2].lower() == "i:" for line in lines)
     msg.headers  # noqa: B018
+
+
+def test_the_sip_counters_are_all_named() -> None:
+    """/metrics reads them by name; the compiled build has no `__slots__` to list them."""
+    from dataclasses import fields
+
+    from trunkguard.sip.client import SipStats
+
+    assert list(SipStats().as_dict()) == [f.name for f in fields(SipStats)]

@@ -73,6 +73,9 @@ async def one_cycle(service: Service, deadline: float = 60.0) -> CycleResult:
             holder = status().facts.roll.leader
             return CycleResult(STANDBY, "standby", f"another trunkguard holds the lease ({holder or 'unknown'}); "
                                                    "nothing done", time.monotonic() - started)
+        settle = service.config.platform.swap_rules().deadline + 5 if service.config.platform else 30
+        # a swap decided on taking the lease finishes first: a queued action must not meet it in flight
+        await until(lambda: status().pair.in_flight is None, "the swap in flight settling", settle)
         for row_id, action in await asyncio.to_thread(store.queued_actions):
             sentences = await runtime.submit(OperatorAction(action.kind, action.who, action.why, runtime.clock()))
             said.extend(sentences)
@@ -80,8 +83,7 @@ async def one_cycle(service: Service, deadline: float = 60.0) -> CycleResult:
             if term is not None:
                 await asyncio.to_thread(store.took_queued, term, row_id,
                                         f"carried out by a cycle: {sentences[0] if sentences else ''}")
-        await until(lambda: status().pair.in_flight is None, "the swap in flight settling",
-                    service.config.platform.swap_rules().deadline + 5 if service.config.platform else 30)
+        await until(lambda: status().pair.in_flight is None, "the swap in flight settling", settle)
         final = status()
     except (TimeoutError, StoreError) as exc:
         return CycleResult(TROUBLE, "trouble", str(exc), time.monotonic() - started)

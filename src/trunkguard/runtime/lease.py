@@ -124,8 +124,8 @@ class LeaseKeeper:
                 except LeaseLost as exc:
                     self._term = Term()
                     alert(Notify("lease_lost", "critical",
-                                 f"lost the lease ({exc}): another trunkguard acts on this store now, so this one "
-                                 "stops acting and stays a candidate, taking the lease again if it lapses"))
+                                 f"lost the lease ({exc}): it lapsed or another trunkguard took it, so this one "
+                                 "stops acting and stays a candidate, taking the lease again when it is free"))
                     lost(f"lost the lease ({exc})")
                 except StoreError as exc:
                     trouble(exc, "renewing the lease")

@@ -163,10 +163,9 @@ class ProbeRunner:
                        MappingProxyType({t: self._phases[t] for t in trunks if t in self._phases}))
 
     def samples(self) -> Samples:
-        stats = self.client.stats
         return Samples(MappingProxyType(dict(self._recent)), MappingProxyType(dict(self._failures)),
                        MappingProxyType(dict(self._phases)), MappingProxyType(dict(self._rtp)),
-                       MappingProxyType({name: getattr(stats, name) for name in stats.__slots__}))
+                       MappingProxyType(self.client.stats.as_dict()))
 
     async def _options(self, task: ProbeTask) -> None:
         late = self._late(task)

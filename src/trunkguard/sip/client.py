@@ -83,6 +83,13 @@ class SipStats:
     requests_ignored: int = 0
     transport_errors: int = 0
 
+    def as_dict(self) -> dict[str, int]:
+        """Every counter by name (for /metrics; spelt out: the compiled build has no `__slots__` to read)."""
+        return {"sent": self.sent, "retransmitted": self.retransmitted, "received": self.received,
+                "matched": self.matched, "duplicates": self.duplicates, "stray": self.stray,
+                "malformed": self.malformed, "requests_ignored": self.requests_ignored,
+                "transport_errors": self.transport_errors}
+
 
 class _ClientTransaction:
     __slots__ = (
