@@ -33,7 +33,6 @@ async def test_replicas_of_one_host_share_out_one_lease_and_status_names_the_lea
         cfg = parse_config(lab.config_text("fast", storage=postgres_url, api_listen=f"127.0.0.1:{ports[0]}")
                            + "replica: {lease_ttl: 2s}\n")
         config_file = tmp_path / "trunkguard.yaml"
-        config_file.write_text(lab.config_text("fast", storage=postgres_url, api_listen=f"127.0.0.1:{ports[1]}"))
         services = [Service.build(with_listen(cfg, f"127.0.0.1:{p}"), lab_environment("t")) for p in ports]
         assert services[0].status().facts.me.name == services[1].status().facts.me.name  # the host's name, twice
         stops = [asyncio.Event() for _ in services]
@@ -57,6 +56,8 @@ async def test_replicas_of_one_host_share_out_one_lease_and_status_names_the_lea
             assert view["lease"]["holder"] == me.holder and view["lease"]["term"] == 1
             assert {m["holder"] for m in view["replicas"]} == {s.status().facts.me.holder for s in services}
             # `trunkguard status` against the standby's API (the config file names its port)
+            config_file.write_text(lab.config_text("fast", storage=postgres_url,
+                                                   api_listen=f"127.0.0.1:{ports[standby]}"))
             result = await asyncio.to_thread(CliRunner().invoke, cli, ["status", "--config", str(config_file)],
                                              env={"TRUNKGUARD_API_TOKEN": "t"})
             assert result.exit_code == 0, result.output

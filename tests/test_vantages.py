@@ -166,3 +166,23 @@ def test_bad_replica_and_vantage_settings_name_the_field_and_the_rule(text: str,
     with pytest.raises(ConfigError) as caught:
         parse_config(base + text + "\n")
     assert any(p == field and rule in r for p, r in caught.value.problems), caught.value.problems
+
+
+def test_a_vantage_losing_its_own_network_does_not_vote_while_it_re_checks_the_other_carrier() -> None:
+    losing = VantageView("site-b", 100, ("primary",), ("primary",), ("secondary",), ("p1", "s1"), ("secondary",))
+    views = {"site-a": _view("site-a", 100, down=True), "site-b": losing, "site-c": _view("site-c", 100)}
+    verdict = judge("primary", views, None, None, 101, RULES)
+    assert not verdict.down  # site-b's 'down' does not count while its secondary is being confirmed
+    assert "site-b is re-checking secondary too: its own network is in doubt: isolated" in verdict.words
+    settled = VantageView("site-b", 100, ("primary",), ("primary",), ("secondary",), ("p1",), ())
+    assert judge("primary", {**views, "site-b": settled}, None, None, 101, RULES).down
+
+
+def test_with_a_quorum_a_primary_suspicion_re_checks_the_secondary_at_once() -> None:
+    state, rules = _machine()
+    state, _, _ = _fold(state, rules, ProbeDone("s1", 0, True, 200), 0.1)
+    state, _, _ = _fold(state, rules, ProbeDone("p1", 0, False, detail="timeout"), 0.2)
+    assert state.trunks[0].state is TrunkState.SUSPECT
+    _, effects, _ = _fold(state, rules, Tick(), 0.25)
+    kinds = {(e.task.trunk, e.task.kind) for e in effects if isinstance(e, SendProbe)}
+    assert ("s1", "correlate") in kinds  # not at s1's next regular probe, up to an interval later

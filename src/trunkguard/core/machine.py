@@ -71,6 +71,7 @@ from trunkguard.core.scheduler import (
     TrunkSpec,
     correlate,
     correlated,
+    cross_check,
     due,
     finished,
     new_schedule,
@@ -254,6 +255,8 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
         schedule = suspicion(schedule, i, h.state is TrunkState.SUSPECT)
         if before.state is TrunkState.UP and h.state is TrunkState.SUSPECT:
             schedule = correlate(schedule, rules.trunks, trunks, i, now)
+            if rules.policy.quorum.active:  # is it this host's network? the other carriers say
+                schedule = cross_check(schedule, rules.trunks, trunks, i, now)
         elif h.state is not TrunkState.SUSPECT:
             schedule = uncorrelate(schedule, i)
     elif h.state is TrunkState.UP:

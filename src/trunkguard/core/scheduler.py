@@ -274,6 +274,27 @@ def correlate(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[T
                   budget=tuple((c, w, u, t) for c, (w, u, t) in sorted(budget.items())))
 
 
+def cross_check(schedule: Schedule, specs: Sequence[TrunkSpec], health: Sequence[TrunkHealth], index: int,
+                now: float, per_carrier: int = 2) -> Schedule:
+    """Trunk `index` turned SUSPECT and several vantages judge together: probe up to `per_carrier` UP
+    trunks of every other carrier at the next Tick, so a host losing its own network doubts them too
+    before this one can be confirmed down (core/vantage.py counts no vote from such a host)."""
+    carrier = specs[index].carrier
+    taken: dict[str, int] = {}
+    picked: list[int] = []
+    for j, other in enumerate(specs):
+        if other.carrier == carrier or taken.get(other.carrier, 0) >= per_carrier or health[j].state is not _UP \
+                or j in schedule.correlating or schedule.plans[j].in_flight:
+            continue
+        picked.append(j)
+        taken[other.carrier] = taken.get(other.carrier, 0) + 1
+    if not picked:
+        return schedule
+    plans = schedule.plans.update({j: evolve(schedule.plans[j], correlated_by=specs[index].name, correlated_at=now)
+                                   for j in picked})
+    return evolve(schedule, plans=plans, correlating=schedule.correlating | frozenset(picked))
+
+
 def correlated(schedule: Schedule, index: int) -> tuple[str, float] | None:
     """Who started this trunk's confirmation, and when (None: its own probe did)."""
     plan = schedule.plans[index]

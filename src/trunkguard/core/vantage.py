@@ -8,7 +8,11 @@ through the store (runtime/vantages.py); the leader's machine holds the latest o
 vantages are configured, counts the primary down only when `need` of the live ones agree.
 
 Not counted, and named as isolated in the sentence:
-- a vantage that reaches no carrier at all (its own network is down, not the carriers), and
+- a vantage that reaches no carrier at all (its own network is down, not the carriers);
+- a vantage that sees the primary down while it is still confirming a trunk of another carrier:
+  when a host loses its network its trunks fail one by one, and for a moment it would vote "down".
+  (With a quorum, a primary trunk's suspicion also re-checks the other carriers at once, so such a
+  doubt shows within a probe's T1, before the primary's own confirmation can end); and
 - a vantage not heard of for `stale_after` (its reports stopped: a dead agent, a cut link).
 The platform's edge view counts as one more vantage when `edge` is on: down when the platform sees
 no trunk of the carrier in service, isolated when it has no view or its view is too old.
@@ -40,17 +44,19 @@ class VantageView:
     hard: tuple[str, ...] = ()      # carriers of which no trunk answers SIP from here
     reaches: tuple[str, ...] = ()   # carriers of which some trunk answers SIP from here
     failing: tuple[str, ...] = ()   # trunks not up from here (at most FAILING_KEPT)
+    doubt: tuple[str, ...] = ()     # carriers with a trunk being confirmed (SUSPECT) from here
 
     def as_json(self) -> dict[str, object]:
         return {"down": list(self.down), "hard": list(self.hard), "reaches": list(self.reaches),
-                "failing": list(self.failing)}
+                "failing": list(self.failing), "doubt": list(self.doubt)}
 
     @classmethod
     def from_json(cls, name: str, at: float, data: Mapping[str, object]) -> VantageView:
         def names(key: str) -> tuple[str, ...]:
             value = data.get(key)
             return tuple(str(v) for v in value) if isinstance(value, list) else ()
-        return cls(name, at, names("down"), names("hard"), names("reaches"), names("failing")[:FAILING_KEPT])
+        return cls(name, at, names("down"), names("hard"), names("reaches"), names("failing")[:FAILING_KEPT],
+                   names("doubt"))
 
 
 def view_of(name: str, trunks: Iterable[TrunkHealth], down: Callable[[str, int], bool], now: float) -> VantageView:
@@ -58,15 +64,18 @@ def view_of(name: str, trunks: Iterable[TrunkHealth], down: Callable[[str, int],
     usable: dict[str, int] = {}
     answering: dict[str, int] = {}
     failing: list[str] = []
+    doubt: set[str] = set()
     for t in trunks:
         usable[t.carrier] = usable.get(t.carrier, 0) + t.usable
         answering[t.carrier] = answering.get(t.carrier, 0) + (t.state is not TrunkState.DOWN)
         if t.state is not TrunkState.UP and len(failing) < FAILING_KEPT:
             failing.append(t.name)
+        if t.state is TrunkState.SUSPECT:
+            doubt.add(t.carrier)
     carriers = sorted(usable)
     return VantageView(name, now, tuple(c for c in carriers if down(c, usable[c])),
                        tuple(c for c in carriers if not answering[c]),
-                       tuple(c for c in carriers if answering[c]), tuple(failing))
+                       tuple(c for c in carriers if answering[c]), tuple(failing), tuple(sorted(doubt)))
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,9 @@ def states(carrier: str, views: Mapping[str, VantageView], edge: bool | None, ed
             out.append(VantageState(name, "isolated", age, f"not heard from for {format_duration(round(age, 1))}"))
         elif not v.reaches:
             out.append(VantageState(name, "isolated", age, "reaches nothing"))
+        elif carrier in v.down and set(v.doubt) - {carrier}:  # losing its own network, not yet every trunk
+            others = ", ".join(sorted(set(v.doubt) - {carrier}))
+            out.append(VantageState(name, "isolated", age, f"is re-checking {others} too: its own network is in doubt"))
         else:
             out.append(VantageState(name, "down" if carrier in v.down else "up", age, hard=carrier in v.hard))
     if rules.edge:

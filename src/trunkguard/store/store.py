@@ -25,7 +25,7 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trunkguard.core.failover import OperatorAction, PairSnapshot, Swap
@@ -169,9 +169,13 @@ class Store:
         with self._tx() as s:
             now = self._now(s) if now is None else now
             row = s.get(Lease, self.lease_name, with_for_update=True)
-            if row is None:
-                s.add(Lease(name=self.lease_name, holder=holder, term=1, expires_at=now + ttl))
-                return 1, 0.0
+            if row is None:  # the first lease: replicas starting together may all insert it; one wins
+                try:
+                    with s.begin_nested():
+                        s.add(Lease(name=self.lease_name, holder=holder, term=1, expires_at=now + ttl))
+                    return 1, 0.0
+                except IntegrityError:
+                    return None, 0.0  # another took it a moment ago: ask again at once
             if row.holder == holder and row.expires_at > now:
                 row.expires_at = now + ttl
                 return row.term, 0.0
