@@ -57,3 +57,8 @@ def test_help_lists_choices_and_shows_no_placeholder_after_a_flag() -> None:
     text = runner.invoke(app, ["run", "--help"], terminal_width=200).output
     assert "<bool>" not in text and "<text|json>" in text and "TRUNKGUARD_CONFIG" in text
     assert "<primary|secondary>" in runner.invoke(app, ["sweep", "--help"], terminal_width=200).output
+
+
+def test_cycle_refuses_a_bad_deadline_as_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["cycle", "--config", "examples/cxone.yaml", "--deadline", "soon"])
+    assert result.exit_code == 2 and "--deadline: 'soon' is not a duration" in result.output

@@ -12,7 +12,7 @@ import typer
 
 from trunkguard import aio, logs
 from trunkguard.app import Service
-from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, find_config
+from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, find_config, usage_error
 from trunkguard.config import load_config
 from trunkguard.cycle import SWAP_FAILED, TROUBLE, CycleResult, one_cycle
 from trunkguard.durations import parse_duration
@@ -58,10 +58,13 @@ def cycle(config: Path | None = CONFIG,
     logs.configure(logging.INFO if verbose else logging.WARNING)
     try:
         seconds = parse_duration(deadline)
+    except ValueError as exc:
+        usage_error(f"--deadline: {exc}")
+    try:
         result = run_cycle(find_config(config), deadline=seconds, name=name)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
-    except (TrunkguardError, ValueError) as exc:
+    except TrunkguardError as exc:
         typer.echo(f"trunkguard: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     if as_json:
