@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from trunkguard.core.failover import (
     Notify,
@@ -306,18 +308,55 @@ def _maintain(snap: PairSnapshot, trunk: str, at: float, until: float) -> PairSn
 
 
 def test_a_trunk_in_maintenance_is_left_out_of_decisions_until_it_ends_by_itself() -> None:
+    """A down trunk in maintenance does not count against its carrier; a healthy one still carries calls, so
+    with p1 down and p2 in maintenance but answering, the primary is not down (it would not be without the
+    maintenance either)."""
     obs = Observation((TrunkHealth("p1", "primary", TrunkState.DOWN), TrunkHealth("p2", "primary"),
                        TrunkHealth("s1", "secondary")), 0, READY)
     snap = _maintain(PairSnapshot(), "p2", 10.0, 100.0)
-    d = decide(snap, obs, 20.0, RULES)  # p1 is down and p2, the only usable one, is in maintenance
+    d = decide(snap, obs, 20.0, RULES)
+    assert d.swap is None and d.sentence == ("no action: primary carrier healthy, 1/2 trunks usable (p1 down) "
+                                             "(in maintenance, not counted against the carrier: p2)")
+    both_down = replace(obs, trunks=(TrunkHealth("p1", "primary", TrunkState.DOWN),
+                                     TrunkHealth("p2", "primary", TrunkState.DOWN), TrunkHealth("s1", "secondary")))
+    d = decide(snap, both_down, 20.0, RULES)
     assert d.swap is not None and d.sentence.startswith("activating the secondary carrier: no primary trunk answers")
-    assert d.sentence.endswith("(in maintenance, not counted: p2)")
     healthy = decide(_maintain(PairSnapshot(), "p1", 10.0, 100.0), obs, 20.0, RULES)
     assert healthy.swap is None and healthy.sentence == ("no action: primary carrier healthy, 1/1 trunks usable "
-                                                         "(in maintenance, not counted: p1)")
+                                                         "(in maintenance, not counted against the carrier: p1)")
     ended = decide(_maintain(PairSnapshot(), "p1", 10.0, 100.0), obs, 100.0, RULES)
     assert ended.sentence.startswith("maintenance of p1 ended by itself; ") and ended.snapshot.maintenance == ()
     assert "maintenance_ended" in kinds(ended.intents)
+
+
+def _three(*down: str) -> Observation:
+    return Observation(tuple(TrunkHealth(n, "primary", TrunkState.DOWN if n in down else TrunkState.UP)
+                             for n in ("a1", "a2", "a3")) + (TrunkHealth("s1", "secondary"),), 0, READY)
+
+
+def test_maintenance_of_a_healthy_trunk_never_swaps_under_fewer_usable_than() -> None:
+    """Regression (rollout item 1): three healthy trunks and `fewer_usable_than: 3`; putting a2 into
+    maintenance used to commit a swap at once ("fewer than 3 trunks usable (2/2 trunks usable)")."""
+    rules = replace(RULES, down_below=3)
+    assert decide(PairSnapshot(), _three(), 5.0, rules).swap is None
+    d = decide(_maintain(PairSnapshot(), "a2", 10.0, 700.0), _three(), 11.0, rules)
+    assert d.swap is None and d.sentence.startswith("no action: primary carrier healthy, 3/3 trunks usable")
+    # a2 down while in maintenance: the threshold drops by one, so 2 usable of the others is still enough
+    assert decide(_maintain(PairSnapshot(), "a2", 10.0, 700.0), _three("a2"), 12.0, rules).swap is None
+    # a1 failing as well leaves 1 usable where 2 are needed: that is a real outage
+    d = decide(_maintain(PairSnapshot(), "a2", 10.0, 700.0), _three("a1", "a2"), 13.0, rules)
+    assert d.swap is not None and "fewer than 2 trunks usable" in d.sentence
+
+
+def test_usable_fraction_is_taken_over_the_trunks_not_left_out() -> None:
+    rules = replace(RULES, down_fraction=0.5)
+    four = Observation(tuple(TrunkHealth(f"a{i}", "primary", TrunkState.DOWN if i in (1, 2) else TrunkState.UP)
+                             for i in range(1, 5)) + (TrunkHealth("s1", "secondary"),), 0, READY)
+    assert decide(PairSnapshot(), four, 5.0, rules).swap is None  # 2/4 is not below half
+    # a1 (down) in maintenance: 2 of the 3 others usable
+    assert decide(_maintain(PairSnapshot(), "a1", 1.0, 700.0), four, 5.0, rules).swap is None
+    # a3 (healthy) in maintenance: it still carries calls, so still 2/4, not 1/3
+    assert decide(_maintain(PairSnapshot(), "a3", 1.0, 700.0), four, 5.0, rules).swap is None
 
 
 def test_maintenance_of_every_primary_trunk_means_no_action_and_end_brings_them_back() -> None:
@@ -336,3 +375,36 @@ def test_maintenance_survives_the_snapshot_codec() -> None:
 
     snap = _maintain(PairSnapshot(), "p2", 10.0, 100.0)
     assert snapshot_from_json(snapshot_to_json(snap)) == snap
+
+
+_STATES = st.sampled_from([TrunkState.UP, TrunkState.SUSPECT, TrunkState.DOWN, TrunkState.RECOVERING])
+
+
+@settings(max_examples=400, deadline=None)
+@given(states=st.lists(_STATES, min_size=1, max_size=6), media=st.lists(st.sampled_from([None, True, False]),
+                                                                         min_size=6, max_size=6),
+       away=st.sets(st.integers(0, 5)), below=st.integers(1, 7), fraction=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]),
+       pick=st.integers(0, 5), ending=st.booleans(), secondary_up=st.booleans())
+def test_maintenance_of_a_healthy_trunk_never_changes_whether_a_swap_happens(
+        states: list[TrunkState], media: list[bool | None], away: set[int], below: int, fraction: float, pick: int,
+        ending: bool, secondary_up: bool) -> None:
+    """For any outage pattern and primary_down_when rule: putting a healthy trunk into maintenance (or ending
+    its maintenance) never causes a swap that would not have happened without it, nor stops one."""
+    trunks = [TrunkHealth(f"a{i}", "primary", s, media_ok=media[i]) for i, s in enumerate(states)]
+    healthy = [t.name for t in trunks if t.usable]
+    assume(healthy)
+    x = healthy[pick % len(healthy)]
+    obs = Observation((*trunks, TrunkHealth("s1", "secondary", TrunkState.UP if secondary_up else TrunkState.DOWN)),
+                      0, READY)
+    rules = replace(RULES, down_below=below, down_fraction=fraction)
+    others = {f"a{i}" for i in away if i < len(trunks)} - {x}
+    assume(others | {x} != {t.name for t in trunks})  # every trunk in maintenance: nothing to judge by (own rule)
+    without = PairSnapshot()
+    for name in sorted(others):
+        without = _maintain(without, name, 1.0, 1e9)
+    with_x = _maintain(without, x, 1.0, 1e9)
+    if ending:  # ending x's maintenance rather than starting it: the same two worlds, read the other way
+        with_x = operator(with_x, OperatorAction("maintenance_end", "dora", "done", 2.0, x), 2.0).snapshot
+        with_x, without = without, _maintain(without, x, 1.0, 1e9)
+    a, b = decide(without, obs, 5.0, rules), decide(with_x, obs, 5.0, rules)
+    assert (a.swap is None) == (b.swap is None), (a.sentence, b.sentence)

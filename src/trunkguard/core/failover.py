@@ -189,13 +189,24 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
                                                 "itself: back in decisions"), *d.intents),
                             f"maintenance of {names} ended by itself; {d.sentence}")
         away = {m.trunk for m in snap.maintenance}
-        obs = replace(obs, trunks=tuple(t for t in obs.trunks if t.name not in away))
-        if not obs.carrier(Role.PRIMARY) and snap.active is Role.PRIMARY and snap.in_flight is None:
+        primary_away = [t for t in obs.carrier(Role.PRIMARY) if t.name in away]
+        if primary_away and len(primary_away) == len(obs.carrier(Role.PRIMARY)) and snap.active is Role.PRIMARY \
+                and snap.in_flight is None:
             return Decision(snap, (), "no action: every primary trunk is in maintenance, so there is nothing to "
                                       "judge the primary by; routing stays on the primary carrier")
+        # A trunk in maintenance counts neither for nor against the carrier. One that is down is left
+        # out, and `fewer_usable_than` drops by one for it (the share is taken over the trunks left);
+        # one that answers still carries calls and counts as it is. So putting a healthy trunk into
+        # maintenance, or ending it, changes no verdict: (u + 1) < n  <=>  u < n - 1.
+        left_out = {t.name for t in obs.trunks if t.name in away and not t.usable}
+        down_away = sum(t.name in left_out for t in primary_away)
+        obs = replace(obs, trunks=tuple(t for t in obs.trunks if t.name not in left_out))
+        if down_away:
+            rules = replace(rules, down_below=max(1, rules.down_below - down_away))
         d = _decide_now(snap, obs, now, rules)
         return Decision(d.snapshot, d.intents,
-                        f"{d.sentence} (in maintenance, not counted: {', '.join(sorted(str(a) for a in away))})")
+                        f"{d.sentence} (in maintenance, not counted against the carrier: "
+                        f"{', '.join(sorted(str(a) for a in away))})")
     return _decide_now(snap, obs, now, rules)
 
 

@@ -270,7 +270,7 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
         # a change of that is worth a decision (thousands of trunks going down one by one would
         # otherwise each re-read every trunk).
         down = rules.down(h.carrier, left)
-        matters = down != rules.down(h.carrier, counts[h.carrier]) or down
+        matters = down != rules.down(h.carrier, counts[h.carrier]) or down or bool(state.pair.maintenance)
         if left != counts[h.carrier]:
             counts[h.carrier] = left
             usable = tuple(sorted(counts.items()))
