@@ -78,7 +78,7 @@ async def test_the_bearer_form_is_exact_and_a_read_token_cannot_act(tmp_path: Pa
             response = await client.post(f"{base}/api/v1/actions", json=pause, headers={"Authorization": header})
             assert response.status_code == 401, header
         read = await client.post(f"{base}/api/v1/actions", json=pause, headers={"Authorization": f"Bearer {READ}"})
-        assert read.status_code == 401
+        assert read.status_code == 403 and read.json() == {"error": "this token may only read"}  # known, not allowed
         assert (await client.get(f"{base}/api/v1/status")).status_code == 401
         for token in (READ, TOKEN):
             got = await client.get(f"{base}/api/v1/status", headers={"Authorization": f"Bearer {token}"})
@@ -270,7 +270,10 @@ async def test_a_named_token_is_who_acted_and_a_reader_token_only_reads(tmp_path
         grafana = {"Authorization": "Bearer grafana-token"}
         assert (await client.get(f"{base}/api/v1/status", headers=grafana)).status_code == 200
         refused = await client.post(f"{base}/api/v1/actions", json={**pause, "kind": "resume"}, headers=grafana)
-        assert refused.status_code == 401
+        assert refused.status_code == 403 and refused.json()["error"] == "this token may only read"
+        wrong = await client.post(f"{base}/api/v1/actions", json={**pause, "kind": "resume"},
+                                  headers={"Authorization": "Bearer grafana-tokenx"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
         shared = await client.post(f"{base}/api/v1/actions", json={**pause, "kind": "ack", "who": "carol"},
                                    headers={"Authorization": f"Bearer {TOKEN}"})
         assert "acknowledged by carol" in shared.json()["sentences"][0]  # the shared token: the body says who
@@ -323,6 +326,11 @@ def test_with_named_tokens_every_read_needs_a_token_and_a_reader_never_acts() ->
     assert named.can_read(request("g-token")) and named.actor(request("g-token")) is None
     assert named.actor(request("a-token")) == "alice" and named.actor(request(None)) is None
     assert named.actor(request("a-tokenx")) is None
+    assert named.only_reads(request("g-token"))  # a 403 on an action, not the 401 of a wrong token
+    assert not any(named.only_reads(request(t)) for t in ("a-token", "a-tokenx", "g-tokenx", None))
+    shared_reader = ApiTokens(operator="op", reader="rd")
+    assert shared_reader.only_reads(request("rd")) and not shared_reader.only_reads(request("op"))
+    assert not shared_reader.only_reads(request("nope")) and not ApiTokens().only_reads(request("rd"))
     shared = ApiTokens(operator="op")
     assert shared.actor(request("op")) == SHARED and shared.actor(request("alice")) is None
     assert ApiTokens().actor(request(None)) == SHARED  # loopback without any token: the operator's machine

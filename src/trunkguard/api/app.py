@@ -12,8 +12,9 @@
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
 - `GET  /api/v1/openapi.json` the OpenAPI document of the above (api/schema.py).
 - `GET  /`                the dashboard: one static page fed by /api/v1/events.
-Actions need `Authorization: Bearer <token>` with the operator token (`api.token_env`); reads need
-the read or the operator token when `api.read_token_env` is set (api/auth.py). Bodies over
+Actions need `Authorization: Bearer <token>` with the operator token (`api.token_env`): none or a wrong
+one is a 401, a token that may only read a 403; reads need the read or the operator token when
+`api.read_token_env` is set (api/auth.py). Bodies over
 `api.max_body` are refused (413), and a body that is not an action is a 400 naming why.
 """
 
@@ -90,6 +91,8 @@ def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_bo
 
     async def act(request: Request) -> Response:
         actor = tokens.actor(request)
+        if actor is None and tokens.only_reads(request):
+            return JSONResponse({"error": "this token may only read"}, status_code=403)
         if actor is None:
             return JSONResponse({"error": "a valid API token is required (Authorization: Bearer ...)"},
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})

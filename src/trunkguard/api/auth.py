@@ -4,7 +4,8 @@ named token (`api.tokens`) does what its role allows, and its name is recorded a
 A request carries `Authorization: Bearer <token>` (RFC 6750: the scheme is case-insensitive, one
 space, the token as issued); anything else carries no token. Tokens are compared in constant time.
 Without a read token configured (allowed on loopback only), reads need no token; `open_endpoints`
-(metrics, leader) never need one.
+(metrics, leader) never need one. An action with a token that may only read is forbidden (403, "this
+token may only read"); one with no valid token is unauthorized (401).
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ class ApiTokens:
 
     def can_act(self, request: HTTPConnection) -> bool:
         return self.actor(request) is not None
+
+    def only_reads(self, request: HTTPConnection) -> bool:
+        """The request carries a valid token that may read but not act (the read token, a named
+        reader): refused an action with 403, where a wrong or missing token gets 401."""
+        if self.actor(request) is not None:
+            return False
+        given = bearer(request)
+        named = self._named(given)
+        return (named is not None and named.role == "reader") or self._is(given, self.reader)
 
     def can_read(self, request: HTTPConnection, endpoint: str = "") -> bool:
         if (self.reader is None and not self.named) or endpoint in self.open_endpoints:
