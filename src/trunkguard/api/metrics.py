@@ -18,6 +18,8 @@ from trunkguard.core.health import TrunkState
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.status import Status, vantage_view
 
+SWAP_RESULTS = ("applied", "failed")  # trunkguard_swaps_total's `result`, as observe() sets it
+
 
 class Metrics:
     def __init__(self, runtime: Runtime) -> None:
@@ -35,8 +37,22 @@ class Metrics:
                                   buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
                                   registry=self.registry)
         self.last_probe: dict[str, bool] = {}
+        self._zero(runtime)
         runtime.subscribe(self.observe)
         self.registry.register(_StatusCollector(runtime, self))
+
+    def _zero(self, runtime: Runtime) -> None:
+        """Every label set the counters can take, at 0 from the start: `increase()` needs a sample before
+        the first probe, swap or failure, or the first one after a start is never seen (an alert on a
+        failed swap would stay quiet until the second)."""
+        for t in runtime.rules.trunks:
+            for kind in ("options", "media") if t.media_interval is not None else ("options",):
+                for result in ("success", "failure"):
+                    self.probes.labels(t.name, t.carrier, kind, result)
+            self.rtt.labels(t.carrier)
+        for role in Role:
+            for result in SWAP_RESULTS:
+                self.swaps.labels(role.value, result)
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "probe":
@@ -138,7 +154,9 @@ class _StatusCollector(Collector):
         failed = CounterMetricFamily("trunkguard_notification_failures", "Notifications given up on, by destination.",
                                      labels=["destination"])
         counts: dict[str, Any] = dict(e.facts.notifications)
-        for name in counts.get("destinations", ()):
+        # Every configured destination from the start, at 0 (the dispatcher lists them); two of one kind share
+        # a name and their counts, so each name is one series.
+        for name in dict.fromkeys(counts.get("destinations", ())):
             sent.add_metric([name], float(counts["sent"].get(name, 0)))
             failed.add_metric([name], float(counts["failed"].get(name, 0)))
         yield sent
