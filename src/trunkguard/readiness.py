@@ -22,7 +22,7 @@ from trunkguard.config import Config
 from trunkguard.core.failover import Readiness
 from trunkguard.durations import format_duration
 from trunkguard.parity import differences
-from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
+from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
 from trunkguard.probing.tls_cert import CertReport, inspect_config
 from trunkguard.sip.client import SipClient
 from trunkguard.store import Store
@@ -53,9 +53,9 @@ def sweep_result(result: SweepResult) -> CheckResult:
 async def check_sweep(cfg: Config) -> CheckResult:
     carrier = cfg.carriers.secondary
     async with SipClient() as client:
-        swept = await sweep(client, "secondary", carrier.trunks[0].sip_uri, carrier_dids(carrier, "secondary"),
-                            cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
-                            answer_timeout=carrier.sweep.timeout)
+        swept = await sweep_trunk(client, "secondary", carrier.trunks[0], carrier_dids(carrier, "secondary"),
+                                  cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
+                                  answer_timeout=carrier.sweep.timeout)
     return sweep_result(swept)
 
 

@@ -16,11 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from trunkguard import aio
 from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, load_or_exit, tls_for, usage_error
-from trunkguard.config import Config
+from trunkguard.config import Config, TrunkConfig
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError, SipUriError
 from trunkguard.parity import differences
-from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep
+from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
 from trunkguard.probing.tls_cert import inspect_config
 from trunkguard.readiness import CheckResult, certs_result, parity_result, store_result, sweep_result
@@ -81,7 +81,8 @@ def sweep_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     csv_file: Path | None = typer.Option(None, "--csv", help="Also write one row per DID to this CSV file."),
 ) -> None:
-    """Call every DID of a carrier through its first trunk; every one must answer 200."""
+    """Call every DID of a carrier through its first trunk (a TLS trunk with its `tls` settings); every one
+    must answer 200."""
     cfg = load_or_exit(config, as_json=as_json)
     if carrier not in ("primary", "secondary"):
         usage_error(f"--carrier must be primary or secondary, not {carrier!r}")
@@ -96,16 +97,16 @@ def sweep_cmd(
         usage_error("--cps must be more than 0 and --concurrency at least 1")
     trunk = chosen.trunks[0]
     show = not as_json and sys.stdout.isatty()
-    result = aio.run(_sweep(cfg, carrier, trunk.uri, dids, rate, room, chosen.sweep.timeout, show))
+    result = aio.run(_sweep(carrier, trunk, dids, rate, room, chosen.sweep.timeout, show))
     _store(cfg, sweep_result(result))
     if csv_file is not None:
         failed = {str(f["did"]): f for f in result.failed}
         with csv_file.open("w", newline="") as out:
             writer = csv.writer(out)
             writer.writerow(["did", "ok", "code", "reason"])
-            for did in dids:
+            for did, code in zip(dids, result.codes, strict=True):
                 row = failed.get(did)
-                writer.writerow([did, row is None, "" if row is None else row["code"] or "",
+                writer.writerow([did, row is None, "" if code is None else code,
                                  "" if row is None else row["reason"]])
     if as_json:
         emit_json(result.as_dict())
@@ -118,15 +119,15 @@ def sweep_cmd(
         raise typer.Exit(EXIT_FAILED)
 
 
-async def _sweep(cfg: Config, role: str, uri: str, dids: list[str], cps: float, concurrency: int,
-                 timeout: float, show: bool) -> SweepResult:
+async def _sweep(role: str, trunk: TrunkConfig, dids: list[str], cps: float, concurrency: int, timeout: float,
+                 show: bool) -> SweepResult:
     columns = (TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show, transient=True) as progress:
         task = progress.add_task("sweep", total=len(dids))
         async with SipClient() as client:
-            return await sweep(client, role, parse_uri(uri), dids, cps=cps, concurrency=concurrency,
-                               answer_timeout=timeout,
-                               on_progress=lambda done, _r: progress.update(task, completed=done))
+            return await sweep_trunk(client, role, trunk, dids, cps=cps, concurrency=concurrency,
+                                     answer_timeout=timeout,
+                                     on_progress=lambda done, _r: progress.update(task, completed=done))
 
 
 def certs(
