@@ -190,7 +190,7 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
         usage_error("--reason must say why")
     if queue:  # no daemon: `trunkguard cycle` runs from a scheduler and takes it from the store
         action = OperatorAction(kind, who or getpass.getuser(), reason, time.time())  # type: ignore[arg-type]
-        _from_store(cfg, lambda store: store.queue_action(action))
+        _from_store(cfg, lambda store: store.queue_action(action), why="cannot queue the action: ")
         sentence = f"{kind} by {action.who} ({reason}): queued in the store for the next `trunkguard cycle`"
         if as_json:
             emit_json({"ok": True, "queued": True, "sentences": [sentence]})
@@ -296,17 +296,18 @@ def ack(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WH
     _act("ack", config, reason, who, as_json, queue=queue)
 
 
-def _from_store(cfg: Config, read: Callable[[Store], T]) -> T:
-    """Read the config's store without changing it (no migration, no lease)."""
+def _from_store(cfg: Config, read: Callable[[Store], T], why: str = "the daemon does not answer and ") -> T:
+    """Read (or queue into) the config's store as it is: never created nor migrated, no lease. A
+    missing store or one without trunkguard's tables is said in words, exit 1."""
     try:
-        store = Store(cfg.storage.url)
+        store = Store(cfg.storage.url)  # an existing store only (Store.open would create and migrate it)
     except StoreError as exc:
-        typer.echo(f"trunkguard: the daemon does not answer and the store cannot be opened: {exc}", err=True)
+        typer.echo(f"trunkguard: {why}the store cannot be opened: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     try:
         return read(store)
     except StoreError as exc:
-        typer.echo(f"trunkguard: the daemon does not answer and the store cannot be read: {exc}", err=True)
+        typer.echo(f"trunkguard: {why}the store cannot be read: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         store.close()
@@ -331,7 +332,8 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
                    "active_trunk_group": getattr(cfg.carriers, snap.active.value).trunk_group_id,
                    "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to.value,
                                                                        "key": snap.in_flight.key},
-                   "lease": None if lease is None else {**lease, "expires_at": iso(lease["expires_at"])},
+                   "lease": None if lease is None else  # a released lease has no expiry (null)
+                   {**lease, "expires_at": None if lease["expires_at"] is None else iso(lease["expires_at"])},
                    "replicas": [{k: v for k, v in m.items() if k != "view"} for m in members],
                    "last_decision": last[-1]["sentence"] if last else None})
         return
@@ -343,9 +345,13 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
                   f"({getattr(cfg.carriers, snap.active.value).trunk_group_id}), state {snap.state.value}"
                   + (f"; swap {snap.in_flight.key} was in flight" if snap.in_flight else ""))
     if lease is not None:
-        console.print(f"lease: held by {leader['name'] if leader else lease['holder']} (term {lease['term']}), "
-                      + (f"expires in {lease_left:.1f}s" if lease_left and lease_left > 0
-                         else "expired: no replica is acting"))
+        who = leader["name"] if leader else lease["holder"]
+        if lease.get("released"):
+            console.print(f"lease: released by {who} (term {lease['term']}) when it stopped: no replica is acting")
+        else:
+            console.print(f"lease: held by {who} (term {lease['term']}), "
+                          + (f"expires in {lease_left:.1f}s" if lease_left and lease_left > 0
+                             else "expired: no replica is acting"))
     for m in members:
         console.print(f"  {m['kind']} {m['name']} on {m['host']} (pid {m['pid']}): heard {m['age_s']:.1f}s ago")
     if last:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,20 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -89,21 +103,24 @@ def _intent(r: IntentRow) -> IntentRecord:
                         r.outcome, r.prior, r.after, r.created_at, r.finished_at, r.term)
 
 
-def engine_url(url: str) -> str:
-    """`postgresql://` uses psycopg 3 unless a driver is named; a SQLite file's folder is created."""
+def engine_url(url: str, *, create: bool = False) -> str:
+    """`postgresql://` uses psycopg 3 unless a driver is named; with `create`, a SQLite file's folder is made."""
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+    if create and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return url
 
 
 class Store:
-    def __init__(self, url: str, *, lease_name: str = "trunkguard") -> None:
+    def __init__(self, url: str, *, lease_name: str = "trunkguard", create: bool = False) -> None:
+        """A store that exists already, as it is: nothing is created or migrated (`status`, `history`,
+        `replay`, a queued action). StoreError when the SQLite file does not exist or the database has no
+        trunkguard tables. `create` (what `Store.open` passes): no such check; the caller migrates."""
         self.url = url
         self.lease_name = lease_name
         try:
-            self.engine: Engine = create_engine(engine_url(url), pool_pre_ping=True)
+            self.engine: Engine = create_engine(engine_url(url, create=create), pool_pre_ping=True)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise StoreError(f"storage.url {url!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
@@ -111,13 +128,39 @@ class Store:
         elif self.engine.dialect.name == "postgresql":
             event.listen(self.engine, "connect", _postgres_limits)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        if not create:
+            try:
+                self._require_schema()
+            except StoreError:
+                self.engine.dispose()
+                raise
 
     @classmethod
     def open(cls, url: str, **kw: Any) -> Store:
-        """Connect and bring the schema up to date (creates a new SQLite file on first run)."""
-        store = cls(url, **kw)
+        """Connect and bring the schema up to date (creates a new SQLite file, and its folder, on first run)."""
+        store = cls(url, create=True, **kw)
         store.migrate()
         return store
+
+    def _require_schema(self) -> None:
+        """The store is there and trunkguard's: checked without creating anything (SQLite would make an
+        empty file on connecting to a missing one), and said in words rather than as a driver error."""
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:" \
+                and not database.startswith("file:") and not Path(database).is_file():
+            raise StoreError(f"store {self.safe_url} does not exist")
+        try:
+            with self.engine.connect() as conn:
+                tables = set(inspect(conn).get_table_names())
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store at {self.safe_url}: {_short(exc)}") from None
+        ours = set(Base.metadata.tables)
+        if "alembic_version" not in tables or not tables & ours:
+            raise StoreError(f"store {self.safe_url} has no trunkguard tables (is storage.url right?)")
+        missing = sorted(ours - tables)
+        if missing:
+            raise StoreError(f"store {self.safe_url} lacks the tables {', '.join(missing)} (an older trunkguard's "
+                             "schema): `trunkguard run` or `trunkguard cycle` brings it up to date")
 
     def migrate(self) -> None:
         cfg = AlembicConfig()
@@ -137,21 +180,36 @@ class Store:
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
         """SQLite has no advisory lock, and its DDL commits table by table: two processes migrating a new
-        file at once (an agent, a person's `trunkguard sweep`) take turns on a lock file beside it."""
+        file at once (an agent, a person's `trunkguard sweep`) take turns on a lock file beside it.
+
+        The file is removed once migrated, by its holder while it still holds the lock. A process that
+        opened the file before that waits on the removed file's lock, so once it holds a lock it checks
+        that the file it locked is still the one at the path (same inode), and starts again otherwise:
+        only the holder of the lock on the file at the path migrates."""
         database = self.engine.url.database
         if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
             yield
             return
-        with open(f"{database}.migrate-lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        path = f"{database}.migrate-lock"
+        while True:
+            lock = open(path, "a+b")  # noqa: SIM115 - held across the yield, closed below
             try:
-                yield
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if _same_file(lock.fileno(), path):
+                    try:
+                        yield
+                    finally:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path)
+                        fcntl.flock(lock, fcntl.LOCK_UN)
+                    return
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                lock.close()  # a lock on a removed file: released here, and tried again
 
     @property
     def safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        """storage.url as configured (not the driver's URL), its password hidden: for messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -196,13 +254,16 @@ class Store:
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 raise LeaseLost(f"the lease moved on from term {term}, or lapsed")
 
+    RELEASED = 0.0  # the expiry a lease given up at a clean stop is stored with: the next candidate need not wait
+
     def release_lease(self, holder: str, term: int) -> None:
         with self._tx() as s:
             s.execute(update(Lease).where(Lease.name == self.lease_name, Lease.holder == holder,
-                                          Lease.term == term).values(expires_at=0.0))
+                                          Lease.term == term).values(expires_at=self.RELEASED))
 
     def lease(self) -> dict[str, Any] | None:
-        """The lease row, with `left_s`: seconds to its expiry on the store's clock (negative: lapsed)."""
+        """The lease row, with `left_s`: seconds to its expiry on the store's clock (negative: lapsed), and
+        `released`: given up at a clean stop (then `expires_at` is None and `left_s` 0)."""
         with self._tx() as s:
             return self._lease(s, self._now(s))
 
@@ -210,8 +271,10 @@ class Store:
         row = s.get(Lease, self.lease_name)
         if row is None:
             return None
+        if row.expires_at <= self.RELEASED:
+            return {"holder": row.holder, "term": row.term, "expires_at": None, "left_s": 0.0, "released": True}
         return {"holder": row.holder, "term": row.term, "expires_at": row.expires_at,
-                "left_s": round(row.expires_at - now, 3)}
+                "left_s": round(row.expires_at - now, 3), "released": False}
 
     def clock(self) -> float:
         """The store's own time (seconds since the epoch): what leases and heartbeats are judged by."""
@@ -502,6 +565,15 @@ class _Transaction:
 
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
+
+
+def _same_file(fd: int, path: str) -> bool:
+    """The open file `fd` is the one at `path` now (not removed, nor replaced by a new one)."""
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _short(exc: Exception) -> str:

@@ -1,0 +1,168 @@
+"""Operator commands during the rollout: read commands never create or migrate a store, a released
+lease reads as released, no migration lock file is left beside a SQLite store, observe mode is said
+and not waited for, and `trunkguard cycle` needs no API token."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import _postgres_schema
+from trunkguard.cli import app as cli
+from trunkguard.core.failover import PairSnapshot
+from trunkguard.store import Store, StoreError
+
+CONFIG = """carriers:
+  primary: {trunk_group_id: tg-a, trunks: [{name: a1, uri: "sip:127.0.0.1:5070"}]}
+  secondary: {trunk_group_id: tg-b, trunks: [{name: b1, uri: "sip:127.0.0.1:5072"}]}
+storage: {url: "%s"}
+api: {listen: "127.0.0.1:1", token_env: null}
+"""
+READS = (["status"], ["status", "--json"], ["history"], ["history", "--json"], ["replay"])
+
+
+def _config(folder: Path, url: str) -> Path:
+    path = folder / "trunkguard.yaml"
+    path.write_text(CONFIG % url)
+    return path
+
+
+def _tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from _postgres_schema()
+
+
+# ---- item 11: read commands never create or migrate a store ------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["tg.db", "no/such/folder/tg.db"])
+def test_read_commands_against_a_missing_sqlite_store_say_so_and_create_nothing(tmp_path: Path, where: str) -> None:
+    config = _config(tmp_path, f"sqlite:///{tmp_path}/{where}")
+    before = _tree(tmp_path)
+    for args in READS:
+        result = CliRunner().invoke(cli, [*args, "--config", str(config)])
+        assert result.exit_code == 1, (args, result.output)
+        assert f"store sqlite:///{tmp_path}/{where} does not exist" in result.output, (args, result.output)
+        assert "sqlalchemy" not in result.output.lower() and "sqlite3" not in result.output, result.output
+        assert _tree(tmp_path) == before, args  # no file, no folder, no lock file
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(f"sqlite:///{tmp_path}/{where}")
+    assert _tree(tmp_path) == before
+
+
+def test_read_commands_against_an_empty_sqlite_file_say_it_has_no_trunkguard_tables(tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "other.db").close()  # an existing file, but not a trunkguard store
+    config = _config(tmp_path, f"sqlite:///{tmp_path}/other.db")
+    for args in READS:
+        result = CliRunner().invoke(cli, [*args, "--config", str(config)])
+        assert result.exit_code == 1, (args, result.output)
+        assert "has no trunkguard tables (is storage.url right?)" in result.output, (args, result.output)
+    assert _tree(tmp_path) == {"other.db", "trunkguard.yaml"}
+
+
+def test_read_commands_against_an_empty_postgres_schema_say_it_has_no_trunkguard_tables(
+        tmp_path: Path, postgres_url: str) -> None:
+    import sqlalchemy
+
+    config = _config(tmp_path, postgres_url)
+    for args in READS:
+        result = CliRunner().invoke(cli, [*args, "--config", str(config)])
+        assert result.exit_code == 1, (args, result.output)
+        assert "has no trunkguard tables (is storage.url right?)" in result.output, (args, result.output)
+        assert "sqlalchemy" not in result.output.lower() and "psycopg" not in result.output, result.output
+    engine = sqlalchemy.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            assert sqlalchemy.inspect(conn).get_table_names() == []  # nothing created, nothing migrated
+    finally:
+        engine.dispose()
+    Store.open(postgres_url).close()  # once migrated (the daemon's start), the same commands read it
+    history = CliRunner().invoke(cli, ["history", "--json", "--config", str(config)])
+    assert history.exit_code == 0 and json.loads(history.stdout)["decisions"] == [], history.output
+
+
+# ---- item 12: a lease released at a clean stop -------------------------------------------------------
+
+
+def test_after_a_clean_stop_status_shows_the_lease_released_with_no_expiry(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/tg.db"
+    store = Store.open(url)
+    term = store.acquire_lease("r1/h/1/x", ttl=10)
+    assert term is not None
+    store.save(term, 1_700_000_000.0, PairSnapshot(), kind="cycle", sentence="no action: primary carrier healthy")
+    store.release_lease("r1/h/1/x", term)  # what a clean stop does
+    lease = store.lease()
+    assert lease == {"holder": "r1/h/1/x", "term": term, "expires_at": None, "left_s": 0.0, "released": True}
+    assert store.acquire_lease("r2/h/2/y", ttl=10) == term + 1  # the next candidate need not wait
+    taken = store.lease()
+    assert taken is not None and taken["released"] is False and 9 < taken["left_s"] <= 10
+    store.release_lease("r2/h/2/y", term + 1)
+    store.close()
+    config = _config(tmp_path, url)
+    result = CliRunner().invoke(cli, ["status", "--json", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)["lease"]
+    assert shown["expires_at"] is None and shown["released"] is True and shown["left_s"] == 0, shown
+    text = CliRunner().invoke(cli, ["status", "--config", str(config)], terminal_width=200)
+    assert text.exit_code == 0 and "released by r2/h/2/y (term 2) when it stopped" in text.output, text.output
+    assert "1970" not in result.stdout + text.output
+
+
+# ---- item 14: no migration lock file left beside a SQLite store ---------------------------------------
+
+
+def test_opening_a_new_sqlite_store_leaves_no_lock_file(tmp_path: Path) -> None:
+    Store.open(f"sqlite:///{tmp_path}/new/tg.db").close()
+    Store.open(f"sqlite:///{tmp_path}/new/tg.db").close()  # and again, on the migrated file
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["tg.db"]
+
+
+def test_a_migrator_waiting_on_a_removed_lock_file_takes_the_new_one(tmp_path: Path) -> None:
+    """Process B opened the lock file before A removed it: B's lock on the removed file must not let it
+    migrate beside C, which locked the new file at the path. Played out by hand in one process."""
+    import fcntl
+    import threading
+    import time
+
+    url = f"sqlite:///{tmp_path}/tg.db"
+    lock_path = tmp_path / "tg.db.migrate-lock"
+    stale = open(lock_path, "a+b")  # noqa: SIM115 - B's handle, opened before A removes the file
+    fcntl.flock(stale, fcntl.LOCK_EX)  # A holds the lock ...
+    inside: list[str] = []
+    b = Store(url, create=True)
+
+    def migrate_b() -> None:
+        with b._migration_lock():
+            inside.append("b in")
+            time.sleep(0.3)
+            inside.append("b out")
+
+    thread = threading.Thread(target=migrate_b)
+    thread.start()
+    time.sleep(0.2)
+    assert inside == []  # B waits on A's lock
+    os.unlink(lock_path)  # ... A removes the file while holding it, then lets go
+    c = open(lock_path, "a+b")  # noqa: SIM115 - C's new lock file, locked before B wakes
+    fcntl.flock(c, fcntl.LOCK_EX)
+    fcntl.flock(stale, fcntl.LOCK_UN)
+    stale.close()
+    time.sleep(0.3)
+    assert inside == []  # B locked the removed file: it found out and waits on C's
+    inside.append("c done")
+    os.unlink(lock_path)
+    fcntl.flock(c, fcntl.LOCK_UN)
+    c.close()
+    thread.join(5)
+    assert inside == ["c done", "b in", "b out"] and not lock_path.exists()
+    b.close()
