@@ -129,9 +129,11 @@ policy: {cooling_period: 0s}
     strict = _cli("config", "check", str(path), "--strict", "--json")
     assert strict.returncode == 2
     paths = [p["path"] for p in json.loads(strict.stdout)["problems"]]
-    assert paths == ["carriers.secondary.health.down_after", "policy.cooling_period", "carriers.primary.health.down_after"]
-    plain = _cli("config", "check", str(ROOT / "examples" / "single-trunk.yaml"), "--strict")
-    assert plain.returncode == 0, plain.stderr  # the defaults follow the guide: nothing to warn about
+    assert paths == ["carriers.secondary.health.down_after", "policy.cooling_period", "carriers.primary.health.down_after",
+                     "policy.readiness.parity"]
+    plain = _cli("config", "check", str(ROOT / "examples" / "single-trunk.yaml"), "--strict", "--json")
+    # the defaults follow the guide: the one thing said is that, with no profiles, parity is not configured
+    assert [p["path"] for p in json.loads(plain.stdout)["problems"]] == ["policy.readiness.parity"]
 
 
 def test_bad_bytes_exit_2_with_one_line_from_config_check_run_and_simulate(tmp_path: Path) -> None:

@@ -330,8 +330,8 @@ def test_a_trunk_in_maintenance_is_left_out_of_decisions_until_it_ends_by_itself
 
 
 def _three(*down: str) -> Observation:
-    return Observation(tuple(TrunkHealth(n, "primary", TrunkState.DOWN if n in down else TrunkState.UP)
-                             for n in ("a1", "a2", "a3")) + (TrunkHealth("s1", "secondary"),), 0, READY)
+    primary = (TrunkHealth(n, "primary", TrunkState.DOWN if n in down else TrunkState.UP) for n in ("a1", "a2", "a3"))
+    return Observation((*primary, TrunkHealth("s1", "secondary")), 0, READY)
 
 
 def test_maintenance_of_a_healthy_trunk_never_swaps_under_fewer_usable_than() -> None:
@@ -350,8 +350,8 @@ def test_maintenance_of_a_healthy_trunk_never_swaps_under_fewer_usable_than() ->
 
 def test_usable_fraction_is_taken_over_the_trunks_not_left_out() -> None:
     rules = replace(RULES, down_fraction=0.5)
-    four = Observation(tuple(TrunkHealth(f"a{i}", "primary", TrunkState.DOWN if i in (1, 2) else TrunkState.UP)
-                             for i in range(1, 5)) + (TrunkHealth("s1", "secondary"),), 0, READY)
+    primary = (TrunkHealth(f"a{i}", "primary", TrunkState.DOWN if i in (1, 2) else TrunkState.UP) for i in range(1, 5))
+    four = Observation((*primary, TrunkHealth("s1", "secondary")), 0, READY)
     assert decide(PairSnapshot(), four, 5.0, rules).swap is None  # 2/4 is not below half
     # a1 (down) in maintenance: 2 of the 3 others usable
     assert decide(_maintain(PairSnapshot(), "a1", 1.0, 700.0), four, 5.0, rules).swap is None

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import free_port
+from trunkguard.advice import policy_warnings
 from trunkguard.config import load_config
 
 
@@ -44,6 +45,7 @@ def test_the_lab_runs_alone_and_takes_faults(tmp_path: Path) -> None:
             time.sleep(0.05)
         loaded = load_config(config)
         assert loaded.platform is not None and loaded.platform.base_url == f"http://127.0.0.1:{port}"
+        assert policy_warnings(loaded) == []  # the lab's own config used to warn at every start
         url = f"http://127.0.0.1:{port}"
         fault = subprocess.run([sys.executable, "-m", "trunkguard", "lab", "fault", "carrier-a", "--down", "--url",
                                 url, "--json"], capture_output=True, text=True, timeout=30)

@@ -9,6 +9,7 @@ cooling period keeps a recovered primary from taking calls back at its first goo
 from __future__ import annotations
 
 from trunkguard.config import Config
+from trunkguard.rules import unconfigured_gates
 
 
 def policy_warnings(config: Config) -> list[tuple[str, str]]:
@@ -42,4 +43,8 @@ def policy_warnings(config: Config) -> list[tuple[str, str]]:
     if v.names and config.storage.url.startswith("sqlite"):
         out.append(("storage.url", "SQLite with vantages: only processes on this host can share the file; agents "
                                    "at other sites need a PostgreSQL store they all reach"))
+    for gate, why in unconfigured_gates(config):
+        out.append((f"policy.readiness.{gate}", f"on, but not configured ({why}): the {gate} gate cannot check "
+                                                "anything, so it does not block a swap; add a profile to each "
+                                                "carrier to compare them, or set it to false to say so"))
     return list(dict.fromkeys(out))

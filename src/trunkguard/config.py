@@ -34,7 +34,7 @@ from trunkguard.codes import ALIVE_DEFAULT, CodeSet, parse_codes
 from trunkguard.durations import PATTERN_TEXT, format_duration, parse_duration
 from trunkguard.errors import ConfigError
 from trunkguard.sip.uri import SipUri, Transport, parse_uri
-from trunkguard.yamlfile import YamlRefused, load_yaml
+from trunkguard.yamlfile import YamlRefused, load_yaml, read_file
 
 
 class FieldRule(ValueError):
@@ -273,12 +273,25 @@ class Carriers(Section):
     @model_validator(mode="after")
     def _unique_names(self) -> Carriers:
         seen: set[str] = set()
+        where: dict[tuple[str, str, int | None, str], str] = {}
         for role in ("primary", "secondary"):
             for i, trunk in enumerate(getattr(self, role).trunks):
                 if trunk.name in seen:
                     raise FieldRule(f"{role}.trunks[{i}].name",
                                     f"{trunk.name!r} is used twice; trunk names must be unique")
                 seen.add(trunk.name)
+                uri = trunk.sip_uri
+                key = (uri.scheme, uri.host.lower(), uri.port, uri.transport.value)
+                if role == "secondary" and key in where:
+                    raise FieldRule(f"{role}.trunks[{i}].uri",
+                                    f"{trunk.uri!r} is the same SIP peer as {where[key]}: the secondary would "
+                                    "fail with the primary")
+                if role == "primary":
+                    where.setdefault(key, f"primary.trunks[{i}] ({trunk.name})")
+        if self.primary.trunk_group_id == self.secondary.trunk_group_id:
+            raise FieldRule("secondary.trunk_group_id",
+                            f"{self.secondary.trunk_group_id!r} is the primary's trunk_group_id too: a swap "
+                            "between them would change nothing")
         return self
 
 
@@ -522,7 +535,9 @@ class VantagesConfig(Section):
             if name in seen:
                 raise FieldRule(f"names.{i}", f"{name!r} is listed twice")
             if name == "edge":
-                raise FieldRule(f"names.{i}", "edge is the platform's view: set `edge: true` instead")
+                raise FieldRule(f"names.{i}", "edge is the platform's view, counted already by `edge: true`: "
+                                              "remove it from names" if self.edge else
+                                              "edge is the platform's view: set `edge: true` instead")
             seen.add(name)
         if self.report_every <= 0:
             raise FieldRule("report_every", "must be more than 0")
@@ -649,6 +664,16 @@ class Config(Section):
     vantages: VantagesConfig = VantagesConfig()
 
     @model_validator(mode="after")
+    def _primary_down_when(self) -> Config:
+        below = self.policy.primary_down_when.fewer_usable_than
+        count = len(self.carriers.primary.trunks)
+        if below is not None and below > count:
+            raise FieldRule("policy.primary_down_when.fewer_usable_than",
+                            f"must be at most the primary's {count} trunk{'s' if count != 1 else ''}, not {below}: "
+                            "with fewer trunks than that, the primary would count as down from the start")
+        return self
+
+    @model_validator(mode="after")
     def _quorum(self) -> Config:
         counted = len(self.vantages.names) + self.vantages.edge
         q = self.policy.quorum
@@ -675,9 +700,11 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a config file. Raises ConfigError listing every problem."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_file(path)
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")], str(path)) from None
+    except YamlRefused as exc:
+        raise ConfigError([(exc.where, exc.rule)], str(path)) from None
     return parse_config(data, source=str(path), base_dir=path.parent)
 
 

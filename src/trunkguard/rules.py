@@ -22,14 +22,31 @@ def quorum_rules(config: Config) -> QuorumRules:
                        max(v.stale_after, 2 * config.policy.poll_interval))
 
 
-def policy_rules(policy: Policy, *, key_prefix: str = "swap", quorum: QuorumRules | None = None) -> PolicyRules:
+def unconfigured_gates(config: Config) -> tuple[tuple[str, str], ...]:
+    """Gates that are on but have nothing to check: (gate, why). They are left out of the decision and
+    said in words, never a silent, permanent block. Parity compares the two carriers' `profile`s."""
+    carriers = config.carriers
+    if not config.policy.readiness.parity:
+        return ()
+    missing = [role for role in ("primary", "secondary") if getattr(carriers, role).profile is None]
+    if len(missing) == 2:
+        return (("parity", "no profiles in the config"),)
+    if missing:
+        return (("parity", f"no profile for the {missing[0]} carrier in the config"),)
+    return ()
+
+
+def policy_rules(policy: Policy, *, key_prefix: str = "swap", quorum: QuorumRules | None = None,
+                 unconfigured: tuple[tuple[str, str], ...] = ()) -> PolicyRules:
     r = policy.readiness
+    off = {gate for gate, _ in unconfigured}
     return PolicyRules(quorum=quorum or QuorumRules(), cooling_period=policy.cooling_period,
                        failback_mode=policy.failback.mode,
                        sustained_recovery=policy.failback.sustained_recovery,
                        max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
                        hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
-                       gates=frozenset(g for g in GATES if getattr(r, g)), key_prefix=key_prefix,
+                       gates=frozenset(g for g in GATES if getattr(r, g) and g not in off),
+                       unconfigured=unconfigured, key_prefix=key_prefix,
                        observe=policy.mode == "observe",
                        down_below=policy.primary_down_when.fewer_usable_than or 1,
                        down_fraction=policy.primary_down_when.usable_fraction_below or 0.0)
@@ -54,7 +71,8 @@ def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
 def machine_rules(config: Config, *, key_prefix: str = "swap", vantage: str = "") -> MachineRules:
     """The machine's rules; `vantage`: this process's name, under which its own view counts."""
     return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix,
-                                                          quorum=quorum_rules(config)), vantage=vantage)
+                                                          quorum=quorum_rules(config),
+                                                          unconfigured=unconfigured_gates(config)), vantage=vantage)
 
 
 def swap_key_prefix() -> str:

@@ -14,11 +14,13 @@ PyYAML's SafeLoader does the parsing; this adds the limits it lacks. An unquoted
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node
 
+MAX_BYTES = 1 << 20  # a config or scenario is a few KiB; a 10 MB file took 8.8 s to check before this limit
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
 _STANDARD = "tag:yaml.org,2002:"
@@ -33,6 +35,18 @@ class YamlRefused(ValueError):
         super().__init__(f"{where}: {rule}")
         self.where = where
         self.rule = rule
+
+
+def read_file(path: Path) -> bytes:
+    """A config or scenario file's bytes, refused past MAX_BYTES before more is read. Raises OSError, and
+    YamlRefused for a file too large."""
+    with path.open("rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        size = path.stat().st_size
+        raise YamlRefused("(file)", f"is {size / (1 << 20):.1f} MiB: a config or scenario file may be at most "
+                                    f"{MAX_BYTES >> 20} MiB (long DID lists go in a dids_file, which may be large)")
+    return data
 
 
 def decode(data: bytes) -> str:
@@ -54,6 +68,9 @@ def decode(data: bytes) -> str:
 
 def load_yaml(source: bytes | str) -> Any:
     """The data of one YAML document. Raises YamlRefused."""
+    if len(source) > MAX_BYTES:
+        raise YamlRefused("(file)", f"is more than {MAX_BYTES >> 20} MiB: a config or scenario file may be at most "
+                                    f"{MAX_BYTES >> 20} MiB (long DID lists go in a dids_file, which may be large)")
     text = decode(source) if isinstance(source, bytes) else source
     try:
         data = yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - a SafeLoader subclass

@@ -130,6 +130,7 @@ class PolicyRules:
     down_below: int = 1          # the primary counts as down with fewer usable trunks than this (1: none left)
     down_fraction: float = 0.0   # ... or with a smaller share of its trunks usable (0: off)
     quorum: QuorumRules = field(default_factory=QuorumRules)  # several vantages: down only when enough agree
+    unconfigured: tuple[tuple[str, str], ...] = ()  # (gate, why) for gates on but with nothing to check
 
     def primary_down(self, usable: int, total: int) -> str | None:
         """Which rule says the primary is down with `usable` of `total` trunks usable (None: it is up)."""
@@ -298,7 +299,8 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
         return _queue(snap, now, rules, calls, why_down)
     bypass = " (breaker bypassed: calls on a dead trunk cannot be split)" if blocked else ""
     edge = _edge_note(obs, now)
-    reason = f"{why_down}; secondary ready; {calls if calls is not None else 'unknown'} active calls{bypass}{edge}"
+    count = calls if calls is not None else "unknown"
+    reason = f"{why_down}; secondary ready{unconfigured_note(rules)}; {count} active calls{bypass}{edge}"
     return _start_swap(snap, Role.SECONDARY, "automatic", reason, now,
                        f"activating the secondary carrier: {reason}", rules)
 
@@ -476,14 +478,20 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
         gaps.append(f"no secondary trunk is usable ({_count(secondary)})")
     if "trunks" in rules.gates and obs.edge.get(Role.SECONDARY.value) is False:
         gaps.append("the platform's edge sees no secondary trunk in service answering OPTIONS")
-    checks = (("sweep", obs.readiness.sweep_ok, "the DID sweep"), ("certs", obs.readiness.certs_ok, "TLS certificates"),
-              ("parity", obs.readiness.parity_ok, "profile parity"))
+    checks = (("sweep", obs.readiness.sweep_ok, "the DID sweep", "has"),
+              ("certs", obs.readiness.certs_ok, "TLS certificates", "have"),
+              ("parity", obs.readiness.parity_ok, "profile parity", "has"))
     notes = dict(obs.readiness.notes)
-    for gate, value, name in checks:
+    for gate, value, name, verb in checks:
         if gate in rules.gates and value is not True:
             note = notes.get(gate)
-            gaps.append(f"{name}: {note}" if note else f"{name} {'has not run' if value is None else 'failed'}")
+            gaps.append(f"{name}: {note}" if note else f"{name} {f'{verb} not run' if value is None else 'failed'}")
     return gaps
+
+
+def unconfigured_note(rules: PolicyRules) -> str:
+    """The gates that are on but have nothing to check, for the sentence that says the secondary is ready."""
+    return "".join(f" ({gate}: not configured ({why}))" for gate, why in rules.unconfigured)
 
 
 def _start_swap(snap: PairSnapshot, to: Role, trigger: Trigger, reason: str, now: float, sentence: str,

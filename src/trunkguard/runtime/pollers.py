@@ -19,6 +19,7 @@ from trunkguard.core.failover import Notify, Role
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
 from trunkguard.readiness import CheckResult, check_certs, check_parity, check_sweep, max_ages, readiness_from
+from trunkguard.rules import unconfigured_gates
 from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import StoreError
@@ -102,7 +103,8 @@ class Pollers:
         try:
             results: list[CheckResult] = [await check_sweep(self.config)] if sweep else \
                 [*([await check_certs(self.config)] if gates.certs else []),
-                 *([await asyncio.to_thread(check_parity, self.config)] if gates.parity else [])]
+                 *([await asyncio.to_thread(check_parity, self.config)]
+                   if gates.parity and not unconfigured_gates(self.config) else [])]
         except (TrunkguardError, OSError) as exc:
             log.warning("readiness re-check failed to run: %s", exc)
             return

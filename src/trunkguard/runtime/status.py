@@ -165,4 +165,6 @@ def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[lis
             **({"vantages": quorum} if quorum is not None else {}),
             "active_calls": state.calls, "active_calls_detail": state.calls_detail,
             "readiness": {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
-                          "notes": dict(r.notes)}}
+                          "notes": dict(r.notes),
+                          "not_configured": {gate: f"not configured ({why})"
+                                             for gate, why in rules.policy.unconfigured}}}

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from trunkguard.config import Config, FieldRule, describe_errors
 from trunkguard.errors import ConfigError
-from trunkguard.yamlfile import YamlRefused, load_yaml
+from trunkguard.yamlfile import YamlRefused, load_yaml, read_file
 
 
 class Condition(BaseModel):
@@ -118,7 +118,7 @@ class Scenario(BaseModel):
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        data = load_yaml(path.read_bytes())
+        data = load_yaml(read_file(path))
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")], str(path)) from None
     except YamlRefused as exc:
