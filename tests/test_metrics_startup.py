@@ -97,3 +97,15 @@ async def test_the_first_swap_and_probe_count_from_zero(tmp_path: Path) -> None:
     finally:
         service.reader.close()
         service.store.close()
+
+
+async def test_a_gate_that_is_not_configured_exports_no_state(tmp_path: Path) -> None:
+    """With no profiles, parity is 'not configured': no `unknown` state for TrunkguardReadinessStale to page on."""
+    service = Service.build(parse_config(CONFIG.format(db=tmp_path / "tg.db")), ENV)
+    try:
+        text = await scrape(create_api(service.runtime, service.reader, service.tokens))
+        assert 'trunkguard_readiness_gate{gate="sweep",state="unknown"} 1.0' in text
+        assert 'gate="parity"' not in text
+    finally:
+        service.reader.close()
+        service.store.close()

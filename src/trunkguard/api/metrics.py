@@ -180,6 +180,8 @@ def _carriers(e: Status) -> Iterator[Metric]:
                               "unknown (never checked, or too old to count).", labels=["gate", "state"])
     r = e.state.readiness
     for gate, value in (("sweep", r.sweep_ok), ("certs", r.certs_ok), ("parity", r.parity_ok)):
+        if gate not in e.rules.policy.gates:  # off, or not configured: no state to alert on
+            continue
         seen = "unknown" if value is None else "ok" if value else "failed"
         for state in ("ok", "failed", "unknown"):
             gates.add_metric([gate, state], 1.0 if seen == state else 0.0)
