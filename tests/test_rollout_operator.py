@@ -4,17 +4,23 @@ and not waited for, and `trunkguard cycle` needs no API token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import _postgres_schema
+from tests.conftest import _postgres_schema, eventually
+from trunkguard.app import Service
 from trunkguard.cli import app as cli
+from trunkguard.config import parse_config
 from trunkguard.core.failover import PairSnapshot
+from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.store import Store, StoreError
 
 CONFIG = """carriers:
@@ -166,3 +172,68 @@ def test_a_migrator_waiting_on_a_removed_lock_file_takes_the_new_one(tmp_path: P
     thread.join(5)
     assert inside == ["c done", "b in", "b out"] and not lock_path.exists()
     b.close()
+
+
+# ---- item 9: observe mode ----------------------------------------------------------------------------
+
+TOKEN = "operator-token"
+
+
+@asynccontextmanager
+async def _daemon(tmp: Path, edit: str = "") -> AsyncIterator[tuple[Lab, Service, Path]]:
+    """The daemon with its API on the lab; `edit` is put at the top of the policy section."""
+    async with running_lab() as lab:
+        text = lab.config_text("fast", storage=f"sqlite:///{tmp}/tg.db", api_listen=f"127.0.0.1:{free_tcp_port()}")
+        text = text.replace("policy:\n", f"policy:\n{edit}", 1)
+        config = tmp / "trunkguard.yaml"
+        config.write_text(text)
+        service = Service.build(parse_config(text, base_dir=tmp), lab_environment(TOKEN))
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        try:
+            await eventually(lambda: service.status().leader, "the lease")
+            yield lab, service, config
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+
+
+async def _invoke(*args: str) -> tuple[int, str, float]:
+    started = time.monotonic()
+    env = {"TRUNKGUARD_API_TOKEN": TOKEN, "COLUMNS": "200"}  # rich's width: one line a line
+    result = await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env)
+    return result.exit_code, result.output, time.monotonic() - started
+
+
+async def test_observe_mode_failover_wait_answers_at_once_and_status_says_observe_mode(tmp_path: Path) -> None:
+    async with _daemon(tmp_path, "  mode: observe\n") as (lab, service, config):
+        code, out, took = await _invoke("failover", "--config", str(config), "--force", "--reason", "drill",
+                                        "--wait", "30s")
+        assert code == 0, out
+        assert took < 10, f"--wait waited out its deadline ({took:.1f}s): {out}"
+        assert "observe mode: would swap to the secondary carrier (" in out and "nothing written" in out, out
+        code, out, _ = await _invoke("failover", "--config", str(config), "--force", "--reason", "drill",
+                                     "--wait", "30s", "--json")
+        answer = json.loads(out)
+        assert code == 0 and answer["ok"] is True and answer["swap"] is None and answer["mode"] == "observe", out
+        assert lab.emulator.writes_applied == 0 and service.status().pair.active.value == "primary"
+        code, out, _ = await _invoke("status", "--config", str(config))
+        assert code == 0, out
+        assert out.splitlines()[0] == ("Calls go to the primary carrier (tg-primary); observe mode: nothing is "
+                                       "written to the platform."), out
+        assert service.status().as_json()["headline"]["calls"].endswith("observe mode: nothing is written to the "
+                                                                        "platform")
+    # stopped cleanly: the stored view says observe mode too, and the lease it gave up as released
+    code, out, _ = await _invoke("status", "--config", str(config))
+    assert code == 0 and out.splitlines()[0] == "observe mode: nothing is written to the platform (policy.mode in " \
+        "this config)", out
+    assert "when it stopped: no replica is acting" in out, out
+    code, out, _ = await _invoke("status", "--config", str(config), "--json")
+    assert code == 0 and json.loads(out)["lease"]["expires_at"] is None, out
+
+
+async def test_in_act_mode_the_status_header_says_where_calls_go_and_nothing_of_observe_mode(tmp_path: Path) -> None:
+    async with _daemon(tmp_path) as (_, _service, config):
+        code, out, _ = await _invoke("status", "--config", str(config))
+        assert code == 0 and out.splitlines()[0] == "Calls go to the primary carrier (tg-primary).", out
+        assert "observe" not in out.lower()

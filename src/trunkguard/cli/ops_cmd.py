@@ -22,6 +22,7 @@ from trunkguard.cli.common import CONFIG, EXIT_FAILED, emit_json, find_config, i
 from trunkguard.config import Config
 from trunkguard.core.failover import OperatorAction
 from trunkguard.durations import format_duration, parse_duration
+from trunkguard.runtime.headline import OBSERVE_MODE
 from trunkguard.store import Store, StoreError
 
 T = TypeVar("T")
@@ -98,6 +99,9 @@ def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
         emit_json(data)
         return
     console = Console()
+    header = (data.get("headline") or {}).get("calls")
+    if header:  # the dashboard's header, in the same words (it says observe mode when observing)
+        console.print(f"[bold]{header}.[/]")
     flight = f"  swap to {data['in_flight']['to']} in flight" if data.get("in_flight") else ""
     console.print(f"[bold]routing:[/] {data['active']} carrier ({data['active_trunk_group']}), state "
                   f"{data['state']}{flight}; leader={data['leader']} term={data['term']}")
@@ -206,11 +210,16 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
                      {"kind": kind, "reason": reason, "who": who or getpass.getuser(), **(extra or {})})
     data = _json_or_fail(response)
     swap: dict[str, Any] | None = None
-    if response.status_code == 200 and waiting > 0:
+    # observe mode: the daemon says what it would do and writes nothing, so there is no swap to wait for
+    observing = (data.get("status") or {}).get("mode") == "observe"
+    if observing and waiting > 0 and not any(s.startswith("observe mode") for s in data["sentences"]):
+        data["sentences"].append(f"{OBSERVE_MODE}: no swap will follow, so --wait does not wait")
+    if response.status_code == 200 and waiting > 0 and not observing:
         swap = _settled_swap(cfg, "secondary" if kind == "failover" else "primary", asked, waiting)
     landed = swap is None or swap.get("status") in ("applied", "reconciled")
     if as_json:
-        emit_json({"ok": response.status_code == 200 and landed, "sentences": data["sentences"], "swap": swap})
+        emit_json({"ok": response.status_code == 200 and landed, "sentences": data["sentences"], "swap": swap,
+                   "mode": "observe" if observing else "act"})
     else:
         for sentence in data["sentences"]:
             typer.echo(sentence)
@@ -338,6 +347,8 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
                    "last_decision": last[-1]["sentence"] if last else None})
         return
     console = Console()
+    if cfg.policy.mode == "observe":
+        console.print(f"[bold]{OBSERVE_MODE} (policy.mode in this config)[/]")
     console.print(f"[yellow]stored view[/]: the daemon at {cfg.api.listen} does not answer ({why}); this is what "
                   f"the store recorded {format_duration(round(age))} ago ({iso(view['updated_at'])}, term "
                   f"{view['term']})")

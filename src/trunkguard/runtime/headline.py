@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from trunkguard.runtime.status import Status
 
 
+OBSERVE_MODE = "observe mode: nothing is written to the platform"  # the header's words while observing
+
+
 def _ago(seconds: float) -> str:
     """`12 min`, `45 s`, `2 h 5 min`: a span for a person, not for the config."""
     s = int(max(0.0, seconds))
@@ -31,6 +34,8 @@ def headline(status: Status) -> dict[str, Any]:
     group = status.groups[snap.active.value]
     usable = dict(status.state.usable)
     calls = f"Calls go to the {snap.active.value} carrier ({group})"
+    if policy.observe:  # what trunkguard says it would do, it does not do: the header must say so
+        calls += f"; {OBSERVE_MODE}"
     if snap.in_flight is not None:
         calls += f"; moving them to the {snap.in_flight.to.value} carrier now"
     act: list[tuple[str, str]] = []  # (level, sentence)
