@@ -12,6 +12,7 @@ from trunkguard.cli import (
     config_cmd,
     cycle_cmd,
     demo_cmd,
+    flows_cmd,
     lab_cmd,
     ops_cmd,
     probe_cmd,
@@ -37,6 +38,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(lab_cmd.app, name="lab")
+app.add_typer(flows_cmd.app, name="flows")
 app.command("probe")(probe_cmd.probe)
 app.command("demo")(demo_cmd.demo)
 app.command("simulate")(simulate_cmd.simulate)

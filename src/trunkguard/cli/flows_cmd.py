@@ -1,0 +1,96 @@
+"""`trunkguard flows lint FILE...` and `trunkguard flows tone OUT.wav`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from trunkguard.cli.common import CONFIG_ENV, EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json, load_or_exit, usage_error
+from trunkguard.flows.document import FlowDocument, FlowUnreadable, read_flow
+from trunkguard.flows.lint import RULES, Finding, LintContext, lint
+from trunkguard.flows.tone import SECONDS, TONE_HZ, tone_wav
+
+app = typer.Typer(help="Check contact-center flows for what breaks when the carrier changes.", no_args_is_help=True)
+
+
+@app.command("lint")
+def lint_cmd(
+    files: list[Path] = typer.Argument(..., help="Archy YAML flows, or Architect exports (JSON, or the "
+                                                 "base64 .i3* files Architect's Export writes)."),
+    config: Path | None = typer.Option(None, "--config", "-c", envvar=CONFIG_ENV, show_envvar=True,
+                                       help="trunkguard's config: its trunk names, trunk base ids, trunk "
+                                            "hosts and datatable_id are checked too (optional)."),
+    trunk: list[str] = typer.Option([], "--trunk", help="Another trunk or carrier name the flows must not "
+                                                        "name (repeatable)."),
+    table: list[str] = typer.Option([], "--table", help="The name (or id) of trunkguard's data table, when "
+                                                        "a lookup does not read an activeCarrier column "
+                                                        "(repeatable)."),
+    ignore: list[str] = typer.Option([], "--ignore", help="A rule not to check (repeatable): "
+                                                          + ", ".join(RULES) + "."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Name, with the path inside the file, what in each flow breaks when the carrier changes:
+    hard-coded trunks, trunk variables, SIP headers, DTMF methods, no failover branch, and a lookup
+    of trunkguard's table without a failure path. Exit 0 clean, 1 findings, 2 a file it cannot read."""
+    unknown = [rule for rule in ignore if rule not in RULES]
+    if unknown:
+        usage_error(f"--ignore {', '.join(unknown)}: no such rule; the rules are {', '.join(RULES)}")
+    loaded = load_or_exit(config, as_json=as_json) if config is not None else None
+    ctx = LintContext.build(loaded, trunks=trunk, tables=table, ignore=ignore)
+    results: list[dict[str, object]] = []
+    unreadable = found = 0
+    for file in files:
+        try:
+            doc = read_flow(file)
+            findings = lint(doc, ctx)
+        except FlowUnreadable as exc:
+            unreadable += 1
+            results.append({"file": str(file), "error": {"line": exc.line, "column": exc.column,
+                                                         "reason": exc.reason}, "findings": []})
+            if not as_json:
+                where = f":{exc.line}:{exc.column}" if exc.line is not None else ""
+                typer.echo(f"{file}{where}: {exc.reason}", err=True)
+            continue
+        found += len(findings)
+        results.append(_file_result(file, doc, findings))
+        if not as_json:
+            _print_findings(file, doc, findings)
+    code = EXIT_USAGE if unreadable else EXIT_FAILED if found else EXIT_OK
+    if as_json:
+        emit_json({"ok": code == EXIT_OK, "findings": found, "unreadable": unreadable, "files": results})
+    else:
+        typer.echo(f"-- {len(files)} file{'s' * (len(files) != 1)}: {found} finding{'s' * (found != 1)}"
+                   + (f", {unreadable} unreadable" if unreadable else ""))
+    raise typer.Exit(code)
+
+
+def _file_result(file: Path, doc: FlowDocument, findings: list[Finding]) -> dict[str, object]:
+    return {"file": str(file), "format": doc.kind, "flow_type": doc.flow_type, "decoded": doc.decoded,
+            "error": None, "findings": [f.as_dict() for f in findings]}
+
+
+def _print_findings(file: Path, doc: FlowDocument, findings: list[Finding]) -> None:
+    name = f"{file} (decoded export)" if doc.decoded else str(file)
+    if not findings:
+        typer.echo(f"{name}: clean ({doc.flow_type})")
+    for f in findings:
+        where = f":{f.line}:{f.column}" if f.line is not None else ""
+        typer.echo(f"{name}{where}: {f.rule}: {f.message}\n    at {f.path}")
+
+
+@app.command("tone")
+def tone(out: Path = typer.Argument(..., help="The WAV file to write."),
+         hz: float = typer.Option(TONE_HZ, "--hz", help="The tone's frequency (the sweep's expected tone)."),
+         seconds: float = typer.Option(SECONDS, "--seconds", help="How long it plays.")) -> None:
+    """Write the DID-sweep tone as a WAV (8 kHz, 16-bit mono PCM) for a Genesys user prompt; the
+    shipped deploy/genesys/terraform/audio file is this command's output with the defaults."""
+    try:
+        data = tone_wav(hz, seconds)
+    except ValueError as exc:
+        usage_error(str(exc))
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        usage_error(f"cannot write {out}: {exc.strerror or exc}")
+    typer.echo(f"{out}: {hz:g} Hz for {seconds:g} s ({len(data):,} bytes)")
