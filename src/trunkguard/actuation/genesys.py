@@ -25,13 +25,16 @@ idempotency comes from comparing the wanted state (`shows`) and from versions.
 A carrier's `trunk_group_id` in the config is its trunk base settings id. Live calls for the
 breaker are the primary carrier's trunks' inbound + outbound call counts (`/trunks/metrics`). The
 edge's own OPTIONS view of each carrier (`optionsStatus`, `inService`) is the second vantage point.
+`Trunk.inService` comes from its trunk base's `trunk_enabled`, so every trunk base this adapter
+reads or writes is told to its watchers (`watch_trunk_bases`: the notification channel, whose
+pushed events never carry `inService`).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from trunkguard.actuation.base import (
@@ -52,6 +55,7 @@ READ_ONLY = ("selfUri", "dateCreated", "dateModified", "modifiedBy", "createdBy"
 NOT_IN_ROUTE_BASE = ("site", "managed")  # OutboundRoute has them; the PUT takes an OutboundRouteBase
 ROUTE, ROW, TRUNK_BASE = "outbound route", "data table row", "trunk base"
 log = logging.getLogger("trunkguard.genesys")
+TrunkBaseWatcher = Callable[[str, bool], None]  # (trunk base id, trunk_enabled as read or written)
 
 
 class GenesysPlatform:
@@ -67,6 +71,13 @@ class GenesysPlatform:
         self.row_key = datatable_row
         self.trunk_base = ObjectRef(TRUNK_BASE, primary_trunk_base, f"{EDGES}/trunkbasesettings/{primary_trunk_base}")
         self.manage_trunk_enabled = manage_trunk_enabled
+        self._watchers: list[TrunkBaseWatcher] = []
+        self._trunk_base_versions: dict[str, int] = {}  # the newest version read or written, per trunk base
+
+    def watch_trunk_bases(self, watcher: TrunkBaseWatcher) -> None:
+        """Call `watcher(trunk base id, trunk_enabled)` after each read of a trunk base's settings and
+        each accepted write, unless the read is older (by version) than one already seen."""
+        self._watchers.append(watcher)
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -128,7 +139,9 @@ class GenesysPlatform:
         params = {"showbrief": "false"} if ref.kind == ROW else {"ignoreHidden": "true"} \
             if ref.kind == TRUNK_BASE else None
         body = json_object(await self.http.request("GET", ref.path, params=params), f"GET {ref.label}")
-        return Seen(ref, None if ref.kind == ROW else int(body.get("version", 0)), body)
+        seen = Seen(ref, None if ref.kind == ROW else int(body.get("version", 0)), body)
+        self._saw(seen)
+        return seen
 
     async def active_calls(self) -> int:
         """Calls on the primary carrier's trunks now (inbound + outbound), from trunk metrics."""
@@ -206,7 +219,9 @@ class GenesysPlatform:
                                            and "does not match the current version" in response.text):
             raise VersionConflict(f"{change.ref.label}: version {base.version} is stale")
         answer = json_object(response, f"PUT {change.ref.label}")
-        return Seen(change.ref, None if kind == ROW else int(answer.get("version", (base.version or 0) + 1)), answer)
+        seen = Seen(change.ref, None if kind == ROW else int(answer.get("version", (base.version or 0) + 1)), answer)
+        self._saw(seen)
+        return seen
 
     def shows(self, seen: Seen, change: Change) -> bool:
         if change.ref.kind == ROUTE:
@@ -236,6 +251,21 @@ class GenesysPlatform:
 
     async def close(self) -> None:
         await self.http.close()
+
+    def _saw(self, seen: Seen) -> None:
+        """A trunk base as read or written: its trunk_enabled to the watchers (a lagging read is not)."""
+        if seen.ref.kind != TRUNK_BASE or not self._watchers:
+            return
+        version = seen.version or 0
+        if version < self._trunk_base_versions.get(seen.ref.id, 0):
+            return
+        self._trunk_base_versions[seen.ref.id] = version
+        enabled = _trunk_enabled(seen.body)
+        for watcher in self._watchers:
+            try:
+                watcher(seen.ref.id, enabled)
+            except Exception:  # a watcher's fault never fails the swap that read or wrote the object
+                log.exception("a trunk base watcher failed")
 
 
 def trunks_answering(trunks: list[dict[str, Any]]) -> bool | None:

@@ -11,7 +11,9 @@ Serves (relative to the regional API base, and the login host's /oauth/token):
   WebSocket (`connectUri`): `v2.telephony.providers.edges.trunks.{trunkId}` events pushed when a
   trunk's OPTIONS state changes (`set_options`, or `POST /_emulator/trunks/{id}`), a
   `channel.metadata` heartbeat every `heartbeat` seconds, and the socket closed when the channel
-  expires (`channel_ttl`, 24 h as on Genesys Cloud).
+  expires (`channel_ttl`, 24 h as on Genesys Cloud). A trunk base's `trunk_enabled` (a PUT, or an
+  administrator's `set_trunk_enabled`) sets its trunks' `inService` and `connectedStatus`, and a
+  change of `connectedStatus` is pushed, as Genesys does: the event has no `inService`.
 A stale `version` answers 409 with Genesys' error body, or 400 "does not match the current
 version" when `conflict_status` is 400 (both are seen in the wild). Faults (and `read_lag`) as in
 emulator.py. A route PUT carrying fields an `OutboundRouteBase` does not have (`site`, `managed`)
@@ -76,6 +78,34 @@ class GenesysState(EmulatorState):
             status["optionStateTime"] = dt.datetime.fromtimestamp(at, dt.UTC).isoformat()
         self.push_trunk(trunk_id)
         return at
+
+    def set_trunk_enabled(self, trunk_base_id: str, enabled: bool) -> None:
+        """An administrator (not trunkguard) sets a trunk base In-Service or Out-of-Service."""
+        base = self.trunk_bases[trunk_base_id]
+        base["properties"]["trunk_enabled"]["value"]["instance"] = enabled
+        base["version"] += 1
+        self.trunk_base_changed(trunk_base_id)
+
+    def trunk_base_changed(self, trunk_base_id: str) -> None:
+        """Its trunks follow the base's trunk_enabled; a change of connectedStatus is pushed
+        (`TrunkInstanceTopicTrunk` carries connectedStatus, never inService)."""
+        value = self.trunk_bases[trunk_base_id]["properties"]["trunk_enabled"]["value"]
+        enabled = bool(value.get("default", True) if value.get("instance") is None else value["instance"])
+        for trunk_id, trunk in self.trunks.items():
+            if trunk["trunkBase"]["id"] != trunk_base_id:
+                continue
+            trunk["inService"] = enabled
+            if (trunk.get("connectedStatus") or {}).get("connected") is not enabled:
+                trunk["connectedStatus"] = {"connected": enabled,
+                                            "connectedStateTime": dt.datetime.now(dt.UTC).isoformat()}
+                self.push_trunk(trunk_id)
+
+    def add_trunk(self, trunk_id: str, trunk_base_id: str) -> dict[str, Any]:
+        """Another trunk of this trunk base (another edge's), in the state of the base's first trunk."""
+        like = next(t for t in self.trunks.values() if t["trunkBase"]["id"] == trunk_base_id)
+        self.trunks[trunk_id] = {**copy.deepcopy(like), "id": trunk_id, "name": f"{like['name']} ({trunk_id})"}
+        self.trunk_calls[trunk_id] = (0, 0)
+        return self.trunks[trunk_id]
 
     def push_trunk(self, trunk_id: str) -> None:
         trunk = self.trunks[trunk_id]
@@ -209,10 +239,7 @@ def create_genesys_app(state: GenesysState) -> Starlette:
             return JSONResponse(state.history.read(name, current, state.read_lag))
         response = await versioned_put(request, current, "trunkbasesettings", name)
         if response.status_code == 200:
-            enabled = bool(current["properties"]["trunk_enabled"]["value"]["instance"])
-            for trunk in state.trunks.values():
-                if trunk["trunkBase"]["id"] == current["id"]:
-                    trunk["inService"] = enabled  # Trunk.inService comes from trunk_enabled
+            state.trunk_base_changed(current["id"])  # Trunk.inService comes from trunk_enabled
         return response
 
     async def row(request: Request) -> Response:
