@@ -86,3 +86,24 @@ def test_a_large_dids_file_is_still_accepted(tmp_path: Path) -> None:
     config.write_text(SINGLE.read_text().replace("    trunk_group_id: tg-secondary\n",
                                                  "    trunk_group_id: tg-secondary\n    dids_file: dids.txt\n"))
     assert load_config(config).carriers.secondary.dids_file == dids
+
+
+def test_simulate_takes_operator_maintenance_with_trunk_duration_and_reason(tmp_path: Path) -> None:
+    """Rollout item 8: `operator: maintenance` (trunk, for, reason) as the daemon takes it; it ends by itself."""
+    scenario = tmp_path / "maintenance.yaml"
+    scenario.write_text("""duration: 900
+events:
+  - {at: 100, operator: maintenance, trunk: primary-1, for: 5m, reason: "SBC work", who: dora}
+  - {at: 120, trunk: primary-1, condition: down}
+  - {at: 300, trunk: primary-1, condition: up}
+""")
+    done = _cli("simulate", "--config", str(SINGLE), "--scenario", str(scenario))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trunk primary-1 in maintenance until" in done.stdout and "by dora (SBC work)" in done.stdout
+    assert "maintenance of primary-1 ended by itself" in done.stdout
+    assert "activating" not in done.stdout  # down only while in maintenance: no swap
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("duration: 900\nevents:\n  - {at: 100, operator: maintenance, for: 5m}\n")
+    refused = _cli("simulate", "--config", str(SINGLE), "--scenario", str(bad))
+    assert refused.returncode == 2 and "events[0].trunk: operator maintenance needs the trunk it is about" in \
+        refused.stdout + refused.stderr

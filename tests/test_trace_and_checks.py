@@ -8,11 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import eventually
 from trunkguard.app import Service
 from trunkguard.config import parse_config
+from trunkguard.core.failover import OperatorAction
 from trunkguard.lab.lab import free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
 from trunkguard.sim import replay
@@ -140,3 +142,51 @@ def test_a_bad_trace_file_names_the_line(tmp_path: Path) -> None:
     config = Path(__file__).resolve().parent.parent / "examples" / "single-trunk.yaml"
     done = _cli("replay", "--config", str(config), "--trace", str(bad), cwd=tmp_path)
     assert done.returncode == 2 and "line 2: not a trace line" in done.stderr
+
+
+async def test_a_night_replays_through_its_own_config_as_it_happened(tmp_path: Path) -> None:
+    """Rollout item 7: a lab night with a maintenance window, a sweep gate, two swaps and an approval, replayed
+    with the daemon's own config, gives the same swaps at the same moments (within 1 s) and no decision diff.
+    Before: the maintenance never ended on the replay clock, the sweep gate was not replayed (the replay
+    swapped before the real gate allowed it), swap keys differed, and a swap at the trace's end was lost."""
+    url = f"sqlite:///{tmp_path}/tg.db"
+    async with running_lab() as lab:
+        text = lab.config_text("fast", storage=url, api_listen=f"127.0.0.1:{free_tcp_port()}")
+        text = text.replace("readiness: {trunks: true, sweep: true, certs: true, parity: true}",
+                            "readiness: {trunks: true, sweep: true, certs: false, parity: false}")
+        config = tmp_path / "trunkguard.yaml"
+        config.write_text(text)
+        service = Service.build(parse_config(text), lab_environment("t"))
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        status = service.status
+        try:
+            await eventually(lambda: status().leader and all(h.state.value == "up" for h in status().health.values()),
+                             "carriers up", detail=lambda: status().last_sentence)
+            now = time.time()
+            said = await service.runtime.submit(OperatorAction("maintenance", "dora", "SBC work", now, "carrier-a-1",
+                                                               now + 2.0))
+            assert said and said[0].startswith("trunk carrier-a-1 in maintenance until")
+            lab.primary.fault = Fault(down=True)  # dies during the window: not judged until it ends
+            await eventually(lambda: "the DID sweep has not run" in status().last_sentence, "the sweep gate",
+                             detail=lambda: status().last_sentence)
+            swept = await asyncio.to_thread(_cli, "sweep", "--config", str(config), cwd=tmp_path)
+            assert swept.returncode == 0, swept.stdout + swept.stderr
+            await eventually(lambda: status().pair.active.value == "secondary", "the first swap",
+                             detail=lambda: status().last_sentence)
+            lab.primary.fault = Fault()
+            await service.runtime.submit(OperatorAction("failback", "erin", "carrier ticket closed", time.time()))
+            await eventually(lambda: status().pair.active.value == "primary", "the approved failback", timeout=30,
+                             detail=lambda: status().last_sentence)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+    assert lab.emulator.writes_applied == 2
+    same = _cli("replay", "--config", str(config), "--json", cwd=tmp_path)
+    assert same.returncode == 0, same.stderr
+    data = json.loads(same.stdout)
+    happened = data["happened"]["swaps"]
+    assert [s["to"] for s in data["swaps"]] == ["secondary", "primary"] and len(happened) == 2, data
+    for replayed, real in zip(data["swaps"], happened, strict=True):
+        assert abs(replayed["at_s"] - real["at_s"]) < 1.0, (replayed, real)
+    assert data["diff"] == [], "\n".join(data["diff"])

@@ -90,6 +90,18 @@ class LeaseChanged:
     leader: bool
     restored: PairSnapshot | None = None  # the stored snapshot, on taking the lease
     detail: str = ""
+    await_routing: bool = False  # the platform's routing is being read: act only once RoutingRead says it
+
+
+@dataclass(frozen=True)
+class RoutingRead:
+    """Which carrier the platform routes to, as read from the routing objects trunkguard manages (on
+    taking the lease, before any action). The platform is the truth: where it differs from the stored
+    snapshot, the machine adopts it and says so; nothing is written to do this."""
+
+    active: str | None  # a carrier role; None: the objects match neither carrier (a half-switched route)
+    detail: str = ""  # what was read: "rule rule-1 version 7 routes to tg-secondary"
+    when: str = "read at start-up"
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ class VantagesRead:
 
 
 Event = Tick | ProbeDone | ProbeLate | MediaDone | CallsRead | EdgeRead | ChecksRead | OperatorDid | SwapSettled \
-    | LeaseChanged | VantagesRead
+    | LeaseChanged | VantagesRead | RoutingRead
 
 # ---- effects ------------------------------------------------------------------------------------
 

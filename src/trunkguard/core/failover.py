@@ -398,6 +398,21 @@ def swap_withdrawn(before: PairSnapshot, current: PairSnapshot, detail: str) -> 
     return Decision(replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
 
 
+def adopt(snap: PairSnapshot, active: Role, now: float, when: str, detail: str = "") -> Decision:
+    """The platform routes to `active` and the stored snapshot said otherwise: the platform is the truth.
+    Nothing is written; the snapshot takes its routing, a queued activation or approval is dropped, and a
+    secondary adopted this way starts its cooling period now (no failback at the first good answer)."""
+    state = PairState.SECONDARY_ACTIVE if active is Role.SECONDARY else PairState.PRIMARY_ACTIVE
+    adopted = replace(snap, active=active, state=PairState.PAUSED if snap.paused else state, since=now,
+                      queued_since=None, escalated=False, approval=None, alerted=frozenset(),
+                      activated_at=now if active is Role.SECONDARY else snap.activated_at)
+    sentence = (f"the platform routes to the {active.value} carrier ({when}); the store said "
+                f"{snap.active.value}: adopting the platform's state")
+    page = (f"{sentence}{f' ({detail})' if detail else ''}. trunkguard wrote nothing to get here: someone or "
+            "something else changed the routing. To move it, use `trunkguard failover` or `trunkguard failback`.")
+    return Decision(adopted, (Notify("routing_drift", "critical", page),), sentence)
+
+
 def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: PolicyRules | None = None) -> Decision:
     """A person's action. Each is recorded with who and why by the caller's audit trail."""
     by = f"{action.who} ({action.why})"

@@ -36,6 +36,7 @@ from trunkguard.core.events import (
     ProbeLate,
     Record,
     RecordAction,
+    RoutingRead,
     SavePair,
     SendProbe,
     StartSwap,
@@ -51,6 +52,8 @@ from trunkguard.core.failover import (
     PairSnapshot,
     PolicyRules,
     Readiness,
+    Role,
+    adopt,
     decide,
     operator,
     swap_finished,
@@ -127,6 +130,7 @@ class MachineState:
     last_sentence: str = "starting"
     last_recorded: str | None = None
     vantages: tuple[VantageView, ...] = ()  # the other vantages' latest views, by name order
+    routing_read: bool = True  # False from taking the lease until the platform's routing is read: no action
 
     def observation(self, rules: MachineRules | None = None, now: float = 0.0) -> Observation:
         views: dict[str, VantageView] = {}
@@ -226,6 +230,8 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
         state = _settled(state, event, now, rules, out)
     elif isinstance(event, VantagesRead):
         state = _vantages(state, event, now, rules, out)
+    elif isinstance(event, RoutingRead):
+        state = _routing(state, event, now, rules, out)
     else:
         state = _lease(state, event, now, rules, out)
     return Step(state, tuple(out.effects), tuple(out.said))
@@ -287,7 +293,32 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
 
 
 def _decide(state: MachineState, now: float, rules: MachineRules, out: _Out, kind: str = "cycle") -> MachineState:
-    return _apply(state, decide(state.pair, state.observation(rules, now), now, rules.policy), kind, out)
+    d = decide(state.pair, state.observation(rules, now), now, rules.policy)
+    if state.leader and not state.routing_read:
+        return evolve(state, last_sentence=f"not acting until the platform's routing is read; would say: {d.sentence}")
+    return _apply(state, d, kind, out)
+
+
+def _routing(state: MachineState, event: RoutingRead, now: float, rules: MachineRules, out: _Out) -> MachineState:
+    """The platform's routing, read: the same as the snapshot says, or adopted (never written back)."""
+    pair = state.pair
+    state = evolve(state, routing_read=True)
+    if event.active is None and state.leader:  # neither carrier: keep the stored view, a person must look
+        sentence = (f"the platform's routing matches neither carrier ({event.when}: {event.detail}); keeping the "
+                    f"stored view (the {pair.active.value} carrier)")
+        out.said.append(sentence)
+        out.effects.append(Record("routing", sentence, pair))
+        out.effects.append(Notify("routing_drift", "critical", f"{sentence}. trunkguard wrote nothing to get here; "
+                                  "`trunkguard failover` or `trunkguard failback` re-asserts one carrier."))
+        return _decide(state, now, rules, out)
+    if event.active is None or pair.in_flight is not None or event.active == pair.active.value or not state.leader:
+        sentence = (f"the platform routes to the {event.active or 'neither'} carrier ({event.when})"
+                    + (f"; the swap {pair.in_flight.key} is in flight" if pair.in_flight is not None else
+                       ", as the store says"))
+        out.effects.append(Log(sentence))
+        return _decide(state, now, rules, out)
+    state = _apply(state, adopt(pair, Role(event.active), now, event.when, event.detail), "routing", out, force=True)
+    return _decide(state, now, rules, out)
 
 
 def _vantages(state: MachineState, event: VantagesRead, now: float, rules: MachineRules, out: _Out) -> MachineState:
@@ -359,6 +390,10 @@ def _operator(state: MachineState, action: OperatorAction, now: float, rules: Ma
     if not state.leader:
         out.said.append(f"{action.kind} by {action.who} refused: this replica does not hold the lease")
         return state
+    if not state.routing_read and action.kind in ("failover", "failback"):
+        out.said.append(f"{action.kind} by {action.who} refused: the platform's routing has not been read yet "
+                        "(trunkguard acts only on what the platform shows)")
+        return state
     d = operator(state.pair, action, now, rules.policy)
     out.effects.append(RecordAction(action, d.sentence))
     state = _apply(state, d, "operator", out, force=True)
@@ -388,10 +423,13 @@ def _lease(state: MachineState, event: LeaseChanged, now: float, rules: MachineR
     pair = event.restored if event.restored is not None else state.pair
     if event.restored is not None:
         out.said.append(f"restored: inbound routing on the {pair.active.value} carrier ({pair.state.value})")
-    return _decide(evolve(state, leader=True, pair=pair), now, rules, out)
+    state = evolve(state, leader=True, pair=pair, routing_read=not event.await_routing)
+    if event.await_routing:
+        out.said.append("reading the platform's routing before acting")
+    return _decide(state, now, rules, out)
 
 
 __all__ = ["CallsRead", "ChecksRead", "EdgeRead", "Effect", "Event", "LeaseChanged", "Log", "MachineRules",
            "MachineState", "MediaDone", "OperatorDid", "Poll", "ProbeDone", "ProbeLate", "Record", "RecordAction",
-           "SavePair", "SendProbe", "StartSwap", "Step", "SwapSettled", "Tick", "VantagesRead", "initial", "next_wake",
-           "own_view", "step"]
+           "RoutingRead", "SavePair", "SendProbe", "StartSwap", "Step", "SwapSettled", "Tick", "VantagesRead",
+           "initial", "next_wake", "own_view", "step"]

@@ -25,7 +25,7 @@ from typing import Any
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
 from trunkguard.actuation.swap import Book, SwapRules, carry_out, routing_from_json, routing_json
 from trunkguard.core.failover import Notify, PairSnapshot, Role
-from trunkguard.core.machine import Event, StartSwap, SwapSettled
+from trunkguard.core.machine import Event, RoutingRead, StartSwap, SwapSettled
 from trunkguard.logs import fields
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseKeeper
@@ -158,6 +158,32 @@ class Actuator:
             self._post(SwapSettled(flight.key, ok, "settled at start-up from the stored outcome "
                                                    f"({record.status.value if record else 'no record'})"))
         return True
+
+    async def read_routing(self, stop: asyncio.Event, when: str = "read at start-up") -> RoutingRead | None:
+        """The platform's routing, read until it answers (None: stopped first). Until then
+        the machine does not act; the first failure is paged, and the recovery logged. Nothing is written."""
+        roles = {group: role for role, group in self.groups.items()}
+        failed_at: float | None = None
+        while not stop.is_set():
+            try:
+                async with asyncio.timeout(self.rules.deadline):
+                    routing = await self.platform.read_routing()
+            except (PlatformError, TimeoutError) as exc:
+                if failed_at is None:
+                    failed_at = self._clock()
+                    self.alerts.notify(Notify("platform_unreachable", "critical",
+                                              f"cannot read the platform's routing after taking the lease: "
+                                              f"{exc or 'no answer'}; not acting until it answers"))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2.0)
+                continue
+            self._routing = routing_json(routing)
+            if failed_at is not None:
+                log.warning("the platform's routing was read after %.0f s of trying", self._clock() - failed_at)
+            role = roles.get(routing.trunk_group_id)
+            return RoutingRead(None if role is None else role.value,
+                               f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}", when)
+        return None
 
     async def _settle(self, intent: IntentRecord, stop: asyncio.Event) -> RoutingState | None:
         """Read until the platform shows the intent's routing or its settle window passes (None: stopped)."""

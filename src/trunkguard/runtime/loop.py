@@ -226,9 +226,13 @@ class Runtime:
         parts = self._parts
         assert parts is not None
         restored = await parts.link.call(parts.link.store.load_snapshot)
-        self.post(ev.LeaseChanged(True, restored, f"took the lease with term {term}"))
-        if parts.actuator is not None:
-            await parts.actuator.reconcile(term, restored, stop)
+        actuator = parts.actuator
+        self.post(ev.LeaseChanged(True, restored, f"took the lease with term {term}",
+                                  await_routing=actuator is not None))
+        if actuator is not None and await actuator.reconcile(term, restored, stop):
+            read = await actuator.read_routing(stop)  # retried, paged, until the platform answers
+            if read is not None:
+                self.post(read)
 
     async def _sleep(self, stop: asyncio.Event, timeout: float) -> None:
         """Until an event, `stop` or `timeout`: one future and one timer, asyncio's cheapest wait (twice a probe)."""

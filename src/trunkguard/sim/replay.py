@@ -18,24 +18,32 @@ from __future__ import annotations
 import bisect
 import difflib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trunkguard.config import Config
+from trunkguard.core.failover import Readiness, Swap
 from trunkguard.core.machine import (
     CallsRead,
+    ChecksRead,
+    EdgeRead,
     Event,
+    LeaseChanged,
     MediaDone,
     OperatorDid,
     ProbeDone,
     ProbeLate,
+    RoutingRead,
     SwapSettled,
+    VantagesRead,
 )
 from trunkguard.core.scheduler import ProbeTask
 from trunkguard.errors import ConfigError
-from trunkguard.sim.runner import SimResult, Simulation
+from trunkguard.rules import machine_rules
+from trunkguard.sim.runner import READY, SimResult, Simulation
 from trunkguard.sim.scenario import Scenario
 from trunkguard.sip.client import T1
 from trunkguard.store import Store
@@ -119,34 +127,54 @@ class Answer:
 
 
 class ReplaySimulation(Simulation):
-    """The simulator with the recorded world in place of the scenario's conditions."""
+    """The simulator with the recorded world in place of the scenario's conditions.
+
+    It runs on the trace's own clock (from its first moment), so every recorded time means what it
+    meant to the daemon: a maintenance window ends when it really ended, an edge view or a vantage is
+    as old as it was. What the daemon read rather than found is replayed as it was read: the stored
+    check results (readiness gates), the platform's edge view and routing, the other vantages, the
+    lease. A swap settles when the recorded one did, with the recorded outcome, and carries the
+    daemon's key prefix, so the same swap reads the same in both."""
 
     def __init__(self, config: Config, trace: Trace, *, platform_latency: float = 0.3, verbose: bool = False) -> None:
         duration = max(trace.end - trace.start, 1.0)
+        started_here = any(isinstance(e, LeaseChanged) and e.leader for _, e in trace.events)
+        read_checks = started_here or any(isinstance(e, ChecksRead) for _, e in trace.events)
         super().__init__(config, Scenario(duration=duration), seed=0, platform_latency=platform_latency,
-                         verbose=verbose)
+                         verbose=verbose, rules=machine_rules(config, key_prefix=_key_prefix(trace)),
+                         origin=trace.start, leader=not started_here,
+                         readiness=Readiness() if read_checks else READY)
         self.trace = trace
         self.answers: dict[str, list[Answer]] = {}
         self.media: dict[str, list[Answer]] = {}
-        start = trace.start
+        self.settled: dict[str, tuple[float, SwapSettled]] = {}
         late = {(e.trunk, e.seq): at - T1 for at, e in trace.events if isinstance(e, ProbeLate)}
         for at, event in trace.events:
-            t = at - start
             if isinstance(event, ProbeDone):  # held from when it was sent: T1 before its late mark, or its RTT
-                sent = late.get((event.trunk, event.seq), at - (event.rtt_ms or 0.0) / 1000) - start
+                sent = late.get((event.trunk, event.seq), at - (event.rtt_ms or 0.0) / 1000)
                 self.answers.setdefault(event.trunk, []).append(
                     Answer(sent, event.ok, event.code, event.rtt_ms, event.detail))
             elif isinstance(event, MediaDone):
-                self.media.setdefault(event.trunk, []).append(Answer(t, event.ok, None, None, event.detail))
+                self.media.setdefault(event.trunk, []).append(Answer(at, event.ok, None, None, event.detail))
             elif isinstance(event, CallsRead):
-                self._at(t, lambda _now, n=event.count: self._calls(n))  # type: ignore[misc]
-            elif isinstance(event, OperatorDid):
-                self._at(t, OperatorDid(event.action))
+                self._at(at, lambda _now, n=event.count: self._calls(n))  # type: ignore[misc]
+            elif isinstance(event, SwapSettled):
+                self.settled.setdefault(event.key, (at, event))
+            elif isinstance(event, OperatorDid | ChecksRead | EdgeRead | VantagesRead | RoutingRead | LeaseChanged):
+                self._at(at, event)
         self.unrecorded: set[str] = set(self.rules.index) - set(self.answers)
         for answers in self.answers.values():
             answers.sort(key=lambda a: a.at)
         self._times = {trunk: [a.at for a in answers] for trunk, answers in self.answers.items()}
         self._media_times = {trunk: [a.at for a in answers] for trunk, answers in self.media.items()}
+
+    def _settle(self, swap: Swap, now: float) -> None:
+        recorded = self.settled.get(swap.key)
+        if recorded is None or recorded[0] < now:  # a swap the daemon did not make, or not then
+            super()._settle(swap, now)
+            return
+        at, event = recorded
+        self._at(at, event)
 
     def _calls(self, count: int | None) -> None:
         self.calls = count if count is not None else self.calls
@@ -177,6 +205,19 @@ class ReplaySimulation(Simulation):
             self._at(now + T1, ProbeLate(task.trunk, task.seq))
         ok = answer.code in self.alive[task.trunk] if answer.code is not None else answer.ok
         self._at(now + delay, ProbeDone(task.trunk, task.seq, ok, answer.code, answer.detail, answer.rtt_ms))
+
+
+def _key_prefix(trace: Trace) -> str:
+    """The daemon's idempotency-key prefix (random per process), from the first swap in the trace."""
+    for _, event in trace.events:
+        if isinstance(event, SwapSettled):
+            found = _KEY.match(event.key)
+            if found:
+                return found.group(1)
+    return "swap"
+
+
+_KEY = re.compile(r"^(.+)-\d+-to-[a-z]+$")
 
 
 def _at_or_before(answers: list[Answer] | None, times: list[float] | None, t: float) -> Answer | None:

@@ -73,9 +73,11 @@ class SimResult:
 class Simulation:
     def __init__(self, config: Config, scenario: Scenario, seed: int, *, rtt: float = 0.02,
                  platform_latency: float = 0.3, record_timeline: bool = True, verbose: bool = False,
-                 rules: MachineRules | None = None) -> None:
+                 rules: MachineRules | None = None, origin: float = 0.0, leader: bool = True,
+                 readiness: Readiness = READY) -> None:
         self.rules = rules or machine_rules(config)
-        self.state: MachineState = initial(self.rules, 0.0, leader=True, readiness=READY)
+        self.origin = origin  # the virtual clock's start: 0 for a scenario, the trace's first moment for a replay
+        self.state: MachineState = initial(self.rules, origin, leader=leader, readiness=readiness)
         self.alive: dict[str, CodeSet] = {t.name: t.alive_codes for _, _, t in config.all_trunks()}
         self.media_timing = {t.name: (c.media.duration, c.media.rtp_timeout) for _, c, t in config.all_trunks()}
         self.max_loss = {t.name: c.media.max_loss_pct / 100 for _, c, t in config.all_trunks()}
@@ -98,9 +100,9 @@ class Simulation:
     def run(self) -> SimResult:
         started = time.perf_counter()
         for event in self.scenario.events:
-            self._at(event.at, lambda now, e=event: self._world(now, e))  # type: ignore[misc]
-        end = self.scenario.duration
-        now = 0.0
+            self._at(self.origin + event.at, lambda now, e=event: self._world(now, e))  # type: ignore[misc]
+        end = self.origin + self.scenario.duration
+        now = self.origin
         while True:
             wake = max(next_wake(self.state, self.rules), now)
             queued = self._queue[0][0] if self._queue else float("inf")
@@ -136,16 +138,21 @@ class Simulation:
                 self._at(now, CallsRead(self.calls))
             elif isinstance(effect, StartSwap):
                 self._swaps[effect.swap.key] = effect.swap
-                self._at(now + self.platform_latency, SwapSettled(effect.swap.key, True, "simulated write"))
+                self._settle(effect.swap, now)
             elif isinstance(effect, Notify):
-                self.result.notifications.append({"at_s": round(now, 3), "kind": effect.kind})
+                self.result.notifications.append({"at_s": round(now - self.origin, 3), "kind": effect.kind})
             elif isinstance(effect, Log) and self.verbose:
                 self._say(now, effect.sentence)
         if isinstance(event, SwapSettled) and event.applied and before.pair.in_flight is not None \
                 and before.pair.in_flight.key == event.key:
             swap = self._swaps[event.key]
-            self.result.swaps.append({"at_s": round(now, 3), "to": swap.to.value, "trigger": swap.trigger})
+            self.result.swaps.append({"at_s": round(now - self.origin, 3), "to": swap.to.value,
+                                      "trigger": swap.trigger})
         return result
+
+    def _settle(self, swap: Swap, now: float) -> None:
+        """The platform's answer to a swap: written and read back after `platform_latency`."""
+        self._at(now + self.platform_latency, SwapSettled(swap.key, True, "simulated write"))
 
     def _at(self, when: float, item: Event | Callable[[float], None]) -> None:
         heapq.heappush(self._queue, (when, next(self._order), item))
@@ -207,11 +214,13 @@ class Simulation:
             self.calls = event.active_calls
             self._say(now, f"world: the platform reports {event.active_calls} active calls")
         elif event.operator is not None:
-            self.feed(now, OperatorDid(OperatorAction(event.operator, event.who, event.reason, now)))
+            until = now + event.for_ if event.for_ is not None else None
+            self.feed(now, OperatorDid(OperatorAction(event.operator, event.who, event.reason, now, event.trunk,
+                                                      until)))
 
     def _say(self, now: float, sentence: str) -> None:
         if self.record_timeline:
-            self.result.timeline.append((now, sentence))
+            self.result.timeline.append((now - self.origin, sentence))
 
 
 def simulate(config: Config, scenario: Scenario, seed: int | None = None, **options: Any) -> SimResult:

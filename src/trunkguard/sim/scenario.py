@@ -8,6 +8,8 @@ events:                  # in time order; all trunks start "up", active calls st
   - {at: 3600, trunk: primary-1, condition: down}
   - {at: 3700, active_calls: 12}
   - {at: 5000, operator: failback}
+  - {at: 6000, operator: maintenance, trunk: primary-1, for: 10m, reason: "SBC work"}
+  - {at: 6300, operator: maintenance_end, trunk: primary-1}
 ```
 Conditions: `up`, `down` (no reply at all), `media_down` (SIP answers, RTP never arrives),
 `{loss: P}` (each probe lost with probability P), `{code: N}` (every probe answered with final
@@ -19,9 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from trunkguard.config import Config, FieldRule, describe_errors
+from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError
 from trunkguard.yamlfile import YamlRefused, load_yaml, read_file
 
@@ -67,9 +70,12 @@ class Event(BaseModel):
     trunk: str | None = None
     condition: Annotated[Condition | None, Field(default=None)] = None
     active_calls: int | None = Field(None, ge=0)
-    operator: Literal["failover", "failback", "pause", "resume", "cancel", "ack"] | None = None
+    operator: Literal["failover", "failback", "pause", "resume", "cancel", "ack", "maintenance",
+                      "maintenance_end"] | None = None
     who: str = "scenario"
     reason: str = "scenario step"
+    for_: Annotated[float | None, BeforeValidator(lambda v: None if v is None else parse_duration(v))] = Field(
+        None, alias="for", description="maintenance: how long it lasts (it ends by itself); none: until ended")
 
     @model_validator(mode="before")
     @classmethod
@@ -86,7 +92,14 @@ class Event(BaseModel):
         kinds = [self.condition is not None, self.active_calls is not None, self.operator is not None]
         if sum(kinds) != 1:
             raise FieldRule("at", "each event sets exactly one of: trunk + condition, active_calls, operator")
-        if (self.condition is None) != (self.trunk is None):
+        maintenance = self.operator in ("maintenance", "maintenance_end")
+        if maintenance and self.trunk is None:
+            raise FieldRule("trunk", f"operator {self.operator} needs the trunk it is about")
+        if self.for_ is not None and self.operator != "maintenance":
+            raise FieldRule("for", "is only for operator maintenance")
+        if self.for_ is not None and self.for_ <= 0:
+            raise FieldRule("for", "must be more than 0")
+        if not maintenance and (self.condition is None) != (self.trunk is None):
             raise FieldRule("trunk", "a condition needs a trunk, and a trunk needs a condition")
         return self
 

@@ -64,7 +64,7 @@ def _action(data: dict[str, Any] | None) -> OperatorAction | None:
 
 _EVENTS: dict[str, type[Any]] = {cls.__name__: cls for cls in (
     m.Tick, m.ProbeDone, m.ProbeLate, m.MediaDone, m.CallsRead, m.EdgeRead, m.ChecksRead, m.OperatorDid,
-    m.SwapSettled, m.LeaseChanged, m.VantagesRead)}
+    m.SwapSettled, m.LeaseChanged, m.VantagesRead, m.RoutingRead)}
 
 
 def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
@@ -73,7 +73,8 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
         return kind, {"action": _action_json(event.action)}
     if isinstance(event, m.LeaseChanged):
         return kind, {"leader": event.leader, "detail": event.detail,
-                      "restored": None if event.restored is None else snapshot_to_json(event.restored)}
+                      "restored": None if event.restored is None else snapshot_to_json(event.restored),
+                      **({"await_routing": True} if event.await_routing else {})}
     if isinstance(event, m.ChecksRead):
         r = event.readiness
         return kind, {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
@@ -101,7 +102,7 @@ def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
         if cls is m.LeaseChanged:
             restored = data.get("restored")
             return m.LeaseChanged(bool(data["leader"]), snapshot_from_json(restored) if restored else None,
-                                  str(data.get("detail", "")))
+                                  str(data.get("detail", "")), bool(data.get("await_routing", False)))
         if cls is m.ChecksRead:
             return m.ChecksRead(Readiness(data["sweep_ok"], data["certs_ok"], data["parity_ok"],
                                           tuple((str(a), str(b)) for a, b in data.get("notes", ()))))
