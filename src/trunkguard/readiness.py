@@ -20,6 +20,7 @@ from typing import Any
 
 from trunkguard.config import Config
 from trunkguard.core.failover import Readiness
+from trunkguard.core.wording import count
 from trunkguard.durations import format_duration
 from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
@@ -67,7 +68,7 @@ def certs_result(certs: list[CertReport], warn_days: float) -> CheckResult:
 
 def parity_result(found: list[dict[str, Any]]) -> CheckResult:
     return CheckResult("parity", "secondary", not found, time.time(),
-                       "profiles match" if not found else f"{len(found)} differences", {"differences": found})
+                       "profiles match" if not found else count(len(found), "difference"), {"differences": found})
 
 
 async def check_certs(cfg: Config) -> CheckResult:

@@ -28,6 +28,7 @@ from trunkguard import aio
 from trunkguard.app import Service
 from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
 from trunkguard.config import parse_config
+from trunkguard.core.wording import count
 from trunkguard.lab.lab import PROFILES, Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
 from trunkguard.readiness import run_readiness
@@ -76,7 +77,7 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
                    "target_s": target, "steps": drill.steps})
     elif ok:
         typer.echo(f"drill passed: cutover {drill.cutover_s:.2f}s (target {target:g}s), "
-                   f"{len(drill.swaps)} swaps, failback only after approval")
+                   f"{count(len(drill.swaps), 'swap')}, failback only after approval")
     else:
         typer.echo(f"drill FAILED: {drill.steps[-1] if drill.steps else 'see above'}")
     if not ok:

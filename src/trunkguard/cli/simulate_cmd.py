@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, iso, load_or_exit, usage_error
+from trunkguard.core.wording import count
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError
 from trunkguard.sim import replay as replay_trace
@@ -39,8 +40,9 @@ def simulate(
         typer.echo(f"{_clock(at)}  {sentence}")
     speed = result.duration_s / result.wall_s if result.wall_s else float("inf")
     typer.echo(f"-- {result.duration_s:g} s simulated in {result.wall_s:.2f} s ({speed:,.0f}x real time), seed "
-               f"{result.seed}: {result.probes_sent} probes, {len(result.swaps)} swaps, "
-               f"{len(result.notifications)} notifications, {result.cleared_suspicions} suspicions cleared "
+               f"{result.seed}: {count(result.probes_sent, 'probe')}, {count(len(result.swaps), 'swap')}, "
+               f"{count(len(result.notifications), 'notification')}, "
+               f"{count(result.cleared_suspicions, 'suspicion')} cleared "
                f"(--verbose shows them); final: {result.final_active} carrier")
 
 
@@ -80,8 +82,9 @@ def replay(
             finally:
                 source.close()
         if export_to is not None:
-            count = replay_trace.export(recorded, export_to)
-            typer.echo(f"wrote {count} events and {len(recorded.decisions)} decisions to {export_to}")
+            written = replay_trace.export(recorded, export_to)
+            typer.echo(f"wrote {count(written, 'event')} and {count(len(recorded.decisions), 'decision')} "
+                       f"to {export_to}")
             return
         outcome = replay_trace.replay(cfg, recorded, verbose=verbose)
     except ConfigError as exc:

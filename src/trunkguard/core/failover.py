@@ -34,7 +34,7 @@ from typing import Literal
 
 from trunkguard.core.health import TrunkHealth
 from trunkguard.core.vantage import QuorumRules, VantageView, Verdict, judge
-from trunkguard.core.wording import format_duration
+from trunkguard.core.wording import format_age, format_duration
 
 
 class Role(StrEnum):
@@ -273,8 +273,10 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
                                           f"primary carrier recovered ({health}) while activation was queued; "
                                           "nothing moved"),),
                             f"cancelled the queued activation: the primary carrier recovered ({health})")
+        some_see_it_down = verdict is not None and any(v.state == "down" for v in verdict.vantages)
         return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
-                        f"no action: primary carrier healthy, {health}")
+                        f"no action: not enough vantages see the primary down ({health})" if some_see_it_down
+                        else f"no action: primary carrier healthy, {health}")
     hard_down = verdict.hard if verdict is not None else all(t.sip_down for t in primary)
     usable = sum(t.usable for t in primary)
     if verdict is not None:
@@ -480,7 +482,7 @@ def _edge_note(obs: Observation, now: float) -> str:
     seen = obs.edge.get(Role.PRIMARY.value)
     if seen is None:
         return ""
-    age = f" (its view {format_duration(max(0.0, now - obs.edge_as_of))} old)" if obs.edge_as_of is not None else ""
+    age = f" (its view {format_age(max(0.0, now - obs.edge_as_of))} old)" if obs.edge_as_of is not None else ""
     return ("; the platform's edge still sees the primary answering OPTIONS" if seen else
             "; the platform's edge sees no primary trunk answering either") + age
 

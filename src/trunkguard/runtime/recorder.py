@@ -17,6 +17,7 @@ from typing import Any
 
 from trunkguard.core.failover import PairSnapshot
 from trunkguard.core.machine import Event
+from trunkguard.core.wording import count
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.storelink import StoreLink
@@ -89,7 +90,7 @@ class Recorder:
                 if not isinstance(exc, LeaseLost):  # keep it for the next try, in order
                     self._decisions[:0], self._trace[:0], self._checks[:0] = decisions, trace, checks
                     self._snapshot = self._snapshot or snapshot
-                self.alerts.store_trouble(exc, f"recording {len(decisions)} decisions")
+                self.alerts.store_trouble(exc, f"recording {count(len(decisions), 'decision')}")
                 return False
             self.alerts.store_fine()
             return True
