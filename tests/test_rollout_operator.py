@@ -21,6 +21,7 @@ from trunkguard.cli import app as cli
 from trunkguard.config import parse_config
 from trunkguard.core.failover import PairSnapshot
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
+from trunkguard.lab.responder import Fault
 from trunkguard.store import Store, StoreError
 
 CONFIG = """carriers:
@@ -237,3 +238,59 @@ async def test_in_act_mode_the_status_header_says_where_calls_go_and_nothing_of_
         code, out, _ = await _invoke("status", "--config", str(config))
         assert code == 0 and out.splitlines()[0] == "Calls go to the primary carrier (tg-primary).", out
         assert "observe" not in out.lower()
+
+
+# ---- item 13: trunkguard cycle ----------------------------------------------------------------------
+
+
+def _lab_config(lab: Lab, tmp: Path, gates: str = "{trunks: true, sweep: true, certs: true, parity: true}") -> Path:
+    text = lab.config_text("fast", storage=f"sqlite:///{tmp}/tg.db", api_listen=f"127.0.0.1:{free_tcp_port()}")
+    text = text.replace("readiness: {trunks: true, sweep: true, certs: true, parity: true}", f"readiness: {gates}")
+    config = tmp / "trunkguard.yaml"
+    config.write_text(text)
+    return config
+
+
+async def _cycle(config: Path, *extra: str) -> tuple[int, str]:
+    """`trunkguard cycle` with the platform's credentials and no API token in the environment."""
+    env: dict[str, str | None] = {**lab_environment("unused"), "TRUNKGUARD_API_TOKEN": None}
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["cycle", "--config", str(config), *extra], env=env)
+    return result.exit_code, result.stdout  # the logs go to stderr
+
+
+async def test_a_cycle_needs_no_api_token_and_rechecks_certificates_and_parity_when_due(tmp_path: Path) -> None:
+    async with running_lab() as lab:
+        config = _lab_config(lab, tmp_path)
+        assert "TRUNKGUARD_API_TOKEN" not in os.environ
+        code, out = await _cycle(config, "--json")
+        assert code == 0, out  # today: exit 2, "environment variable TRUNKGUARD_API_TOKEN is not set"
+        assert json.loads(out)["rechecked"] == ["certs", "parity"]  # never run: due
+        store = Store(f"sqlite:///{tmp_path}/tg.db")
+        try:
+            first = store.latest_checks("secondary")
+            assert {"certs", "parity"} <= set(first) and first["parity"]["ok"] is True
+            code, out = await _cycle(config, "--json")
+            assert code == 0 and json.loads(out)["rechecked"] == [], out  # an hour has not passed: not due
+            assert store.latest_checks("secondary")["certs"]["at"] == first["certs"]["at"]
+            store.save_check("certs", "secondary", True, time.time() - 3601, "from an hour ago", {"certs": []})
+            code, out = await _cycle(config)  # recheck_interval (1h) since the newest certificate check: due
+            assert code == 0 and "re-checked (they were due): certs, parity" in out, out
+            assert store.latest_checks("secondary")["certs"]["at"] > first["certs"]["at"]
+        finally:
+            store.close()
+
+
+async def test_a_first_cycle_rechecks_before_deciding_and_its_failback_hint_says_queue(tmp_path: Path) -> None:
+    async with running_lab() as lab:
+        config = _lab_config(lab, tmp_path, "{trunks: true, sweep: false, certs: true, parity: true}")
+        lab.primary.fault = Fault(down=True)
+        code, out = await _cycle(config, "--json")  # certificates and parity never run before this one
+        assert code == 10, out
+        assert json.loads(out)["outcome"] == "swapped" and lab.routed_to() == "tg-secondary"
+        lab.primary.fault = Fault()
+        await asyncio.sleep(3.5)  # the fast profile's 3 s cooling period
+        code, out = await _cycle(config)
+        assert code == 12 and "needs a person's approval" in out, out
+        assert "approve the return with `trunkguard failback --queue --reason ...`" in out, out  # no daemon to reach
+        code, out = await _cycle(config, "--json")
+        assert code == 12 and "failback --queue --reason" in json.loads(out)["hint"], out

@@ -3,7 +3,9 @@ every durable fact in the store. The same service and machine as `trunkguard run
 
 1. Probe every trunk, as a standby: a failed probe is confirmed within the run (the machine's own
    confirmation bursts), so a dead carrier is DOWN before anything is decided. The call count,
-   the edge view and the stored check results are read meanwhile.
+   the edge view and the stored check results are read meanwhile, and the certificate and parity
+   re-checks run if they are due: the daemon re-runs them every `policy.readiness.recheck_interval`;
+   a cycle lives seconds, so it runs them when the newest stored result is that old (or missing).
 2. Only then stand for the lease: the machine restores the stored pair (swap in flight, cooling,
    approval, queue, pause), decides once with what this run saw, and the runtime reconciles any
    intent a previous run left in flight. A run that finds another holder stops: exit 3.
@@ -13,21 +15,44 @@ every durable fact in the store. The same service and machine as `trunkguard run
 Exit codes: 0 nothing to do; 10 a swap was applied; 11 a swap failed; 12 waiting on calls or a
 person (a queued activation, a secondary not ready, a failback awaiting approval, paused);
 3 another trunkguard holds the lease; 1 the run could not finish (store, deadline); 2 config.
+
+A cycle serves no API, so it needs no API token (`cycle_config`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from trunkguard.app import Service
-from trunkguard.core.failover import OperatorAction, PairState
+from trunkguard.config import Config
+from trunkguard.core.failover import Notify, OperatorAction, PairState
 from trunkguard.core.health import TrunkState
+from trunkguard.core.machine import ChecksRead
+from trunkguard.errors import TrunkguardError
+from trunkguard.notify import Alert
+from trunkguard.readiness import CheckResult, check_certs, check_parity, max_ages, readiness_from
+from trunkguard.runtime.pollers import cert_pages
 from trunkguard.store import IntentStatus, StoreError
 
 NOTHING, SWAPPED, SWAP_FAILED, WAITING, STANDBY, TROUBLE = 0, 10, 11, 12, 3, 1
+RECHECKS = ("certs", "parity")  # the free re-checks (the DID sweep places calls: `trunkguard sweep` runs it)
+log = logging.getLogger("trunkguard")
+
+
+def cycle_config(config: Config) -> Config:
+    """The config a cycle's service is built with. No API is served, so no API token is asked for. And
+    no re-check timer of its own: the daemon's pollers re-check at start and every `recheck_interval`,
+    which for a run of seconds would be every run; `one_cycle` runs them when due instead (given the
+    configured interval). The gates' maximum ages stay what the configured interval makes them."""
+    ages = max_ages(config)
+    readiness = config.policy.readiness.model_copy(update={"recheck_interval": 0.0, "certs_max_age": ages["certs"],
+                                                           "parity_max_age": ages["parity"]})
+    api = config.api.model_copy(update={"token_env": None, "read_token_env": None, "tokens": []})
+    return config.model_copy(update={"api": api, "policy": config.policy.model_copy(update={"readiness": readiness})})
 
 
 @dataclass(frozen=True)
@@ -38,18 +63,29 @@ class CycleResult:
     seconds: float
     swaps: tuple[dict[str, Any], ...] = ()
     actions: tuple[str, ...] = ()
+    hint: str = ""  # what a person can do about it, as a command
+    rechecked: tuple[str, ...] = ()  # the re-checks this run made (they were due)
 
     def as_json(self) -> dict[str, Any]:
         return {"code": self.code, "outcome": self.outcome, "sentence": self.sentence,
-                "seconds": round(self.seconds, 2), "swaps": list(self.swaps), "actions": list(self.actions)}
+                "seconds": round(self.seconds, 2), "swaps": list(self.swaps), "actions": list(self.actions),
+                "hint": self.hint or None, "rechecked": list(self.rechecked)}
 
 
-async def one_cycle(service: Service, deadline: float = 60.0) -> CycleResult:
+# No daemon runs to take a plain `trunkguard failback`: the approval goes into the store for the next cycle.
+APPROVE = "approve the return with `trunkguard failback --queue --reason ...`: the next cycle carries it out"
+
+
+async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: float | None = None) -> CycleResult:
+    """`recheck_every`: the configured `policy.readiness.recheck_interval` (a service built with
+    `cycle_config` has none of its own); None: the service's."""
     started = time.monotonic()
     runtime, store = service.runtime, service.store
     stop = asyncio.Event()
     before = {i.key for i in await asyncio.to_thread(store.intents, limit=1000)}
     task = asyncio.create_task(service.run(stop, serve_api=False), name="cycle")
+    every = service.config.policy.readiness.recheck_interval if recheck_every is None else recheck_every
+    recheck = asyncio.create_task(_recheck_if_due(service, every), name="cycle re-checks")
     said: list[str] = []
 
     async def until(check: Any, what: str, within: float) -> None:
@@ -65,6 +101,10 @@ async def one_cycle(service: Service, deadline: float = 60.0) -> CycleResult:
     try:
         status = runtime.status
         await until(lambda: _probed(status()), "a first verdict on every trunk", deadline)
+        try:  # before deciding: a swap must not be refused for a result this run was about to renew
+            await until(recheck.done, "the certificate and parity re-checks", deadline / 2)
+        except TimeoutError as exc:
+            log.warning("%s; deciding with the stored results", exc)
         service.lease.stand()
         ttl = service.config.replica.lease_ttl
         try:
@@ -74,6 +114,8 @@ async def one_cycle(service: Service, deadline: float = 60.0) -> CycleResult:
             return CycleResult(STANDBY, "standby", f"another trunkguard holds the lease ({holder or 'unknown'}); "
                                                    "nothing done", time.monotonic() - started)
         settle = service.config.platform.swap_rules().deadline + 5 if service.config.platform else 30
+        # the leader reads the platform's routing before it acts (and adopts it where the store differs)
+        await until(lambda: status().state.routing_read, "reading the platform's routing", settle)
         # a swap decided on taking the lease finishes first: a queued action must not meet it in flight
         await until(lambda: status().pair.in_flight is None, "the swap in flight settling", settle)
         for row_id, action in await asyncio.to_thread(store.queued_actions):
@@ -88,8 +130,10 @@ async def one_cycle(service: Service, deadline: float = 60.0) -> CycleResult:
     except (TimeoutError, StoreError) as exc:
         return CycleResult(TROUBLE, "trouble", str(exc), time.monotonic() - started)
     finally:
+        recheck.cancel()
         stop.set()
         await asyncio.wait_for(asyncio.shield(task), 30)
+    rechecked = recheck.result() if recheck.done() and not recheck.cancelled() else ()
     swaps = tuple(i for i in await asyncio.to_thread(store.intents, limit=1000) if i.key not in before)
     records = tuple({"key": i.key, "to": i.to_role, "status": i.status.value, "outcome": i.outcome} for i in swaps)
     seconds = time.monotonic() - started
@@ -100,12 +144,63 @@ async def one_cycle(service: Service, deadline: float = 60.0) -> CycleResult:
         if hit:
             i = hit[-1]
             return CycleResult(code, outcome, f"{outcome} to the {i.to_role} carrier ({i.trigger}): {i.reason}; "
-                                              f"{i.outcome}", seconds, records, tuple(said))
+                                              f"{i.outcome}", seconds, records, tuple(said), rechecked=rechecked)
     pair = final.pair
     waiting = pair.state in (PairState.ACTIVATING, PairState.FAILBACK_PENDING, PairState.PAUSED) \
         or sentence.startswith("cannot activate")
+    approval = pair.state is PairState.FAILBACK_PENDING and pair.approval is None \
+        and runtime.rules.policy.failback_mode == "approval"
     return CycleResult(WAITING if waiting else NOTHING, "waiting" if waiting else "no action", sentence, seconds,
-                       records, tuple(said))
+                       records, tuple(said), APPROVE if approval else "", rechecked)
+
+
+async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
+    """The certificate and parity re-checks, when due: a gate the daemon re-checks (its gates, as the
+    machine has them) whose newest stored result is missing or at least `every` old. The same checks
+    and certificate pages as the daemon's pollers; the results are stored as observed outside the
+    lease (this run may turn out to be a standby) and handed to the machine before it decides."""
+    config, store = service.config, service.store
+    gates = [c for c in RECHECKS if c in service.runtime.rules.policy.gates]
+    if not every or not gates:
+        return ()
+    try:
+        latest = await asyncio.to_thread(store.latest_checks, "secondary")
+    except StoreError as exc:
+        log.warning("cannot read the stored check results: %s", exc)
+        return ()
+    now = time.time()
+    if all(c in latest and now - float(latest[c]["at"]) < every for c in gates):
+        return ()
+    try:
+        results: list[CheckResult] = [*([await check_certs(config)] if "certs" in gates else []),
+                                      *([await asyncio.to_thread(check_parity, config)] if "parity" in gates else [])]
+    except (TrunkguardError, OSError) as exc:
+        log.warning("readiness re-check failed to run: %s", exc)
+        return ()
+    for r in results:
+        (log.info if r.ok else log.warning)("readiness re-check: %s %s (%s)", r.check,
+                                            "passed" if r.ok else "FAILED", r.summary)
+        if r.check == "certs":
+            for page in cert_pages(r, config.tls.warn_days):
+                _page(service, page)
+    try:
+        for r in results:
+            await asyncio.to_thread(r.save, store)
+        latest = await asyncio.to_thread(store.latest_checks, "secondary")
+    except StoreError as exc:
+        log.warning("could not store the re-checks' results: %s", exc)
+        return ()
+    service.runtime.post(ChecksRead(readiness_from(latest, time.time(), max_ages(config))))
+    return tuple(r.check for r in results)
+
+
+def _page(service: Service, notify: Notify) -> None:
+    """A page on the pair's incident, as the daemon's alerts send it."""
+    log.warning("notify %s: %s", notify.kind, notify.message)
+    pair = service.runtime.status().pair
+    service.dispatcher.post(Alert(notify.kind, notify.severity, notify.message,
+                                  f"trunkguard/{service.config.carriers.primary.trunk_group_id}", time.time(),
+                                  {"active": pair.active.value, "state": pair.state.value}))
 
 
 def _probed(status: Any) -> bool:

@@ -14,7 +14,7 @@ from trunkguard import aio, logs
 from trunkguard.app import Service
 from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, find_config, usage_error
 from trunkguard.config import load_config
-from trunkguard.cycle import SWAP_FAILED, TROUBLE, CycleResult, one_cycle
+from trunkguard.cycle import SWAP_FAILED, TROUBLE, CycleResult, cycle_config, one_cycle
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError, TrunkguardError
 
@@ -22,9 +22,11 @@ from trunkguard.errors import ConfigError, TrunkguardError
 def run_cycle(config: Path, *, deadline: float = 60.0, name: str | None = None,
               environ: Mapping[str, str] | None = None) -> CycleResult:
     """One cycle against the config's store and platform (deploy/lambda and deploy/azure-function call
-    this). Raises ConfigError for a bad config or environment, StoreError for an unreachable store."""
-    service = Service.build(load_config(config), environ, name=name, candidate=False)
-    return aio.run(one_cycle(service, deadline))
+    this). Raises ConfigError for a bad config or environment, StoreError for an unreachable store.
+    No API is served, so no API token is needed (`api.token_env` may be unset)."""
+    cfg = load_config(config)
+    service = Service.build(cycle_config(cfg), environ, name=name, candidate=False)
+    return aio.run(one_cycle(service, deadline, recheck_every=cfg.policy.readiness.recheck_interval))
 
 
 class CycleFailed(RuntimeError):
@@ -75,4 +77,8 @@ def cycle(config: Path | None = CONFIG,
             typer.echo(f"  swap {swap['key']} to the {swap['to']} carrier: {swap['status']} ({swap['outcome']})")
         for sentence in result.actions:
             typer.echo(f"  queued action: {sentence}")
+        if result.rechecked:
+            typer.echo(f"  re-checked (they were due): {', '.join(result.rechecked)}")
+        if result.hint:
+            typer.echo(f"  {result.hint}")
     raise typer.Exit(result.code)
