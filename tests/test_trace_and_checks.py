@@ -111,7 +111,7 @@ async def test_the_recorded_trace_replays_through_another_config(tmp_path: Path)
     # 40 failed checks to go down, and 40 failed test calls: longer than the recorded outage. (With
     # only the first, a test call cut short by the outage and its failed re-test swap it on media.)
     strict = tmp_path / "strict.yaml"
-    strict.write_text(text.replace("down_after: 2,", "down_after: 40,")
+    strict.write_text(text.replace("down_after: 3,", "down_after: 40,")
                       .replace("number: '+15550009999'}", "number: '+15550009999', down_after: 40}"))
     other = _cli("replay", "--config", str(strict), cwd=tmp_path)
     assert other.returncode == 0, other.stderr

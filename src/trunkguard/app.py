@@ -24,6 +24,7 @@ from trunkguard.asgi import serving
 from trunkguard.config import Config
 from trunkguard.core.failover import Role
 from trunkguard.core.machine import initial, own_view
+from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
 from trunkguard.notify import Dispatcher, Sender, senders_from_config
 from trunkguard.rules import machine_rules, swap_key_prefix
@@ -51,19 +52,16 @@ def listen_address(listen: str) -> tuple[str, int]:
 def api_tokens(config: Config, environ: Mapping[str, str] | None = None) -> ApiTokens:
     """The operator and read tokens from the environment (config validation has made sure a
     non-loopback API has both); a variable named but empty is refused."""
-    env = os.environ if environ is None else environ
+    secrets = Secrets(environ)
     found: dict[str, str | None] = {}
     for key, why in (("token_env", "the API's actions need a token"), ("read_token_env", "reads need a token")):
-        var = getattr(config.api, key)
-        found[key] = None if var is None else env.get(var, "")
-        if var is not None and not found[key]:
-            raise ConfigError([(f"api.{key}", f"environment variable {var} is not set ({why})")], "environment")
+        found[key] = secrets.get(f"api.{key}", getattr(config.api, key), why)
+        secrets.check()
     named = []
     for i, t in enumerate(config.api.tokens):
-        value = env.get(t.token_env, "")
-        if not value:
-            raise ConfigError([(f"api.tokens.{i}.token_env", f"environment variable {t.token_env} is not set "
-                                                             f"({t.name}'s token)")], "environment")
+        value = secrets.get(f"api.tokens.{i}.token_env", t.token_env, f"{t.name}'s token")
+        secrets.check()
+        assert value is not None
         named.append(NamedToken(t.name, value, t.role))
     values = [n.token for n in named] + [v for v in (found["token_env"], found["read_token_env"]) if v]
     if len(set(values)) != len(values):

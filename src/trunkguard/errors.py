@@ -1,8 +1,23 @@
 """The documented exception hierarchy.
 
 Foreign exceptions (OSError, ssl.SSLError, dns.exception.DNSException, pydantic's
-ValidationError) are translated into these at the module boundary that meets them, so
-callers handle one family. Every message is written for an operator.
+ValidationError, httpx's errors and statuses, SQLAlchemy's errors) are translated into these at
+the module boundary that meets them, so callers handle one family. Every message is written for
+an operator.
+
+    TrunkguardError
+    ├── ConfigError            a config, scenario or environment that breaks a rule (names the field)
+    ├── SipError               the SIP layer: SipParseError, SipUriError, ResolveError,
+    │                          TransportError (TlsError)
+    ├── PlatformError          the platform did not do what was asked; whether it did is unknown
+    │   ├── Refused            a definite refusal (4xx other than 409/429): it did not happen
+    │   │   └── AuthError      our credentials were refused
+    │   └── VersionConflict    the object changed since it was read
+    ├── NotifyError            a notification not delivered (retryable or not)
+    ├── StoreError             the store cannot be read or written
+    │   └── LeaseLost          ... because this replica's lease term is stale (also a LeaseError)
+    └── LeaseError             this replica does not, or may no longer, hold the lease
+        └── LeaseGone          a swap stopped before a platform write: the lease is near expiry
 """
 
 from __future__ import annotations
@@ -44,3 +59,37 @@ class TransportError(SipError):
 
 class TlsError(TransportError):
     """The TLS handshake failed, for example the peer certificate did not verify."""
+
+
+class PlatformError(TrunkguardError):
+    """The platform did not do what was asked within the deadline; whether it did is not known."""
+
+
+class Refused(PlatformError):
+    """A definite refusal (a 4xx other than 409 and 429): the write did not and will not happen."""
+
+
+class AuthError(Refused):
+    """The platform refused our credentials."""
+
+
+class VersionConflict(PlatformError):
+    """The object changed since it was read (someone else wrote it, or our read was stale)."""
+
+
+class NotifyError(TrunkguardError):
+    """A notification that was not delivered; `retryable` for 429, 5xx and network errors, with the
+    server's Retry-After in seconds when it gave one."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class LeaseError(TrunkguardError):
+    """This replica does not, or may no longer, hold the lease: it must not act."""
+
+
+class LeaseGone(LeaseError):
+    """The swap protocol stopped before a platform write: the lease is near expiry (or lost)."""

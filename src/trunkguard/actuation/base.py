@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from trunkguard.errors import TrunkguardError
+from trunkguard.errors import AuthError, PlatformError, Refused, VersionConflict
 
 
 @dataclass(frozen=True)
@@ -62,22 +62,6 @@ class Change:
 Stage = tuple[Change, ...]  # changes that may be written together; stages run in order
 
 
-class PlatformError(TrunkguardError):
-    """The platform did not do what was asked within the deadline; whether it did is not known."""
-
-
-class Refused(PlatformError):
-    """A definite refusal (a 4xx other than 409 and 429): the write did not and will not happen."""
-
-
-class AuthError(Refused):
-    """The platform refused our credentials."""
-
-
-class VersionConflict(PlatformError):
-    """The object changed since it was read (someone else wrote it, or our read was stale)."""
-
-
 class Platform(Protocol):
     async def read_routing(self) -> RoutingState: ...
 
@@ -121,6 +105,28 @@ class EdgeFeed(Protocol):
     live: bool
 
     async def run(self, publish: Callable[[dict[str, bool | None], float], None], stop: asyncio.Event) -> None: ...
+
+
+@runtime_checkable
+class TrunkSettingsReader(Protocol):
+    """Optional: each carrier's trunk settings as the platform has them, by carrier role ("primary",
+    "secondary"): `{"id", "name", "values": {property: value in effect}}`. Genesys Cloud has them (its
+    trunk bases); the generic contract and CXone do not. Raises TrunkSettingsUnreadable."""
+
+    async def trunk_settings(self) -> dict[str, Mapping[str, Any]]: ...
+
+
+class TrunkSettingsUnreadable(PlatformError):
+    """A carrier's trunk settings could not be read: `role`, the object's `id` and `why` ("403:
+    missing telephony:plugin:all"), for the sentence "could not read the secondary carrier's ..."."""
+
+    def __init__(self, role: str, object_id: str, why: str) -> None:
+        super().__init__(f"could not read the {role} carrier's trunk base {object_id} ({why})")
+        self.role, self.object_id, self.why = role, object_id, why
+
+
+__all__ = ["AuthError", "Change", "EdgeFeed", "EdgeView", "ObjectRef", "Platform", "PlatformError", "Refused",
+           "RoutingState", "Seen", "Stage", "VersionConflict", "fields_match", "fields_of", "merged"]
 
 
 def fields_match(body: Mapping[str, Any], want: Mapping[str, Any]) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from trunkguard.actuation.base import Platform
@@ -12,25 +11,19 @@ from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.http import PlatformHttp
 from trunkguard.actuation.regions import GENESYS_REGIONS, genesys_login_url
 from trunkguard.config import Config
+from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
 
 SECRET_FIELDS = ("client_id_env", "client_secret_env", "access_key_id_env", "access_key_secret_env")
 
 
 def platform_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Platform:
-    env = os.environ if environ is None else environ
     p = config.platform
     if p is None:
         raise ConfigError([("platform", "is required to run the daemon (kind: generic | genesys | cxone | emulator)")])
-    problems: list[tuple[str, str]] = []
-    secrets: dict[str, str | None] = {}
-    for field in SECRET_FIELDS:
-        var = getattr(p, field)
-        secrets[field] = env.get(var) if var else None
-        if var and not secrets[field]:
-            problems.append((f"platform.{field}", f"environment variable {var} is not set"))
-    if problems:
-        raise ConfigError(problems, "environment")
+    reader = Secrets(environ)
+    secrets = {field: reader.get(f"platform.{field}", getattr(p, field)) for field in SECRET_FIELDS}
+    reader.check()
     client_id, client_secret = secrets["client_id_env"], secrets["client_secret_env"]
     base = p.base_url or GENESYS_REGIONS[p.region or ""]
     carriers = config.carriers

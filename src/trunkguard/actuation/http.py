@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from trunkguard.actuation.base import AuthError, PlatformError, Refused
+from trunkguard.errors import AuthError, PlatformError, Refused
+from trunkguard.retry import next_wait
 
 RETRY_STATUSES = {429, 502, 503, 504}
 
@@ -84,11 +85,7 @@ class PlatformHttp:
             await asyncio.sleep(wait)
 
     def _backoff(self, attempt: int, response: httpx.Response | None) -> float:
-        if response is not None:
-            retry_after = response.headers.get("Retry-After", "")
-            if retry_after.replace(".", "", 1).isdigit():
-                return float(retry_after)
-        return float(min(8.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + self._rng.random() / 2))
+        return next_wait(attempt, self._rng, response.headers.get("Retry-After") if response is not None else None)
 
     async def _bearer(self, end: float) -> str | None:
         if not self._client_id:

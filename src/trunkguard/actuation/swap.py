@@ -41,6 +41,7 @@ from trunkguard.actuation.base import (
     Seen,
     VersionConflict,
 )
+from trunkguard.errors import LeaseGone
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,6 @@ class Book:
             return  # the same copy again: it keeps the time it was first noted, so trust runs out
         if known is None or seen.version is None or known[0].version is None or seen.version >= (known[0].version or 0):
             self._seen[seen.ref.path] = (seen, self._clock())
-
-
-class LeaseGone(Exception):
-    """The writer no longer holds the lease (a stopped process woke up): write nothing more, undo
-    nothing; the new leader settles the intent by reading."""
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from trunkguard.errors import TrunkguardError
+from trunkguard.errors import NotifyError
+from trunkguard.retry import retry_after
 
 # Notifications that end an incident: the dedup key's open alert is resolved or closed.
 RESOLVING = frozenset({"failback_committed", "activation_cancelled", "store_reachable"})
@@ -33,13 +34,6 @@ class Alert:
         return self.kind in ACKNOWLEDGING
 
 
-class NotifyError(TrunkguardError):
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
 class Sender(Protocol):
     name: str
     min_severity: str  # info | warning | critical
@@ -48,12 +42,14 @@ class Sender(Protocol):
         """Deliver one alert or raise NotifyError (retryable or not)."""
 
 
+__all__ = ["ACKNOWLEDGING", "RESOLVING", "Alert", "NotifyError", "Sender", "check_response"]
+
+
 def check_response(name: str, response: httpx.Response) -> None:
     """2xx is delivered; 429 and 5xx are worth retrying (honouring Retry-After); the rest are not."""
     if 200 <= response.status_code < 300:
         return
-    retry_after = response.headers.get("Retry-After", "")
-    wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
+    wait = retry_after(response.headers.get("Retry-After"))
     retryable = response.status_code == 429 or response.status_code >= 500
     raise NotifyError(f"{name}: HTTP {response.status_code}: {response.text[:200]}", retryable=retryable,
                       retry_after=wait)

@@ -11,35 +11,33 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import random
 from collections.abc import Mapping, Sequence
 
 import httpx
 
 from trunkguard.config import Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
-from trunkguard.errors import ConfigError
+from trunkguard.credentials import Secrets
 from trunkguard.notify.base import Alert, NotifyError, Sender
 from trunkguard.notify.opsgenie import Opsgenie
 from trunkguard.notify.pagerduty import PagerDuty
 from trunkguard.notify.slack import Slack
 from trunkguard.notify.webhook import Webhook
+from trunkguard.retry import backoff
 
 log = logging.getLogger("trunkguard.notify")
 
 
 def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None) -> list[Sender]:
     """Build the destinations, reading each key or URL from the environment variable it names."""
-    env = os.environ if environ is None else environ
-    problems: list[tuple[str, str]] = []
+    secrets = Secrets(environ)
     senders: list[Sender] = []
     for i, n in enumerate(notifiers):
         var = (n.routing_key_env if isinstance(n, PagerDutyNotify) else n.api_key_env if isinstance(n, OpsgenieNotify)
                else n.webhook_url_env if isinstance(n, SlackNotify) else n.url_env)
-        secret = env.get(var, "")
-        if not secret:
-            field = next(k for k in type(n).model_fields if k.endswith("_env"))
-            problems.append((f"notify[{i}].{field}", f"environment variable {var} is not set"))
+        field = next(k for k in type(n).model_fields if k.endswith("_env"))
+        secret = secrets.get(f"notify[{i}].{field}", var)
+        if secret is None:
             continue
         sender: Sender
         if isinstance(n, PagerDutyNotify):
@@ -52,8 +50,7 @@ def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str
             sender = Webhook(secret)
         sender.min_severity = n.min_severity
         senders.append(sender)
-    if problems:
-        raise ConfigError(problems, "environment")
+    secrets.check()
     return senders
 
 
@@ -146,7 +143,7 @@ class Dispatcher:
             except (httpx.HTTPError, TimeoutError) as exc:
                 why, retryable, wait = f"{sender.name}: {type(exc).__name__}: {exc}", True, None
             if wait is None:
-                wait = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + self._rng.random() / 2)
+                wait = backoff(attempt, self._rng, base=0.5, cap=30.0)
             if not retryable or loop.time() + wait > end:
                 self.failed[sender.name] += 1
                 self.last_error[sender.name] = why
