@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy
 
 from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Role, Swap
-from trunkguard.store import IntentStatus, LeaseLost, Store
+from trunkguard.store import Batch, IntentStatus, LeaseLost, Store
 
 
 def _swap(n: int = 1, to: Role = Role.SECONDARY, trigger: str = "automatic") -> Swap:
@@ -49,25 +49,36 @@ def test_a_stale_term_writes_nothing(store_url: str) -> None:
 
 
 def test_an_intent_is_recorded_before_acting_and_finished_with_its_outcome(store_url: str) -> None:
+    """Two writes a swap: the intent (with the routing read before it, the decisions that led to it and the
+    snapshot with it in flight), then its outcome with the decision that commits it and the snapshot after."""
     store = Store.open(store_url)
     term = store.acquire_lease("a", ttl=10, now=0)
     assert term == 1
     swap = _swap()
     snap = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
+    led_here = Batch(decisions=[{"at": 99.0, "kind": "trunk", "sentence": "trunk primary-1 is down", "state":
+                                 "primary_active", "active": "primary", "intent_key": None, "evidence": {}}])
     store.begin_intent(term, 100, swap, "tg-secondary", snap, sentence="activating the secondary carrier",
-                       evidence={"trunks": [{"name": "primary-1", "state": "down"}]})
+                       evidence={"trunks": [{"name": "primary-1", "state": "down"}]},
+                       prior={"trunk_group_id": "tg-primary", "version": 3}, batch=led_here)
     pending = store.intents(status=IntentStatus.PENDING)
     assert [i.key for i in pending] == ["swap-1-to-secondary"]
     assert store.load_snapshot() == snap  # a restart here sees the swap in flight
-    store.note_prior(term, swap.key, {"trunk_group_id": "tg-primary", "version": 3})
+    after = replace(snap, state=PairState.SECONDARY_ACTIVE, in_flight=None)
+    committed = Batch(decisions=[{"at": 101.0, "kind": "swap", "sentence": "committed: inbound routing is on the "
+                                  "secondary carrier", "state": "secondary_active", "active": "secondary",
+                                  "intent_key": None, "evidence": {}}], snapshot=(101.0, after))
     store.finish_intent(term, swap.key, IntentStatus.APPLIED, "read back: tg-secondary", 101,
-                        after={"trunk_group_id": "tg-secondary", "version": 4})
+                        after={"trunk_group_id": "tg-secondary", "version": 4}, batch=committed)
     [done] = store.intents()
     assert done.status is IntentStatus.APPLIED
     assert done.prior == {"trunk_group_id": "tg-primary", "version": 3}
     assert done.after == {"trunk_group_id": "tg-secondary", "version": 4}
-    [decision] = store.history()
+    assert [d["sentence"] for d in store.history()] == ["trunk primary-1 is down", "activating the secondary carrier",
+                                                       "committed: inbound routing is on the secondary carrier"]
+    decision = store.history()[1]
     assert decision["intent_key"] == swap.key and decision["evidence"]["trunks"][0]["state"] == "down"
+    assert store.load_snapshot() == after
     store.close()
 
 

@@ -78,7 +78,7 @@ class Service:
     store: Store
     platform: Platform | None  # None: a vantage agent
     dispatcher: Dispatcher
-    reader: StoreLink  # the API's read-only queries, on their own thread
+    reader: StoreLink[Store]  # the API's read-only queries, on their own thread
     lease: LeaseKeeper
 
     @classmethod
@@ -133,7 +133,8 @@ class Service:
             return {"active": pair.active.value, "state": pair.state.value}
 
         alerts = Alerts(dispatcher, f"trunkguard/{groups[Role.PRIMARY]}", clock, context, runtime.observe)
-        recorder = Recorder(link, lease, alerts, clock, retention=config.storage.trace_retention)
+        link.health = alerts  # the link reports the store's health: paged once per outage, and its end
+        recorder = Recorder(link, lease, clock, retention=config.storage.trace_retention)
         swap_rules = config.platform.swap_rules() if config.platform else SwapRules()
         actuator = pollers = None
         if platform is not None:

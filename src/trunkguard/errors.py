@@ -87,8 +87,16 @@ class NotifyError(TrunkguardError):
         self.retry_after = retry_after
 
 
+class StoreError(TrunkguardError):
+    """The store could not be reached or refused a write."""
+
+
 class LeaseError(TrunkguardError):
     """This replica does not, or may no longer, hold the lease: it must not act."""
+
+
+class LeaseLost(StoreError, LeaseError):
+    """Another replica holds the lease now (or it expired): a write under this term was refused."""
 
 
 class LeaseGone(LeaseError):

@@ -202,19 +202,21 @@ class _Run:
 
 async def carry_out(platform: Platform, target: str, key: str, rules: SwapRules, *,
                     restore: RoutingState | None = None, book: Book | None = None,
+                    prior: RoutingState | None = None,
                     on_prior: Callable[[RoutingState], Awaitable[None]] | None = None,
                     rng: random.Random | None = None, may_write: Callable[[], bool] | None = None) -> SwapOutcome:
-    """Move routing to `target` by the protocol above. Never raises PlatformError. `may_write` is asked
+    """Move routing to `target` by the protocol above. Never raises PlatformError. `prior`: the routing as
+    the caller read it just before (else it is read here, and handed to `on_prior`). `may_write` is asked
     before every write (the lease still fresh): once it says no, nothing more is written or undone."""
     run = _Run(platform, key, rules, book or Book(rules.readback), rng or random.Random(), may_write)
-    prior: RoutingState | None = None
     planned: list[Change] = []
     failure = ""
     try:
         async with asyncio.timeout(rules.deadline):
-            prior = await platform.read_routing()
-            if on_prior is not None:
-                await on_prior(prior)
+            if prior is None:
+                prior = await platform.read_routing()
+                if on_prior is not None:
+                    await on_prior(prior)
             stages = await platform.plan(target, restore)
             planned = [c for stage in stages for c in stage]
             for stage in stages:

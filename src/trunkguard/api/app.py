@@ -44,13 +44,13 @@ from trunkguard.core.failover import OperatorAction
 from trunkguard.readiness import CHECKS
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.storelink import StoreLink
-from trunkguard.store import StoreError
+from trunkguard.store import Store, StoreError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_JSON_DEPTH = 32
 
 
-def create_api(runtime: Runtime, reader: StoreLink, tokens: ApiTokens, *, max_body: int = 65_536,
+def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *, max_body: int = 65_536,
                stopping: asyncio.Event | None = None) -> Starlette:
     """`runtime` gives the published status and takes actions; `reader` runs the read-only queries;
     `stopping`, once set, ends the event streams (a page must not keep hearing from a stopping daemon)."""

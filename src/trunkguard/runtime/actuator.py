@@ -1,11 +1,16 @@
 """Commits a swap's intent, carries it out by the swap protocol, and settles intents left in flight.
 
-The order never changes: commit the intent (with the snapshot that has it in flight and the
-decision, after the recorder's pending rows) under the lease term; read the routing and save it as
-the prior state; carry out the plan (`actuation/swap.py`: read, write with the intent's key,
-read back, put back on refusal); store the outcome, naming every object; tell the machine. A swap
-that cannot be committed, or whose lease is near expiry, is never started, and the machine is told so.
-A failback restores the routing recorded before the swap it undoes.
+The order never changes, and a swap writes to the store twice:
+1. read the routing as it is (nothing is written when it cannot be read);
+2. write one: the recorder's pending rows (the decisions that led here), the intent with that prior
+   routing, the snapshot that has the swap in flight, and the decision with its evidence, under the
+   lease term;
+3. carry out the plan (`actuation/swap.py`: read, write with the intent's key, read back, put back on
+   refusal), and tell the machine;
+4. write two, once the machine has folded the result: the intent's outcome naming every object, the
+   decision that commits it (or says it failed) and the snapshot after it.
+A swap that cannot be committed, or whose lease is near expiry, is never started, and the machine is
+told so. A failback restores the routing recorded before the swap it undoes.
 
 An intent found in flight (at start-up, on taking the lease) is settled by reading only: the
 platform is read until it shows the intent's routing or the settle window (counted from the
@@ -20,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
@@ -31,14 +37,23 @@ from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.storelink import StoreLink
-from trunkguard.store import IntentRecord, IntentStatus, LeaseLost, StoreError
+from trunkguard.store import Batch, IntentRecord, IntentStatus, IntentStore, LeaseLost, StoreError
 
 log = logging.getLogger("trunkguard")
 LANDED = (IntentStatus.APPLIED, IntentStatus.RECONCILED)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    term: int
+    status: IntentStatus
+    detail: str
+    after: dict[str, Any] | None
+
+
 class Actuator:
-    def __init__(self, platform: Platform, link: StoreLink, lease: LeaseKeeper, recorder: Recorder, alerts: Alerts,
+    def __init__(self, platform: Platform, link: StoreLink[IntentStore], lease: LeaseKeeper, recorder: Recorder,
+                 alerts: Alerts,
                  post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
                  rules: SwapRules, observe: Callable[[str, dict[str, Any]], None]) -> None:
         self.platform = platform
@@ -54,6 +69,8 @@ class Actuator:
         self._observe = observe
         self._task: asyncio.Task[None] | None = None
         self._routing: dict[str, Any] | None = None
+        self._outcomes: dict[str, _Outcome] = {}  # swaps carried out whose outcome waits for the machine's word
+        self._finishing: set[asyncio.Task[None]] = set()
         self.stopping = False
 
     def routing(self) -> dict[str, Any] | None:
@@ -81,40 +98,33 @@ class Actuator:
             self.alerts.held_back(effect.sentence)  # paged when the store is why the lease could not be renewed
             self._post(SwapSettled(swap.key, False, "not acting: the lease is near expiry", attempted=False))
             return
-        await self.recorder.flush()
         group = self.groups[swap.to]
+        try:  # the routing as it is, read before anything is written: kept with the intent
+            async with asyncio.timeout(self.rules.deadline):
+                prior = await self.platform.read_routing()
+        except (PlatformError, TimeoutError) as exc:
+            self._post(SwapSettled(swap.key, False, f"could not read the routing before writing: {exc or 'no answer'}"
+                                                    "; nothing was written"))
+            return
+        batch = self.recorder.take()  # the decisions that led here go in the intent's transaction
         try:
             restore = await self._recorded_before(swap.to)
             await self.link.call(self.link.store.begin_intent, term, now, swap, group, effect.snapshot,
-                                 sentence=effect.sentence, evidence=evidence)
+                                 sentence=effect.sentence, evidence=evidence, prior=routing_json(prior), batch=batch,
+                                 doing=effect.sentence)
         except StoreError as exc:
-            self.alerts.store_trouble(exc, effect.sentence)
+            self.recorder.give_back(batch)
             self.alerts.held_back(effect.sentence)
             self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False))
             return
-        self.alerts.store_fine()
-
-        async def note_prior(prior: RoutingState) -> None:
-            try:
-                await self.link.call(self.link.store.note_prior, term, swap.key, routing_json(prior))
-            except LeaseLost as exc:
-                raise PlatformError(f"not writing: {exc}") from None  # fenced: another replica acts now
-            except StoreError as exc:
-                log.warning("could not save the routing before swap %s: %s", swap.key, exc,
-                            extra=fields(intent_key=swap.key, term=term))
-
         self._observe("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
         started = time.perf_counter()
         outcome = await carry_out(self.platform, group, swap.key, self.rules, restore=restore, book=self.book,
-                                  on_prior=note_prior, may_write=lambda: self.lease.fresh(self._clock()))
+                                  prior=prior, may_write=lambda: self.lease.fresh(self._clock()))
         seconds = time.perf_counter() - started
         self._routing = routing_json(outcome.after) or self._routing
         status = IntentStatus.APPLIED if outcome.ok else IntentStatus.FAILED
-        try:
-            await self.link.call(self.link.store.finish_intent, term, swap.key, status, outcome.detail, self._clock(),
-                                 routing_json(outcome.after))
-        except StoreError as exc:
-            self.alerts.store_trouble(exc, f"the outcome of swap {swap.key}")
+        self._outcomes[swap.key] = _Outcome(term, status, outcome.detail, routing_json(outcome.after))
         self._observe("swap_done", {"to": swap.to.value, "ok": outcome.ok, "key": swap.key, "writes": outcome.writes,
                                     "undo_writes": outcome.undo_writes, "half_switched": outcome.half_switched,
                                     "detail": outcome.detail, "seconds": seconds})
@@ -122,6 +132,30 @@ class Actuator:
             self.alerts.notify(Notify("swap_half_applied", "critical", f"swap {swap.key} to the {swap.to.value} "
                                       f"carrier could not finish or be put back: {outcome.detail}"))
         self._post(SwapSettled(swap.key, outcome.ok, outcome.detail))
+
+    def settled(self, key: str) -> None:
+        """The machine has folded swap `key`'s result, and the recorder holds the decision that says so:
+        the intent's outcome, that decision and the snapshot after it are written in one transaction."""
+        pending = self._outcomes.pop(key, None)
+        if pending is None:
+            return
+        batch = self.recorder.take()  # now, before the recorder's own flush could take it
+        task = asyncio.get_running_loop().create_task(self._finish(key, pending, batch), name=f"finish {key}")
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def _finish(self, key: str, pending: _Outcome, batch: Batch) -> None:
+        try:
+            await self.link.call(self.link.store.finish_intent, pending.term, key, pending.status, pending.detail,
+                                 self._clock(), pending.after, batch=batch, doing=f"the outcome of swap {key}")
+        except StoreError as exc:
+            if not isinstance(exc, LeaseLost):  # the decisions are kept; the intent is settled at the next start
+                self.recorder.give_back(batch)
+
+    async def drain(self) -> None:
+        """At shutdown: the outcomes being written are written (each within the store's deadline)."""
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
 
     async def _recorded_before(self, to: Role) -> RoutingState | None:
         """The routing recorded before the last swap away from `to` that landed: what a swap back restores."""
@@ -144,7 +178,7 @@ class Actuator:
                           f"through the {self.rules.settle:g}s settle window: not applied"))
             status = IntentStatus.RECONCILED if applied else IntentStatus.ABANDONED
             await self.link.call(self.link.store.finish_intent, term, intent.key, status, outcome, self._clock(),
-                                 routing_json(routing))
+                                 routing_json(routing), doing=f"settling swap {intent.key}")
             self._routing = routing_json(routing)
             if flight is not None and flight.key == intent.key:
                 self._post(SwapSettled(intent.key, applied, outcome))

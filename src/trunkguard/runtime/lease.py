@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from trunkguard.core.failover import Notify
 from trunkguard.logs import fields
 from trunkguard.runtime.storelink import StoreLink
-from trunkguard.store import LeaseLost, StoreError
+from trunkguard.store import LeaseLost, LeaseStore, StoreError
 
 log = logging.getLogger("trunkguard")
 LAPSE_MARGIN = 0.05  # seconds after another's lease lapses (by the store's clock) before trying to take it
@@ -61,7 +61,7 @@ class Term:
 
 
 class LeaseKeeper:
-    def __init__(self, link: StoreLink, ttl: float, clock: Callable[[], float], identity: Identity, *,
+    def __init__(self, link: StoreLink[LeaseStore], ttl: float, clock: Callable[[], float], identity: Identity, *,
                  candidate: bool = True) -> None:
         self.link = link
         self.ttl = ttl
@@ -88,8 +88,9 @@ class LeaseKeeper:
         return t.term is not None and t.until - now > min(5.0, self.ttl / 3)
 
     async def keep(self, stop: asyncio.Event, acquired: Callable[[int], Awaitable[None]],
-                   lost: Callable[[str], None], alert: Callable[[Notify], None],
-                   trouble: Callable[[StoreError, str], None], fine: Callable[[], None]) -> None:
+                   lost: Callable[[str], None], alert: Callable[[Notify], None]) -> None:
+        """Take and renew the lease until `stop`: `acquired(term)` on taking it (restore, reconcile),
+        `lost(why)` on losing it, `alert` for the lease_lost page. Store trouble is the link's to report."""
         while not stop.is_set():
             if not self._candidacy.is_set():  # an agent for ever; `trunkguard cycle` until its probes are in
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._candidacy.wait())]
@@ -101,46 +102,43 @@ class LeaseKeeper:
             if self._term.term is None:
                 wait = self.renew_every
                 try:
-                    term, left = await self.link.call(self.link.store.try_lease, self.holder, self.ttl)
-                    fine()
+                    term, left = await self.link.call(self.link.store.try_lease, self.holder, self.ttl,
+                                                      doing="taking the lease")
                     if term is None:  # another holds it: try again the moment it lapses, not up to a renewal later
                         wait = min(self.renew_every, left + LAPSE_MARGIN)
                 except StoreError as exc:
                     log.error("cannot reach the store to take the lease: %s", exc)
-                    trouble(exc, "taking the lease")
                     term = None
                 if term is not None:
                     self._term = Term(term, now + self.ttl)
                     log.info("acting as leader with lease term %d", term, extra=fields(term=term))
                     # Restoring and reconciling may read the platform for up to `platform.settle`: renewals
                     # go on meanwhile (the restored snapshot's swap in flight blocks any other until then).
-                    self._taking = asyncio.create_task(self._take(term, acquired, trouble), name="take the lease")
+                    self._taking = asyncio.create_task(self._take(term, acquired), name="take the lease")
                     wait = self.renew_every
             else:
                 try:
-                    await self.link.call(self.link.store.renew_lease, self.holder, self._term.term, self.ttl)
+                    await self.link.call(self.link.store.renew_lease, self.holder, self._term.term, self.ttl,
+                                         doing="renewing the lease")
                     self._term = Term(self._term.term, now + self.ttl)
-                    fine()
                 except LeaseLost as exc:
                     self._term = Term()
                     alert(Notify("lease_lost", "critical",
                                  f"lost the lease ({exc}): it lapsed or another trunkguard took it, so this one "
                                  "stops acting and stays a candidate, taking the lease again when it is free"))
                     lost(f"lost the lease ({exc})")
-                except StoreError as exc:
-                    trouble(exc, "renewing the lease")
+                except StoreError:
+                    pass  # the link has reported it; the lease runs out on its own if this goes on
                 wait = self.renew_every
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
 
-    async def _take(self, term: int, acquired: Callable[[int], Awaitable[None]],
-                    trouble: Callable[[StoreError, str], None]) -> None:
+    async def _take(self, term: int, acquired: Callable[[int], Awaitable[None]]) -> None:
         try:
             await acquired(term)
-        except StoreError as exc:  # cannot restore or reconcile: do not act on a guess; try again next round
+        except StoreError:  # cannot restore or reconcile: do not act on a guess; try again next round
             if self._term.term == term:
                 self._term = Term()
-            trouble(exc, "restoring the stored state after taking the lease")
 
     async def release(self) -> None:
         if self._taking is not None and not self._taking.done():
@@ -151,4 +149,4 @@ class LeaseKeeper:
         self._term = Term()
         if term is not None:
             with contextlib.suppress(StoreError):
-                await self.link.call(self.link.store.release_lease, self.holder, term)
+                await self.link.call(self.link.store.release_lease, self.holder, term, doing="releasing the lease")

@@ -95,8 +95,7 @@ class Runtime:
         assert parts is not None
         tasks = [asyncio.create_task(work, name=name) for work, name in (
             (parts.lease.keep(stop, lambda term: self._acquired(term, stop),
-                              lambda why: self.post(ev.LeaseChanged(False, detail=why)), parts.alerts.notify,
-                              parts.alerts.store_trouble, parts.alerts.store_fine), "lease"),
+                              lambda why: self.post(ev.LeaseChanged(False, detail=why)), parts.alerts.notify), "lease"),
             (parts.recorder.run(stop), "recorder"), (parts.vantages.run(stop, self.post), "vantages"),
             (self._wake_on(stop), "stop watcher"))]
         try:
@@ -169,6 +168,8 @@ class Runtime:
             self.observe("sentence", {"sentence": sentence})
         for effect in result.effects:
             self._carry_out(effect, now, extra)
+        if isinstance(event, ev.SwapSettled) and parts.actuator is not None:
+            parts.actuator.settled(event.key)  # its outcome is stored with the decision just recorded
 
     def _carry_out(self, effect: Any, now: float, extra: dict[str, Any]) -> None:
         parts = self._parts
@@ -216,16 +217,16 @@ class Runtime:
         assert parts is not None
         try:
             await parts.link.call(parts.link.store.record_action, parts.lease.current().term or 0, effect.action,
-                                  effect.result)
-        except StoreError as exc:
-            parts.alerts.store_trouble(exc, f"recording {effect.action.kind} by {effect.action.who}")
+                                  effect.result, doing=f"recording {effect.action.kind} by {effect.action.who}")
+        except StoreError:
             if raise_:
                 raise
 
     async def _acquired(self, term: int, stop: asyncio.Event) -> None:
         parts = self._parts
         assert parts is not None
-        restored = await parts.link.call(parts.link.store.load_snapshot)
+        restored = await parts.link.call(parts.link.store.load_snapshot, doing="restoring the stored state after "
+                                                                               "taking the lease")
         actuator = parts.actuator
         self.post(ev.LeaseChanged(True, restored, f"took the lease with term {term}",
                                   await_routing=actuator is not None))

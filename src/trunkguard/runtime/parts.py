@@ -15,11 +15,12 @@ from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.status import Facts
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.runtime.vantages import VantageLink
+from trunkguard.store import AuditStore
 
 
 @dataclass
 class Parts:
-    link: StoreLink
+    link: StoreLink[AuditStore]
     lease: LeaseKeeper
     alerts: Alerts
     recorder: Recorder
@@ -38,6 +39,8 @@ class Parts:
 
     async def close(self) -> None:
         """After the loop: store what is pending, stop probing and polling, give the lease up."""
+        if self.actuator is not None:
+            await self.actuator.drain()
         await self.recorder.flush()
         await self.probes.close()
         if self.pollers is not None:

@@ -1,6 +1,12 @@
 """The runtime's way to the store: every call on a worker thread with a deadline, so the event loop
 never waits on the disk and a hung database is an error, not a stall. The runtime's writes share
-one thread (so they stay in order); the API's read-only queries get their own."""
+one thread (so they stay in order); the API's read-only queries get their own.
+
+A link is typed by the store protocol its part needs (`StoreLink[IntentStore]` for the actuator,
+...); one link object serves them all. It reports the store's health itself: every call that
+fails tells `health` what was not done, every call that succeeds tells it the store answers, so no
+part pages a store outage or its end by hand.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +14,57 @@ import asyncio
 import concurrent.futures
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from trunkguard.store import Store, StoreError
+from trunkguard.errors import StoreError
 
 T = TypeVar("T")
+S_co = TypeVar("S_co", covariant=True)
 STORE_DEADLINE = 5.0
 
 
-class StoreLink:
-    def __init__(self, store: Store, *, name: str = "store", deadline: float = STORE_DEADLINE) -> None:
-        self.store = store
+class StoreHealth(Protocol):
+    def store_trouble(self, exc: StoreError, what: str) -> None: ...
+
+    def store_fine(self) -> None: ...
+
+
+class _Quiet:
+    def store_trouble(self, exc: StoreError, what: str) -> None:
+        pass
+
+    def store_fine(self) -> None:
+        pass
+
+
+class StoreLink(Generic[S_co]):
+    def __init__(self, store: S_co, *, name: str = "store", deadline: float = STORE_DEADLINE,
+                 health: StoreHealth | None = None) -> None:
+        self._store = store
         self.deadline = deadline
+        self.health: StoreHealth = health or _Quiet()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-        """Run `fn(*args, **kw)` (a Store method) on the worker; StoreError past the deadline."""
+    @property
+    def store(self) -> S_co:
+        return self._store
+
+    async def call(self, fn: Callable[..., T], *args: Any, doing: str = "a store call", **kw: Any) -> T:
+        """Run `fn(*args, **kw)` (a store method) on the worker. StoreError when it fails or passes the
+        deadline, after telling `health` that `doing` was not done."""
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw)),
-                                          self.deadline)
+            result = await asyncio.wait_for(loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw)),
+                                            self.deadline)
         except TimeoutError:
-            raise StoreError(f"the store did not answer within {self.deadline:g}s") from None
+            exc = StoreError(f"the store did not answer within {self.deadline:g}s")
+            self.health.store_trouble(exc, doing)
+            raise exc from None
+        except StoreError as exc:
+            self.health.store_trouble(exc, doing)
+            raise
+        self.health.store_fine()
+        return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -25,7 +25,7 @@ from trunkguard.core.events import Event, VantagesRead
 from trunkguard.core.vantage import VantageView
 from trunkguard.runtime.lease import Identity
 from trunkguard.runtime.storelink import StoreLink
-from trunkguard.store import StoreError
+from trunkguard.store import LeaseStore, StoreError
 
 log = logging.getLogger("trunkguard")
 
@@ -64,8 +64,8 @@ class Roll:
 
 
 class VantageLink:
-    def __init__(self, link: StoreLink, identity: Identity, kind: str, every: float, clock: Callable[[], float],
-                 own_view: Callable[[float], VantageView]) -> None:
+    def __init__(self, link: StoreLink[LeaseStore], identity: Identity, kind: str, every: float,
+                 clock: Callable[[], float], own_view: Callable[[float], VantageView]) -> None:
         self.link = link
         self.identity = identity
         self.kind = kind

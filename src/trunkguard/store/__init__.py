@@ -1,5 +1,10 @@
 """The store: snapshot, audit trail, intents, approvals and the lease, in SQLite or PostgreSQL."""
 
-from trunkguard.store.store import IntentRecord, IntentStatus, LeaseLost, Store, StoreError
+from trunkguard.errors import LeaseLost, StoreError
+from trunkguard.store.audit import Batch
+from trunkguard.store.intents import IntentRecord, IntentStatus
+from trunkguard.store.protocols import AuditStore, CheckStore, IntentStore, LeaseStore, RecorderStore, TraceStore
+from trunkguard.store.store import Store
 
-__all__ = ["IntentRecord", "IntentStatus", "LeaseLost", "Store", "StoreError"]
+__all__ = ["AuditStore", "Batch", "CheckStore", "IntentRecord", "IntentStatus", "IntentStore", "LeaseLost",
+           "LeaseStore", "RecorderStore", "Store", "StoreError", "TraceStore"]
