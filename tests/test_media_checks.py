@@ -61,10 +61,14 @@ def test_media_ok_against_sipp_rtp_echo(sipp_uas: Callable[..., Sipp]) -> None:
     result = _cli("media", f"sip:127.0.0.1:{sipp.port}", "--number", "15550001", "--duration", "1s", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"target", "status", "code", "pdd_ms", "rtp"}
+    assert set(data) == {"target", "status", "code", "pdd_ms", "rtp", "answer"}
     assert (data["status"], data["code"]) == ("ok", 200)
     rtp = data["rtp"]
     assert rtp["sent"] == 50 and rtp["received"] >= 45 and rtp["loss_pct"] <= 10
+    assert rtp["arrived"] == rtp["received"]  # an echo brings back only our own packets
+    # SIPp's built-in uas answers "m=audio <port> RTP/AVP 0" with its rtpmap and nothing else:
+    assert data["answer"] == {"address": "127.0.0.1", "codecs": ["PCMU"], "telephone_event": None, "events": None,
+                              "ptime": None, "crypto": [], "profile": "RTP/AVP", "direction": "sendrecv"}
     assert rtp["rtt_ms"] is not None and 0 < rtp["rtt_ms"] < 100 and rtp["jitter_ms"] >= 0
     assert sipp.process.wait(10) == 0  # SIPp saw INVITE, ACK and BYE as its scenario expects
 

@@ -25,6 +25,7 @@ from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
 from trunkguard.probing.tls_cert import inspect_config
 from trunkguard.readiness import CheckResult, certs_result, parity_result, store_result, sweep_result
 from trunkguard.sip.client import SipClient
+from trunkguard.sip.sdp import AnswerSummary
 from trunkguard.sip.uri import parse_uri
 from trunkguard.store import StoreError
 
@@ -62,10 +63,20 @@ def media(
         typer.echo(line)
         if result.rtp is not None:
             r = result.rtp
-            typer.echo(f"  RTP {result.codec}: sent {r.sent}, received {r.received}, loss {r.loss_pct}%, "
+            foreign = f" ({r.came_back - r.received} more that were not ours)" if r.came_back > r.received else ""
+            typer.echo(f"  RTP {result.codec}: sent {r.sent}, received {r.received}{foreign}, loss {r.loss_pct}%, "
                        f"jitter {r.jitter_ms} ms, rtt {r.rtt_ms} ms")
+        if result.answer is not None:
+            typer.echo(f"  answer: {_answer_text(result.answer)}")
     if result.status != "ok":
         raise typer.Exit(EXIT_FAILED)
+
+
+def _answer_text(a: AnswerSummary) -> str:
+    dtmf = f"telephone-event {a.telephone_event} ({a.events or '0-15'})" if a.telephone_event is not None else \
+        "no telephone-event"
+    return (f"{', '.join(a.codecs) or 'no codec'}; {dtmf}; ptime {a.ptime or '-'}; "
+            f"{'crypto ' + ', '.join(a.crypto) if a.crypto else 'no crypto'}; {a.direction} from {a.address}")
 
 
 async def _one_call(plan: CallPlan) -> CallResult:

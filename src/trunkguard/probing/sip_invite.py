@@ -1,5 +1,7 @@
-"""A test call: INVITE with an SDP offer, then the RTP check, then BYE (the media probe), or just
-the answer code (the DID sweep).
+"""A test call: INVITE with an SDP offer, then the RTP check, then BYE (the media probe), or the
+answer code, with a tone listened for when the sweep expects one (the DID sweep). Every answered
+call keeps what its SDP answer said (codecs, telephone-event, ptime, crypto) and its Contact and
+Server headers, for parity between carriers and for proving who answered.
 
 The INVITE client transaction (RFC 3261 17.1.1) retransmits over UDP until the first provisional
 answer. A non-2xx final answer is acknowledged inside the transaction (same branch); a 2xx gets
@@ -23,6 +25,7 @@ from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError, SipParseError, TransportError
 from trunkguard.probing.rtp import RtpReport, RtpSession
 from trunkguard.probing.sip_options import trunk_tls_context
+from trunkguard.probing.tone import Heard, ToneDetector, ToneExpectation
 from trunkguard.sip import sdp
 from trunkguard.sip.client import Outcome, SipClient, Target
 from trunkguard.sip.message import SipResponse, build_dialog_request
@@ -43,11 +46,17 @@ class CallResult:
     provisional: tuple[int, ...] = ()
     bye_code: int | None = None
     codec: str | None = None
+    answer: sdp.AnswerSummary | None = None  # what the 2xx's SDP answer said
+    contact: str | None = None  # the 2xx's Contact
+    server: str | None = None  # the 2xx's Server (or User-Agent)
+    heard: Heard | None = None  # what the call heard, when a tone was listened for
+    tone_s: float | None = None  # seconds from the answer to the tone, when it was heard
 
     def as_dict(self, target: str) -> dict[str, object]:
-        rtp = self.rtp.as_dict() if self.rtp else {"sent": 0, "received": 0, "loss_pct": 0.0, "jitter_ms": 0.0,
-                                                   "rtt_ms": None}
-        return {"target": target, "status": self.status, "code": self.code, "pdd_ms": self.pdd_ms, "rtp": rtp}
+        rtp = self.rtp.as_dict() if self.rtp else {"sent": 0, "received": 0, "arrived": 0, "loss_pct": 0.0,
+                                                   "jitter_ms": 0.0, "rtt_ms": None}
+        return {"target": target, "status": self.status, "code": self.code, "pdd_ms": self.pdd_ms, "rtp": rtp,
+                "answer": self.answer.as_dict() if self.answer else None}
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class CallPlan:
     duration: float = 2.0
     rtp_timeout: float = 4.0
     ssl_context: ssl.SSLContext | None = None
+    caller: str | None = None  # the From user part (the calling number a flow may match on)
+    tone: ToneExpectation | None = None  # listen for this tone after the answer (without `media`)
 
     @classmethod
     def for_trunk(cls, carrier: CarrierConfig, trunk: TrunkConfig) -> CallPlan:
@@ -91,7 +102,7 @@ async def place_call(client: SipClient, plan: CallPlan, *, target: Target | None
     local = client.local_address(target)
     if local is None:
         return CallResult("error", reason="no local address for the transport")
-    rtp = await RtpSession.open(local[0]) if plan.media else None
+    rtp = await RtpSession.open(local[0]) if plan.media or plan.tone else None
     try:
         return await _call(client, plan, target, local, rtp)
     finally:
@@ -103,7 +114,8 @@ async def _call(client: SipClient, plan: CallPlan, target: Target, local: tuple[
                 rtp: RtpSession | None) -> CallResult:
     host = f"[{local[0]}]" if ":" in local[0] else local[0]
     d = _Dialog(client, plan, target, via=f"SIP/2.0/{target.transport.via_token} {host}:{local[1]}",
-                call_id=f"{client.new_tag()}@trunkguard", from_header=f"<sip:trunkguard@{host}>;tag={client.new_tag()}")
+                call_id=f"{client.new_tag()}@trunkguard",
+                from_header=f"<sip:{plan.caller or 'trunkguard'}@{host}>;tag={client.new_tag()}")
     transport_param = "" if target.transport is Transport.UDP else f";transport={target.transport.value}"
     body = sdp.offer(local[0], rtp.port if rtp else 9, list(plan.codecs), session_id=int(time.time()))
     branch = client.new_branch()
@@ -163,7 +175,7 @@ class _Dialog:
 
 async def _answered(d: _Dialog, response: SipResponse, rtp: RtpSession | None, pdd: float,
                     provisional: tuple[int, ...]) -> CallResult:
-    """A 2xx: ACK it (a request of its own), check media, hang up."""
+    """A 2xx: ACK it (a request of its own), check media or listen for the tone, hang up."""
     to_header = response.header("to") or f"<{d.plan.request_uri}>"
     contact = response.header("contact")
     remote = contact.split("<", 1)[1].split(">", 1)[0] if contact and "<" in contact else d.plan.request_uri
@@ -174,20 +186,39 @@ async def _answered(d: _Dialog, response: SipResponse, rtp: RtpSession | None, p
     codec: str | None = None
     status: CallStatus = "ok"
     reason = response.reason
-    if d.plan.media and rtp is not None:
-        try:
-            answer = sdp.parse_answer(response.body)
-        except SipParseError as exc:
+    heard: Heard | None = None
+    tone_s: float | None = None
+    summary: sdp.AnswerSummary | None = None
+    try:
+        answer = sdp.parse_answer(response.body)
+        summary = sdp.summarize(response.body)
+    except SipParseError as exc:
+        if d.plan.media and rtp is not None:
             status, reason = "no_media", f"answered without usable SDP: {exc}"
-        else:
-            codec = answer.codec
+        heard = "no audio" if d.plan.tone else None
+    else:
+        codec = answer.codec
+        if d.plan.media and rtp is not None:
             report = await rtp.check((answer.host, answer.port), payload_type=answer.payload_type,
                                      duration=d.plan.duration, rtp_timeout=d.plan.rtp_timeout)
             if not report.media:
-                status, reason = "no_media", f"SIP answered but no RTP came back within {d.plan.rtp_timeout:g}s"
+                status, reason = "no_media", _no_media(report, d.plan.rtp_timeout)
+        elif d.plan.tone and rtp is not None:
+            detector = ToneDetector(d.plan.tone.hz)
+            tone_s = await rtp.listen((answer.host, answer.port), payload_type=answer.payload_type,
+                                      detector=detector, within=d.plan.tone.within)
+            heard = detector.heard
     branch = d.client.new_branch()
     bye = await d.client.transact(d.target, d.request("BYE", remote, branch, to_header, 2, extra=routes),
                                   branch=branch, call_id=d.call_id, cseq=2, method="BYE", timeout=2.0,
                                   ssl_context=d.plan.ssl_context)
     bye_code = bye.response.status if bye.response is not None else None
-    return CallResult(status, response.status, reason, pdd, report, provisional, bye_code, codec)
+    return CallResult(status, response.status, reason, pdd, report, provisional, bye_code, codec, summary,
+                      contact, response.header("server") or response.header("user-agent"), heard, tone_s)
+
+
+def _no_media(report: RtpReport, rtp_timeout: float) -> str:
+    if report.one_way:
+        return (f"RTP flows, but it is not our audio coming back ({report.received} of {report.came_back} "
+                "packets match): one-way audio")
+    return f"SIP answered but no RTP came back within {rtp_timeout:g}s"
