@@ -140,8 +140,14 @@ def test_sweep_names_exactly_the_unrouted_dids(sipp_uas: Callable[..., Sipp], tm
     result = _cli("sweep", "--config", str(config), "--json", "--csv", str(out))
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"carrier", "total", "ok", "failed", "duration_s"}
+    assert set(data) == {"carrier", "total", "ok", "failed", "duration_s", "dids", "answers"}
     assert (data["carrier"], data["total"], data["ok"]) == ("secondary", 6, 4)
+    assert [(d["did"], d["ok"], d["code"]) for d in data["dids"]] == [
+        (did, not did.endswith(("404", "480")), 404 if did.endswith("404") else 480 if did.endswith("480") else 200)
+        for did in DIDS]
+    # the four 200s carried the same SDP answer, kept once with its count; the rejections none
+    assert [(a["answer"]["codecs"], a["dids"]) for a in data["answers"]] == [(["PCMU"], 4)]
+    assert {d["answer"] for d in data["dids"]} == {0, None}
     assert sorted((f["did"], f["code"]) for f in data["failed"]) == [("+15550000404", 404), ("+15550000480", 480)]
     assert {f["reason"] for f in data["failed"]} == {"Not Found", "Temporarily Unavailable"}
     rows = list(csv.DictReader(out.open()))

@@ -222,10 +222,45 @@ class TrunkConfig(Section):
         return self.tls or TlsSettings()
 
 
+class SweepExpect(Section):
+    """How a sweep call's 200 OK proves it came from the contact center (every key given must hold)."""
+
+    tone_hz: float | None = Field(None, description="the answered call must carry this tone (300 to 3400 Hz), "
+                                                    "which the contact center's flow plays to calls from "
+                                                    "sweep.caller, e.g. 1004")
+    tone_within: ProbeTime = Field(3.0, description="how soon after the answer the tone must be heard")
+    sdp_address: str | None = Field(None, description="regular expression the SDP answer's address must match")
+    contact: str | None = Field(None, description="regular expression the 200's Contact header must match")
+    server: str | None = Field(None, description="regular expression the 200's Server header (or User-Agent) "
+                                                 "must match")
+
+    @model_validator(mode="after")
+    def _rules(self) -> SweepExpect:
+        if self.tone_hz is not None and not 300 <= self.tone_hz <= 3400:
+            raise FieldRule("tone_hz", f"must be between 300 and 3400 Hz (what a telephone call carries), "
+                                       f"not {self.tone_hz:g}")
+        if self.tone_within <= 0:
+            raise FieldRule("tone_within", "must be more than 0")
+        if "tone_within" in self.model_fields_set and self.tone_hz is None:
+            raise FieldRule("tone_within", "needs tone_hz")
+        for key in ("sdp_address", "contact", "server"):
+            value = getattr(self, key)
+            try:
+                re.compile(value or "")
+            except re.error as exc:
+                raise FieldRule(key, f"{value!r} is not a regular expression: {exc}") from None
+        return self
+
+
 class SweepSettings(Section):
     cps: float = Field(20, gt=0, le=10_000, description="test calls started per second")
     concurrency: int = Field(50, ge=1, le=10_000)
     timeout: ProbeTime = 8.0
+    caller: str | None = Field(None, pattern=r"^\+?[0-9]{3,15}$",
+                               description="the calling number (From user part) of the sweep's calls, e.g. "
+                                           "+15550009999: the number the contact center's flow plays its tone to")
+    expect: SweepExpect | None = Field(None, description="what an answer must show to prove it reached the "
+                                                         "contact center; without it any 200 passes")
 
 
 _DID = re.compile(r"^\+?[0-9]{3,15}$")

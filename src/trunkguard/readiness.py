@@ -13,18 +13,21 @@ for information.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trunkguard.config import Config
+from trunkguard.config import CarrierConfig, Config
 from trunkguard.core.failover import Readiness
 from trunkguard.core.wording import count
 from trunkguard.durations import format_duration
 from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
+from trunkguard.probing.expect import AnswerExpectation
 from trunkguard.probing.tls_cert import CertReport, inspect_config
+from trunkguard.probing.tone import ToneExpectation
 from trunkguard.sip.client import SipClient
 from trunkguard.store import Store
 
@@ -47,8 +50,23 @@ class CheckResult:
 
 
 def sweep_result(result: SweepResult) -> CheckResult:
+    """The sweep as stored: every DID's outcome and reason, and the SDP answers (parity reads them)."""
+    elsewhere = f"; {result.not_ours} answered 200 but not by the contact center" if result.not_ours else ""
     return CheckResult("sweep", result.carrier, result.passed, time.time(),
-                       f"{result.ok}/{result.total} DIDs answered", result.as_dict())
+                       f"{result.ok}/{result.total} DIDs answered{elsewhere}", result.as_dict())
+
+
+def sweep_expectation(carrier: CarrierConfig) -> AnswerExpectation | None:
+    """The sweep's `expect` as the probes take it (frozen values, patterns compiled): built here only."""
+    expect = carrier.sweep.expect
+    if expect is None:
+        return None
+
+    def pattern(value: str | None) -> re.Pattern[str] | None:
+        return re.compile(value) if value is not None else None
+
+    tone = ToneExpectation(expect.tone_hz, expect.tone_within) if expect.tone_hz is not None else None
+    return AnswerExpectation(tone, pattern(expect.sdp_address), pattern(expect.contact), pattern(expect.server))
 
 
 async def check_sweep(cfg: Config) -> CheckResult:
@@ -56,7 +74,8 @@ async def check_sweep(cfg: Config) -> CheckResult:
     async with SipClient() as client:
         swept = await sweep_trunk(client, "secondary", carrier.trunks[0], carrier_dids(carrier, "secondary"),
                                   cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
-                                  answer_timeout=carrier.sweep.timeout)
+                                  answer_timeout=carrier.sweep.timeout, expect=sweep_expectation(carrier),
+                                  caller=carrier.sweep.caller)
     return sweep_result(swept)
 
 

@@ -21,9 +21,17 @@ from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError, SipUriError
 from trunkguard.parity import differences
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
+from trunkguard.probing.expect import AnswerExpectation
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
 from trunkguard.probing.tls_cert import inspect_config
-from trunkguard.readiness import CheckResult, certs_result, parity_result, store_result, sweep_result
+from trunkguard.readiness import (
+    CheckResult,
+    certs_result,
+    parity_result,
+    store_result,
+    sweep_expectation,
+    sweep_result,
+)
 from trunkguard.sip.client import SipClient
 from trunkguard.sip.sdp import AnswerSummary
 from trunkguard.sip.uri import parse_uri
@@ -108,7 +116,9 @@ def sweep_cmd(
         usage_error("--cps must be more than 0 and --concurrency at least 1")
     trunk = chosen.trunks[0]
     show = not as_json and sys.stdout.isatty()
-    result = aio.run(_sweep(carrier, trunk, dids, rate, room, chosen.sweep.timeout, show))
+    expect = sweep_expectation(chosen)
+    result = aio.run(_sweep(carrier, trunk, dids, rate, room, chosen.sweep.timeout, show, expect,
+                            chosen.sweep.caller))
     _store(cfg, sweep_result(result))
     if csv_file is not None:
         failed = {str(f["did"]): f for f in result.failed}
@@ -122,22 +132,24 @@ def sweep_cmd(
     if as_json:
         emit_json(result.as_dict())
     else:
-        typer.echo(f"{carrier} carrier: {result.ok}/{result.total} DIDs answered 200 in {result.duration_s:.1f}s "
+        by = " by the contact center" if expect is not None else ""
+        typer.echo(f"{carrier} carrier: {result.ok}/{result.total} DIDs answered 200{by} in {result.duration_s:.1f}s "
                    f"({rate:g} calls/s, {room} at most in flight)")
         for f in result.failed:
-            typer.echo(f"  FAILED {f['did']}: {f['code'] or ''} {f['reason']}".replace("  ", " ", 1))
+            shown = "" if f["code"] == 200 or f["code"] is None else f"{f['code']} "  # a 200's reason says so
+            typer.echo(f"  FAILED {f['did']}: {shown}{f['reason']}")
     if not result.passed:
         raise typer.Exit(EXIT_FAILED)
 
 
 async def _sweep(role: str, trunk: TrunkConfig, dids: list[str], cps: float, concurrency: int, timeout: float,
-                 show: bool) -> SweepResult:
+                 show: bool, expect: AnswerExpectation | None, caller: str | None) -> SweepResult:
     columns = (TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show, transient=True) as progress:
         task = progress.add_task("sweep", total=len(dids))
         async with SipClient() as client:
             return await sweep_trunk(client, role, trunk, dids, cps=cps, concurrency=concurrency,
-                                     answer_timeout=timeout,
+                                     answer_timeout=timeout, expect=expect, caller=caller,
                                      on_progress=lambda done, _r: progress.update(task, completed=done))
 
 

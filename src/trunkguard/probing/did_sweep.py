@@ -1,5 +1,12 @@
 """The DID sweep (the guide's SNA pre-warm check): a test call to every DID through a carrier's
-trunk, Request-URI `sip:<DID>@<trunk host:port>`. A DID passes on a final 200 (then ACK and BYE).
+trunk, Request-URI `sip:<DID>@<trunk host:port>`. A DID passes on a final 200 (then ACK and BYE),
+and, when the sweep has an expectation (`AnswerExpectation`: a tone, or patterns for the SDP
+address, Contact and Server), only if the answer proves it came from the contact center. The calls
+present `caller` as their calling number (the From user part), which the contact center's flow
+matches to play its tone.
+
+The result keeps every DID's outcome and reason and the SDP answers heard (each distinct answer
+once, with the DIDs that gave it), for the readiness store and for parity between carriers.
 
 Calls start on an exact schedule, call i at t0 + i / cps, because carriers cap calls per second;
 at most `concurrency` are in flight, and a call waiting for room starts late rather than early, so
@@ -18,9 +25,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ConfigError, ResolveError, TlsError
+from trunkguard.probing.expect import AnswerExpectation, unproven
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
 from trunkguard.probing.sip_options import trunk_tls_context
 from trunkguard.sip.client import SipClient
@@ -37,14 +46,21 @@ class SweepResult:
     duration_s: float = 0.0
     started_at: float = 0.0
     codes: tuple[int | None, ...] = ()  # each DID's final SIP code, in the order of the DIDs swept
+    dids: list[dict[str, object]] = field(default_factory=list)  # each DID: did, ok, code, reason, answer (index)
+    answers: list[dict[str, Any]] = field(default_factory=list)  # each distinct SDP answer: answer, dids (count)
 
     @property
     def passed(self) -> bool:
         return self.ok == self.total
 
+    @property
+    def not_ours(self) -> int:
+        """DIDs answered 200 by something that is not the contact center."""
+        return sum(1 for f in self.failed if f.get("code") == 200)
+
     def as_dict(self) -> dict[str, object]:
         return {"carrier": self.carrier, "total": self.total, "ok": self.ok, "failed": self.failed,
-                "duration_s": self.duration_s}
+                "duration_s": self.duration_s, "dids": self.dids, "answers": self.answers}
 
 
 def carrier_dids(carrier: CarrierConfig, role: str) -> list[str]:
@@ -68,7 +84,8 @@ def carrier_dids(carrier: CarrierConfig, role: str) -> list[str]:
 
 
 async def sweep_trunk(client: SipClient, role: str, trunk: TrunkConfig, dids: list[str], *, cps: float,
-                      concurrency: int, answer_timeout: float = 8.0,
+                      concurrency: int, answer_timeout: float = 8.0, expect: AnswerExpectation | None = None,
+                      caller: str | None = None,
                       on_progress: Callable[[int, CallResult], None] | None = None) -> SweepResult:
     """The sweep through a configured trunk: its URI, and for TLS its `tls` settings, the context built
     once here (TLS files that cannot be loaded fail every DID with the reason)."""
@@ -77,17 +94,19 @@ async def sweep_trunk(client: SipClient, role: str, trunk: TrunkConfig, dids: li
     except TlsError as exc:
         return _none_placed(role, dids, f"{trunk.name}: {exc}", time.time(), time.perf_counter())
     return await sweep(client, role, trunk.sip_uri, dids, cps=cps, concurrency=concurrency,
-                       answer_timeout=answer_timeout, ssl_context=context, on_progress=on_progress)
+                       answer_timeout=answer_timeout, ssl_context=context, expect=expect, caller=caller,
+                       on_progress=on_progress)
 
 
 def _none_placed(role: str, dids: list[str], reason: str, started_at: float, begin: float) -> SweepResult:
     failed: list[dict[str, object]] = [{"did": d, "code": None, "reason": reason} for d in dids]
     return SweepResult(role, len(dids), 0, failed, round(time.perf_counter() - begin, 3), started_at,
-                       (None,) * len(dids))
+                       (None,) * len(dids), [{**f, "ok": False, "answer": None} for f in failed])
 
 
 async def sweep(client: SipClient, role: str, uri: SipUri, dids: list[str], *, cps: float, concurrency: int,
                 answer_timeout: float = 8.0, ssl_context: ssl.SSLContext | None = None,
+                expect: AnswerExpectation | None = None, caller: str | None = None,
                 on_progress: Callable[[int, CallResult], None] | None = None) -> SweepResult:
     """Call every DID at `uri`; a TLS URI needs `ssl_context` (see `sweep_trunk`)."""
     started_at = time.time()
@@ -103,8 +122,9 @@ async def sweep(client: SipClient, role: str, uri: SipUri, dids: list[str], *, c
     async def one(i: int, did: str) -> None:
         nonlocal done
         try:
-            results[i] = await place_call(client, CallPlan(uri, number=did, media=False, answer_timeout=answer_timeout,
-                                                           ssl_context=ssl_context), target=target)
+            plan = CallPlan(uri, number=did, media=False, answer_timeout=answer_timeout, ssl_context=ssl_context,
+                            caller=caller, tone=expect.tone if expect else None)
+            results[i] = await place_call(client, plan, target=target)
         finally:
             room.release()
         done += 1
@@ -121,8 +141,31 @@ async def sweep(client: SipClient, role: str, uri: SipUri, dids: list[str], *, c
         await room.acquire()
         tasks.append(asyncio.create_task(one(i, did)))
     await asyncio.gather(*tasks)
-    failed: list[dict[str, object]] = [
-        {"did": did, "code": r.code if r else None, "reason": (r.reason or r.status) if r else "not placed"}
-        for did, r in zip(dids, results, strict=True) if r is None or r.status != "ok"]
+    calls, answers = _outcomes(dids, results, expect)
+    failed: list[dict[str, object]] = [{"did": c["did"], "code": c["code"], "reason": c["reason"]}
+                                       for c in calls if not c["ok"]]
     return SweepResult(role, len(dids), len(dids) - len(failed), failed, round(time.perf_counter() - begin, 3),
-                       started_at, tuple(r.code if r else None for r in results))
+                       started_at, tuple(r.code if r else None for r in results), calls, answers)
+
+
+def _outcomes(dids: list[str], results: list[CallResult | None], expect: AnswerExpectation | None
+              ) -> tuple[list[dict[str, object]], list[dict[str, Any]]]:
+    """Each DID's outcome (its answer as an index into the distinct answers), and those answers."""
+    calls: list[dict[str, object]] = []
+    answers: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    for did, r in zip(dids, results, strict=True):
+        if r is None:
+            calls.append({"did": did, "ok": False, "code": None, "reason": "not placed", "answer": None})
+            continue
+        reason = (r.reason or r.status) if r.status != "ok" else (unproven(r, expect) if expect else None)
+        seen: int | None = None
+        if r.answer is not None:
+            summary = r.answer.as_dict()
+            key = repr(sorted(summary.items()))
+            seen = index.setdefault(key, len(answers))
+            if seen == len(answers):
+                answers.append({"answer": summary, "dids": 0})
+            answers[seen]["dids"] += 1
+        calls.append({"did": did, "ok": reason is None, "code": r.code, "reason": reason, "answer": seen})
+    return calls, answers
