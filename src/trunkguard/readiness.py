@@ -24,6 +24,7 @@ from trunkguard.core.failover import Readiness
 from trunkguard.core.wording import count
 from trunkguard.durations import format_duration
 from trunkguard.parity import differences
+from trunkguard.probing.answers import answer_differences, typical_answer
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
 from trunkguard.probing.expect import AnswerExpectation
 from trunkguard.probing.tls_cert import CertReport, inspect_config
@@ -85,9 +86,42 @@ def certs_result(certs: list[CertReport], warn_days: float) -> CheckResult:
                        {"certs": [r.as_dict() for r in certs]})
 
 
-def parity_result(found: list[dict[str, Any]]) -> CheckResult:
-    return CheckResult("parity", "secondary", not found, time.time(),
-                       "profiles match" if not found else count(len(found), "difference"), {"differences": found})
+def parity_result(found: list[dict[str, Any]], answers: AnswersParity | None = None) -> CheckResult:
+    """The profiles' differences; with `answers`, the carriers' SDP answers' too (they count only when
+    both carriers' answers were there to compare)."""
+    summary = "profiles match" if not found else count(len(found), "difference")
+    if answers is None:
+        return CheckResult("parity", "secondary", not found, time.time(), summary, {"differences": found})
+    if answers.compared:
+        summary += "; answers match" if not answers.differences else \
+            f"; answers: {count(len(answers.differences), 'difference')}"
+    return CheckResult("parity", "secondary", not found and not answers.differences, time.time(), summary,
+                       {"differences": found, "answers": answers.as_dict()})
+
+
+@dataclass(frozen=True)
+class AnswersParity:
+    """The carriers' SDP answers compared (from their newest stored sweeps), or why they were not."""
+
+    compared: bool
+    differences: tuple[str, ...] = ()
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"compared": self.compared, "differences": list(self.differences), "note": self.note}
+
+
+def answers_parity(store: Store) -> AnswersParity:
+    """Each carrier's typical SDP answer from its newest stored sweep, compared; a note names a carrier
+    without one (its sweep never ran: `trunkguard sweep --carrier primary` stores the primary's)."""
+    typical = {role: typical_answer(((store.latest_checks(role).get("sweep") or {}).get("result") or {})
+                                    .get("answers") or []) for role in ("primary", "secondary")}
+    primary, secondary = typical["primary"], typical["secondary"]
+    if primary is None or secondary is None:
+        role = "primary" if primary is None else "secondary"
+        return AnswersParity(False, note=f"no SDP answers stored for the {role} carrier (run `trunkguard sweep "
+                                         f"--carrier {role}`)")
+    return AnswersParity(True, tuple(answer_differences("primary", primary, "secondary", secondary)))
 
 
 async def check_certs(cfg: Config) -> CheckResult:

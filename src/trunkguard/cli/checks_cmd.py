@@ -25,7 +25,9 @@ from trunkguard.probing.expect import AnswerExpectation
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
 from trunkguard.probing.tls_cert import inspect_config
 from trunkguard.readiness import (
+    AnswersParity,
     CheckResult,
+    answers_parity,
     certs_result,
     parity_result,
     store_result,
@@ -35,7 +37,7 @@ from trunkguard.readiness import (
 from trunkguard.sip.client import SipClient
 from trunkguard.sip.sdp import AnswerSummary
 from trunkguard.sip.uri import parse_uri
-from trunkguard.store import StoreError
+from trunkguard.store import Store, StoreError
 
 
 def media(
@@ -181,22 +183,45 @@ def parity(
     config: Path | None = CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime)."""
+    """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime), and the SDP
+    answers their newest stored sweeps got (these count only when both carriers have some)."""
     cfg = load_or_exit(config, as_json=as_json)
     try:
         found = differences(cfg)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
-    _store(cfg, parity_result(found))
+    answers = _stored_answers(cfg)
+    _store(cfg, parity_result(found, answers))
+    failed = bool(found) or bool(answers.differences)
     if as_json:
-        emit_json({"ok": not found, "differences": found})
-    elif not found:
-        typer.echo("the carriers' profiles match")
+        emit_json({"ok": not failed, "differences": found, "answers": answers.as_dict()})
     else:
+        if not found:
+            typer.echo("the carriers' profiles match")
         for d in found:
             typer.echo(f"{d['field']}: primary {d['primary']!r}, secondary {d['secondary']!r}")
-    if found:
+        if not answers.compared:
+            typer.echo(f"from the carriers' answers: not compared: {answers.note}")
+        elif not answers.differences:
+            typer.echo("from the carriers' answers: the SDP answers match")
+        for line in answers.differences:
+            typer.echo(f"from the carriers' answers: {line}")
+    if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _stored_answers(cfg: Config) -> AnswersParity:
+    """The carriers' SDP answers compared, read from the store without creating it."""
+    try:
+        store = Store(cfg.storage.url)
+    except StoreError as exc:
+        return AnswersParity(False, note=f"no stored sweeps to read ({exc})")
+    try:
+        return answers_parity(store)
+    except StoreError as exc:
+        return AnswersParity(False, note=f"the stored sweeps could not be read ({exc})")
+    finally:
+        store.close()
 
 
 def _store(cfg: Config, result: CheckResult) -> None:
