@@ -10,10 +10,15 @@ steady CPU and RSS from /proc over the last interval (without the /metrics scrap
 probes: one scrape's CPU is its own column, to add at the rate Prometheus scrapes), kills the
 primary's SIPp, and times onset to the applied platform write. It also checks that no healthy
 secondary trunk ever left UP (the daemon logs every suspicion). The reference for the cutover is N = 1 in the same run.
+Before the kill, outside the CPU window, it also measures what readers cost: one unfiltered
+`GET /api/v1/status` (bytes, and the daemon's CPU for it) and the dashboard's event stream in steady
+state (bytes per second over 20 s, after its first full snapshot).
 
     python bench/scale.py [--sizes 1,10,100,500,1000] [--onsets 5] [--json FILE]
 Targets (issue 10): worst cutover at every N within 2 s of N = 1 and at most 20 s; secondary
 trunks never leave UP; steady CPU at 1,000 trunks at most 5 % of one core; RSS at most 200 MB.
+(issue 23): at 1,000 trunks the unfiltered status at most 100 KB, the event stream at most 20 KB/s,
+one /metrics scrape at most 100 ms of CPU.
 """
 
 from __future__ import annotations
@@ -108,6 +113,9 @@ class Onset:
     probes_per_s: float
     secondary_left_up: int
     scrape_ms: float  # CPU of one /metrics scrape (a Prometheus scraping every 15 s adds scrape_ms / 150 %)
+    status_kb: float = 0.0  # one unfiltered GET /api/v1/status
+    status_ms: float = 0.0  # the daemon's CPU for it
+    sse_kb_s: float = 0.0   # the dashboard's event stream in steady state
 
 
 async def one_onset(n: int, rng: random.Random, folder: Path, correlate: bool | None, trace: bool = True) -> Onset:
@@ -138,6 +146,11 @@ async def one_onset(n: int, rng: random.Random, folder: Path, correlate: bool | 
             cpu = 100 * (c1 - c0) / (t1 - t0)
             rss = rss_mb(daemon.pid)
             rate = (probes1 - probes0) / (t1 - t0)
+            idle = (c1 - c0) / (t1 - t0)  # the daemon's own CPU per second, taken off the readers' costs
+            c3, t3 = cpu_seconds(daemon.pid), time.monotonic()
+            status_bytes = await _status_bytes(api)
+            status_cpu = cpu_seconds(daemon.pid) - c3 - idle * (time.monotonic() - t3)
+            sse = await _stream_rate(api, 20.0)
             primary.send_signal(signal.SIGKILL)
             onset = time.time()
             while state.rules[RULE]["action"]["trunkGroupId"] != "tg-secondary":
@@ -157,7 +170,31 @@ async def one_onset(n: int, rng: random.Random, folder: Path, correlate: bool | 
                 if sipp.poll() is None:
                     sipp.kill()
                 sipp.wait()
-    return Onset(n, cutover, cpu, rss, rate, left, max(0.0, scrape) * 1000)
+    return Onset(n, cutover, cpu, rss, rate, left, max(0.0, scrape) * 1000, status_bytes / 1024,
+                 max(0.0, status_cpu) * 1000, sse / 1024)
+
+
+async def _status_bytes(api: str) -> int:
+    async with httpx.AsyncClient() as client:
+        return len((await client.get(f"http://{api}/api/v1/status", timeout=10)).content)
+
+
+async def _stream_rate(api: str, seconds: float) -> float:
+    """Bytes per second of the event stream after its first full snapshot (the steady state)."""
+    received, started = 0, 0.0
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=seconds + 5)) as client, \
+            client.stream("GET", f"http://{api}/api/v1/events") as response:
+        opened = time.monotonic()
+        async for chunk in response.aiter_bytes():
+            now = time.monotonic()
+            if now - opened < 2.0:
+                continue  # the first full snapshot of every trunk
+            if not started:
+                started = now
+            received += len(chunk)
+            if now - opened >= seconds:
+                break
+    return received / max(time.monotonic() - started, 1e-6) if started else 0.0
 
 
 async def _probes(api: str) -> float:
@@ -189,9 +226,11 @@ def main() -> int:
                 rows.append(asyncio.run(one_onset(n, rng, Path(folder), correlate, not args.no_trace)))
             r = rows[-1]
             print(f"  N={n}: cutover {r.cutover_s:.2f}s cpu {r.cpu_pct:.2f}% rss {r.rss_mb:.0f} MB "
-                  f"secondary-suspicions {r.secondary_left_up} scrape {r.scrape_ms:.0f} ms", flush=True)
+                  f"secondary-suspicions {r.secondary_left_up} scrape {r.scrape_ms:.0f} ms status {r.status_kb:.1f} KB "
+                  f"in {r.status_ms:.0f} ms, events {r.sse_kb_s:.2f} KB/s", flush=True)
     print(f"\n{'trunks/carrier':>14} {'worst cutover':>14} {'median':>8} {'steady CPU':>11} {'RSS':>8} "
-          f"{'probes/s':>9} {'secondary left UP':>18} {'/metrics scrape':>16}")
+          f"{'probes/s':>9} {'secondary left UP':>18} {'/metrics scrape':>16} {'status':>9} {'status CPU':>11} "
+          f"{'events':>11}")
     base = max(r.cutover_s for r in rows if r.n == sizes[0])
     ok = True
     for n in sizes:
@@ -202,10 +241,15 @@ def main() -> int:
         left = sum(r.secondary_left_up for r in mine)
         print(f"{n:>14} {worst:>13.2f}s {statistics.median(r.cutover_s for r in mine):>7.2f}s {cpu:>10.2f}% "
               f"{rss:>6.0f}MB {statistics.median(r.probes_per_s for r in mine):>9.1f} {left:>18} "
-              f"{statistics.median(r.scrape_ms for r in mine):>13.0f} ms")
+              f"{statistics.median(r.scrape_ms for r in mine):>13.0f} ms "
+              f"{max(r.status_kb for r in mine):>6.1f} KB {statistics.median(r.status_ms for r in mine):>8.0f} ms "
+              f"{statistics.median(r.sse_kb_s for r in mine):>6.2f} KB/s")
         ok &= worst <= min(20.0, base + 2.0) and left == 0 and rss <= 200 and (n < 1000 or cpu <= 5.0)
+        ok &= n < 1000 or (max(r.status_kb for r in mine) <= 100 and statistics.median(r.sse_kb_s for r in mine) <= 20
+                           and statistics.median(r.scrape_ms for r in mine) <= 100)
     print("targets (worst within 2 s of N=1 and <= 20 s, secondary never leaves UP, CPU <= 5 % at 1,000, "
-          f"RSS <= 200 MB): {'MET' if ok else 'NOT MET'}")
+          "RSS <= 200 MB; at 1,000: status <= 100 KB, events <= 20 KB/s, scrape <= 100 ms): "
+          f"{'MET' if ok else 'NOT MET'}")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
     return 0 if ok else 1

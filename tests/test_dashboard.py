@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI, eventually
+from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.config import parse_config
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
@@ -111,7 +112,7 @@ async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemo
     await daemon.until(lambda: daemon.service.status().pair.active.value == "secondary" and not daemon.service.status().pair.in_flight,
                        "the swap")
     daemon.lab.primary.fault = Fault()
-    await daemon.until(lambda: daemon.service.status().as_json()["pending_approval"], "failback pending", timeout=30)
+    await daemon.until(lambda: status_json(daemon.service.status())["pending_approval"], "failback pending", timeout=30)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         page = await browser.new_page()

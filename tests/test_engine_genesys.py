@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import Sipp, eventually, free_port
 from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
+from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
@@ -125,7 +126,7 @@ async def test_the_breaker_counts_calls_on_the_primary_trunks(running: Running) 
     running.org.trunk_calls["trunk-tb-carrier-a"] = (6, 1)
     await running.until(lambda: running.service.status().calls == 7, "the call count from trunk metrics")
     running.primary.stop()
-    await running.until(lambda: running.service.status().as_json()["queued_activation"] is not None, "a queued activation")
+    await running.until(lambda: status_json(running.service.status())["queued_activation"] is not None, "a queued activation")
     assert running.org.writes == []
     running.org.trunk_calls["trunk-tb-carrier-a"] = (2, 0)  # calls drain below the breaker's 5
     await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap after calls drop")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import eventually
+from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.config import parse_config
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
@@ -64,7 +65,7 @@ async def test_a_replica_that_lost_its_lease_stops_acting(running: Running) -> N
         refused = await client.post(f"{running.url}/api/v1/actions", headers={"Authorization": "Bearer t"},
                                     json={"kind": "failover", "reason": "try"})
     assert refused.status_code == 503 and "does not hold the lease" in refused.json()["error"]
-    assert running.service.status().as_json()["last_sentence"].startswith("standby")
+    assert status_json(running.service.status())["last_sentence"].startswith("standby")
     other.close()
 
 

@@ -15,6 +15,7 @@ from bench.replicas import replica_run
 from typer.testing import CliRunner
 
 from tests.conftest import _postgres_schema, eventually, need_sipp
+from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.cli import app as cli
 from trunkguard.config import parse_config, with_listen
@@ -52,7 +53,7 @@ async def test_replicas_of_one_host_share_out_one_lease_and_status_names_the_lea
             assert len(heard) == 2 and sum('leader="true"' in line for line in heard) == 1, heard
             assert "trunkguard_lease_term 1.0" in metrics
             me = services[leader].status().facts.me
-            view = services[standby].status().as_json()
+            view = status_json(services[standby].status())
             assert view["lease"]["holder"] == me.holder and view["lease"]["term"] == 1
             assert {m["holder"] for m in view["replicas"]} == {s.status().facts.me.holder for s in services}
             # `trunkguard status` against the standby's API (the config file names its port)
@@ -99,12 +100,12 @@ async def test_status_and_metrics_count_each_vantage_and_name_the_silent_one(pos
         tasks = [asyncio.create_task(s.run(stop)) for s in services]
 
         def counted() -> dict[str, str]:
-            quorum = services[0].status().as_json()["vantages"]
+            quorum = status_json(services[0].status())["vantages"]
             return {v["name"]: v["state"] for v in quorum["vantages"]}
         try:
             await eventually(lambda: counted() == {"site-a": "up", "site-b": "up", "site-c": "isolated"},
                              "site-a and site-b up, site-c never heard from")
-            quorum = services[0].status().as_json()["vantages"]
+            quorum = status_json(services[0].status())["vantages"]
             assert quorum["need"] == 2 and quorum["of"] == 3 and not quorum["primary_down"]
             assert quorum["sentence"] == "primary up from every vantage that counts (site-c never heard from: isolated)"
             assert not services[1].status().leader  # an agent never takes the lease
@@ -149,7 +150,7 @@ async def test_an_agent_needs_only_to_read_the_store_and_write_its_own_row(postg
             tasks = [asyncio.create_task(s.run(stop)) for s in (leader, agent)]
 
             def counted() -> dict[str, str]:
-                return {v["name"]: v["state"] for v in leader.status().as_json()["vantages"]["vantages"]}
+                return {v["name"]: v["state"] for v in status_json(leader.status())["vantages"]["vantages"]}
             try:
                 await eventually(lambda: counted() == {"site-a": "up", "site-b": "up"}, "the agent counted")
                 assert agent.status().store_ok and not agent.status().leader

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import _postgres_schema, eventually
+from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.cli import app as cli
 from trunkguard.config import parse_config
@@ -222,7 +223,7 @@ async def test_observe_mode_failover_wait_answers_at_once_and_status_says_observ
         assert code == 0, out
         assert out.splitlines()[0] == ("Calls go to the primary carrier (tg-primary); observe mode: nothing is "
                                        "written to the platform."), out
-        assert service.status().as_json()["headline"]["calls"].endswith("observe mode: nothing is written to the "
+        assert status_json(service.status())["headline"]["calls"].endswith("observe mode: nothing is written to the "
                                                                         "platform")
     # stopped cleanly: the stored view says observe mode too, and the lease it gave up as released
     code, out, _ = await _invoke("status", "--config", str(config))

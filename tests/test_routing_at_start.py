@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import eventually
+from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.config import parse_config
 from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, PairState, Role
@@ -86,7 +87,7 @@ async def test_a_fresh_store_adopts_a_platform_already_on_the_secondary(lab: Lab
     lab.emulator.rules["rule-inbound-1"]["action"]["trunkGroupId"] = "tg-secondary"  # someone switched it
     service, stop, task = await _daemon(lab, tmp_path)
     try:
-        await eventually(lambda: service.status().as_json()["active"] == "secondary", "the platform's routing adopted",
+        await eventually(lambda: status_json(service.status())["active"] == "secondary", "the platform's routing adopted",
                          timeout=15, detail=lambda: service.status().last_sentence)
         await asyncio.sleep(1.5)  # the recorder writes in batches
         history = [d["sentence"] for d in service.store.history(50)]

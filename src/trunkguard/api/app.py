@@ -1,12 +1,14 @@
 """The daemon's REST API, served on `api.listen` (loopback by default).
 
-- `GET  /api/v1/status`   the pair state, trunks with RTT history, queued activation, approval.
+- `GET  /api/v1/status`   the pair state, each carrier's counts, every trunk's state (in full, with RTT
+  history, the ones not UP), queued activation, approval; `?carrier=&trunk=&samples=&problems=1` (api/view.py).
 - `GET  /api/v1/history`  decisions with their sentences and evidence, newest last (`?limit=`).
 - `GET  /api/v1/intents`  swaps with their outcome.
 - `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`;
   `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600), `maintenance_end` a `"trunk"`.
 - `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
-- `GET  /api/v1/events`   server-sent events (the dashboard): status on change, history on a decision, a tick.
+- `GET  /api/v1/events`   server-sent events (the dashboard): the summary and the trunks that changed, on
+  change; history on a decision; a tick every second.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
 - `GET  /healthz`         200 while the daemon's loop answers (liveness; no token: it says nothing secret).
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
@@ -27,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
@@ -40,13 +42,16 @@ from trunkguard.api.auth import ApiTokens
 from trunkguard.api.limits import BodyLimit
 from trunkguard.api.metrics import Metrics
 from trunkguard.api.schema import ACTIONS, LIMIT_MAX, ActionRequest, openapi
+from trunkguard.api.view import StatusQuery, changed_trunks, status_json, summary_json
 from trunkguard.core.failover import OperatorAction
 from trunkguard.readiness import CHECKS
 from trunkguard.runtime.loop import Runtime
+from trunkguard.runtime.status import StatusView
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import Store, StoreError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+SUMMARY = StatusQuery(problems=True)  # an action's answer: the status with only the trunks that are not UP
 MAX_JSON_DEPTH = 32
 
 
@@ -68,8 +73,12 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
             return await endpoint(request)
         return guarded
 
-    async def status(_: Request) -> Response:
-        return JSONResponse(runtime.status().as_json())
+    async def status(request: Request) -> Response:
+        view = runtime.status()
+        query = StatusQuery.parse(request.query_params, view)
+        if isinstance(query, str):
+            return JSONResponse({"error": query}, status_code=400)
+        return JSONResponse(status_json(view, query))
 
     async def history(request: Request) -> Response:
         limit = _limit(request.query_params.get("limit"))
@@ -102,7 +111,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         until, trunk = None, None
         if body.kind in ("maintenance", "maintenance_end"):
             trunk = body.trunk
-            if trunk not in runtime.status().rules.index:
+            if trunk not in runtime.status().index:
                 return JSONResponse({"error": f"trunk must be one of the configured trunks, not {body.trunk!r}"},
                                     status_code=400)
             if body.kind == "maintenance":
@@ -116,7 +125,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
             return JSONResponse({"error": "the daemon did not take the action within 30 s; check "
                                           "`trunkguard history` before trying again"}, status_code=503)
         refused = any(" refused" in s for s in sentences[:1])
-        return JSONResponse({"sentences": sentences, "status": runtime.status().as_json()},
+        return JSONResponse({"sentences": sentences, "status": status_json(runtime.status(), SUMMARY)},
                             status_code=409 if refused else 200)
 
     async def checks(_: Request) -> Response:
@@ -130,7 +139,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
     metrics = Metrics(runtime)
 
     async def prometheus(_: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     page = resources.files("trunkguard.api").joinpath("static/index.html").read_text()
 
@@ -144,20 +153,26 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
                             status_code=200 if status.leader else 503)
 
     async def events(request: Request) -> Response:
-        """The dashboard's feed (server-sent events): `status` at once, again as soon as anything a
-        person reads changes (at most every 0.3 s) and every 5 s for the RTT lines; `history` (the
-        newest decisions, without their evidence) whenever a decision is recorded; `tick` every
-        second, so a page that hears nothing for a few seconds knows its view is stale."""
+        """The dashboard's feed (server-sent events): `status` (the summary, no trunks) at once and again
+        as soon as anything a person reads changes (at most every 0.3 s); `trunks` with every trunk at
+        first, then only the trunks that changed (a healthy one as name and state, one not UP in full);
+        `history` (the newest decisions, without their evidence) whenever a decision is recorded; `tick`
+        every second, so a page that hears nothing for a few seconds knows its view is stale."""
         async def stream() -> AsyncIterator[dict[str, str]]:
             seen: tuple[Any, ...] | None = None
+            last: StatusView | None = None
             decisions, sent_at, ticked = -1, 0.0, 0.0
             while not stopping.is_set():
                 status = runtime.status()
                 now = time.monotonic()
                 key = _view_key(status)
-                if (key != seen and now - sent_at >= 0.3) or now - sent_at >= 5.0:
+                if key != seen and now - sent_at >= 0.3:
                     seen, sent_at, ticked = key, now, now
-                    yield {"event": "status", "data": json.dumps(status.as_json())}
+                    yield {"event": "status", "data": json.dumps(summary_json(status))}
+                    changed = changed_trunks(last, status)
+                    if changed:
+                        yield {"event": "trunks", "data": json.dumps({"full": last is None, "trunks": changed})}
+                    last = status
                 if status.facts.decisions != decisions:
                     decisions = status.facts.decisions
                     try:
@@ -184,7 +199,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         return JSONResponse(document)
 
     return Starlette(routes=[
-        Route("/api/v1/status", readable(status)),
+        Route("/api/v1/status", readable(status, params=frozenset({"carrier", "trunk", "samples", "problems"}))),
         Route("/api/v1/history", readable(history, params=frozenset({"limit"}))),
         Route("/api/v1/intents", readable(intents)),
         Route("/api/v1/actions", act, methods=["POST"]),
@@ -222,11 +237,11 @@ async def _action(request: Request) -> ActionRequest | Response:
         return JSONResponse({"error": f"not an action: {problems} (kinds: {', '.join(ACTIONS)})"}, status_code=400)
 
 
-def _view_key(status: Any) -> tuple[Any, ...]:
-    """What a person reads on the page: when it changes, the page hears of it at once."""
-    return (status.pair, tuple((h.state, h.usable, h.media_ok) for h in status.state.trunks), status.leader,
-            status.store_ok, status.state.last_sentence, status.state.calls, status.state.readiness,
-            status.facts.decisions, status.facts.roll.leader)
+def _view_key(status: StatusView) -> tuple[Any, ...]:
+    """What a person reads on the page: when it changes, the page hears of it at once. (The trunks are
+    compared by their carriers' counts here; which trunks changed is worked out when sending.)"""
+    return (status.pair, status.carriers, status.leader, status.store_ok, status.last_sentence, status.calls,
+            status.readiness, status.facts.decisions, status.facts.roll.leader, status.routing_read)
 
 
 def _depth(data: object) -> int:

@@ -9,24 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from trunkguard.api.trunk_metrics import TrunkSeries
 from trunkguard.core.failover import PairState, Role
-from trunkguard.core.health import TrunkState
 from trunkguard.runtime.loop import Runtime
-from trunkguard.runtime.status import Status, vantage_view
+from trunkguard.runtime.status import StatusView
 
 SWAP_RESULTS = ("applied", "failed")  # trunkguard_swaps_total's `result`, as observe() sets it
 
 
 class Metrics:
+    def render(self) -> bytes:
+        """The whole exposition: the library's families, then the per-trunk ones (api/trunk_metrics.py)."""
+        view = self.runtime.status()
+        return generate_latest(self.registry) + self.trunks.render(view).encode()
+
     def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: nobody graphs them
         self.registry = CollectorRegistry()
-        self.probes = Counter("trunkguard_probes", "Probes finished, by trunk, kind and result.",
-                              ["trunk", "carrier", "kind", "result"], registry=self.registry)
         self.rtt = Histogram("trunkguard_probe_rtt_seconds", "OPTIONS round-trip times, by carrier.", ["carrier"],
                              buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2), registry=self.registry)
         self.carrier_of = {t.name: t.carrier for t in runtime.rules.trunks}
@@ -36,7 +40,7 @@ class Metrics:
                                   "From the loop waking on an event to the decision persisted and acted on.",
                                   buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
                                   registry=self.registry)
-        self.last_probe: dict[str, bool] = {}
+        self.trunks = TrunkSeries((t.name, t.carrier, t.media_interval is not None) for t in runtime.rules.trunks)
         self._zero(runtime)
         runtime.subscribe(self.observe)
         self.registry.register(_StatusCollector(runtime, self))
@@ -45,10 +49,7 @@ class Metrics:
         """Every label set the counters can take, at 0 from the start: `increase()` needs a sample before
         the first probe, swap or failure, or the first one after a start is never seen (an alert on a
         failed swap would stay quiet until the second)."""
-        for t in runtime.rules.trunks:
-            for kind in ("options", "media") if t.media_interval is not None else ("options",):
-                for result in ("success", "failure"):
-                    self.probes.labels(t.name, t.carrier, kind, result)
+        for t in runtime.rules.trunks:  # the probe counters start at 0 in TrunkSeries
             self.rtt.labels(t.carrier)
         for role in Role:
             for result in SWAP_RESULTS:
@@ -57,11 +58,9 @@ class Metrics:
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "probe":
             carrier = self.carrier_of.get(data["trunk"], "")
-            self.probes.labels(data["trunk"], carrier, data["kind"], "success" if data["ok"] else "failure").inc()
-            if data["kind"] != "media":
-                self.last_probe[data["trunk"]] = bool(data["ok"])
-                if data.get("rtt_ms") is not None:
-                    self.rtt.labels(carrier).observe(float(data["rtt_ms"]) / 1000)
+            self.trunks.probed(data["trunk"], data["kind"], bool(data["ok"]))
+            if data["kind"] != "media" and data.get("rtt_ms") is not None:
+                self.rtt.labels(carrier).observe(float(data["rtt_ms"]) / 1000)
         elif kind == "swap_done":
             self.swaps.labels(data["to"], "applied" if data["ok"] else "failed").inc()
         elif kind == "cycle":
@@ -75,48 +74,6 @@ class _StatusCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         e = self.runtime.status()
-        success = GaugeMetricFamily("trunkguard_probe_success", "1 if the trunk's last OPTIONS probe succeeded.",
-                                    labels=["trunk", "carrier"])
-        phases = GaugeMetricFamily("trunkguard_probe_duration_seconds", "The last OPTIONS probe's phases.",
-                                   labels=["trunk", "carrier", "phase"])
-        code = GaugeMetricFamily("trunkguard_probe_sip_status_code", "The SIP status code of the trunk's last "
-                                 "answered OPTIONS probe (blackbox_exporter's probe_http_status_code).",
-                                 labels=["trunk", "carrier"])
-        state = GaugeMetricFamily("trunkguard_trunk_state", "1 for the trunk's current health state.",
-                                  labels=["trunk", "carrier", "state"])
-        media = GaugeMetricFamily("trunkguard_media_ok", "1 if the trunk's last media check carried RTP both ways.",
-                                  labels=["trunk", "carrier"])
-        loss = GaugeMetricFamily("trunkguard_media_rtp_loss_ratio", "RTP packets lost in the last test call "
-                                 "(0 to 1).", labels=["trunk", "carrier"])
-        jitter = GaugeMetricFamily("trunkguard_media_rtp_jitter_seconds", "RFC 3550 interarrival jitter of the "
-                                   "last test call.", labels=["trunk", "carrier"])
-        rtp_rtt = GaugeMetricFamily("trunkguard_media_rtp_rtt_seconds", "RTP round trip of the last test call "
-                                    "(its packets echoed back).", labels=["trunk", "carrier"])
-        targets = GaugeMetricFamily("trunkguard_target_state", "1 for the health state of each address the trunk's "
-                                    "name resolves to (RFC 3263), each probed on its own.",
-                                    labels=["trunk", "carrier", "target", "state"])
-        for h in e.state.trunks:
-            for t in h.targets:
-                for s in (TrunkState.UP, TrunkState.SUSPECT, TrunkState.DOWN):
-                    targets.add_metric([h.name, h.carrier, t.target, s.value], 1.0 if t.state is s else 0.0)
-            last = self.metrics.last_probe.get(h.name)
-            if last is not None:
-                success.add_metric([h.name, h.carrier], 1.0 if last else 0.0)
-            for phase, ms in e.samples.phases.get(h.name, {}).items():
-                phases.add_metric([h.name, h.carrier, phase], float(ms) / 1000)
-            if h.last_code is not None:
-                code.add_metric([h.name, h.carrier], float(h.last_code))
-            rtp = e.samples.rtp.get(h.name)
-            if rtp is not None:
-                loss.add_metric([h.name, h.carrier], rtp.loss_pct / 100)
-                jitter.add_metric([h.name, h.carrier], rtp.jitter_ms / 1000)
-                if rtp.rtt_ms is not None:
-                    rtp_rtt.add_metric([h.name, h.carrier], rtp.rtt_ms / 1000)
-            for s in TrunkState:
-                state.add_metric([h.name, h.carrier, s.value], 1.0 if h.state is s else 0.0)
-            if h.media_ok is not None:
-                media.add_metric([h.name, h.carrier], 1.0 if h.media_ok else 0.0)
-        yield from (success, phases, code, state, media, loss, jitter, rtp_rtt, targets)
         yield from _carriers(e)
         active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier inbound routing points at.",
                                    labels=["carrier", "trunk_group"])
@@ -135,7 +92,7 @@ class _StatusCollector(Collector):
         expiry = GaugeMetricFamily("trunkguard_cert_expiry_timestamp_seconds",
                                    "When the trunk's TLS certificate expires (Unix time), from the last cert check.",
                                    labels=["trunk"])
-        for trunk, at in e.state.readiness.cert_expiry:
+        for trunk, at in e.readiness.cert_expiry:
             expiry.add_metric([trunk], at)
         yield expiry
         maintained = GaugeMetricFamily("trunkguard_trunk_maintenance", "1 while the trunk is in maintenance (out "
@@ -145,7 +102,7 @@ class _StatusCollector(Collector):
         yield maintained
         yield GaugeMetricFamily("trunkguard_observe_mode", "1 when policy.mode is observe: decisions are made and "
                                 "said, nothing is written to the platform.",
-                                value=1.0 if e.rules.policy.observe else 0.0)
+                                value=1.0 if e.policy.observe else 0.0)
         if e.calls is not None:
             yield GaugeMetricFamily("trunkguard_active_calls", "Live calls the platform reports (the breaker's input).",
                                     value=float(e.calls))
@@ -165,22 +122,21 @@ class _StatusCollector(Collector):
                                   value=float(counts.get("dropped", 0)))
 
 
-def _carriers(e: Status) -> Iterator[Metric]:
+def _carriers(e: StatusView) -> Iterator[Metric]:
     """What the alert rules need: usable trunks per carrier, each readiness gate, the store, the SIP layer."""
     usable = GaugeMetricFamily("trunkguard_carrier_usable_trunks", "Trunks of the carrier that can carry calls "
                                "(SIP answering, media not failed), as this replica sees them.", labels=["carrier"])
     total = GaugeMetricFamily("trunkguard_carrier_trunks", "Trunks configured for the carrier.", labels=["carrier"])
-    counts = dict(e.state.usable)  # kept by the machine as trunks change: no pass over every trunk per scrape
-    for carrier in (r.value for r in Role):
-        usable.add_metric([carrier], float(counts.get(carrier, 0)))
-        total.add_metric([carrier], float(e.rules.sizes.get(carrier, 0)))
+    for c in e.carriers:  # counted once per change of the trunks, when the view is published
+        usable.add_metric([c.role], float(c.usable))
+        total.add_metric([c.role], float(c.trunks))
     yield usable
     yield total
     gates = GaugeMetricFamily("trunkguard_readiness_gate", "1 for each readiness gate's state: ok, failed, or "
                               "unknown (never checked, or too old to count).", labels=["gate", "state"])
-    r = e.state.readiness
+    r = e.readiness
     for gate, value in (("sweep", r.sweep_ok), ("certs", r.certs_ok), ("parity", r.parity_ok)):
-        if gate not in e.rules.policy.gates:  # off, or not configured: no state to alert on
+        if gate not in e.policy.gates:  # off, or not configured: no state to alert on
             continue
         seen = "unknown" if value is None else "ok" if value else "failed"
         for state in ("ok", "failed", "unknown"):
@@ -196,7 +152,7 @@ def _carriers(e: Status) -> Iterator[Metric]:
     yield sip
 
 
-def _replicas(e: Status) -> Iterator[GaugeMetricFamily]:
+def _replicas(e: StatusView) -> Iterator[GaugeMetricFamily]:
     """Every replica and agent the store has heard of, who holds the lease, and each vantage's count."""
     roll = e.facts.roll
     heard = GaugeMetricFamily("trunkguard_replica_heard_age_seconds", "Seconds since the store last heard of "
@@ -209,7 +165,7 @@ def _replicas(e: Status) -> Iterator[GaugeMetricFamily]:
     if roll.term is not None:
         yield GaugeMetricFamily("trunkguard_lease_term", "The lease's term (grows by one at each change of leader).",
                                 value=float(roll.term))
-    quorum = vantage_view(e.state, e.rules, e.at)
+    quorum = e.vantages
     if quorum is None:
         return
     counted = GaugeMetricFamily("trunkguard_vantage_state", "1 for how each configured vantage counts for the "

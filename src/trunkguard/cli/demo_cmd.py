@@ -25,6 +25,7 @@ import typer
 from rich.console import Console
 
 from trunkguard import aio
+from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
 from trunkguard.config import parse_config
@@ -148,7 +149,7 @@ async def _script(drill: Drill, lab: Lab, service: Service, api: str, token: str
               f"rule reads {lab.routed_to()}", "bold green" if drill.cutover_s <= target else "bold red")
     lab.primary.fault = Fault()
     drill.say("carrier A answers again")
-    if not await until(lambda: service.status().as_json()["pending_approval"], "the failback to wait for approval",
+    if not await until(lambda: status_json(service.status())["pending_approval"], "the failback to wait for approval",
                        120 if slow else 30):
         return False
     writes = lab.emulator.writes_applied

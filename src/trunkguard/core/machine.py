@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import assert_never
 
 from trunkguard.core.events import (
     CallsRead,
@@ -232,8 +233,10 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
         state = _vantages(state, event, now, rules, out)
     elif isinstance(event, RoutingRead):
         state = _routing(state, event, now, rules, out)
-    else:
+    elif isinstance(event, LeaseChanged):
         state = _lease(state, event, now, rules, out)
+    else:  # a new kind of event is a mypy error here until it is folded in
+        assert_never(event)
     return Step(state, tuple(out.effects), tuple(out.said))
 
 

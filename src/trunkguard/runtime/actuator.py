@@ -34,7 +34,7 @@ from trunkguard.core.failover import Notify, PairSnapshot, Role
 from trunkguard.core.machine import Event, RoutingRead, StartSwap, SwapSettled
 from trunkguard.logs import fields
 from trunkguard.runtime.alerts import Alerts
-from trunkguard.runtime.lease import LeaseKeeper
+from trunkguard.runtime.lease import LeaseView
 from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import Batch, IntentRecord, IntentStatus, IntentStore, LeaseLost, StoreError
@@ -52,7 +52,7 @@ class _Outcome:
 
 
 class Actuator:
-    def __init__(self, platform: Platform, link: StoreLink[IntentStore], lease: LeaseKeeper, recorder: Recorder,
+    def __init__(self, platform: Platform, link: StoreLink[IntentStore], lease: LeaseView, recorder: Recorder,
                  alerts: Alerts,
                  post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
                  rules: SwapRules, observe: Callable[[str, dict[str, Any]], None]) -> None:

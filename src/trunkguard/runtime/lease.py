@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from trunkguard.core.failover import Notify
 from trunkguard.logs import fields
@@ -58,6 +59,15 @@ class Term:
 
     def held(self, now: float) -> bool:
         return self.term is not None and now < self.until
+
+
+class LeaseView(Protocol):
+    """What a part that acts or records asks of the lease: the term held (if any), and whether there
+    is time left to start a side effect. LeaseKeeper is one; `trunkguard.testing.HeldLease` another."""
+
+    def current(self) -> Term: ...
+
+    def fresh(self, now: float) -> bool: ...
 
 
 class LeaseKeeper:

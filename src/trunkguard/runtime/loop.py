@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, assert_never
 
 from trunkguard.core import events as ev
 from trunkguard.core.events import Event
@@ -22,7 +22,7 @@ from trunkguard.core.failover import Notify, OperatorAction
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
 from trunkguard.logs import about
 from trunkguard.runtime.parts import Parts
-from trunkguard.runtime.status import Status, evidence
+from trunkguard.runtime.status import StatusView, evidence, publish
 from trunkguard.store import StoreError
 
 log = logging.getLogger("trunkguard")
@@ -51,7 +51,8 @@ class Runtime:
         self._waiter: asyncio.Future[None] | None = None
         self._observers: list[Observer] = []
         self._decisions = self._cycles = 0
-        self._status: Status | None = None
+        self._status: StatusView | None = None
+        self._published: MachineState | None = None  # the state the view was made from
         self._background: set[asyncio.Task[None]] = set()
 
     def attach(self, parts: Parts) -> None:
@@ -68,10 +69,15 @@ class Runtime:
         """`observer(kind, data)` for: probe, sentence, notify, swap_started, swap_done, cycle."""
         self._observers.append(observer)
 
-    def status(self) -> Status:
-        """The snapshot as of the end of the last cycle (built when first asked for after it)."""
+    @property
+    def state(self) -> MachineState:
+        """The machine's state, for the runtime's own parts (this process's vantage view); readers use `status()`."""
+        return self._state
+
+    def status(self) -> StatusView:
+        """The view as of the end of the last cycle (built when first asked for after it)."""
         status = self._status
-        if status is None or status.state is not self._state or self.clock() - status.at > STATUS_MAX_AGE:
+        if status is None or self._published is not self._state or self.clock() - status.at > STATUS_MAX_AGE:
             self._publish()
             status = self._status
         assert status is not None, "attach the parts first"
@@ -171,28 +177,34 @@ class Runtime:
         if isinstance(event, ev.SwapSettled) and parts.actuator is not None:
             parts.actuator.settled(event.key)  # its outcome is stored with the decision just recorded
 
-    def _carry_out(self, effect: Any, now: float, extra: dict[str, Any]) -> None:
+    def _carry_out(self, effect: ev.Effect, now: float, extra: dict[str, Any]) -> None:
+        """Each effect to the part that owns it; a new kind of effect is a mypy error here until handled."""
         parts = self._parts
         assert parts is not None
-        if isinstance(effect, ev.SendProbe):
-            parts.probes.launch(effect.task)
-        elif isinstance(effect, ev.Poll):
-            if parts.pollers is not None:
-                parts.pollers.poll()
-        elif isinstance(effect, ev.Record):
-            self._decisions += 1
-            parts.recorder.decision(now, effect.kind, effect.sentence, effect.snapshot,
-                                    evidence(self._state, self.rules, parts.probes.samples_of, effect.trunk, now))
-        elif isinstance(effect, ev.SavePair):
-            parts.recorder.snapshot(now, effect.snapshot)
-        elif isinstance(effect, ev.StartSwap):
-            assert parts.actuator is not None, "a process without a platform never holds the lease"
-            self._decisions += 1
-            parts.actuator.start(effect, evidence(self._state, self.rules, parts.probes.samples_of, now=now))
-        elif isinstance(effect, Notify):
-            parts.alerts.notify(effect)
-        elif isinstance(effect, ev.Log):
-            log.info("%s", effect.sentence, extra=extra)
+        match effect:
+            case ev.SendProbe():
+                parts.probes.launch(effect.task)
+            case ev.Poll():
+                if parts.pollers is not None:
+                    parts.pollers.poll()
+            case ev.Record():
+                self._decisions += 1
+                parts.recorder.decision(now, effect.kind, effect.sentence, effect.snapshot,
+                                        evidence(self._state, self.rules, parts.probes.samples_of, effect.trunk, now))
+            case ev.SavePair():
+                parts.recorder.snapshot(now, effect.snapshot)
+            case ev.StartSwap():
+                assert parts.actuator is not None, "a process without a platform never holds the lease"
+                self._decisions += 1
+                parts.actuator.start(effect, evidence(self._state, self.rules, parts.probes.samples_of, now=now))
+            case Notify():
+                parts.alerts.notify(effect)
+            case ev.Log():
+                log.info("%s", effect.sentence, extra=extra)
+            case ev.RecordAction():
+                pass  # stored before the step is kept (`_operator`), or by `feed` for a replayed trace
+            case _:
+                assert_never(effect)
 
     async def _operator(self, request: _Request) -> None:
         parts = self._parts
@@ -261,4 +273,5 @@ class Runtime:
         assert parts is not None
         now = self.clock()
         facts = parts.facts(now, self._state.leader, self._decisions, self._cycles)
-        self._status = Status(self._state, self.rules, self.groups, facts, parts.probes.samples(), now)
+        self._status = publish(self._state, self.rules, self.groups, facts, parts.probes.samples(), now, self._status)
+        self._published = self._state

@@ -18,7 +18,7 @@ from typing import Any
 from trunkguard.core.failover import PairSnapshot
 from trunkguard.core.machine import Event
 from trunkguard.core.wording import count
-from trunkguard.runtime.lease import LeaseKeeper
+from trunkguard.runtime.lease import LeaseView
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import Batch, LeaseLost, RecorderStore, StoreError
 from trunkguard.store.codec import event_to_json
@@ -30,7 +30,7 @@ PRUNE_EVERY = 600.0
 
 
 class Recorder:
-    def __init__(self, link: StoreLink[RecorderStore], lease: LeaseKeeper, clock: Callable[[], float], *,
+    def __init__(self, link: StoreLink[RecorderStore], lease: LeaseView, clock: Callable[[], float], *,
                  retention: float, flush_every: float = 1.0) -> None:
         self.link = link
         self.lease = lease

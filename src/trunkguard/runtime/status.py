@@ -1,6 +1,6 @@
-"""What the running service shows: the immutable status snapshot the loop publishes after each
-batch of events (the API, `/metrics`, the CLI and the demo read it, never the runtime's parts), and
-the evidence stored with each decision.
+"""What the running service shows: the immutable `StatusView` the loop publishes after each batch of
+events (the API, `/metrics`, the CLI, `cycle` and the demo read it, never the runtime's parts nor the
+machine's state), and the evidence stored with each decision.
 
 Evidence is bounded, whatever the number of trunks: a trunk's change carries that trunk's last ten
 samples; a pair decision carries each carrier's counts and the first `EVIDENCE_TRUNKS` trunks
@@ -9,16 +9,15 @@ that are not usable, with their samples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from trunkguard.core.failover import PairSnapshot, Role
-from trunkguard.core.health import TrunkHealth
+from trunkguard.core.failover import PairSnapshot, PolicyRules, Readiness
+from trunkguard.core.health import TrunkHealth, TrunkState
 from trunkguard.core.machine import MachineRules, MachineState
 from trunkguard.core.vantage import judge
-from trunkguard.runtime.headline import headline
 from trunkguard.runtime.lease import Identity
 from trunkguard.runtime.probes import Samples
 from trunkguard.runtime.vantages import Roll
@@ -43,21 +42,77 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class Status:
-    state: MachineState
-    rules: MachineRules
-    groups: Mapping[str, str]
+class PolicyView:
+    """The few policy settings readers show (the header, the status JSON, metrics), not the machine's rules."""
+
+    observe: bool
+    max_active_calls: int
+    failback_mode: str
+    cooling_period: float
+    gates: frozenset[str]
+    unconfigured: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, policy: PolicyRules) -> PolicyView:
+        return cls(policy.observe, policy.max_active_calls, policy.failback_mode, policy.cooling_period,
+                   policy.gates, policy.unconfigured)
+
+
+@dataclass(frozen=True)
+class CarrierView:
+    """One carrier at a glance: its trunks counted by state, computed once per change of its trunks."""
+
+    role: str
+    trunk_group_id: str
+    trunks: int
+    usable: int
+    states: tuple[tuple[str, int], ...]  # (state, count), in TrunkState order, counts above 0 only
+
+    def as_json(self) -> dict[str, Any]:
+        return {"trunk_group_id": self.trunk_group_id, "trunks_total": self.trunks, "usable": self.usable,
+                "states": dict(self.states)}
+
+
+def carrier_views(trunks: Sequence[TrunkHealth], groups: Mapping[str, str]) -> tuple[CarrierView, ...]:
+    counts: dict[str, dict[TrunkState, int]] = {role: {} for role in groups}
+    usable = dict.fromkeys(groups, 0)
+    for h in trunks:
+        by_state = counts.setdefault(h.carrier, {})
+        by_state[h.state] = by_state.get(h.state, 0) + 1
+        usable[h.carrier] = usable.get(h.carrier, 0) + h.usable
+    return tuple(CarrierView(role, groups.get(role, ""), sum(c.values()), usable.get(role, 0),
+                             tuple((state.value, c[state]) for state in TrunkState if c.get(state)))
+                 for role, c in counts.items())
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """What the service publishes after each batch of events, for every reader (the API, `/metrics`, the
+    CLI, `cycle`, the demo): the pair, every trunk's health (the machine's immutable row, shared, not
+    copied), per-carrier summaries, what was read from the platform, the policy's few visible
+    settings and the runtime's facts. Readers never see the machine's state or rules."""
+
+    at: float
+    pair: PairSnapshot
+    trunks: Sequence[TrunkHealth]  # in config order
+    index: Mapping[str, int]       # trunk name -> position in `trunks`
+    carriers: tuple[CarrierView, ...]
+    groups: Mapping[str, str]      # carrier role -> trunk group id
+    policy: PolicyView
     facts: Facts
     samples: Samples
-    at: float
-
-    @property
-    def pair(self) -> PairSnapshot:
-        return self.state.pair
+    calls: int | None = None
+    calls_detail: str = ""
+    readiness: Readiness = field(default_factory=Readiness)
+    edge_view: Mapping[str, bool | None] = field(default_factory=dict)
+    edge_as_of: float | None = None
+    routing_read: bool = True
+    last_sentence: str = ""
+    vantages: Mapping[str, Any] | None = None  # the quorum's verdict view (vantage_view), None without one
 
     @property
     def health(self) -> Mapping[str, TrunkHealth]:
-        return MappingProxyType({h.name: h for h in self.state.trunks})
+        return MappingProxyType({h.name: h for h in self.trunks})
 
     @property
     def leader(self) -> bool:
@@ -68,57 +123,26 @@ class Status:
         return self.facts.store_ok
 
     @property
-    def last_sentence(self) -> str:
-        return self.state.last_sentence
-
-    @property
-    def calls(self) -> int | None:
-        return self.state.calls
-
-    @property
     def edge(self) -> dict[str, bool | None]:
-        return dict(self.state.edge)
+        return dict(self.edge_view)
 
-    def as_json(self) -> dict[str, Any]:
-        snap, policy = self.state.pair, self.rules.policy
-        queued = None
-        if snap.queued_since is not None and snap.in_flight is None:
-            queued = {"since": snap.queued_since, "waited_s": round(self.at - snap.queued_since, 1),
-                      "escalated": snap.escalated, "active_calls": self.state.calls,
-                      "max_active_calls": policy.max_active_calls}
-        flight = snap.in_flight
-        return {
-            "mode": "observe" if policy.observe else "act",
-            "state": snap.state.value, "active": snap.active.value,
-            "active_trunk_group": self.groups[snap.active.value], "since": snap.since,
-            "in_flight": None if flight is None else
-            {"to": flight.to.value, "key": flight.key, "reason": flight.reason},
-            "queued_activation": queued,
-            "pending_approval": snap.state.value == "failback_pending" and policy.failback_mode == "approval"
-            and snap.approval is None,
-            "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
-            "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
-            "maintenance": [{"trunk": m.trunk, "who": m.who, "why": m.why, "until": m.until}
-                            for m in snap.maintenance],
-            "swaps": snap.swaps, "leader": self.facts.leader, "term": self.facts.term, "store_ok": self.facts.store_ok,
-            "active_calls": self.state.calls, "edge_view": dict(self.state.edge),
-            "routing": None if self.facts.routing is None else dict(self.facts.routing),
-            "last_sentence": self.state.last_sentence,
-            "carriers": {role.value: {"trunk_group_id": self.groups[role.value],
-                                      "trunks": [trunk_view(h, self.samples) for h in self.state.trunks
-                                                 if h.carrier == role.value]}
-                         for role in Role},
-            "notifications": dict(self.facts.notifications),
-            "replica": None if self.facts.me is None else {"name": self.facts.me.name, "holder": self.facts.me.holder},
-            "lease": {"holder": self.facts.roll.leader, "term": self.facts.roll.term,
-                      "left_s": self.facts.roll.lease_left},
-            "replicas": [m.as_json() for m in self.facts.roll.members],
-            "vantages": vantage_view(self.state, self.rules, self.at),
-            "headline": headline(self),
-            "acked": None if snap.acked is None else {"who": snap.acked.who, "why": snap.acked.why,
-                                                      "at": snap.acked.at},
-            "published_at": self.at,
-        }
+    def carrier(self, role: str) -> CarrierView | None:
+        return next((c for c in self.carriers if c.role == role), None)
+
+    def __repr__(self) -> str:
+        return (f"<StatusView {self.pair.state.value} active={self.pair.active.value} {len(self.trunks)} trunks "
+                f"leader={self.leader}>")
+
+
+def publish(state: MachineState, rules: MachineRules, groups: Mapping[str, str], facts: Facts, samples: Samples,
+            now: float, before: StatusView | None = None) -> StatusView:
+    """The view of `state`; carrier summaries are carried over from `before` while the trunks are the same."""
+    carriers = before.carriers if before is not None and before.trunks is state.trunks \
+        else carrier_views(state.trunks, groups)
+    policy = before.policy if before is not None else PolicyView.of(rules.policy)
+    return StatusView(now, state.pair, state.trunks, rules.index, carriers, groups, policy, facts, samples,
+                      state.calls, state.calls_detail, state.readiness, dict(state.edge), state.edge_as_of,
+                      state.routing_read, state.last_sentence, vantage_view(state, rules, now))
 
 
 def vantage_view(state: MachineState, rules: MachineRules, now: float) -> dict[str, Any] | None:

@@ -1,20 +1,17 @@
 """What a person must know first, in words: where calls go, whether anyone must act, and the time
 context (how long on the secondary, when cooling ends, who was paged and who acknowledged).
 
-Built from the published status (never the runtime's parts), for the dashboard's header and
+Built from the published `StatusView` (never the runtime's parts), for the dashboard's header and
 `trunkguard status`. `level` is ok, warning or critical: the page's colour and the order of the lines.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trunkguard.core.failover import PairState, Role
 from trunkguard.core.wording import format_duration
-
-if TYPE_CHECKING:
-    from trunkguard.runtime.status import Status
-
+from trunkguard.runtime.status import StatusView
 
 OBSERVE_MODE = "observe mode: nothing is written to the platform"  # the header's words while observing
 
@@ -29,10 +26,10 @@ def _ago(seconds: float) -> str:
     return f"{s // 3600} h {round(s % 3600 / 60)} min"
 
 
-def headline(status: Status) -> dict[str, Any]:
-    snap, policy, now = status.pair, status.rules.policy, status.at
+def headline(status: StatusView) -> dict[str, Any]:
+    snap, policy, now = status.pair, status.policy, status.at
     group = status.groups[snap.active.value]
-    usable = dict(status.state.usable)
+    usable = {c.role: c.usable for c in status.carriers}
     calls = f"Calls go to the {snap.active.value} carrier ({group})"
     if policy.observe:  # what trunkguard says it would do, it does not do: the header must say so
         calls += f"; {OBSERVE_MODE}"
@@ -47,10 +44,10 @@ def headline(status: Status) -> dict[str, Any]:
                                 "carriers; see the trunks below for why."))
     elif snap.active is Role.PRIMARY and usable.get(Role.PRIMARY.value, 0) == 0 and snap.in_flight is None \
             and snap.state is not PairState.ACTIVATING:
-        act.append(("critical", f"The primary carrier is down and calls still go to it: {status.state.last_sentence}. "
+        act.append(("critical", f"The primary carrier is down and calls still go to it: {status.last_sentence}. "
                                 "Force a failover if the secondary can take them."))
     if snap.queued_since is not None and snap.in_flight is None and snap.state is PairState.ACTIVATING:
-        count = "an unknown number of" if status.state.calls is None else str(status.state.calls)
+        count = "an unknown number of" if status.calls is None else str(status.calls)
         act.append(("warning", f"A failover is queued for {_ago(now - snap.queued_since)}: {count} live calls, and "
                                f"the breaker allows fewer than {policy.max_active_calls}. It runs by itself when "
                                "calls drop; force it or cancel it."))

@@ -1,0 +1,163 @@
+"""The status as JSON, from the published `StatusView`, sized for thousands of trunks.
+
+`GET /api/v1/status` without filters gives the summary (the pair, each carrier's counts by state,
+what was read from the platform, the header in words) and every trunk's state in a compact entry;
+the trunks that are not UP (or not usable) come in full, with their last `PROBLEM_SAMPLES` RTT
+samples, at most `PROBLEM_TRUNKS` a carrier (the counts say how many more). Filters:
+
+- `carrier=primary|secondary`: that carrier only;
+- `trunk=NAME`: that trunk only, in full, with its RTT history (`KEEP_VIEW` samples);
+- `samples=N` (0..60): every trunk selected in full, with its last N samples;
+- `problems=1`: only the trunks that are not UP or not usable, all of them, in full.
+
+Measured at 1,000 trunks per carrier (bench/scale.py): see the README's scale table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trunkguard.api.headline import headline
+from trunkguard.core.health import TrunkHealth, TrunkState
+from trunkguard.runtime.status import KEEP_VIEW, StatusView, trunk_view
+
+PROBLEM_TRUNKS = 50   # trunks shown in full per carrier without filters (the rest are counted)
+PROBLEM_SAMPLES = 10  # their samples
+
+
+@dataclass(frozen=True)
+class StatusQuery:
+    """`?carrier=&trunk=&samples=&problems=1`, checked."""
+
+    carrier: str | None = None
+    trunk: str | None = None
+    samples: int | None = None
+    problems: bool = False
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], view: StatusView) -> StatusQuery | str:
+        """The query, or the reason it is not one (for a 400)."""
+        carrier = params.get("carrier")
+        if carrier is not None and carrier not in view.groups:
+            return f"carrier must be one of {', '.join(view.groups)}, not {carrier!r}"
+        trunk = params.get("trunk")
+        if trunk is not None and trunk not in view.index:
+            return f"trunk {trunk!r} is not a configured trunk"
+        samples: int | None = None
+        text = params.get("samples")
+        if text is not None:
+            if not (text.isascii() and text.isdigit()) or int(text) > KEEP_VIEW:
+                return f"samples must be a whole number from 0 to {KEEP_VIEW}, not {text!r}"
+            samples = int(text)
+        problems = params.get("problems", "0")
+        if problems not in ("0", "1"):
+            return f"problems must be 0 or 1, not {problems!r}"
+        return cls(carrier, trunk, samples, problems == "1")
+
+
+trunk_json = trunk_view  # one trunk in full: the same shape as in a decision's evidence
+
+
+def _problem(h: TrunkHealth) -> bool:
+    """Not UP, not usable, or one of its addresses not answering: shown in full."""
+    return h.state is not TrunkState.UP or not h.usable or any(t.state is not TrunkState.UP for t in h.targets)
+
+
+def carriers_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[str, Any]:
+    """Each carrier's summary and its trunks, as the query asks."""
+    out: dict[str, Any] = {}
+    for c in view.carriers:
+        if query.carrier is not None and c.role != query.carrier:
+            continue
+        if query.trunk is not None and view.trunks[view.index[query.trunk]].carrier != c.role:
+            continue
+        entry = c.as_json()
+        trunks: list[dict[str, Any]] = []
+        shown = 0
+        for h in view.trunks:
+            if h.carrier != c.role or (query.trunk is not None and h.name != query.trunk):
+                continue
+            problem = _problem(h)
+            if query.problems and not problem:
+                continue
+            if query.trunk is not None:
+                trunks.append(trunk_json(h, view.samples, KEEP_VIEW if query.samples is None else query.samples))
+            elif query.samples is not None or query.problems:
+                trunks.append(trunk_json(h, view.samples, PROBLEM_SAMPLES if query.samples is None else query.samples))
+            elif problem and shown < PROBLEM_TRUNKS:
+                shown += 1
+                trunks.append(trunk_json(h, view.samples, PROBLEM_SAMPLES))
+            else:
+                trunks.append({"name": h.name, "state": h.state.value}
+                              if not problem else {"name": h.name, "state": h.state.value, "usable": h.usable})
+        entry["trunks"] = trunks
+        out[c.role] = entry
+    return out
+
+
+def status_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[str, Any]:
+    """The status document (`GET /api/v1/status`, the dashboard's `status` event, `trunkguard status`)."""
+    snap, policy, facts = view.pair, view.policy, view.facts
+    queued = None
+    if snap.queued_since is not None and snap.in_flight is None:
+        queued = {"since": snap.queued_since, "waited_s": round(view.at - snap.queued_since, 1),
+                  "escalated": snap.escalated, "active_calls": view.calls, "max_active_calls": policy.max_active_calls}
+    flight = snap.in_flight
+    r = view.readiness
+    return {
+        "mode": "observe" if policy.observe else "act",
+        "state": snap.state.value, "active": snap.active.value,
+        "active_trunk_group": view.groups[snap.active.value], "since": snap.since,
+        "in_flight": None if flight is None else {"to": flight.to.value, "key": flight.key, "reason": flight.reason},
+        "queued_activation": queued,
+        "pending_approval": snap.state.value == "failback_pending" and policy.failback_mode == "approval"
+        and snap.approval is None,
+        "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
+        "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
+        "maintenance": [{"trunk": m.trunk, "who": m.who, "why": m.why, "until": m.until} for m in snap.maintenance],
+        "swaps": snap.swaps, "leader": facts.leader, "term": facts.term, "store_ok": facts.store_ok,
+        "active_calls": view.calls, "edge_view": dict(view.edge_view),
+        "routing": None if facts.routing is None else dict(facts.routing),
+        "routing_read": view.routing_read,
+        "readiness": {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok, "notes": dict(r.notes),
+                      "gates": sorted(policy.gates),
+                      "not_configured": {gate: f"not configured ({why})" for gate, why in policy.unconfigured}},
+        "last_sentence": view.last_sentence,
+        "carriers": carriers_json(view, query),
+        "notifications": dict(facts.notifications),
+        "replica": None if facts.me is None else {"name": facts.me.name, "holder": facts.me.holder},
+        "lease": {"holder": facts.roll.leader, "term": facts.roll.term, "left_s": facts.roll.lease_left},
+        "replicas": [m.as_json() for m in facts.roll.members],
+        "vantages": None if view.vantages is None else dict(view.vantages),
+        "headline": headline(view),
+        "acked": None if snap.acked is None else {"who": snap.acked.who, "why": snap.acked.why, "at": snap.acked.at},
+        "published_at": view.at,
+    }
+
+
+def summary_json(view: StatusView) -> dict[str, Any]:
+    """The status without any trunk (for the event stream: trunks go as changes)."""
+    data = status_json(view, StatusQuery(problems=True))
+    for carrier in data["carriers"].values():
+        carrier.pop("trunks")
+    return data
+
+
+def changed_trunks(before: StatusView | None, view: StatusView) -> list[dict[str, Any]]:
+    """The trunks whose health differs from `before` (every trunk when there is none), compact unless not UP.
+    The machine shares unchanged trunks between states, so this is an identity test per trunk."""
+    if before is None or len(before.trunks) != len(view.trunks):
+        return [_entry(h, view) for h in view.trunks]
+    return [_entry(h, view) for old, h in zip(before.trunks, view.trunks, strict=True) if old is not h]
+
+
+def _entry(h: TrunkHealth, view: StatusView) -> dict[str, Any]:
+    if _problem(h):
+        return trunk_json(h, view.samples, PROBLEM_SAMPLES)
+    return {"name": h.name, "carrier": h.carrier, "state": h.state.value}
+
+
+__all__ = ["PROBLEM_SAMPLES", "PROBLEM_TRUNKS", "StatusQuery", "carriers_json", "changed_trunks",
+           "status_json", "summary_json", "trunk_json"]

@@ -1,0 +1,194 @@
+"""The runtime's parts alone, on the shipped fakes (trunkguard.testing): no daemon, no database, no
+sleeps standing in for "long enough". Each test says what one part guarantees."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from trunkguard.actuation.swap import SwapRules
+from trunkguard.core.failover import Notify, PairSnapshot, PairState, Role, Swap
+from trunkguard.core.machine import Event, LeaseChanged, StartSwap, SwapSettled
+from trunkguard.errors import LeaseLost, StoreError
+from trunkguard.notify import Dispatcher
+from trunkguard.runtime.actuator import Actuator
+from trunkguard.runtime.alerts import Alerts
+from trunkguard.runtime.lease import Identity, LeaseKeeper
+from trunkguard.runtime.recorder import Recorder
+from trunkguard.runtime.storelink import StoreLink
+from trunkguard.store import IntentStatus
+from trunkguard.testing import HeldLease, ManualClock, MemoryPlatform, MemoryStore
+
+GROUPS = {Role.PRIMARY: "tg-primary", Role.SECONDARY: "tg-secondary"}
+
+
+class Parts:
+    """An actuator with its recorder, a store and a platform in memory, and what it posts and pages."""
+
+    def __init__(self, *, term: int | None = 1, fresh: bool = True) -> None:
+        self.clock = ManualClock()
+        self.store = MemoryStore(clock=self.clock)
+        if term is not None:
+            self.store.take_over("me")
+        self.platform = MemoryPlatform()
+        self.lease = HeldLease(term, fresh=fresh)
+        self.pages: list[Notify] = []
+        self.posted: asyncio.Queue[Event] = asyncio.Queue()
+        self.alerts = Alerts(Dispatcher([]), "trunkguard/tg-primary", self.clock, dict, lambda *_: None)
+        self.alerts.notify = lambda notify, **_: self.pages.append(notify)  # type: ignore[method-assign]
+        self.link = StoreLink(self.store, health=self.alerts)
+        self.recorder = Recorder(self.link, self.lease, self.clock, retention=3600)
+        self.actuator = Actuator(self.platform, self.link, self.lease, self.recorder, self.alerts,
+                                 self.posted.put_nowait, self.clock, GROUPS, SwapRules(deadline=5, readback=1),
+                                 lambda *_: None)
+
+    async def swap(self, to: Role = Role.SECONDARY) -> SwapSettled:
+        swap = Swap(to, "automatic", "primary down", f"swap-t-1-to-{to.value}", self.clock())
+        snapshot = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
+        self.recorder.decision(self.clock(), "trunk", "trunk p1 is down", PairSnapshot(), {})
+        self.actuator.start(StartSwap(swap, snapshot, "activating the secondary carrier"), {"why": "test"})
+        settled = await asyncio.wait_for(self.posted.get(), 5)
+        assert isinstance(settled, SwapSettled)
+        return settled
+
+
+async def test_a_swap_writes_to_the_store_twice() -> None:
+    """The intent (with the routing read first and the decisions that led there), then, once the machine
+    has folded the result, the outcome with the committing decision and the snapshot after it."""
+    parts = Parts()
+    settled = await parts.swap()
+    assert settled.applied and parts.platform.routed_to == "tg-secondary"
+    assert parts.store.writes == ["begin_intent"]
+    [intent] = parts.store.intents()
+    assert intent.status is IntentStatus.PENDING and intent.prior is not None
+    assert intent.prior["trunk_group_id"] == "tg-primary"
+    assert [d["sentence"] for d in parts.store.decisions] == ["trunk p1 is down", "activating the secondary carrier"]
+    after = replace(PairSnapshot(), state=PairState.SECONDARY_ACTIVE, active=Role.SECONDARY, swaps=1)
+    parts.recorder.decision(parts.clock(), "swap", "committed: inbound routing is on the secondary carrier", after, {})
+    parts.actuator.settled(settled.key)
+    await parts.actuator.drain()
+    assert parts.store.writes == ["begin_intent", "finish_intent"]
+    [intent] = parts.store.intents()
+    assert intent.status is IntentStatus.APPLIED and intent.after is not None
+    assert parts.store.decisions[-1]["sentence"].startswith("committed:") and parts.store.snapshot == after
+
+
+async def test_a_swap_whose_intent_cannot_be_stored_is_never_started() -> None:
+    parts = Parts()
+    parts.store.fail_with = StoreError("the store did not answer within 5s")
+    settled = await parts.swap()
+    assert not settled.applied and not settled.attempted and "could not be stored" in settled.detail
+    assert parts.platform.writes == [] and parts.store.writes == []
+    assert [p.kind for p in parts.pages] == ["store_unreachable", "swap_held_back"]  # the link paged the outage
+    parts.store.fail_with = None
+    assert await parts.recorder.flush()  # the decisions that led there were kept, in order
+    assert [d["sentence"] for d in parts.store.decisions] == ["trunk p1 is down"]
+    assert [p.kind for p in parts.pages] == ["store_unreachable", "swap_held_back", "store_reachable"]
+
+
+async def test_a_platform_that_cannot_be_read_gets_no_intent_and_no_write() -> None:
+    parts = Parts()
+    parts.platform.fail_reads = True
+    settled = await parts.swap()
+    assert not settled.applied and settled.attempted  # a failed swap: paged and retried at the next poll
+    assert settled.detail.startswith("could not read the routing before writing")
+    assert parts.store.writes == [] and parts.platform.writes == []
+
+
+async def test_a_lease_near_expiry_starts_nothing_and_the_decisions_stay_pending() -> None:
+    parts = Parts(fresh=False)
+    settled = await parts.swap()
+    assert not settled.attempted and settled.detail == "not acting: the lease is near expiry"
+    assert parts.store.writes == [] and parts.platform.writes == []
+
+
+async def test_a_refused_write_is_recorded_as_failed_with_its_reason() -> None:
+    parts = Parts()
+    parts.platform.refuse_writes = True
+    settled = await parts.swap()
+    assert not settled.applied and "403" in settled.detail
+    parts.actuator.settled(settled.key)
+    await parts.actuator.drain()
+    [intent] = parts.store.intents()
+    assert intent.status is IntentStatus.FAILED and "403" in intent.outcome
+
+
+async def test_the_recorder_keeps_a_refused_batch_in_order_and_drops_it_on_a_lost_lease() -> None:
+    parts = Parts()
+    rec = parts.recorder
+    rec.decision(1.0, "trunk", "first", PairSnapshot(), {})
+    parts.store.fail_with = StoreError("disk full")
+    assert not await rec.flush()
+    rec.decision(2.0, "trunk", "second", PairSnapshot(), {})
+    parts.store.fail_with = None
+    assert await rec.flush()
+    assert [d["sentence"] for d in parts.store.decisions] == ["first", "second"]
+    rec.decision(3.0, "trunk", "third", PairSnapshot(), {})
+    parts.store.take_over("another replica")  # fenced: the write is refused, and not kept for ever
+    assert not await rec.flush()
+    assert rec.take().decisions == []
+
+
+async def test_a_standby_recorder_writes_nothing() -> None:
+    parts = Parts(term=None)
+    parts.recorder.decision(1.0, "trunk", "seen by a standby", PairSnapshot(), {})
+    assert not await parts.recorder.flush()
+    assert parts.store.writes == [] and parts.store.decisions == []
+
+
+async def test_the_lease_keeper_takes_renews_and_loses_the_lease() -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock)
+    pages: list[Notify] = []
+    alerts = Alerts(Dispatcher([]), "trunkguard/x", clock, dict, lambda *_: None)
+    alerts.notify = lambda notify, **_: pages.append(notify)  # type: ignore[method-assign]
+    keeper = LeaseKeeper(StoreLink(store, health=alerts), 0.06, clock, Identity.of_this_process("a"))
+    taken: asyncio.Queue[int] = asyncio.Queue()
+    lost: asyncio.Queue[str] = asyncio.Queue()
+
+    async def acquired(term: int) -> None:
+        taken.put_nowait(term)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(keeper.keep(stop, acquired, lost.put_nowait, pages.append))
+    try:
+        assert await asyncio.wait_for(taken.get(), 5) == 1 and keeper.current().term == 1
+        store.take_over("replica-b")  # another replica took it (this one was stopped past its expiry)
+        why = await asyncio.wait_for(lost.get(), 5)
+        assert why.startswith("lost the lease") and keeper.current().term is None
+        assert [p.kind for p in pages] == ["lease_lost"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.parametrize("failure", [StoreError("connection refused"), LeaseLost("term 1 is stale")])
+async def test_the_store_link_reports_health_itself(failure: StoreError) -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class Health:
+        def store_trouble(self, exc: StoreError, what: str) -> None:
+            calls.append(("trouble", what))
+
+        def store_fine(self) -> None:
+            calls.append(("fine", None))
+
+    store = MemoryStore()
+    link = StoreLink(store, health=Health())
+    store.fail_with = failure
+    with pytest.raises(type(failure)):
+        await link.call(store.load_snapshot, doing="restoring")
+    store.fail_with = None
+    await link.call(store.load_snapshot)
+    assert calls == [("trouble", "restoring"), ("fine", None)]
+
+
+def test_the_machine_events_are_dispatched_exhaustively() -> None:
+    """mypy checks `assert_never` in the loop; here, every event kind is known to the trace codec too."""
+    from trunkguard.store.codec import _EVENTS
+
+    kinds = {LeaseChanged.__name__, SwapSettled.__name__}
+    assert kinds <= set(_EVENTS)
