@@ -34,7 +34,7 @@ from trunkguard.core.health import TrunkState
 from trunkguard.core.machine import ChecksRead
 from trunkguard.errors import TrunkguardError
 from trunkguard.notify import Alert
-from trunkguard.readiness import CheckResult, check_certs, check_parity, max_ages, readiness_from
+from trunkguard.readiness import CheckResult, check_certs, check_parity_live, max_ages, readiness_from
 from trunkguard.runtime.pollers import cert_pages
 from trunkguard.store import IntentStatus, StoreError
 
@@ -173,7 +173,8 @@ async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
         return ()
     try:
         results: list[CheckResult] = [*([await check_certs(config)] if "certs" in gates else []),
-                                      *([await asyncio.to_thread(check_parity, config)] if "parity" in gates else [])]
+                                      *([await check_parity_live(config, service.platform)] if "parity" in gates
+                                        else [])]
     except (TrunkguardError, OSError) as exc:
         log.warning("readiness re-check failed to run: %s", exc)
         return ()

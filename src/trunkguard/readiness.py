@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trunkguard.actuation.base import PlatformError, TrunkSettingsReader, TrunkSettingsUnreadable
 from trunkguard.config import CarrierConfig, Config
 from trunkguard.core.failover import Readiness
 from trunkguard.core.wording import count
 from trunkguard.durations import format_duration
-from trunkguard.parity import differences
+from trunkguard.parity import Difference, differences, live_differences
 from trunkguard.probing.answers import answer_differences, typical_answer
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
 from trunkguard.probing.expect import AnswerExpectation
@@ -131,6 +132,41 @@ async def check_certs(cfg: Config) -> CheckResult:
 def check_parity(cfg: Config) -> CheckResult:
     """Raises ConfigError when a dids_file or profile cannot be read."""
     return parity_result(differences(cfg))
+
+
+def parity_live_result(found: list[Difference], error: str | None = None,
+                       answers: AnswersParity | None = None) -> CheckResult:
+    """Parity read from the platform, as stored: each difference with its sentence, or why the trunk
+    settings could not be read (which does not pass); with `answers`, the SDP answers' too."""
+    if error is not None:
+        return CheckResult("parity", "secondary", False, time.time(), error,
+                           {"differences": [], "source": "platform", "error": error})
+    summary = "the trunk bases match" if not found else "; ".join(d.sentence for d in found)
+    result: dict[str, Any] = {"differences": [d.as_dict() for d in found], "source": "platform"}
+    ok = not found
+    if answers is not None:
+        result["answers"] = answers.as_dict()
+        ok = ok and not answers.differences
+        if answers.compared:
+            summary += "; answers match" if not answers.differences else \
+                f"; answers: {count(len(answers.differences), 'difference')}"
+    return CheckResult("parity", "secondary", ok, time.time(), summary, result)
+
+
+async def check_parity_live(cfg: Config, platform: object | None,
+                            answers: AnswersParity | None = None) -> CheckResult:
+    """Parity from the platform's trunk settings where it keeps them (a TrunkSettingsReader: Genesys
+    Cloud's trunk bases), held against the profiles where declared; elsewhere `check_parity` (the
+    profiles alone: raises ConfigError without them)."""
+    if not isinstance(platform, TrunkSettingsReader):
+        return check_parity(cfg) if answers is None else parity_result(differences(cfg), answers)
+    try:
+        settings = await platform.trunk_settings()
+    except TrunkSettingsUnreadable as exc:
+        return parity_live_result([], str(exc))
+    except PlatformError as exc:
+        return parity_live_result([], f"could not read the carriers' trunk settings ({exc})")
+    return parity_live_result(live_differences(cfg, settings), answers=answers)
 
 
 def store_result(cfg: Config, result: CheckResult) -> None:

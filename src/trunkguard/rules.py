@@ -11,6 +11,7 @@ from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import MachineRules
 from trunkguard.core.scheduler import TrunkSpec, spread
 from trunkguard.core.vantage import QuorumRules, quorum_need
+from trunkguard.parity import reads_live
 
 GATES = ("trunks", "sweep", "certs", "parity")
 
@@ -24,9 +25,10 @@ def quorum_rules(config: Config) -> QuorumRules:
 
 def unconfigured_gates(config: Config) -> tuple[tuple[str, str], ...]:
     """Gates that are on but have nothing to check: (gate, why). They are left out of the decision and
-    said in words, never a silent, permanent block. Parity compares the two carriers' `profile`s."""
+    said in words, never a silent, permanent block. Parity compares the two carriers' `profile`s, or
+    what the platform has where it keeps trunk settings (then a profile is optional)."""
     carriers = config.carriers
-    if not config.policy.readiness.parity:
+    if not config.policy.readiness.parity or reads_live(config):
         return ()
     missing = [role for role in ("primary", "secondary") if getattr(carriers, role).profile is None]
     if len(missing) == 2:

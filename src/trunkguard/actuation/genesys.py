@@ -28,6 +28,9 @@ edge's own OPTIONS view of each carrier (`optionsStatus`, `inService`) is the se
 `Trunk.inService` comes from its trunk base's `trunk_enabled`, so every trunk base this adapter
 reads or writes is told to its watchers (`watch_trunk_bases`: the notification channel, whose
 pushed events never carry `inService`).
+
+Parity reads both carriers' trunk bases (`trunk_settings`, the `TrunkSettingsReader` of
+actuation/base.py): the values of their `properties` in effect, compared by trunkguard/parity.py.
 """
 
 from __future__ import annotations
@@ -38,12 +41,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from trunkguard.actuation.base import (
+    AuthError,
     Change,
     ObjectRef,
     PlatformError,
     RoutingState,
     Seen,
     Stage,
+    TrunkSettingsUnreadable,
     VersionConflict,
     fields_match,
     fields_of,
@@ -142,6 +147,33 @@ class GenesysPlatform:
         seen = Seen(ref, None if ref.kind == ROW else int(body.get("version", 0)), body)
         self._saw(seen)
         return seen
+
+    async def trunk_settings(self) -> dict[str, Mapping[str, Any]]:
+        """Both carriers' trunk bases as Genesys has them (`GET .../trunkbasesettings/{id}`), by role:
+        `{"id", "name", "values"}`, each property's value in effect (its `instance`, else its
+        `default`). Raises TrunkSettingsUnreadable naming the carrier and why (a 403 is a missing
+        `telephony:plugin:all`, the permission every trunk base endpoint needs)."""
+        out: dict[str, Mapping[str, Any]] = {}
+        for role, base_id in (("primary", self.primary), ("secondary", self.secondary)):
+            ref = ObjectRef(TRUNK_BASE, base_id, f"{EDGES}/trunkbasesettings/{base_id}")
+            try:
+                response = await self.http.request("GET", ref.path, params={"ignoreHidden": "true"})
+            except AuthError:
+                raise TrunkSettingsUnreadable(role, base_id, "401: the platform refused our token") from None
+            except PlatformError as exc:
+                raise TrunkSettingsUnreadable(role, base_id, str(exc)) from None
+            if response.status_code == 403:
+                raise TrunkSettingsUnreadable(role, base_id, "403: missing telephony:plugin:all")
+            if response.status_code == 404:
+                raise TrunkSettingsUnreadable(role, base_id, "404: no such trunk base")
+            try:
+                body = json_object(response, f"GET {ref.label}")
+            except PlatformError as exc:
+                raise TrunkSettingsUnreadable(role, base_id, str(exc).removeprefix(f"GET {ref.label}: HTTP ")) \
+                    from None
+            self._saw(Seen(ref, int(body.get("version", 0)), body))
+            out[role] = {"id": base_id, "name": str(body.get("name") or ""), "values": property_values(body)}
+        return out
 
     async def active_calls(self) -> int:
         """Calls on the primary carrier's trunks now (inbound + outbound), from trunk metrics."""
@@ -290,6 +322,17 @@ def _base_ids(route: Mapping[str, Any]) -> list[str]:
 def _writable(obj: dict[str, Any]) -> dict[str, Any]:
     """PUTs are full replacements: the object as read, without its read-only fields."""
     return {k: copy.deepcopy(v) for k, v in obj.items() if k not in READ_ONLY}
+
+
+def property_values(base: Mapping[str, Any]) -> dict[str, Any]:
+    """A trunk base's properties as values in effect: `{"type", "value": {"default", "instance"}}`
+    gives its instance, or its default where the instance is null (never set on this trunk base)."""
+    values: dict[str, Any] = {}
+    for name, prop in (base.get("properties") or {}).items():
+        value = prop.get("value") if isinstance(prop, Mapping) else None
+        if isinstance(value, Mapping):
+            values[str(name)] = value.get("default") if value.get("instance") is None else value["instance"]
+    return values
 
 
 def _trunk_enabled(base: Mapping[str, Any]) -> bool:

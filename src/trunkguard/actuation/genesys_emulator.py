@@ -3,7 +3,12 @@
 Serves (relative to the regional API base, and the login host's /oauth/token):
 - `GET/PUT  /api/v2/telephony/providers/edges/sites/{siteId}/outboundroutes/{routeId}` (versioned)
 - `GET/PUT  /api/v2/flows/datatables/{datatableId}/rows/{rowId}` (no version: last writer wins)
-- `GET/PUT  /api/v2/telephony/providers/edges/trunkbasesettings/{trunkBaseSettingsId}` (versioned)
+- `GET/PUT  /api/v2/telephony/providers/edges/trunkbasesettings/{trunkBaseSettingsId}` (versioned): a
+  Generic BYOC Carrier's `properties`, each `{"type", "value": {"default", "instance"}}` as the API
+  gives them, media (`trunk_media_codec`, `trunk_media_dtmf_method`, ...) and transport
+  (`trunk_transport_protocolVariant`, `trunk_transport_serverProxyList`, ...) included; an
+  administrator's edit behind trunkguard's back is `set_property`, and `forbid_trunk_base` answers
+  its reads 403 as for a client without `telephony:plugin:all`
 - `GET      /api/v2/telephony/providers/edges/outboundroutes?externalTrunkBases.ids=...&site.id=...` (paged)
 - `GET      /api/v2/telephony/providers/edges/trunks?trunkBase.id=...` (optionsStatus, inService)
 - `GET      /api/v2/telephony/providers/edges/trunks/metrics?trunkIds=...`
@@ -67,6 +72,7 @@ class GenesysState(EmulatorState):
     channel_ttl: float = 86400.0
     heartbeat: float = 30.0
     refuse_channels: bool = False
+    forbidden_trunk_bases: set[str] = field(default_factory=set)  # GET answers 403 (missing permission)
 
     def set_options(self, trunk_id: str, answering: bool) -> float:
         """The edge's OPTIONS to this trunk start (or stop) being answered; subscribers are told.
@@ -85,6 +91,21 @@ class GenesysState(EmulatorState):
         base["properties"]["trunk_enabled"]["value"]["instance"] = enabled
         base["version"] += 1
         self.trunk_base_changed(trunk_base_id)
+
+    def set_property(self, trunk_base_id: str, name: str, instance: Any) -> None:
+        """An administrator (not trunkguard) sets one property of a trunk base in the Genesys UI: its
+        instance value changes and the trunk base's version goes up."""
+        base = self.trunk_bases[trunk_base_id]
+        prop = base["properties"].setdefault(name, {"type": _json_type(instance), "value": {"default": None}})
+        prop["value"]["instance"] = copy.deepcopy(instance)
+        base["version"] += 1
+        if name == "trunk_enabled":
+            self.trunk_base_changed(trunk_base_id)
+
+    def forbid_trunk_base(self, trunk_base_id: str) -> None:
+        """Reads of this trunk base answer 403, as for an OAuth client whose role lacks
+        telephony:plugin:all (or cannot see the trunk base's division)."""
+        self.forbidden_trunk_bases.add(trunk_base_id)
 
     def trunk_base_changed(self, trunk_base_id: str) -> None:
         """Its trunks follow the base's trunk_enabled; a change of connectedStatus is pushed
@@ -144,12 +165,11 @@ def byoc_org(primary: str = "tb-carrier-a", secondary: str = "tb-carrier-b", *, 
              route: str = "route-1", table: str = "dt-carrier", row: str = "active") -> GenesysState:
     """A small BYOC Cloud org: two carrier trunk bases, one trunk each, one outbound route, one flag row."""
     state = GenesysState()
-    for tb, name in ((primary, "Carrier A"), (secondary, "Carrier B")):
+    for tb, name, network in ((primary, "Carrier A", "198.51.100.0/24"), (secondary, "Carrier B", "203.0.113.0/24")):
         state.trunk_bases[tb] = {
             "id": tb, "name": name, "version": 1, "state": "active", "trunkType": "EXTERNAL",
             "trunkMetabase": {"id": "external_sip_pcv_byoc_carrier.json", "name": "Generic BYOC Carrier"},
-            "properties": {"trunk_enabled": {"type": "boolean", "value": {"default": True, "instance": True}},
-                           "trunk_label": {"type": "string", "value": {"default": None, "instance": name}}},
+            "properties": byoc_carrier_properties(name, f"sbc.{tb}.example", network),
             "managed": False, "selfUri": f"{EDGES}/trunkbasesettings/{tb}"}
         trunk_id = f"trunk-{tb}"
         state.trunks[trunk_id] = {
@@ -164,6 +184,46 @@ def byoc_org(primary: str = "tb-carrier-a", secondary: str = "tb-carrier-b", *, 
     state.routes[route]["classificationTypes"] = ["National", "International"]
     state.rows[(table, row)] = {"key": row, "activeCarrier": "primary", "trunkBaseId": primary}
     return state
+
+
+def byoc_carrier_properties(label: str, proxy: str, network: str) -> dict[str, dict[str, Any]]:
+    """A Generic BYOC Carrier trunk base's properties (the property names of real org exports and
+    of the Genesys Terraform provider): media and transport set alike for every carrier, the rest
+    (servers, termination identifier, credentials, ACL, label) its own. Some instances are null:
+    those properties are in effect at their default, as on Genesys Cloud."""
+    def prop(kind: str, default: Any, instance: Any) -> dict[str, Any]:
+        return {"type": kind, "value": {"default": default, "instance": instance}}
+
+    host = proxy.removeprefix("sbc.")
+    return {
+        "trunk_type": prop("string", "external.pcv.byoc.carrier", "external.pcv.byoc.carrier"),
+        "trunk_label": prop("string", "Generic BYOC Carrier", label),
+        "trunk_enabled": prop("boolean", True, True),
+        "trunk_protocol": prop("string", "SIP", "SIP"),
+        "trunk_sip_termination_uri": prop("string", None, f"{host}.byoc.lab.test"),
+        "trunk_sip_authentication_credentials_realm": prop("string", "", host),
+        "trunk_sip_authentication_credentials_username": prop("string", "", f"tg-{host}"),
+        "trunk_sip_authentication_credentials_password": prop("string", "", ""),
+        "trunk_access_acl_allowList": prop("array", [], [network]),
+        "trunk_transport_serverProxyList": prop("array", None, [proxy]),
+        "trunk_transport_protocolVariant": prop("string", "udp", "tls"),
+        "trunk_transport_sipDscpValue": prop("integer", 24, None),
+        "trunk_transport_retryableReasonCodes": prop("string", "500-599", "500-599"),
+        "trunk_transport_retryableCauseCodes": prop("string", "1-5,25,27,28,31,34,38,41,42,44,46,62,63,79,91,96,"
+                                                              "97,99,100,103", None),
+        "trunk_transport_tcp_connectTimeout": prop("integer", 2, None),
+        "trunk_media_codec": prop("array", ["audio/opus"], ["audio/pcmu", "audio/g729", "audio/pcma"]),
+        "trunk_media_dtmf_method": prop("string", "RTP Events", "RTP Events"),
+        "trunk_media_dtmf_payload": prop("integer", 101, 101),
+        "trunk_media_dscpValue": prop("integer", 46, None),
+        "trunk_media_srtpCipherSuites": prop("array", ["AES_CM_128_HMAC_SHA1_80"], None),
+        "trunk_media_disconnectOnIdleRTP": prop("boolean", True, True),
+    }
+
+
+def _json_type(value: Any) -> str:
+    return "boolean" if isinstance(value, bool) else "integer" if isinstance(value, int) else \
+        "array" if isinstance(value, list) else "string"
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -235,6 +295,9 @@ def create_genesys_app(state: GenesysState) -> Starlette:
         if current is None:
             return _error(404, "not.found", "trunk base settings not found")
         name = f"trunkbase/{current['id']}"
+        if current["id"] in state.forbidden_trunk_bases:
+            return _error(403, "missing.any.permissions", "Unable to perform the requested action. You are missing "
+                                                          "the following permission(s): telephony:plugin:all")
         if request.method == "GET":
             return JSONResponse(state.history.read(name, current, state.read_lag))
         response = await versioned_put(request, current, "trunkbasesettings", name)

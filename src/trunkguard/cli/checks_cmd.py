@@ -15,11 +15,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from trunkguard import aio
+from trunkguard.actuation.base import Platform
+from trunkguard.actuation.factory import platform_from_config
 from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, load_or_exit, tls_for, usage_error
 from trunkguard.config import Config, TrunkConfig
+from trunkguard.core.wording import count
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError, SipUriError
-from trunkguard.parity import differences
+from trunkguard.parity import differences, reads_live
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
 from trunkguard.probing.expect import AnswerExpectation
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
@@ -29,6 +32,7 @@ from trunkguard.readiness import (
     CheckResult,
     answers_parity,
     certs_result,
+    check_parity_live,
     parity_result,
     store_result,
     sweep_expectation,
@@ -182,10 +186,16 @@ def certs(
 def parity(
     config: Path | None = CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    live: bool = typer.Option(False, "--live", help="Read each carrier's trunk settings from the platform "
+                                                    "(Genesys Cloud's trunk bases) and compare those."),
 ) -> None:
     """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime), and the SDP
-    answers their newest stored sweeps got (these count only when both carriers have some)."""
+    answers their newest stored sweeps got (these count only when both carriers have some). With --live,
+    what the platform really has instead of the profiles, held against them where they are declared."""
     cfg = load_or_exit(config, as_json=as_json)
+    if live:
+        _parity_live(cfg, as_json)
+        return
     try:
         found = differences(cfg)
     except ConfigError as exc:
@@ -208,6 +218,48 @@ def parity(
             typer.echo(f"from the carriers' answers: {line}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _parity_live(cfg: Config, as_json: bool) -> None:
+    """`parity --live`: the platform's trunk settings compared, with the stored SDP answers, and stored
+    as the parity result."""
+    if not reads_live(cfg):
+        kind = cfg.platform.kind if cfg.platform is not None else "(none)"
+        usage_error(f"--live reads each carrier's trunk settings from the platform, and platform kind {kind} "
+                    "keeps none (genesys does)")
+    try:
+        platform = platform_from_config(cfg)
+    except ConfigError as exc:
+        config_error_exit(exc, as_json=as_json)
+    answers = _stored_answers(cfg)
+    result = aio.run(_read_live_parity(cfg, platform, answers))
+    _store(cfg, result)
+    found, error = result.result["differences"], result.result.get("error")
+    if as_json:
+        emit_json({"ok": result.ok, "source": "platform", "differences": found,
+                   **({"error": error} if error else {"answers": answers.as_dict()})})
+    elif error:
+        typer.echo(f"parity: {error}")
+    else:
+        typer.echo("parity: the carriers' trunk bases match (read from the platform)" if not found else
+                   f"parity: {count(len(found), 'difference')} (read from the platform)")
+        for d in found:
+            typer.echo(f"  {d['sentence']}")
+        if not answers.compared:
+            typer.echo(f"from the carriers' answers: not compared: {answers.note}")
+        elif not answers.differences:
+            typer.echo("from the carriers' answers: the SDP answers match")
+        for line in answers.differences:
+            typer.echo(f"from the carriers' answers: {line}")
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _read_live_parity(cfg: Config, platform: Platform, answers: AnswersParity) -> CheckResult:
+    try:
+        return await check_parity_live(cfg, platform, answers)
+    finally:
+        await platform.close()
 
 
 def _stored_answers(cfg: Config) -> AnswersParity:

@@ -18,7 +18,7 @@ from trunkguard.config import Config
 from trunkguard.core.failover import Notify, Role
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
-from trunkguard.readiness import CheckResult, check_certs, check_parity, check_sweep, max_ages, readiness_from
+from trunkguard.readiness import CheckResult, check_certs, check_parity_live, check_sweep, max_ages, readiness_from
 from trunkguard.rules import unconfigured_gates
 from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.storelink import StoreLink
@@ -103,7 +103,7 @@ class Pollers:
         try:
             results: list[CheckResult] = [await check_sweep(self.config)] if sweep else \
                 [*([await check_certs(self.config)] if gates.certs else []),
-                 *([await asyncio.to_thread(check_parity, self.config)]
+                 *([await check_parity_live(self.config, self.platform)]
                    if gates.parity and not unconfigured_gates(self.config) else [])]
         except (TrunkguardError, OSError) as exc:
             log.warning("readiness re-check failed to run: %s", exc)
