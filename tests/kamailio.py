@@ -32,6 +32,25 @@ SDP = ("v=0\\r\\no=- 1 1 IN IP4 127.0.0.1\\r\\ns=-\\r\\nc=IN IP4 127.0.0.1\\r\\n
        "m=audio 9 RTP/AVP 0\\r\\na=rtpmap:0 PCMU/8000\\r\\n")
 
 
+def need_kamailio(why: str) -> str:
+    """kamailio's path, with its TLS module present: skipped without them on a laptop, a failure under
+    CI=true (make test installs kamailio and kamailio-tls-modules)."""
+    import pytest
+
+    from tests.conftest import IN_CI, need_binary
+
+    # Debian puts it in /usr/sbin, which a non-root PATH often lacks
+    binary = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin") or \
+        need_binary("kamailio", "kamailio kamailio-tls-modules", why)
+    try:
+        modules_dir(binary)
+    except FileNotFoundError as exc:
+        if IN_CI:
+            pytest.fail(f"{exc} (under CI=true, make test installs it)")
+        pytest.skip(str(exc))
+    return binary
+
+
 def modules_dir(binary: str) -> Path:
     """Where kamailio-tls-modules put tls.so (Debian's multiarch folder, or next to the binary)."""
     for folder in (MODULES, Path(binary).resolve().parent.parent / "lib" / "kamailio" / "modules",

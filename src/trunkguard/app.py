@@ -27,6 +27,7 @@ from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
 from trunkguard.notify import Dispatcher, Sender, senders_from_config
+from trunkguard.probing import tls_files
 from trunkguard.rules import machine_rules, swap_key_prefix
 from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.alerts import Alerts
@@ -185,6 +186,7 @@ def stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stopping, stop, sig)
+    loop.add_signal_handler(signal.SIGHUP, tls_files.reload)  # trunks' TLS files read again, no restart
 
 
 def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:

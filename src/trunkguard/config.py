@@ -188,12 +188,26 @@ class TlsSettings(Section):
     cert_file: ConfigPath | None = None
     key_file: ConfigPath | None = None
     verify: bool = True
+    pin_sha256: list[str] = Field(default_factory=list, description="SHA-256 of the peer certificate's public key "
+                                  "(SubjectPublicKeyInfo), 64 hex characters each; any one matching passes "
+                                  "(`trunkguard certs --json` shows the peer's as spki_sha256)")
+    pin_mode: Literal["report", "enforce"] = Field("report", description="report: a mismatch is logged and paged; "
+                                                   "enforce: it fails the probe")
 
     @model_validator(mode="after")
     def _pair(self) -> TlsSettings:
         if self.key_file is not None and self.cert_file is None:
             raise FieldRule("key_file", "needs cert_file too")
+        for i, pin in enumerate(self.pin_sha256):
+            if not _PIN.fullmatch(pin):
+                raise FieldRule(f"pin_sha256[{i}]", f"{pin!r} is not 64 hex characters (the SHA-256 of the "
+                                                    "certificate's public key)")
+        if "pin_mode" in self.model_fields_set and not self.pin_sha256:
+            raise FieldRule("pin_mode", "needs pin_sha256")
         return self
+
+
+_PIN = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class TrunkConfig(Section):

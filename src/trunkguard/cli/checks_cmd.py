@@ -26,7 +26,7 @@ from trunkguard.parity import differences, reads_live
 from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
 from trunkguard.probing.expect import AnswerExpectation
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
-from trunkguard.probing.tls_cert import inspect_config
+from trunkguard.probing.tls_cert import CertReport, inspect_config
 from trunkguard.readiness import (
     AnswersParity,
     CheckResult,
@@ -163,7 +163,8 @@ def certs(
     config: Path | None = CONFIG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Read every TLS trunk's certificate. Exit 1 if any is within the warning window or fails."""
+    """Read every TLS trunk's certificate, and hold its public key against the trunk's pins
+    (tls.pin_sha256). Exit 1 if any is within the warning window or fails (a pin only under enforce)."""
     cfg = load_or_exit(config, as_json=as_json)
     reports = aio.run(inspect_config(cfg))
     warn = cfg.tls.warn_days
@@ -178,9 +179,20 @@ def certs(
             state = "ok" if r.healthy(warn) else "WARNING"
             detail = r.error or (f"expires {r.not_after} ({r.days_left} days)" +
                                  ("" if r.hostname_ok else ", name does not match"))
-            typer.echo(f"{state:<8} {r.trunk}: {r.subject or '?'}: {detail}")
+            typer.echo(f"{state:<8} {r.trunk}: {r.subject or '?'}: {detail}{_pin_note(r)}")
     if not ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _pin_note(report: CertReport) -> str:
+    """The pin result on a `certs` line: nothing without pins."""
+    if report.pin == "match":
+        return "; pin: matches"
+    if report.pin == "mismatch" and report.pin_mode == "enforce":
+        return "; pin: MISMATCH (enforced: probes fail)"  # the error gives the key
+    if report.pin == "mismatch":
+        return f"; pin: MISMATCH (report only: probes go on), public key SHA-256 {report.spki_sha256}"
+    return ""
 
 
 def parity(

@@ -22,9 +22,11 @@ from trunkguard.codes import ALIVE_DEFAULT, CodeSet
 from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError
 from trunkguard.probing.result import ProbeResult, ProbeStatus
+from trunkguard.probing.tls_files import CONTEXTS as TLS_CONTEXTS
+from trunkguard.probing.tls_files import TlsFiles
 from trunkguard.sip.client import Outcome, SipClient, Target, TransactionResult
 from trunkguard.sip.resolve import resolve
-from trunkguard.sip.transport import StreamConnection, UdpEndpoint, client_tls_context
+from trunkguard.sip.transport import StreamConnection, UdpEndpoint
 from trunkguard.sip.uri import SipUri, Transport
 
 KIND = "sip_options"
@@ -54,13 +56,20 @@ class OptionsCheck:
                    health.targets)
 
 
-def trunk_tls_context(trunk: TrunkConfig) -> ssl.SSLContext | None:
-    """The client TLS context a trunk's settings ask for; None for UDP and TCP trunks."""
+def trunk_tls_files(trunk: TrunkConfig) -> TlsFiles | None:
+    """A trunk's TLS settings as frozen values (files, verification, SPKI pins); None for UDP and TCP."""
     if trunk.sip_uri.transport is not Transport.TLS:
         return None
     tls = trunk.tls_settings
-    return client_tls_context(ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file,
-                              verify=tls.verify)
+    return TlsFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.verify, tuple(p.lower() for p in tls.pin_sha256),
+                    tls.pin_mode)
+
+
+def trunk_tls_context(trunk: TrunkConfig) -> ssl.SSLContext | None:
+    """The client TLS context a trunk's settings ask for, from the files as they are now (re-read when
+    they change, probing/tls_files.py), with its pins; None for UDP and TCP trunks."""
+    files = trunk_tls_files(trunk)
+    return None if files is None else TLS_CONTEXTS.context(files)
 
 
 async def probe_options(client: SipClient, check: OptionsCheck, *,

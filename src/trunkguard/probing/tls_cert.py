@@ -4,6 +4,9 @@ Two handshakes: the first without verification, so even an expired or untrusted 
 be read and reported; the second with the trunk's CA settings, which decides `chain_ok`. The name
 check (`hostname_ok`) compares the URI's host with the certificate's subjectAltName. Python 3.11's
 ssl module exposes the leaf certificate only, so the chain is judged by OpenSSL's verification.
+Where the trunk has SPKI pins (`tls.pin_sha256`), the leaf's public key is held against them
+(`pin`: match or mismatch); a mismatch fails the check under `pin_mode: enforce` only. The files
+are read as they are now, every time.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from trunkguard.config import Config, TlsSettings
+from trunkguard.config import Config
 from trunkguard.errors import ResolveError
+from trunkguard.probing.sip_options import trunk_tls_files
+from trunkguard.probing.tls_files import TlsFiles
 from trunkguard.sip.client import Target
 from trunkguard.sip.resolve import resolve
-from trunkguard.sip.transport import client_tls_context
+from trunkguard.sip.transport import client_tls_context, spki_sha256
 from trunkguard.sip.uri import Transport
 
 
@@ -33,11 +38,16 @@ class CertReport:
     hostname_ok: bool = False
     chain_ok: bool = False
     error: str | None = None
+    spki_sha256: str | None = None   # the leaf's public key (SHA-256 of its SubjectPublicKeyInfo)
+    pin: str | None = None           # "match" or "mismatch" against tls.pin_sha256; None: no pins
+    pin_mode: str | None = None      # report | enforce, where there are pins
 
     def as_dict(self) -> dict[str, object]:
         row: dict[str, object] = {"trunk": self.trunk, "subject": self.subject, "not_after": self.not_after,
                                   "days_left": self.days_left, "hostname_ok": self.hostname_ok,
                                   "chain_ok": self.chain_ok}
+        if self.pin is not None:
+            row.update(pin=self.pin, pin_mode=self.pin_mode, spki_sha256=self.spki_sha256)
         if self.error:
             row["error"] = self.error
         return row
@@ -80,7 +90,7 @@ def name_matches(cert: x509.Certificate, host: str) -> bool:
     return False
 
 
-async def inspect(trunk: str, target: Target, tls: TlsSettings, *, timeout: float = 5.0,
+async def inspect(trunk: str, target: Target, tls: TlsFiles, *, timeout: float = 5.0,
                   now: dt.datetime | None = None) -> CertReport:
     reader = client_tls_context(cert_file=tls.cert_file, key_file=tls.key_file, verify=False)
     try:
@@ -100,9 +110,13 @@ async def inspect(trunk: str, target: Target, tls: TlsSettings, *, timeout: floa
         chain_ok, error = False, f"certificate did not verify: {exc.verify_message}"
     except (OSError, ssl.SSLError, TimeoutError) as exc:
         chain_ok, error = False, f"verifying handshake failed: {exc or 'timeout'}"
+    key = spki_sha256(der)
+    pin = None if not tls.pins else "match" if key in tls.pins else "mismatch"
+    if pin == "mismatch" and tls.pin_mode == "enforce" and error is None:
+        error = f"its public key (SHA-256 {key}) matches none of tls.pin_sha256 (pin_mode enforce)"
     return CertReport(trunk, cert.subject.rfc4514_string(), expires.isoformat(), days_left,
-                      name_matches(cert, target.server_name or target.host), chain_ok,
-                      error if not chain_ok else None)
+                      name_matches(cert, target.server_name or target.host), chain_ok, error, key, pin,
+                      tls.pin_mode if tls.pins else None)
 
 
 async def inspect_config(cfg: Config) -> list[CertReport]:
@@ -117,5 +131,7 @@ async def inspect_config(cfg: Config) -> list[CertReport]:
         except ResolveError as exc:
             reports.append(CertReport(trunk.name, error=str(exc)))
             continue
-        reports.append(await inspect(trunk.name, target, trunk.tls_settings))
+        files = trunk_tls_files(trunk)
+        assert files is not None  # a TLS trunk
+        reports.append(await inspect(trunk.name, target, files))
     return reports

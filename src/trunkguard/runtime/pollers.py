@@ -142,9 +142,11 @@ class Pollers:
 def cert_pages(result: CheckResult, warn_days: float) -> list[Notify]:
     """A certificate re-check's pages: critical for a failed or expired certificate, a warning
     within `tls.warn_days` of expiry (dedup keys keep an hourly re-check from opening new incidents)."""
-    critical, warning = [], []
+    critical, warning, unpinned = [], [], []
     for cert in result.result.get("certs") or []:
         days, trunk = cert.get("days_left"), cert.get("trunk")
+        if cert.get("pin") == "mismatch" and cert.get("pin_mode") == "report":  # enforce fails: critical below
+            unpinned.append(f"{trunk}: public key SHA-256 {cert.get('spki_sha256')} matches none of tls.pin_sha256")
         if cert.get("error") or not cert.get("chain_ok", True) or not cert.get("hostname_ok", True):
             critical.append(f"{trunk}: {cert.get('error') or 'the certificate does not match or verify'}")
         elif days is not None and days <= 0:
@@ -156,4 +158,7 @@ def cert_pages(result: CheckResult, warn_days: float) -> list[Notify]:
         pages.append(Notify("cert_failed", "critical", "TLS certificate check failed: " + "; ".join(critical)))
     if warning:
         pages.append(Notify("cert_expiring", "warning", "TLS certificate expiring soon: " + "; ".join(warning)))
+    if unpinned:
+        pages.append(Notify("cert_pin", "warning", "TLS certificate pin mismatch (pin_mode report: probes go on): "
+                            + "; ".join(unpinned)))
     return pages

@@ -2,22 +2,37 @@
 
 Each hands every received message (datagram, or message framed off a stream by Content-Length)
 to one callback with where it came from. Foreign errors become TransportError / TlsError here.
+
+A trunk's TLS context (`TrunkTlsContext`) carries the SPKI pins its peer must match and knows where a
+newer one of itself is (its files re-read after they changed, probing/tls_files.py). `open_stream`,
+the one place TLS connections are made, handshakes with the newest and checks the pins after the
+handshake: `enforce` fails the connection, `report` logs the mismatch once and keeps it. A
+connection made with files that have changed since counts as closed for new transactions (they
+get a new connection, with the new files); it closes itself once its own have had time to finish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
+import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from trunkguard.errors import SipParseError, TlsError, TransportError
 from trunkguard.sip.message import MAX_MESSAGE_BYTES, parse_content_length
 
 UDP_RCVBUF = 4 * 1024 * 1024
+RETIRE_GRACE = 32.0  # a retired connection closes after this: Timer F, the longest a transaction waits
 MessageHandler = Callable[[bytes, tuple[str, int], "StreamConnection | None"], None]
+PinMode = Literal["report", "enforce"]
+log = logging.getLogger("trunkguard.tls")
+_reported: set[tuple[str, int, str]] = set()  # report-mode pin mismatches already logged (peer, key)
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
@@ -62,11 +77,24 @@ async def open_udp(family: int, on_datagram: Callable[[bytes, tuple[str, int]], 
     return endpoint
 
 
+class TrunkTlsContext(ssl.SSLContext):
+    """A trunk's client TLS context: the SPKI pins its peer must match (`pins`, SHA-256 hex of the
+    SubjectPublicKeyInfo; none: no check) and `pin_mode`, and `successor`, which gives the newest
+    context for the same files (None: this one is always current)."""
+
+    pins: tuple[str, ...] = ()
+    pin_mode: PinMode = "report"
+    successor: Callable[[], ssl.SSLContext] | None = None
+
+    def current(self) -> ssl.SSLContext:
+        return self if self.successor is None else self.successor()
+
+
 class StreamConnection(asyncio.Protocol):
     """A TCP or TLS connection to one peer; frames messages by Content-Length (RFC 3261 18.3)."""
 
     def __init__(self, on_message: MessageHandler, on_lost: Callable[[StreamConnection, str], None],
-                 on_malformed: Callable[[], None]) -> None:
+                 on_malformed: Callable[[], None], tls: ssl.SSLContext | None = None) -> None:
         self._on_message = on_message
         self._on_lost = on_lost
         self._on_malformed = on_malformed
@@ -74,7 +102,22 @@ class StreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
-        self.closed = False
+        self._gone = False     # lost or closed: nothing more is sent
+        self._retired = False  # its TLS files changed: no new transactions
+        # the context it was made with, when that may be succeeded by a newer one
+        self._tls = tls if isinstance(tls, TrunkTlsContext) and tls.successor is not None else None
+
+    @property
+    def closed(self) -> bool:
+        """Gone, or retired: made with TLS files that changed since (a new transaction takes a new
+        connection, with the new files; this one closes once its own transactions have had time)."""
+        if not self._gone and not self._retired and self._tls is not None and self._tls.current() is not self._tls:
+            self._retired = True
+            try:
+                asyncio.get_running_loop().call_later(RETIRE_GRACE, self.close)
+            except RuntimeError:  # no loop running: nothing can be in flight on it
+                self.close()
+        return self._gone or self._retired
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -119,12 +162,12 @@ class StreamConnection(asyncio.Protocol):
         self._lost("connection closed by peer" if exc is None else f"connection lost: {exc}")
 
     def _lost(self, why: str) -> None:
-        if not self.closed:
-            self.closed = True
+        if not self._gone:
+            self._gone = True
             self._on_lost(self, why)
 
     def send(self, data: bytes, addr: tuple[str, int] | None = None) -> None:
-        if self.transport is None or self.closed:
+        if self.transport is None or self._gone:  # a retired connection still carries its own transactions
             raise TransportError("connection is closed")
         self.transport.write(data)
 
@@ -145,13 +188,16 @@ async def open_stream(host: str, port: int, *, ssl_context: ssl.SSLContext | Non
                       server_name: str | None, on_message: MessageHandler,
                       on_lost: Callable[[StreamConnection, str], None],
                       on_malformed: Callable[[], None], timeout: float) -> StreamConnection:
-    """Connect (and for TLS, handshake) within `timeout`; raise TimeoutError past it."""
+    """Connect (and for TLS, handshake) within `timeout`; raise TimeoutError past it. A trunk's TLS
+    context is taken at its newest, and its pins are checked after the handshake."""
     loop = asyncio.get_running_loop()
     kind = "TLS" if ssl_context else "TCP"
+    if isinstance(ssl_context, TrunkTlsContext):
+        ssl_context = ssl_context.current()
     try:
         async with asyncio.timeout(timeout):
             _, conn = await loop.create_connection(
-                lambda: StreamConnection(on_message, on_lost, on_malformed), host, port,
+                lambda: StreamConnection(on_message, on_lost, on_malformed, ssl_context), host, port,
                 ssl=ssl_context, server_hostname=(server_name or host) if ssl_context else None,
                 ssl_handshake_timeout=timeout if ssl_context else None)
     except ssl.SSLCertVerificationError as exc:
@@ -164,14 +210,53 @@ async def open_stream(host: str, port: int, *, ssl_context: ssl.SSLContext | Non
         raise
     except OSError as exc:
         raise TransportError(f"{kind} connection to {host}:{port} failed: {exc.strerror or exc}") from exc
+    if isinstance(ssl_context, TrunkTlsContext) and ssl_context.pins:
+        _check_pins(conn, ssl_context, host, port)
     return conn
 
 
+def spki_sha256(der: bytes) -> str:
+    """The SHA-256 (hex) of a DER certificate's SubjectPublicKeyInfo: what `tls.pin_sha256` names."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = x509.load_der_x509_certificate(der).public_key()
+    return hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+def _check_pins(conn: StreamConnection, ctx: TrunkTlsContext, host: str, port: int) -> None:
+    """After the handshake: does the peer's public key match one of the pins? enforce: the connection
+    is closed and TlsError raised; report: logged once per peer and key, and kept."""
+    ssl_object = conn.transport.get_extra_info("ssl_object") if conn.transport is not None else None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    key = spki_sha256(der) if der else "(no certificate)"
+    if key in ctx.pins:
+        return
+    what = f"TLS peer {host}:{port} does not match tls.pin_sha256: its public key's SHA-256 is {key}"
+    if ctx.pin_mode == "enforce":
+        conn.close()
+        raise TlsError(what)
+    if (host, port, key) not in _reported:
+        _reported.add((host, port, key))
+        log.warning("%s (pin_mode report: the connection is kept; set pin_mode enforce to refuse it)", what)
+
+
+@functools.cache
+def _defaults() -> ssl.SSLContext:
+    """Python's default client context, whose verification settings every context here copies."""
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+
+
 def client_tls_context(*, ca_file: Path | None = None, cert_file: Path | None = None,
-                       key_file: Path | None = None, verify: bool = True) -> ssl.SSLContext:
-    """A client TLS context: the system CAs or `ca_file`; mutual TLS when a cert is given."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+                       key_file: Path | None = None, verify: bool = True, pins: Sequence[str] = (),
+                       pin_mode: PinMode = "report") -> TrunkTlsContext:
+    """A client TLS context: the system CAs and `ca_file`; mutual TLS when a cert is given; the peer's
+    public key checked against `pins` after each handshake (see `TrunkTlsContext`)."""
+    ctx = TrunkTlsContext(ssl.PROTOCOL_TLS_CLIENT)  # as ssl.create_default_context() makes it
+    ctx.verify_flags = _defaults().verify_flags
+    ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.pins, ctx.pin_mode = tuple(p.lower() for p in pins), pin_mode
     try:
         if ca_file is not None:
             ctx.load_verify_locations(cafile=str(ca_file))
