@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trunkguard.config import Config, load_config
+from trunkguard.rules import sim_world
 from trunkguard.sim.runner import simulate
 from trunkguard.sim.scenario import Scenario
 
@@ -54,7 +55,7 @@ def cutovers(config: Config, phases: int, **sim_options: Any) -> list[float]:
         onset = 10 * interval + interval * i / phases
         scenario = Scenario.model_validate({"duration": onset + 120, "events": [
             {"at": onset, "trunk": trunk, "condition": "down"} for trunk in trunks]})
-        result = simulate(config, scenario, seed=i, record_timeline=False, **sim_options)
+        result = simulate(sim_world(config), scenario, seed=i, record_timeline=False, **sim_options)
         swaps = [s for s in result.swaps if s["to"] == "secondary"]
         out.append(swaps[0]["at_s"] - onset if swaps else float("inf"))
     return out
@@ -68,7 +69,7 @@ def false_swaps(config: Config, seeds: int) -> tuple[int, int, int, float, float
         scenario = Scenario.model_validate({"duration": 86_400, "events": [
             {"at": 0, "trunk": trunk, "condition": {"loss": 0.3}}]})
         started = time.perf_counter()
-        result = simulate(config, scenario, seed=seed, record_timeline=False)
+        result = simulate(sim_world(config), scenario, seed=seed, record_timeline=False)
         wall += time.perf_counter() - started
         simulated += result.duration_s
         swaps += len(result.swaps)
@@ -93,7 +94,7 @@ def lossy_swaps(config: Config, seeds: int, hours: float = 24) -> int:
     for seed in range(1, seeds + 1):
         scenario = Scenario.model_validate({"duration": hours * 3600, "events": [
             {"at": 0, "trunk": t, "condition": {"loss": 0.3}} for t in trunks]})
-        swaps += len(simulate(config, scenario, seed=seed, record_timeline=False).swaps)
+        swaps += len(simulate(sim_world(config), scenario, seed=seed, record_timeline=False).swaps)
     return swaps
 
 
@@ -114,7 +115,7 @@ def media_outage(config: Config, phases: int) -> list[float]:
         onset = 10 * interval + interval * i / phases
         scenario = Scenario.model_validate({"duration": onset + 3 * interval, "events": [
             {"at": onset, "trunk": trunk, "condition": "media_down"}]})
-        swaps = simulate(config, scenario, seed=i, record_timeline=False).swaps
+        swaps = simulate(sim_world(config), scenario, seed=i, record_timeline=False).swaps
         out.append(swaps[0]["at_s"] - onset if swaps else float("inf"))
     return out
 

@@ -18,6 +18,7 @@ from trunkguard.asgi import serving
 from trunkguard.config import Config, parse_config
 from trunkguard.core.machine import ProbeDone
 from trunkguard.lab.lab import free_tcp_port
+from trunkguard.rules import sim_world
 from trunkguard.sim.runner import Simulation
 from trunkguard.sim.scenario import Scenario
 
@@ -38,7 +39,7 @@ def _config(n: int, *, correlate: bool = True, cap: int | None = None) -> Config
 
 def _outage(cfg: Config, onset: float, trunks: list[str], duration: float = 120) -> Simulation:
     events = [{"at": onset, "trunk": t, "condition": "down"} for t in trunks]
-    sim = Simulation(cfg, Scenario.model_validate({"duration": onset + duration, "events": events}), seed=1)
+    sim = Simulation(sim_world(cfg), Scenario.model_validate({"duration": onset + duration, "events": events}), seed=1)
     sim.run()
     return sim
 
@@ -94,7 +95,7 @@ class CountingSimulation(Simulation):
 def test_a_lossy_carrier_receives_no_more_correlated_probes_than_the_cap() -> None:
     cfg = _config(10, cap=7)
     events = [{"at": 0, "trunk": f"p{i}", "condition": {"loss": 0.3}} for i in range(10)]
-    sim = CountingSimulation(cfg, Scenario.model_validate({"duration": 6 * 3600, "events": events}), seed=5)
+    sim = CountingSimulation(sim_world(cfg), Scenario.model_validate({"duration": 6 * 3600, "events": events}), seed=5)
     sim.run()
     assert max(sim.correlated.values()) == 7  # the cap is reached (30 % loss raises many suspicions) ...
     assert all(v <= 7 for v in sim.correlated.values())  # ... and never passed in any interval
@@ -104,8 +105,8 @@ def test_a_lossy_carrier_receives_no_more_correlated_probes_than_the_cap() -> No
 def test_correlation_can_be_switched_off() -> None:
     events = [{"at": 150.0, "trunk": f"p{i}", "condition": "down"} for i in range(4)]
     scenario = Scenario.model_validate({"duration": 300, "events": events})
-    on = CountingSimulation(_config(4), scenario, seed=1)
-    off = CountingSimulation(_config(4, correlate=False), scenario, seed=1)
+    on = CountingSimulation(sim_world(_config(4)), scenario, seed=1)
+    off = CountingSimulation(sim_world(_config(4, correlate=False)), scenario, seed=1)
     on.run()
     off.run()
     assert sum(on.correlated.values()) == 3 and sum(off.correlated.values()) == 0

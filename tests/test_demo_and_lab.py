@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import free_port
-from trunkguard.advice import policy_warnings
 from trunkguard.config import load_config
+from trunkguard.config_advice import policy_warnings
 
 
 def test_the_demo_drill_passes_with_one_swap_each_way() -> None:

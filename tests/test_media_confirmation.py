@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from trunkguard.config import Config, parse_config
-from trunkguard.rules import trunk_specs
+from trunkguard.rules import sim_world, trunk_specs
 from trunkguard.sim.runner import Simulation
 from trunkguard.sim.scenario import Scenario
 
@@ -28,7 +28,7 @@ policy:
 
 
 def _run(cfg: Config, events: list[dict[str, object]], duration: float, seed: int = 1) -> Simulation:
-    sim = Simulation(cfg, Scenario.model_validate({"duration": duration, "events": events}), seed=seed)
+    sim = Simulation(sim_world(cfg), Scenario.model_validate({"duration": duration, "events": events}), seed=seed)
     sim.run()
     return sim
 

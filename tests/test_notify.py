@@ -15,10 +15,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.conftest import free_port
+from trunkguard.app import senders_from_config
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
 from trunkguard.errors import ConfigError
-from trunkguard.notify import Alert, Dispatcher, senders_from_config
+from trunkguard.notify import Alert, Dispatcher
 from trunkguard.notify.opsgenie import Opsgenie
 from trunkguard.notify.pagerduty import PagerDuty
 from trunkguard.notify.slack import Slack

@@ -11,6 +11,7 @@ from typing import Any
 
 from trunkguard.config import load_config
 from trunkguard.core.machine import Event, MachineState, initial
+from trunkguard.rules import sim_world
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.probes import Sample, Samples
@@ -78,7 +79,7 @@ def _parts(taken: Taken) -> Parts:
 
 def _simulated() -> tuple[Simulation, list[tuple[float, Event, tuple[str, ...]]]]:
     config = load_config(ROOT / "examples" / "single-trunk.yaml")
-    sim = Simulation(config, SCENARIO, seed=3)
+    sim = Simulation(sim_world(config), SCENARIO, seed=3)
     sim.run()
     return sim, sim.steps
 
@@ -109,7 +110,7 @@ def test_the_same_trace_gives_the_same_decisions_in_the_daemon_and_the_simulator
     assert final == sim.state
 
     # Through a second simulator, fed the same trace with its world switched off.
-    replayed = Simulation(load_config(ROOT / "examples" / "single-trunk.yaml"), SCENARIO, seed=99)
+    replayed = Simulation(sim_world(load_config(ROOT / "examples" / "single-trunk.yaml")), SCENARIO, seed=99)
     replayed._launch = lambda task, now: None  # type: ignore[method-assign]
     replayed._at = lambda when, item: None  # type: ignore[method-assign]
     for now, event, _ in steps:

@@ -4,6 +4,7 @@ primary's usable count crosses the rule, not only when it reaches zero."""
 from __future__ import annotations
 
 from trunkguard.config import parse_config
+from trunkguard.rules import sim_world
 from trunkguard.sim.runner import Simulation
 from trunkguard.sim.scenario import Scenario
 
@@ -22,7 +23,7 @@ policy:
 {rule}
 """)
     events = [{"at": 100.0, "trunk": f"p{i}", "condition": "down"} for i in range(dead)]
-    sim = Simulation(cfg, Scenario.model_validate({"duration": 300.0, "events": events}), seed=1)
+    sim = Simulation(sim_world(cfg), Scenario.model_validate({"duration": 300.0, "events": events}), seed=1)
     sim.run()
     return sim
 

@@ -21,7 +21,7 @@ from trunkguard.config import load_config
 from trunkguard.core.failover import Readiness
 from trunkguard.core.values import evolve
 from trunkguard.errors import ConfigError
-from trunkguard.rules import machine_rules
+from trunkguard.rules import machine_rules, sim_world
 from trunkguard.sim.runner import Simulation
 from trunkguard.sim.scenario import Scenario, load_scenario
 
@@ -42,7 +42,7 @@ def test_the_simplest_example_fails_over_with_parity_not_configured() -> None:
     assert rules.policy.unconfigured == (("parity", "no profiles in the config"),)
     scenario = Scenario.model_validate({"duration": 120, "events": [{"at": 10, "trunk": "primary-1",
                                                                      "condition": "down"}]})
-    sim = Simulation(config, scenario, 1)
+    sim = Simulation(sim_world(config), scenario, 1)
     sim.state = evolve(sim.state, readiness=Readiness(sweep_ok=True, certs_ok=True))  # parity never ran
     result = sim.run()
     assert [s["to"] for s in result.swaps] == ["secondary"], result.timeline[-3:]

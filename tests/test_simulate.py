@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from trunkguard.config import Config, load_config, parse_config
 from trunkguard.core.failover import Notify, Role, readiness_gaps
 from trunkguard.core.machine import Event, OperatorDid, StartSwap, Step, SwapSettled
+from trunkguard.rules import sim_world
 from trunkguard.sim.runner import Simulation, simulate
 from trunkguard.sim.scenario import Scenario
 
@@ -26,7 +27,7 @@ TWO_TRUNKS = (ROOT / "tests" / "configs" / "minimal.yaml").read_text().replace(
 
 def run(events: list[dict[str, Any]], duration: float = 3600, config: Config | None = None,
         seed: int = 1) -> Any:
-    return simulate(config or load_config(SINGLE), Scenario.model_validate({"duration": duration, "events": events}),
+    return simulate(sim_world(config or load_config(SINGLE)), Scenario.model_validate({"duration": duration, "events": events}),
                     seed=seed)
 
 
@@ -205,7 +206,7 @@ def test_invariants_hold_in_random_scenarios(steps: list[tuple[float, dict[str, 
                           + f"policy: {{failback: {{mode: {mode}}}}}\n")
     events = [{"at": round(at, 3), **event} for at, event in sorted(steps, key=lambda s: s[0])]
     scenario = Scenario.model_validate({"duration": 3600, "events": events})
-    sim = CheckedSimulation(config, scenario, seed, record_timeline=False)
+    sim = CheckedSimulation(sim_world(config), scenario, seed, record_timeline=False)
     result = sim.run()
     assert sim.records == len(result.swaps), "every swap has exactly one record"
     assert result.final_active == (result.swaps[-1]["to"] if result.swaps else "primary")

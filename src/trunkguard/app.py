@@ -10,23 +10,30 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trunkguard.actuation.base import EdgeFeed, Platform
-from trunkguard.actuation.factory import platform_from_config
+from trunkguard.actuation.cxone import CXONE_TOKEN_URL, CxonePlatform
+from trunkguard.actuation.generic import GenericPlatform
 from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.genesys_channel import EdgeChannel
+from trunkguard.actuation.http import PlatformHttp
+from trunkguard.actuation.regions import GENESYS_REGIONS, genesys_login_url
 from trunkguard.actuation.swap import SwapRules
 from trunkguard.api.app import create_api
 from trunkguard.api.auth import ApiTokens, NamedToken
 from trunkguard.asgi import serving
-from trunkguard.config import Config
+from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
 from trunkguard.core.failover import Role
 from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
-from trunkguard.notify import Dispatcher, Sender, senders_from_config
+from trunkguard.notify import Dispatcher, Sender
+from trunkguard.notify.opsgenie import Opsgenie
+from trunkguard.notify.pagerduty import PagerDuty
+from trunkguard.notify.slack import Slack
+from trunkguard.notify.webhook import Webhook
 from trunkguard.probing import tls_files
 from trunkguard.rules import machine_rules, swap_key_prefix
 from trunkguard.runtime.actuator import Actuator
@@ -37,7 +44,7 @@ from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.pollers import Pollers
 from trunkguard.runtime.probes import ProbeRunner
 from trunkguard.runtime.recorder import Recorder
-from trunkguard.runtime.status import Status
+from trunkguard.runtime.status import StatusView
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.runtime.vantages import VantageLink
 from trunkguard.store import Store
@@ -127,7 +134,7 @@ class Service:
                                                                                 config.replica.lease_ttl / 3)
         vantages = VantageLink(StoreLink(store, name="members"), identity, "agent" if agent else "replica", every,
                                clock,
-                               lambda now: own_view(runtime.status().state, rules, now))
+                               lambda now: own_view(runtime.state, rules, now))
 
         def context() -> dict[str, str]:
             pair = runtime.status().pair
@@ -147,7 +154,7 @@ class Service:
                              actuator, dispatcher, vantages))
         return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease)
 
-    def status(self) -> Status:
+    def status(self) -> StatusView:
         return self.runtime.status()
 
     async def run(self, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None,
@@ -173,6 +180,69 @@ class Service:
                 await self.platform.close()
             self.reader.close()
             self.store.close()
+
+
+# ---- what the config names, built: the platform adapter and the notification destinations ----
+
+SECRET_FIELDS = ("client_id_env", "client_secret_env", "access_key_id_env", "access_key_secret_env")
+
+
+def platform_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Platform:
+    p = config.platform
+    if p is None:
+        raise ConfigError([("platform", "is required to run the daemon (kind: generic | genesys | cxone | emulator)")])
+    reader = Secrets(environ)
+    secrets = {field: reader.get(f"platform.{field}", getattr(p, field)) for field in SECRET_FIELDS}
+    reader.check()
+    client_id, client_secret = secrets["client_id_env"], secrets["client_secret_env"]
+    base = p.base_url or GENESYS_REGIONS[p.region or ""]
+    carriers = config.carriers
+    if p.kind == "genesys":
+        http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
+                            token_url=p.login_url or genesys_login_url(base))
+        sites, routes = p.route_limits()
+        return GenesysPlatform(http, sites=sites, outbound_routes=routes,
+                               primary_trunk_base=carriers.primary.trunk_group_id,
+                               secondary_trunk_base=carriers.secondary.trunk_group_id,
+                               datatable_id=p.datatable_id, datatable_row=p.datatable_row,
+                               manage_trunk_enabled=p.manage_trunk_enabled)
+    if p.kind == "cxone":
+        form = {"grant_type": "password", "username": secrets["access_key_id_env"] or "",
+                "password": secrets["access_key_secret_env"] or ""}
+        http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
+                            token_url=p.login_url or CXONE_TOKEN_URL, token_form=form)
+        assert p.point_of_contact_id
+        return CxonePlatform(http, point_of_contact_id=p.point_of_contact_id)
+    assert p.rule_id
+    http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
+                        token_url=p.login_url or "/oauth/token")
+    return GenericPlatform(http, rule_id=p.rule_id, queue_id=p.queue_id, fallback_queue_id=p.fallback_queue_id)
+
+
+def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None) -> list[Sender]:
+    """Build the destinations, reading each key or URL from the environment variable it names."""
+    secrets = Secrets(environ)
+    senders: list[Sender] = []
+    for i, n in enumerate(notifiers):
+        var = (n.routing_key_env if isinstance(n, PagerDutyNotify) else n.api_key_env if isinstance(n, OpsgenieNotify)
+               else n.webhook_url_env if isinstance(n, SlackNotify) else n.url_env)
+        field = next(k for k in type(n).model_fields if k.endswith("_env"))
+        secret = secrets.get(f"notify[{i}].{field}", var)
+        if secret is None:
+            continue
+        sender: Sender
+        if isinstance(n, PagerDutyNotify):
+            sender = PagerDuty(secret, n.base_url)
+        elif isinstance(n, OpsgenieNotify):
+            sender = Opsgenie(secret, n.base_url)
+        elif isinstance(n, SlackNotify):
+            sender = Slack(secret)
+        else:
+            sender = Webhook(secret)
+        sender.min_severity = n.min_severity
+        senders.append(sender)
+    secrets.check()
+    return senders
 
 
 def edge_feed(config: Config, platform: Platform) -> EdgeFeed | None:

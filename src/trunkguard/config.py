@@ -8,12 +8,11 @@ keys ending in `_env` name the environment variable that holds them.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,19 +30,11 @@ from pydantic import (
 from trunkguard.actuation.regions import GENESYS_REGIONS
 from trunkguard.actuation.swap import SwapRules
 from trunkguard.codes import ALIVE_DEFAULT, CodeSet, parse_codes
+from trunkguard.config_errors import FieldRule, describe
 from trunkguard.durations import PATTERN_TEXT, format_duration, parse_duration
 from trunkguard.errors import ConfigError
 from trunkguard.sip.uri import SipUri, Transport, parse_uri
 from trunkguard.yamlfile import YamlRefused, load_yaml, read_file
-
-
-class FieldRule(ValueError):
-    """A rule broken by one field of the model being validated; the error path names it."""
-
-    def __init__(self, field: str, rule: str) -> None:
-        super().__init__(rule)
-        self.field = field
-        self.rule = rule
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -770,69 +761,9 @@ def parse_config(text: str | bytes, *, source: str = "config", base_dir: Path | 
         raise ConfigError(describe_errors(exc), source) from None
 
 
-_BOUNDS = {"greater_than": ("more than", "gt"), "greater_than_equal": ("at least", "ge"),
-           "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}
-
-
 def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """Pydantic's errors as (dotted field path, rule) pairs an operator can act on."""
-    problems: list[tuple[str, str]] = []
-    for error in exc.errors():
-        loc = [part for part in error["loc"] if not _is_union_tag(part)]
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, FieldRule):
-            problems.append((_join(loc, cause.field), cause.rule))
-            continue
-        message = error["msg"]
-        bound = _BOUNDS.get(error["type"])
-        if bound is not None:  # "must be at most 100, not 1000": the bound and the value given
-            word, key = bound
-            message = f"must be {word} {(error.get('ctx') or {}).get(key)}, not {error.get('input')!r}"
-        elif error["type"] == "extra_forbidden":
-            message = "unknown key" + _did_you_mean(loc)
-        elif error["type"] == "missing":
-            message = "is required"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        problems.append((_join(loc, None), message))
-    return problems
-
-
-def _did_you_mean(loc: list[int | str]) -> str:
-    """`; did you mean 'interval'?` for a misspelt key, from the keys its section accepts."""
-    model: Any = Config
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        model = _section_of(field.annotation) if field is not None else None
-    keys = list(getattr(model, "model_fields", {})) if model is not None else []
-    close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else (f" (the keys here: {', '.join(keys)})" if keys else "")
-
-
-def _section_of(annotation: Any) -> Any:
-    """The Section model an annotation holds (through Optional, list[...], dict values, Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _section_of(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and part in {"pagerduty", "opsgenie", "slack", "webhook"}
-
-
-def _join(loc: list[int | str], field: str | None) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    if field:
-        text = f"{text}.{field}" if text and not field.startswith("[") else f"{text}{field}"
-    return text or "(top)"
+    """Pydantic's errors as (dotted field path, rule) pairs, for a config file."""
+    return describe(exc, Config)
 
 
 SCHEMA_ID = "urn:trunkguard:config:v1"  # the file itself is in the repository: schema/trunkguard.schema.json

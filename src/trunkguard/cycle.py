@@ -36,6 +36,7 @@ from trunkguard.errors import TrunkguardError
 from trunkguard.notify import Alert
 from trunkguard.readiness import CheckResult, check_certs, check_parity_live, max_ages, readiness_from
 from trunkguard.runtime.pollers import cert_pages
+from trunkguard.runtime.status import StatusView
 from trunkguard.store import IntentStatus, StoreError
 
 NOTHING, SWAPPED, SWAP_FAILED, WAITING, STANDBY, TROUBLE = 0, 10, 11, 12, 3, 1
@@ -115,7 +116,7 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
                                                    "nothing done", time.monotonic() - started)
         settle = service.config.platform.swap_rules().deadline + 5 if service.config.platform else 30
         # the leader reads the platform's routing before it acts (and adopts it where the store differs)
-        await until(lambda: status().state.routing_read, "reading the platform's routing", settle)
+        await until(lambda: status().routing_read, "reading the platform's routing", settle)
         # a swap decided on taking the lease finishes first: a queued action must not meet it in flight
         await until(lambda: status().pair.in_flight is None, "the swap in flight settling", settle)
         for row_id, action in await asyncio.to_thread(store.queued_actions):
@@ -149,7 +150,7 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
     waiting = pair.state in (PairState.ACTIVATING, PairState.FAILBACK_PENDING, PairState.PAUSED) \
         or sentence.startswith("cannot activate")
     approval = pair.state is PairState.FAILBACK_PENDING and pair.approval is None \
-        and runtime.rules.policy.failback_mode == "approval"
+        and final.policy.failback_mode == "approval"
     return CycleResult(WAITING if waiting else NOTHING, "waiting" if waiting else "no action", sentence, seconds,
                        records, tuple(said), APPROVE if approval else "", rechecked)
 
@@ -160,7 +161,7 @@ async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
     and certificate pages as the daemon's pollers; the results are stored as observed outside the
     lease (this run may turn out to be a standby) and handed to the machine before it decides."""
     config, store = service.config, service.store
-    gates = [c for c in RECHECKS if c in service.runtime.rules.policy.gates]
+    gates = [c for c in RECHECKS if c in service.runtime.status().policy.gates]
     if not every or not gates:
         return ()
     try:
@@ -204,8 +205,8 @@ def _page(service: Service, notify: Notify) -> None:
                                   {"active": pair.active.value, "state": pair.state.value}))
 
 
-def _probed(status: Any) -> bool:
+def _probed(status: StatusView) -> bool:
     """Every trunk answered or was confirmed down (none still suspect), and the calls were read."""
     samples = status.samples.recent
-    return all(samples.get(h.name) and h.state in (TrunkState.UP, TrunkState.DOWN) for h in status.state.trunks) \
-        and status.state.calls_detail != "not read yet"
+    return all(samples.get(h.name) and h.state in (TrunkState.UP, TrunkState.DOWN) for h in status.trunks) \
+        and status.calls_detail != "not read yet"

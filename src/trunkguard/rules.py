@@ -12,6 +12,7 @@ from trunkguard.core.machine import MachineRules
 from trunkguard.core.scheduler import TrunkSpec, spread
 from trunkguard.core.vantage import QuorumRules, quorum_need
 from trunkguard.parity import reads_live
+from trunkguard.sim.runner import SimTrunk, SimWorld
 
 GATES = ("trunks", "sweep", "certs", "parity")
 
@@ -75,6 +76,13 @@ def machine_rules(config: Config, *, key_prefix: str = "swap", vantage: str = ""
     return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix,
                                                           quorum=quorum_rules(config),
                                                           unconfigured=unconfigured_gates(config)), vantage=vantage)
+
+
+def sim_world(config: Config) -> SimWorld:
+    """What `simulate` and `replay` need: the machine's rules, and each trunk's alive codes and media check."""
+    return SimWorld(machine_rules(config), {t.name: SimTrunk(t.alive_codes, c.media.duration, c.media.rtp_timeout,
+                                                             c.media.max_loss_pct / 100)
+                                            for _, c, t in config.all_trunks()})
 
 
 def swap_key_prefix() -> str:

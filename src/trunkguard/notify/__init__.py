@@ -1,6 +1,6 @@
 """Notifications to the on-call people: PagerDuty, Opsgenie, Slack and a generic webhook."""
 
 from trunkguard.notify.base import Alert, NotifyError, Sender
-from trunkguard.notify.dispatcher import Dispatcher, senders_from_config
+from trunkguard.notify.dispatcher import Dispatcher
 
-__all__ = ["Alert", "Dispatcher", "NotifyError", "Sender", "senders_from_config"]
+__all__ = ["Alert", "Dispatcher", "NotifyError", "Sender"]

@@ -12,46 +12,14 @@ import asyncio
 import collections
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import httpx
 
-from trunkguard.config import Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
-from trunkguard.credentials import Secrets
 from trunkguard.notify.base import Alert, NotifyError, Sender
-from trunkguard.notify.opsgenie import Opsgenie
-from trunkguard.notify.pagerduty import PagerDuty
-from trunkguard.notify.slack import Slack
-from trunkguard.notify.webhook import Webhook
 from trunkguard.retry import backoff
 
 log = logging.getLogger("trunkguard.notify")
-
-
-def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None) -> list[Sender]:
-    """Build the destinations, reading each key or URL from the environment variable it names."""
-    secrets = Secrets(environ)
-    senders: list[Sender] = []
-    for i, n in enumerate(notifiers):
-        var = (n.routing_key_env if isinstance(n, PagerDutyNotify) else n.api_key_env if isinstance(n, OpsgenieNotify)
-               else n.webhook_url_env if isinstance(n, SlackNotify) else n.url_env)
-        field = next(k for k in type(n).model_fields if k.endswith("_env"))
-        secret = secrets.get(f"notify[{i}].{field}", var)
-        if secret is None:
-            continue
-        sender: Sender
-        if isinstance(n, PagerDutyNotify):
-            sender = PagerDuty(secret, n.base_url)
-        elif isinstance(n, OpsgenieNotify):
-            sender = Opsgenie(secret, n.base_url)
-        elif isinstance(n, SlackNotify):
-            sender = Slack(secret)
-        else:
-            sender = Webhook(secret)
-        sender.min_severity = n.min_severity
-        senders.append(sender)
-    secrets.check()
-    return senders
 
 
 RANK = {"info": 0, "warning": 1, "critical": 2}

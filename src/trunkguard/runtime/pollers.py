@@ -20,15 +20,15 @@ from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
 from trunkguard.readiness import CheckResult, check_certs, check_parity_live, check_sweep, max_ages, readiness_from
 from trunkguard.rules import unconfigured_gates
-from trunkguard.runtime.lease import LeaseKeeper
+from trunkguard.runtime.lease import LeaseView
 from trunkguard.runtime.storelink import StoreLink
-from trunkguard.store import StoreError
+from trunkguard.store import CheckStore, StoreError
 
 log = logging.getLogger("trunkguard")
 
 
 class Pollers:
-    def __init__(self, config: Config, platform: Platform, link: StoreLink, lease: LeaseKeeper,
+    def __init__(self, config: Config, platform: Platform, link: StoreLink[CheckStore], lease: LeaseView,
                  post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
                  feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None) -> None:
         self.config = config

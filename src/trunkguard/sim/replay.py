@@ -20,11 +20,10 @@ import difflib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from trunkguard.config import Config
 from trunkguard.core.failover import Readiness, Swap
 from trunkguard.core.machine import (
     CallsRead,
@@ -42,8 +41,7 @@ from trunkguard.core.machine import (
 )
 from trunkguard.core.scheduler import ProbeTask
 from trunkguard.errors import ConfigError
-from trunkguard.rules import machine_rules
-from trunkguard.sim.runner import READY, SimResult, Simulation
+from trunkguard.sim.runner import READY, SimResult, Simulation, SimWorld
 from trunkguard.sim.scenario import Scenario
 from trunkguard.sip.client import T1
 from trunkguard.store import Store
@@ -136,12 +134,13 @@ class ReplaySimulation(Simulation):
     lease. A swap settles when the recorded one did, with the recorded outcome, and carries the
     daemon's key prefix, so the same swap reads the same in both."""
 
-    def __init__(self, config: Config, trace: Trace, *, platform_latency: float = 0.3, verbose: bool = False) -> None:
+    def __init__(self, world: SimWorld, trace: Trace, *, platform_latency: float = 0.3, verbose: bool = False) -> None:
         duration = max(trace.end - trace.start, 1.0)
         started_here = any(isinstance(e, LeaseChanged) and e.leader for _, e in trace.events)
         read_checks = started_here or any(isinstance(e, ChecksRead) for _, e in trace.events)
-        super().__init__(config, Scenario(duration=duration), seed=0, platform_latency=platform_latency,
-                         verbose=verbose, rules=machine_rules(config, key_prefix=_key_prefix(trace)),
+        rules = replace(world.rules, policy=replace(world.rules.policy, key_prefix=_key_prefix(trace)))
+        super().__init__(world, Scenario(duration=duration), seed=0, platform_latency=platform_latency,
+                         verbose=verbose, rules=rules,
                          origin=trace.start, leader=not started_here,
                          readiness=Readiness() if read_checks else READY)
         self.trace = trace
@@ -246,11 +245,11 @@ class ReplayResult:
                 "diff": self.diff(), "trunks_not_in_trace": self.unrecorded}
 
 
-def replay(config: Config, trace: Trace, *, verbose: bool = False) -> ReplayResult:
+def replay(world: SimWorld, trace: Trace, *, verbose: bool = False) -> ReplayResult:
     if not trace.events:
         raise ConfigError([("(trace)", "holds no events for that time: is storage.trace_retention 0, or the "
                                        "window outside what the daemon recorded?")], "trace")
-    sim = ReplaySimulation(config, trace, verbose=verbose)
+    sim = ReplaySimulation(world, trace, verbose=verbose)
     result = sim.run()
     start = trace.start
     happened_swaps = [{"at_s": round(at - start, 3), "key": e.key} for at, e in trace.events

@@ -14,12 +14,11 @@ import heapq
 import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from trunkguard.codes import CodeSet
-from trunkguard.config import Config
 from trunkguard.core.failover import Notify, OperatorAction, Readiness, Swap
 from trunkguard.core.health import TrunkState
 from trunkguard.core.machine import (
@@ -43,13 +42,28 @@ from trunkguard.core.machine import (
     step,
 )
 from trunkguard.core.scheduler import ProbeTask
-from trunkguard.rules import machine_rules
 from trunkguard.sim.scenario import Condition, Scenario
 from trunkguard.sim.scenario import Event as WorldEvent
 from trunkguard.sip.client import T1
 
 UP = Condition(kind="up")
 READY = Readiness(sweep_ok=True, certs_ok=True, parity_ok=True)
+
+
+@dataclass(frozen=True)
+class SimTrunk:
+    """What the simulated world needs of a trunk beyond the machine's rules (built by rules.sim_world)."""
+
+    alive: CodeSet
+    media_duration: float
+    rtp_timeout: float
+    max_loss: float  # 0..1
+
+
+@dataclass(frozen=True)
+class SimWorld:
+    rules: MachineRules
+    trunks: Mapping[str, SimTrunk]
 
 
 @dataclass
@@ -71,16 +85,16 @@ class SimResult:
 
 
 class Simulation:
-    def __init__(self, config: Config, scenario: Scenario, seed: int, *, rtt: float = 0.02,
+    def __init__(self, world: SimWorld, scenario: Scenario, seed: int, *, rtt: float = 0.02,
                  platform_latency: float = 0.3, record_timeline: bool = True, verbose: bool = False,
                  rules: MachineRules | None = None, origin: float = 0.0, leader: bool = True,
                  readiness: Readiness = READY) -> None:
-        self.rules = rules or machine_rules(config)
+        self.rules = rules or world.rules
         self.origin = origin  # the virtual clock's start: 0 for a scenario, the trace's first moment for a replay
         self.state: MachineState = initial(self.rules, origin, leader=leader, readiness=readiness)
-        self.alive: dict[str, CodeSet] = {t.name: t.alive_codes for _, _, t in config.all_trunks()}
-        self.media_timing = {t.name: (c.media.duration, c.media.rtp_timeout) for _, c, t in config.all_trunks()}
-        self.max_loss = {t.name: c.media.max_loss_pct / 100 for _, c, t in config.all_trunks()}
+        self.alive: dict[str, CodeSet] = {name: t.alive for name, t in world.trunks.items()}
+        self.media_timing = {name: (t.media_duration, t.rtp_timeout) for name, t in world.trunks.items()}
+        self.max_loss = {name: t.max_loss for name, t in world.trunks.items()}
         self.conditions: dict[str, Condition] = dict.fromkeys(self.rules.index, UP)
         self.calls = 0
         self.scenario = scenario
@@ -223,6 +237,6 @@ class Simulation:
             self.result.timeline.append((now - self.origin, sentence))
 
 
-def simulate(config: Config, scenario: Scenario, seed: int | None = None, **options: Any) -> SimResult:
+def simulate(world: SimWorld, scenario: Scenario, seed: int | None = None, **options: Any) -> SimResult:
     chosen = seed if seed is not None else (scenario.seed if scenario.seed is not None else 1)
-    return Simulation(config, scenario, chosen, **options).run()
+    return Simulation(world, scenario, chosen, **options).run()

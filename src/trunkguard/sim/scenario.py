@@ -18,12 +18,13 @@ code N), `{latency_ms: N}` (answers N ms late). A condition holds until that tru
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from trunkguard.config import Config, FieldRule, describe_errors
+from trunkguard.config_errors import FieldRule, describe
 from trunkguard.durations import parse_duration
 from trunkguard.errors import ConfigError
 from trunkguard.yamlfile import YamlRefused, load_yaml, read_file
@@ -120,8 +121,8 @@ class Scenario(BaseModel):
                 raise FieldRule(f"events[{i}].at", f"is after the scenario's duration ({self.duration:g})")
         return self
 
-    def check_trunks(self, config: Config, source: str = "scenario") -> None:
-        names = {t.name for _, _, t in config.all_trunks()}
+    def check_trunks(self, names: Collection[str], source: str = "scenario") -> None:
+        """Every trunk an event names is one of `names` (the config's trunks)."""
         problems = [(f"events[{i}].trunk", f"{e.trunk!r} is not a trunk of the config ({', '.join(sorted(names))})")
                     for i, e in enumerate(self.events) if e.trunk is not None and e.trunk not in names]
         if problems:
@@ -139,4 +140,4 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_errors(exc), str(path)) from None
+        raise ConfigError(describe(exc, Scenario), str(path)) from None
