@@ -27,9 +27,9 @@ from typing import Any
 from detection import cutovers  # bench/detection.py, beside this script
 from trunkguard.app import Service
 from trunkguard.config import Config, parse_config
+from trunkguard.config_checks import run_readiness
 from trunkguard.lab.lab import PROFILES, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
-from trunkguard.readiness import run_readiness
 
 
 def with_trunks(text: str, n: int) -> str:

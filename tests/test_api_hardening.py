@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import eventually
 from trunkguard.app import Service
 from trunkguard.config import parse_config
+from trunkguard.config_checks import run_readiness
 from trunkguard.lab.certs import CertFiles
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
-from trunkguard.readiness import run_readiness
 
 TOKEN, READ = "operator-token", "read-token"
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from trunkguard.config import parse_config
+from trunkguard.config_checks import run_readiness
 from trunkguard.lab.lab import free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
-from trunkguard.readiness import run_readiness
 from trunkguard.store import Store
 
 pytestmark = pytest.mark.slow

@@ -18,9 +18,9 @@ from tests.conftest import IN_CI, eventually
 from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.config import parse_config
+from trunkguard.config_checks import run_readiness
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
-from trunkguard.readiness import run_readiness
 
 CHROMIUM = os.environ.get("TRUNKGUARD_CHROMIUM", "/usr/bin/chromium")
 TOKEN = "dashboard-token"

@@ -17,9 +17,9 @@ from tests.conftest import eventually
 from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.config import parse_config
+from trunkguard.config_checks import run_readiness
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
-from trunkguard.readiness import run_readiness
 from trunkguard.store import Store
 
 

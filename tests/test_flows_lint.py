@@ -15,6 +15,7 @@ from trunkguard.cli import app
 from trunkguard.config import load_config
 from trunkguard.flows.document import FlowUnreadable, parse_flow, read_flow
 from trunkguard.flows.lint import RULES, LintContext, lint
+from trunkguard.rules import lint_words
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "deploy" / "genesys" / "flows" / "trunkguard-routing-matrix.yaml"
@@ -29,7 +30,8 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def findings_of(path: Path, **kwargs: object) -> list[tuple[str, str, int | None]]:
-    ctx = LintContext.build(load_config(BYOC), **kwargs)  # type: ignore[arg-type]
+    words, tables = lint_words(load_config(BYOC))
+    ctx = LintContext.build(words=words, tables=[*kwargs.pop("tables", []), *tables], **kwargs)  # type: ignore[arg-type]
     return [(f.rule, f.path, f.line) for f in lint(read_flow(path), ctx)]
 
 
@@ -62,7 +64,8 @@ CASES = {
 def test_each_fixture_is_found_at_its_line_and_nothing_else(name: str) -> None:
     path = FIXTURES / name
     lines = path.read_text().splitlines()
-    found = lint(read_flow(path), LintContext.build(load_config(BYOC)))
+    words, tables = lint_words(load_config(BYOC))
+    found = lint(read_flow(path), LintContext.build(words=words, tables=tables))
     assert [f.rule for f in found] == [rule for rule, _ in CASES[name]]
     for finding, (_, text) in zip(found, CASES[name], strict=True):
         assert finding.line is not None and finding.column is not None

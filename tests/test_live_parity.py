@@ -26,8 +26,8 @@ from trunkguard.actuation.http import PlatformHttp
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import Profile, load_config, parse_config
+from trunkguard.config_checks import check_parity_live, stored_readiness
 from trunkguard.parity import MUST_DIFFER, against_profile, compare_trunk_bases, must_differ
-from trunkguard.readiness import check_parity_live, stored_readiness
 from trunkguard.rules import machine_rules, unconfigured_gates
 from trunkguard.store import Store
 

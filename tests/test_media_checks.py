@@ -19,11 +19,12 @@ import pytest
 
 from tests.conftest import Sipp, free_port
 from trunkguard.config import load_config
+from trunkguard.config_checks import stored_readiness
 from trunkguard.core.failover import Observation, PairSnapshot, PolicyRules, Readiness, decide
 from trunkguard.core.health import TrunkHealth, TrunkState
 from trunkguard.lab.certs import CertFiles, make_leaf, server_context
 from trunkguard.lab.responder import SipResponder
-from trunkguard.readiness import stored_readiness
+from trunkguard.rules import call_plan
 from trunkguard.sip.uri import Transport
 from trunkguard.store import Store
 
@@ -107,10 +108,9 @@ def test_media_rejected_and_silent(sipp_uas: Callable[..., Sipp]) -> None:
 
 
 def test_a_trunks_media_check_comes_from_its_config() -> None:
-    from trunkguard.probing.sip_invite import CallPlan
     config = load_config(Path(__file__).resolve().parent.parent / "examples" / "design-example.yaml")
     carrier = config.carriers.primary
-    plan = CallPlan.for_trunk(carrier, carrier.trunks[1])
+    plan = call_plan(carrier, carrier.trunks[1])
     assert plan.codecs == ("PCMU", "G729", "PCMA") and plan.rtp_timeout == 4.0 and plan.duration == 2.0
     assert plan.request_uri == "sip:127.0.0.1:5070;transport=udp" and plan.ssl_context is None
 

@@ -410,7 +410,7 @@ async def test_genesys_edge_view_reports_each_carriers_options_status(genesys: E
 
 
 def test_genesys_login_host_follows_the_region() -> None:
-    from trunkguard.actuation.regions import GENESYS_REGIONS, genesys_login_url
+    from trunkguard.regions import GENESYS_REGIONS, genesys_login_url
 
     assert genesys_login_url(GENESYS_REGIONS["eu_central_1"]) == "https://login.mypurecloud.de/oauth/token"
     assert genesys_login_url(GENESYS_REGIONS["us_west_2"]) == "https://login.usw2.pure.cloud/oauth/token"

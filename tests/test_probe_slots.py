@@ -12,6 +12,7 @@ from tests.conftest import free_port
 from trunkguard.config import parse_config
 from trunkguard.core.events import Event, ProbeDone, ProbeLate
 from trunkguard.core.scheduler import ProbeTask
+from trunkguard.rules import probe_plan
 from trunkguard.runtime import probes
 
 
@@ -29,7 +30,7 @@ async def test_probes_over_the_limit_wait_and_go_in_order(monkeypatch: pytest.Mo
 """)
     loop = asyncio.get_running_loop()
     seen: list[tuple[float, Event]] = []
-    runner = probes.ProbeRunner(cfg, lambda e: seen.append((loop.time(), e)), clock=loop.time)
+    runner = probes.ProbeRunner(probe_plan(cfg), lambda e: seen.append((loop.time(), e)), clock=loop.time)
     try:
         started = loop.time()
         for seq in range(1, 7):

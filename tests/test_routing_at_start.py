@@ -19,11 +19,11 @@ from tests.conftest import eventually
 from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.config import parse_config
+from trunkguard.config_checks import run_readiness
 from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, PairState, Role
 from trunkguard.core.machine import LeaseChanged, OperatorDid, RoutingRead, StartSwap, initial, step
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
-from trunkguard.readiness import run_readiness
 from trunkguard.rules import machine_rules
 
 CONFIG = parse_config("""

@@ -21,6 +21,7 @@ from trunkguard.config import load_config, parse_config
 from trunkguard.flows.document import parse_flow
 from trunkguard.flows.lint import RULES, LintContext, lint
 from trunkguard.flows.tone import RATE, goertzel_power, tone_wav
+from trunkguard.rules import lint_words
 
 ROOT = Path(__file__).resolve().parent.parent
 GENESYS = ROOT / "deploy" / "genesys"
@@ -149,7 +150,8 @@ def test_the_published_flow_parses_and_lints_clean_against_trunkguards_example_c
     text = published_flow()
     body = yaml.safe_load(text)["inboundCall"]
     assert body["name"] == "trunkguard routing matrix"
-    ctx = LintContext.build(load_config(ROOT / "examples" / "genesys-byoc.yaml"), tables=["CarrierFailover"])
+    words, tables = lint_words(load_config(ROOT / "examples" / "genesys-byoc.yaml"))
+    ctx = LintContext.build(words=words, tables=["CarrierFailover", *tables])
     assert lint(parse_flow(text), ctx) == []
     actions = body["tasks"][0]["task"]["actions"]
     test_call, lookup, standard, failover = actions[:4]

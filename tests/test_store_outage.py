@@ -17,9 +17,9 @@ import pytest
 from tests.conftest import _postgres_schema, eventually
 from trunkguard.app import Service
 from trunkguard.config import parse_config
+from trunkguard.config_checks import run_readiness
 from trunkguard.lab.lab import free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
-from trunkguard.readiness import run_readiness
 
 
 class PostgresProxy:

@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.conftest import Sipp
 from tests.rtp_pcap import contact_center_folder, need_raw_sockets
 from trunkguard.config import load_config
-from trunkguard.readiness import check_sweep, stored_readiness
+from trunkguard.config_checks import check_sweep, stored_readiness
 from trunkguard.store import Store
 
 MINIMAL = (Path(__file__).resolve().parent / "configs" / "minimal.yaml").read_text()

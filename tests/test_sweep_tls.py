@@ -24,8 +24,8 @@ import pytest
 from tests.conftest import IN_CI, Sipp, free_port, need_binary
 from tests.kamailio import KamailioTls, modules_dir
 from trunkguard.config import load_config
+from trunkguard.config_checks import check_sweep
 from trunkguard.lab.certs import CertFiles, make_ca, make_leaf
-from trunkguard.readiness import check_sweep
 
 MINIMAL = (Path(__file__).resolve().parent / "configs" / "minimal.yaml").read_text()
 GOOD, ALSO_GOOD, UNROUTED = "+15550000001", "+15550000002", "+15550000404"

@@ -30,11 +30,13 @@ from tests.conftest import free_port
 from tests.kamailio import KamailioTls, need_kamailio
 from trunkguard.app import stop_on_signals
 from trunkguard.config import Config, parse_config
+from trunkguard.config_checks import check_sweep
 from trunkguard.lab.certs import CertFiles, make_ca, make_leaf
 from trunkguard.probing.result import ProbeResult
 from trunkguard.probing.sip_options import OptionsCheck, probe_options
 from trunkguard.probing.tls_files import TlsContexts, TlsFiles, signature
-from trunkguard.readiness import CheckResult, check_sweep
+from trunkguard.readiness import CheckResult
+from trunkguard.rules import options_check
 from trunkguard.runtime.pollers import cert_pages
 from trunkguard.sip.client import SipClient
 
@@ -86,7 +88,7 @@ def _config(uri: str, tls: dict[str, Any], extra: str = "") -> Config:
 
 def _check(cfg: Config) -> OptionsCheck:
     carrier = cfg.carriers.secondary
-    return OptionsCheck.for_trunk(carrier, carrier.trunks[0])
+    return options_check(carrier, carrier.trunks[0])
 
 
 def _replace(path: Path, source: Path) -> None:

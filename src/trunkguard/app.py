@@ -19,12 +19,11 @@ from trunkguard.actuation.generic import GenericPlatform
 from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.genesys_channel import EdgeChannel
 from trunkguard.actuation.http import PlatformHttp
-from trunkguard.actuation.regions import GENESYS_REGIONS, genesys_login_url
-from trunkguard.actuation.swap import SwapRules
 from trunkguard.api.app import create_api
 from trunkguard.api.auth import ApiTokens, NamedToken
 from trunkguard.asgi import serving
 from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
+from trunkguard.config_checks import check_certs, check_parity_live, check_sweep
 from trunkguard.core.failover import Role
 from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
@@ -35,13 +34,14 @@ from trunkguard.notify.pagerduty import PagerDuty
 from trunkguard.notify.slack import Slack
 from trunkguard.notify.webhook import Webhook
 from trunkguard.probing import tls_files
-from trunkguard.rules import machine_rules, swap_key_prefix
+from trunkguard.regions import GENESYS_REGIONS, genesys_login_url
+from trunkguard.rules import machine_rules, poll_rules, probe_plan, swap_key_prefix, swap_rules
 from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import Identity, LeaseKeeper
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.parts import Parts
-from trunkguard.runtime.pollers import Pollers
+from trunkguard.runtime.pollers import Pollers, Rechecks
 from trunkguard.runtime.probes import ProbeRunner
 from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.status import StatusView
@@ -143,15 +143,14 @@ class Service:
         alerts = Alerts(dispatcher, f"trunkguard/{groups[Role.PRIMARY]}", clock, context, runtime.observe)
         link.health = alerts  # the link reports the store's health: paged once per outage, and its end
         recorder = Recorder(link, lease, clock, retention=config.storage.trace_retention)
-        swap_rules = config.platform.swap_rules() if config.platform else SwapRules()
         actuator = pollers = None
         if platform is not None:
-            actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups, swap_rules,
-                                runtime.observe)
-            pollers = Pollers(config, platform, link, lease, runtime.post, clock, groups, edge_feed(config, platform),
-                              alerts.notify)
-        runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(config, runtime.post, clock), pollers,
-                             actuator, dispatcher, vantages))
+            actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups,
+                                swap_rules(config), runtime.observe)
+            pollers = Pollers(poll_rules(config), rechecks(config, platform), platform, link, lease, runtime.post,
+                              clock, groups, edge_feed(config, platform), alerts.notify)
+        runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(probe_plan(config), runtime.post, clock),
+                             pollers, actuator, dispatcher, vantages))
         return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease)
 
     def status(self) -> StatusView:
@@ -243,6 +242,13 @@ def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str
         senders.append(sender)
     secrets.check()
     return senders
+
+
+def rechecks(config: Config, platform: Platform) -> Rechecks:
+    """The readiness checks the leader re-runs, over this config and platform (parity read live where
+    the platform keeps trunk settings)."""
+    return Rechecks(lambda: check_sweep(config), lambda: check_certs(config),
+                    lambda: check_parity_live(config, platform))
 
 
 def edge_feed(config: Config, platform: Platform) -> EdgeFeed | None:

@@ -27,12 +27,11 @@ from pydantic import (
     model_validator,
 )
 
-from trunkguard.actuation.regions import GENESYS_REGIONS
-from trunkguard.actuation.swap import SwapRules
 from trunkguard.codes import ALIVE_DEFAULT, CodeSet, parse_codes
 from trunkguard.config_errors import FieldRule, describe
 from trunkguard.durations import PATTERN_TEXT, format_duration, parse_duration
 from trunkguard.errors import ConfigError
+from trunkguard.regions import GENESYS_REGIONS
 from trunkguard.sip.uri import SipUri, Transport, parse_uri
 from trunkguard.yamlfile import YamlRefused, load_yaml, read_file
 
@@ -471,10 +470,6 @@ class PlatformConfig(Section):
         sites = (*self.sites, *([self.site_id] if self.site_id else []))
         routes = (*self.outbound_routes, *([self.outbound_route_id] if self.outbound_route_id else []))
         return tuple(dict.fromkeys(sites)), tuple(dict.fromkeys(routes))
-
-    def swap_rules(self) -> SwapRules:
-        return SwapRules(deadline=self.swap_deadline or 4 * self.timeout + self.readback_deadline,
-                         readback=self.readback_deadline, settle=self.settle or self.timeout)
 
 
 def _nameserver(value: Any) -> tuple[str, int]:

@@ -12,7 +12,8 @@ an operator.
     ├── PlatformError          the platform did not do what was asked; whether it did is unknown
     │   ├── Refused            a definite refusal (4xx other than 409/429): it did not happen
     │   │   └── AuthError      our credentials were refused
-    │   └── VersionConflict    the object changed since it was read
+    │   ├── VersionConflict    the object changed since it was read
+    │   └── TrunkSettingsUnreadable  a carrier's trunk settings could not be read (live parity)
     ├── NotifyError            a notification not delivered (retryable or not)
     ├── StoreError             the store cannot be read or written
     │   └── LeaseLost          ... because this replica's lease term is stale (also a LeaseError)
@@ -75,6 +76,15 @@ class AuthError(Refused):
 
 class VersionConflict(PlatformError):
     """The object changed since it was read (someone else wrote it, or our read was stale)."""
+
+
+class TrunkSettingsUnreadable(PlatformError):
+    """A carrier's trunk settings could not be read: `role`, the object's `id` and `why` ("403:
+    missing telephony:plugin:all"), for the sentence "could not read the secondary carrier's ..."."""
+
+    def __init__(self, role: str, object_id: str, why: str) -> None:
+        super().__init__(f"could not read the {role} carrier's trunk base {object_id} ({why})")
+        self.role, self.object_id, self.why = role, object_id, why
 
 
 class NotifyError(TrunkguardError):

@@ -20,10 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
-
-from trunkguard.config import CarrierConfig, Config, Profile
-from trunkguard.errors import ConfigError
+from typing import Any, Protocol
 
 PROFILE_FIELDS = ("codecs", "dtmf", "dtmf_fallback", "ptime", "srtp", "early_media", "nat")
 ROLES = ("primary", "secondary")
@@ -86,39 +83,6 @@ class Difference:
                 "sentence": self.sentence, "source": self.source}
 
 
-def _signalling(carrier: CarrierConfig) -> dict[str, Any]:
-    transports = sorted({t.sip_uri.transport.value for t in carrier.trunks})
-    tls = [t.tls_settings.verify for t in carrier.trunks if t.sip_uri.transport.value == "tls"]
-    return {"transports": transports, "tls.verify": sorted(set(tls)) if tls else None}
-
-
-def differences(config: Config) -> list[dict[str, Any]]:
-    """Every field where the carriers' declared profiles differ, as {field, primary, secondary}."""
-    primary, secondary = config.carriers.primary, config.carriers.secondary
-    missing = [role for role, c in (("primary", primary), ("secondary", secondary)) if c.profile is None]
-    if missing:
-        raise ConfigError([(f"carriers.{role}.profile", "is needed for the parity check") for role in missing])
-    assert primary.profile is not None
-    assert secondary.profile is not None
-    out: list[dict[str, Any]] = []
-    for name in PROFILE_FIELDS:
-        a, b = getattr(primary.profile, name), getattr(secondary.profile, name)
-        if a != b:
-            out.append({"field": name, "primary": a, "secondary": b})
-    sa, sb = _signalling(primary), _signalling(secondary)
-    out += [{"field": k, "primary": sa[k], "secondary": sb[k]} for k in sa if sa[k] != sb[k]]
-    return out
-
-
-def reads_live(config: Config) -> bool:
-    """Does the configured platform keep each carrier's trunk settings (Genesys Cloud's trunk bases)?
-    There parity reads them, and a `profile` is optional."""
-    return config.platform is not None and config.platform.kind == "genesys"
-
-
-# ---- live: the platform's trunk settings ----------------------------------------------------
-
-
 def _key(name: str) -> str:
     return name.replace("_", "").lower()
 
@@ -177,7 +141,17 @@ def _codecs(values: Any) -> list[str] | None:
     return [str(v).lower().removeprefix("audio/") for v in values]
 
 
-def against_profile(role: str, profile: Profile, values: Mapping[str, Any]) -> list[Difference]:
+class DeclaredProfile(Protocol):
+    """What a carrier's declared `profile` says that the platform's trunk settings can be held against."""
+
+    @property
+    def codecs(self) -> Sequence[str]: ...
+
+    @property
+    def dtmf(self) -> str: ...
+
+
+def against_profile(role: str, profile: DeclaredProfile, values: Mapping[str, Any]) -> list[Difference]:
     """Where a carrier's declared profile and its trunk settings on the platform disagree, for the
     fields the platform has: codecs (`trunk_media_codec`) and DTMF (`trunk_media_dtmf_method`)."""
     out = []
@@ -209,31 +183,3 @@ def _labels(settings: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
     return "the primary carrier", "the secondary carrier"
 
 
-def live_differences(config: Config, settings: Mapping[str, Mapping[str, Any]]) -> list[Difference]:
-    """Parity from what the platform has (`settings`: a TrunkSettingsReader's answer, by role): the
-    trunk bases compared with each other, each held against its carrier's profile where one is
-    declared; the profile fields the platform has no property for compared between the profiles
-    (when both are declared); and the signalling of the configured trunks (transports, TLS verification)."""
-    primary_label, secondary_label = _labels(settings)
-    values = {role: settings[role].get("values") or {} for role in ROLES}
-    out = compare_trunk_bases(values["primary"], values["secondary"], primary_label=primary_label,
-                              secondary_label=secondary_label)
-    carriers = {role: getattr(config.carriers, role) for role in ROLES}
-    for role in ROLES:
-        profile = carriers[role].profile
-        if profile is not None:
-            out += against_profile(role, profile, values[role])
-    a, b = carriers["primary"].profile, carriers["secondary"].profile
-    if a is not None and b is not None:
-        for name in PROFILE_FIELDS:
-            if name not in PLATFORM_FIELDS and getattr(a, name) != getattr(b, name):
-                pa, pb = getattr(a, name), getattr(b, name)
-                out.append(Difference(name, f"{name}: the primary carrier's profile declares {shown(pa)}, the "
-                                            f"secondary's {shown(pb)}", "config", primary=pa, secondary=pb))
-    sa, sb = _signalling(carriers["primary"]), _signalling(carriers["secondary"])
-    for name in sa:
-        if sa[name] != sb[name]:
-            out.append(Difference(name, f"{name}: the primary carrier's trunks have {shown(sa[name])}, the "
-                                        f"secondary's {shown(sb[name])}", "config",
-                                  primary=sa[name], secondary=sb[name]))
-    return out

@@ -1,5 +1,6 @@
-"""The secondary's readiness checks (DID sweep, certificates, profile parity): running them, and
-their results in the store, where every replica's gates read them.
+"""The secondary's readiness checks (DID sweep, certificates, profile parity): their results, as stored
+where every replica's gates read them, and the gates made from the newest ones. Running them as a
+config names them is config_checks.py's.
 
 The `sweep`, `certs` and `parity` commands, the demo, the lab and the daemon's periodic re-checks
 (`policy.readiness.recheck_interval`, `sweep_interval`) all run these and write one `checks` row
@@ -13,24 +14,18 @@ for information.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trunkguard.actuation.base import PlatformError, TrunkSettingsReader, TrunkSettingsUnreadable
-from trunkguard.config import CarrierConfig, Config
 from trunkguard.core.failover import Readiness
 from trunkguard.core.wording import count
 from trunkguard.durations import format_duration
-from trunkguard.parity import Difference, differences, live_differences
+from trunkguard.parity import Difference
 from trunkguard.probing.answers import answer_differences, typical_answer
-from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
-from trunkguard.probing.expect import AnswerExpectation
-from trunkguard.probing.tls_cert import CertReport, inspect_config
-from trunkguard.probing.tone import ToneExpectation
-from trunkguard.sip.client import SipClient
+from trunkguard.probing.did_sweep import SweepResult
+from trunkguard.probing.tls_cert import CertReport
 from trunkguard.store import Store
 
 CHECKS = ("sweep", "certs", "parity")
@@ -56,29 +51,6 @@ def sweep_result(result: SweepResult) -> CheckResult:
     elsewhere = f"; {result.not_ours} answered 200 but not by the contact center" if result.not_ours else ""
     return CheckResult("sweep", result.carrier, result.passed, time.time(),
                        f"{result.ok}/{result.total} DIDs answered{elsewhere}", result.as_dict())
-
-
-def sweep_expectation(carrier: CarrierConfig) -> AnswerExpectation | None:
-    """The sweep's `expect` as the probes take it (frozen values, patterns compiled): built here only."""
-    expect = carrier.sweep.expect
-    if expect is None:
-        return None
-
-    def pattern(value: str | None) -> re.Pattern[str] | None:
-        return re.compile(value) if value is not None else None
-
-    tone = ToneExpectation(expect.tone_hz, expect.tone_within) if expect.tone_hz is not None else None
-    return AnswerExpectation(tone, pattern(expect.sdp_address), pattern(expect.contact), pattern(expect.server))
-
-
-async def check_sweep(cfg: Config) -> CheckResult:
-    carrier = cfg.carriers.secondary
-    async with SipClient() as client:
-        swept = await sweep_trunk(client, "secondary", carrier.trunks[0], carrier_dids(carrier, "secondary"),
-                                  cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
-                                  answer_timeout=carrier.sweep.timeout, expect=sweep_expectation(carrier),
-                                  caller=carrier.sweep.caller)
-    return sweep_result(swept)
 
 
 def certs_result(certs: list[CertReport], warn_days: float) -> CheckResult:
@@ -125,15 +97,6 @@ def answers_parity(store: Store) -> AnswersParity:
     return AnswersParity(True, tuple(answer_differences("primary", primary, "secondary", secondary)))
 
 
-async def check_certs(cfg: Config) -> CheckResult:
-    return certs_result(await inspect_config(cfg), cfg.tls.warn_days)
-
-
-def check_parity(cfg: Config) -> CheckResult:
-    """Raises ConfigError when a dids_file or profile cannot be read."""
-    return parity_result(differences(cfg))
-
-
 def parity_live_result(found: list[Difference], error: str | None = None,
                        answers: AnswersParity | None = None) -> CheckResult:
     """Parity read from the platform, as stored: each difference with its sentence, or why the trunk
@@ -151,58 +114,6 @@ def parity_live_result(found: list[Difference], error: str | None = None,
             summary += "; answers match" if not answers.differences else \
                 f"; answers: {count(len(answers.differences), 'difference')}"
     return CheckResult("parity", "secondary", ok, time.time(), summary, result)
-
-
-async def check_parity_live(cfg: Config, platform: object | None,
-                            answers: AnswersParity | None = None) -> CheckResult:
-    """Parity from the platform's trunk settings where it keeps them (a TrunkSettingsReader: Genesys
-    Cloud's trunk bases), held against the profiles where declared; elsewhere `check_parity` (the
-    profiles alone: raises ConfigError without them)."""
-    if not isinstance(platform, TrunkSettingsReader):
-        return check_parity(cfg) if answers is None else parity_result(differences(cfg), answers)
-    try:
-        settings = await platform.trunk_settings()
-    except TrunkSettingsUnreadable as exc:
-        return parity_live_result([], str(exc))
-    except PlatformError as exc:
-        return parity_live_result([], f"could not read the carriers' trunk settings ({exc})")
-    return parity_live_result(live_differences(cfg, settings), answers=answers)
-
-
-def store_result(cfg: Config, result: CheckResult) -> None:
-    """A command's result into the config's store (raises StoreError when it cannot be written)."""
-    store = Store.open(cfg.storage.url)
-    try:
-        result.save(store)
-    finally:
-        store.close()
-
-
-async def run_readiness(cfg: Config, store: Store | None = None) -> dict[str, dict[str, Any]]:
-    """Run all three and store them (in the config's store unless one is given)."""
-    results = [await check_sweep(cfg), await check_certs(cfg), check_parity(cfg)]
-    own = store is None
-    target = Store.open(cfg.storage.url) if store is None else store
-    try:
-        for r in results:
-            r.save(target)
-    finally:
-        if own:
-            target.close()
-    swept, certs, parity = results
-    return {"sweep": {"ok": swept.ok, "answered": swept.result["ok"], "total": swept.result["total"],
-                      "seconds": swept.result["duration_s"]},
-            "certs": {"ok": certs.ok, "checked": len(certs.result["certs"])},
-            "parity": {"ok": parity.ok, "differences": parity.result["differences"]}}
-
-
-def max_ages(cfg: Config) -> dict[str, float | None]:
-    """How old each check's result may be and still count (None: any age)."""
-    r = cfg.policy.readiness
-    default = {"sweep": r.sweep_interval, "certs": r.recheck_interval, "parity": r.recheck_interval}
-    given = {"sweep": r.sweep_max_age, "certs": r.certs_max_age, "parity": r.parity_max_age}
-    return {check: given[check] if given[check] is not None else (2 * default[check] if default[check] else None)
-            for check in CHECKS}
 
 
 def readiness_from(latest: Mapping[str, Mapping[str, Any]], now: float,
@@ -234,10 +145,6 @@ def _expiry(result: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
             continue
         out.append((str(cert.get("trunk")), (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()))
     return tuple(out)
-
-
-def stored_readiness(cfg: Config, store: Store, now: float | None = None) -> Readiness:
-    return readiness_from(store.latest_checks("secondary"), time.time() if now is None else now, max_ages(cfg))
 
 
 def _when(at: float) -> str:

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import secrets
 
-from trunkguard.config import Config, Policy
+from trunkguard.actuation.swap import SwapRules
+from trunkguard.config import CarrierConfig, Config, Policy, TrunkConfig
 from trunkguard.core.failover import PolicyRules
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import MachineRules
 from trunkguard.core.scheduler import TrunkSpec, spread
 from trunkguard.core.vantage import QuorumRules, quorum_need
-from trunkguard.parity import reads_live
+from trunkguard.probing.quality import MediaLimits
+from trunkguard.probing.sip_invite import CallPlan
+from trunkguard.probing.sip_options import OptionsCheck, tls_context
+from trunkguard.probing.tls_files import TlsFiles
+from trunkguard.readiness import CHECKS
+from trunkguard.runtime.pollers import PollRules
+from trunkguard.runtime.probes import ProbePlan
 from trunkguard.sim.runner import SimTrunk, SimWorld
+from trunkguard.sip.uri import SipUri, Transport
 
 GATES = ("trunks", "sweep", "certs", "parity")
 
@@ -76,6 +84,93 @@ def machine_rules(config: Config, *, key_prefix: str = "swap", vantage: str = ""
     return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix,
                                                           quorum=quorum_rules(config),
                                                           unconfigured=unconfigured_gates(config)), vantage=vantage)
+
+
+def tls_files(trunk: TrunkConfig) -> TlsFiles | None:
+    """A trunk's TLS settings as frozen values (files, verification, SPKI pins); None for UDP and TCP."""
+    if trunk.sip_uri.transport is not Transport.TLS:
+        return None
+    tls = trunk.tls_settings
+    return TlsFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.verify, tuple(p.lower() for p in tls.pin_sha256),
+                    tls.pin_mode)
+
+
+def options_check(carrier: CarrierConfig, trunk: TrunkConfig) -> OptionsCheck:
+    """A trunk's OPTIONS probe: its deadline is the `health.timeout` its TrunkSpec (the T1 watch) has too."""
+    health = carrier.health_of(trunk)
+    return OptionsCheck(trunk.name, trunk.sip_uri, trunk.alive_codes, health.timeout, tls_context(tls_files(trunk)),
+                        health.targets)
+
+
+def call_plan(carrier: CarrierConfig, trunk: TrunkConfig) -> CallPlan:
+    """The periodic media check of a trunk: its carrier's codec order, test number and timings."""
+    codecs = tuple(carrier.profile.codecs) if carrier.profile else ("PCMU", "PCMA")
+    media = carrier.media
+    return CallPlan(trunk.sip_uri, number=media.number, codecs=codecs, duration=media.duration,
+                    rtp_timeout=media.rtp_timeout, ssl_context=tls_context(tls_files(trunk)))
+
+
+def probe_plan(config: Config) -> ProbePlan:
+    """What the probe runner sends to each trunk (built once, here)."""
+    media = [(c, t) for _, c, t in config.all_trunks() if c.media.enabled]
+    return ProbePlan({t.name: options_check(c, t) for _, c, t in config.all_trunks()},
+                     {t.name: call_plan(c, t) for c, t in media},
+                     {t.name: MediaLimits(c.media.max_loss_pct, c.media.max_jitter_ms, c.media.max_rtt_ms)
+                      for c, t in media},
+                     tuple(config.dns.nameservers))
+
+
+def tls_trunks(config: Config) -> tuple[tuple[str, SipUri, TlsFiles], ...]:
+    """Every TLS trunk with its settings: what the certificate check reads."""
+    return tuple((t.name, t.sip_uri, files) for _, _, t in config.all_trunks() if (files := tls_files(t)) is not None)
+
+
+def max_ages(cfg: Config) -> dict[str, float | None]:
+    """How old each check's result may be and still count (None: any age)."""
+    r = cfg.policy.readiness
+    default = {"sweep": r.sweep_interval, "certs": r.recheck_interval, "parity": r.recheck_interval}
+    given = {"sweep": r.sweep_max_age, "certs": r.certs_max_age, "parity": r.parity_max_age}
+    return {check: given[check] if given[check] is not None else (2 * default[check] if default[check] else None)
+            for check in CHECKS}
+
+
+def reads_live(config: Config) -> bool:
+    """Does the configured platform keep each carrier's trunk settings (Genesys Cloud's trunk bases)?
+    There parity reads them, and a `profile` is optional."""
+    return config.platform is not None and config.platform.kind == "genesys"
+
+
+# ---- live: the platform's trunk settings ----------------------------------------------------
+
+
+def poll_rules(config: Config) -> PollRules:
+    r = config.policy.readiness
+    gates = machine_rules(config).policy.gates
+    return PollRules(timeout=config.platform.timeout if config.platform else 10.0, ages=max_ages(config),
+                     recheck_every=r.recheck_interval, sweep_every=r.sweep_interval, certs="certs" in gates,
+                     parity="parity" in gates, warn_days=config.tls.warn_days)
+
+
+def lint_words(config: Config) -> tuple[list[tuple[str, str]], list[str]]:
+    """What a carrier-specific flow must not name (trunk group ids, trunk names and hosts), and trunkguard's
+    data table, for `trunkguard flows lint --config`."""
+    words: list[tuple[str, str]] = []
+    for role, carrier in (("primary", config.carriers.primary), ("secondary", config.carriers.secondary)):
+        words.append((carrier.trunk_group_id, f"the {role} carrier's trunk_group_id (its trunk base)"))
+        for trunk in carrier.trunks:
+            words.append((trunk.name, f"trunk {trunk.name} of the {role} carrier"))
+            words.append((trunk.sip_uri.host, f"the host of trunk {trunk.name} ({role})"))
+    tables = [config.platform.datatable_id] if config.platform is not None and config.platform.datatable_id else []
+    return words, tables
+
+
+def swap_rules(config: Config) -> SwapRules:
+    """The swap protocol's deadlines: a whole swap by default 4 x `platform.timeout` + `readback_deadline`."""
+    p = config.platform
+    if p is None:
+        return SwapRules()
+    return SwapRules(deadline=p.swap_deadline or 4 * p.timeout + p.readback_deadline, readback=p.readback_deadline,
+                     settle=p.settle or p.timeout)
 
 
 def sim_world(config: Config) -> SimWorld:

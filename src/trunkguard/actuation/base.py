@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from trunkguard.errors import AuthError, PlatformError, Refused, VersionConflict
+from trunkguard.errors import AuthError, PlatformError, Refused, TrunkSettingsUnreadable, VersionConflict
 
 
 @dataclass(frozen=True)
@@ -116,17 +116,9 @@ class TrunkSettingsReader(Protocol):
     async def trunk_settings(self) -> dict[str, Mapping[str, Any]]: ...
 
 
-class TrunkSettingsUnreadable(PlatformError):
-    """A carrier's trunk settings could not be read: `role`, the object's `id` and `why` ("403:
-    missing telephony:plugin:all"), for the sentence "could not read the secondary carrier's ..."."""
-
-    def __init__(self, role: str, object_id: str, why: str) -> None:
-        super().__init__(f"could not read the {role} carrier's trunk base {object_id} ({why})")
-        self.role, self.object_id, self.why = role, object_id, why
-
-
 __all__ = ["AuthError", "Change", "EdgeFeed", "EdgeView", "ObjectRef", "Platform", "PlatformError", "Refused",
-           "RoutingState", "Seen", "Stage", "VersionConflict", "fields_match", "fields_of", "merged"]
+           "RoutingState", "Seen", "Stage", "TrunkSettingsReader", "TrunkSettingsUnreadable", "VersionConflict",
+           "fields_match", "fields_of", "merged"]
 
 
 def fields_match(body: Mapping[str, Any], want: Mapping[str, Any]) -> bool:

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from trunkguard.config import Config
 from trunkguard.flows.document import FlowDocument, FlowUnreadable
 
 RULES: dict[str, str] = {
@@ -81,20 +80,12 @@ class LintContext:
     ignore: frozenset[str] = frozenset()
 
     @classmethod
-    def build(cls, config: Config | None = None, *, trunks: Iterable[str] = (), tables: Iterable[str] = (),
+    def build(cls, *, words: Iterable[tuple[str, str]] = (), trunks: Iterable[str] = (), tables: Iterable[str] = (),
               ignore: Iterable[str] = ()) -> LintContext:
-        words: list[tuple[str, str]] = [(t, f"trunk {t!r} (--trunk)") for t in trunks]
-        all_tables = list(tables)
-        if config is not None:
-            for role, carrier in (("primary", config.carriers.primary), ("secondary", config.carriers.secondary)):
-                words.append((carrier.trunk_group_id, f"the {role} carrier's trunk_group_id (its trunk base)"))
-                for trunk in carrier.trunks:
-                    words.append((trunk.name, f"trunk {trunk.name} of the {role} carrier"))
-                    words.append((trunk.sip_uri.host, f"the host of trunk {trunk.name} ({role})"))
-            if config.platform is not None and config.platform.datatable_id:
-                all_tables.append(config.platform.datatable_id)
-        kept = tuple(dict.fromkeys((w, what) for w, what in words if len(w) >= 3 and w.lower() not in ROLES))
-        return cls(kept, tuple(dict.fromkeys(all_tables)), frozenset(ignore))
+        """`words`: what the config names (rules.lint_words), with `trunks` given on the command line."""
+        found = [*((t, f"trunk {t!r} (--trunk)") for t in trunks), *words]
+        kept = tuple(dict.fromkeys((w, what) for w, what in found if len(w) >= 3 and w.lower() not in ROLES))
+        return cls(kept, tuple(dict.fromkeys(tables)), frozenset(ignore))
 
 
 @dataclass

@@ -22,16 +22,16 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ConfigError, ResolveError, TlsError
 from trunkguard.probing.expect import AnswerExpectation, unproven
 from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
-from trunkguard.probing.sip_options import trunk_tls_context
+from trunkguard.probing.sip_options import tls_context
+from trunkguard.probing.tls_files import TlsFiles
 from trunkguard.sip.client import SipClient
 from trunkguard.sip.resolve import resolve
 from trunkguard.sip.uri import SipUri
@@ -63,17 +63,17 @@ class SweepResult:
                 "duration_s": self.duration_s, "dids": self.dids, "answers": self.answers}
 
 
-def carrier_dids(carrier: CarrierConfig, role: str) -> list[str]:
-    """The carrier's DIDs: the `dids` list, or `dids_file` (one per line, # comments)."""
-    if carrier.dids is not None:
-        return list(carrier.dids)
-    if carrier.dids_file is None:
+def carrier_dids(dids: Sequence[str] | None, dids_file: Path | None, role: str) -> list[str]:
+    """A carrier's DIDs: its `dids` list, or its `dids_file` (one per line, # comments)."""
+    if dids is not None:
+        return list(dids)
+    if dids_file is None:
         raise ConfigError([(f"carriers.{role}.dids", "the sweep needs dids or dids_file")])
     try:
-        lines = Path(carrier.dids_file).read_text().splitlines()
+        lines = Path(dids_file).read_text().splitlines()
     except OSError as exc:
         raise ConfigError([(f"carriers.{role}.dids_file",
-                            f"cannot read {carrier.dids_file}: {exc.strerror}")]) from None
+                            f"cannot read {dids_file}: {exc.strerror}")]) from None
     dids = [line.split("#", 1)[0].strip() for line in lines]
     bad = [(i + 1, d) for i, d in enumerate(dids)
            if d and not (d.lstrip("+").isdigit() and 3 <= len(d.lstrip("+")) <= 15)]
@@ -83,17 +83,18 @@ def carrier_dids(carrier: CarrierConfig, role: str) -> list[str]:
     return [d for d in dids if d]
 
 
-async def sweep_trunk(client: SipClient, role: str, trunk: TrunkConfig, dids: list[str], *, cps: float,
+async def sweep_trunk(client: SipClient, role: str, trunk: str, uri: SipUri, files: TlsFiles | None,
+                      dids: list[str], *, cps: float,
                       concurrency: int, answer_timeout: float = 8.0, expect: AnswerExpectation | None = None,
                       caller: str | None = None,
                       on_progress: Callable[[int, CallResult], None] | None = None) -> SweepResult:
-    """The sweep through a configured trunk: its URI, and for TLS its `tls` settings, the context built
-    once here (TLS files that cannot be loaded fail every DID with the reason)."""
+    """The sweep through a configured trunk: its URI, and for TLS its `tls` settings (`files`), the
+    context built once here (TLS files that cannot be loaded fail every DID with the reason)."""
     try:
-        context = trunk_tls_context(trunk)
+        context = tls_context(files)
     except TlsError as exc:
-        return _none_placed(role, dids, f"{trunk.name}: {exc}", time.time(), time.perf_counter())
-    return await sweep(client, role, trunk.sip_uri, dids, cps=cps, concurrency=concurrency,
+        return _none_placed(role, dids, f"{trunk}: {exc}", time.time(), time.perf_counter())
+    return await sweep(client, role, uri, dids, cps=cps, concurrency=concurrency,
                        answer_timeout=answer_timeout, ssl_context=context, expect=expect, caller=caller,
                        on_progress=on_progress)
 

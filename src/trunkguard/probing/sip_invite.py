@@ -21,10 +21,8 @@ from typing import Literal
 import dns.asyncresolver
 
 from trunkguard import __version__
-from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError, SipParseError, TransportError
 from trunkguard.probing.rtp import RtpReport, RtpSession
-from trunkguard.probing.sip_options import trunk_tls_context
 from trunkguard.probing.tone import Heard, ToneDetector, ToneExpectation
 from trunkguard.sip import sdp
 from trunkguard.sip.client import Outcome, SipClient, Target
@@ -71,14 +69,6 @@ class CallPlan:
     ssl_context: ssl.SSLContext | None = None
     caller: str | None = None  # the From user part (the calling number a flow may match on)
     tone: ToneExpectation | None = None  # listen for this tone after the answer (without `media`)
-
-    @classmethod
-    def for_trunk(cls, carrier: CarrierConfig, trunk: TrunkConfig) -> CallPlan:
-        """The periodic media check of a trunk: its carrier's codec order, test number and timings."""
-        codecs = tuple(carrier.profile.codecs) if carrier.profile else ("PCMU", "PCMA")
-        media = carrier.media
-        return cls(trunk.sip_uri, number=media.number, codecs=codecs, duration=media.duration,
-                   rtp_timeout=media.rtp_timeout, ssl_context=trunk_tls_context(trunk))
 
     @property
     def request_uri(self) -> str:

@@ -19,7 +19,6 @@ from typing import Literal
 import dns.asyncresolver
 
 from trunkguard.codes import ALIVE_DEFAULT, CodeSet
-from trunkguard.config import CarrierConfig, TrunkConfig
 from trunkguard.errors import ResolveError
 from trunkguard.probing.result import ProbeResult, ProbeStatus
 from trunkguard.probing.tls_files import CONTEXTS as TLS_CONTEXTS
@@ -27,7 +26,7 @@ from trunkguard.probing.tls_files import TlsFiles
 from trunkguard.sip.client import Outcome, SipClient, Target, TransactionResult
 from trunkguard.sip.resolve import resolve
 from trunkguard.sip.transport import StreamConnection, UdpEndpoint
-from trunkguard.sip.uri import SipUri, Transport
+from trunkguard.sip.uri import SipUri
 
 KIND = "sip_options"
 MAX_TARGETS = 16  # addresses probed per trunk; a name with more is a misconfiguration, not a carrier
@@ -49,26 +48,11 @@ class OptionsCheck:
         """The request URI as sent (built once: every probe of the trunk uses it)."""
         return str(self.uri)
 
-    @classmethod
-    def for_trunk(cls, carrier: CarrierConfig, trunk: TrunkConfig) -> OptionsCheck:
-        health = carrier.health_of(trunk)
-        return cls(trunk.name, trunk.sip_uri, trunk.alive_codes, health.timeout, trunk_tls_context(trunk),
-                   health.targets)
 
 
-def trunk_tls_files(trunk: TrunkConfig) -> TlsFiles | None:
-    """A trunk's TLS settings as frozen values (files, verification, SPKI pins); None for UDP and TCP."""
-    if trunk.sip_uri.transport is not Transport.TLS:
-        return None
-    tls = trunk.tls_settings
-    return TlsFiles(tls.ca_file, tls.cert_file, tls.key_file, tls.verify, tuple(p.lower() for p in tls.pin_sha256),
-                    tls.pin_mode)
-
-
-def trunk_tls_context(trunk: TrunkConfig) -> ssl.SSLContext | None:
-    """The client TLS context a trunk's settings ask for, from the files as they are now (re-read when
-    they change, probing/tls_files.py), with its pins; None for UDP and TCP trunks."""
-    files = trunk_tls_files(trunk)
+def tls_context(files: TlsFiles | None) -> ssl.SSLContext | None:
+    """The client TLS context a trunk's TLS settings ask for, from the files as they are now (re-read when
+    they change, probing/tls_files.py), with its pins; None for UDP and TCP trunks (no files)."""
     return None if files is None else TLS_CONTEXTS.context(files)
 
 

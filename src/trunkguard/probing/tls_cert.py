@@ -15,18 +15,17 @@ import asyncio
 import datetime as dt
 import ipaddress
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
 
-from trunkguard.config import Config
 from trunkguard.errors import ResolveError
-from trunkguard.probing.sip_options import trunk_tls_files
 from trunkguard.probing.tls_files import TlsFiles
 from trunkguard.sip.client import Target
 from trunkguard.sip.resolve import resolve
 from trunkguard.sip.transport import client_tls_context, spki_sha256
-from trunkguard.sip.uri import Transport
+from trunkguard.sip.uri import SipUri
 
 
 @dataclass(frozen=True)
@@ -119,19 +118,14 @@ async def inspect(trunk: str, target: Target, tls: TlsFiles, *, timeout: float =
                       tls.pin_mode if tls.pins else None)
 
 
-async def inspect_config(cfg: Config) -> list[CertReport]:
-    """Read the certificate of every TLS trunk in the configuration (others have none)."""
+async def inspect_trunks(trunks: Iterable[tuple[str, SipUri, TlsFiles]]) -> list[CertReport]:
+    """Read the certificate of every TLS trunk given (name, URI, its TLS settings)."""
     reports: list[CertReport] = []
-    for _, _, trunk in cfg.all_trunks():
-        uri = trunk.sip_uri
-        if uri.transport is not Transport.TLS:
-            continue
+    for name, uri, files in trunks:
         try:
             target = (await resolve(uri, timeout=2.0))[0]
         except ResolveError as exc:
-            reports.append(CertReport(trunk.name, error=str(exc)))
+            reports.append(CertReport(name, error=str(exc)))
             continue
-        files = trunk_tls_files(trunk)
-        assert files is not None  # a TLS trunk
-        reports.append(await inspect(trunk.name, target, files))
+        reports.append(await inspect(name, target, files))
     return reports

@@ -23,6 +23,7 @@ from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake,
 from trunkguard.logs import about
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.status import StatusView, evidence, publish
+from trunkguard.runtime.waker import Waker
 from trunkguard.store import StoreError
 
 log = logging.getLogger("trunkguard")
@@ -48,7 +49,7 @@ class Runtime:
         self._state = state
         self._parts: Parts | None = None
         self._queue: collections.deque[Event | _Request] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self._waker = Waker()
         self._observers: list[Observer] = []
         self._decisions = self._cycles = 0
         self._status: StatusView | None = None
@@ -63,7 +64,7 @@ class Runtime:
 
     def post(self, event: Event) -> None:
         self._queue.append(event)
-        self._wake()
+        self._waker.wake()
 
     def subscribe(self, observer: Observer) -> None:
         """`observer(kind, data)` for: probe, sentence, notify, swap_started, swap_done, cycle."""
@@ -87,7 +88,7 @@ class Runtime:
         """A person's action, carried out by the loop; returns the sentences it produced."""
         reply: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(action, reply))
-        self._wake()
+        self._waker.wake()
         return await asyncio.wait_for(reply, timeout)
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
@@ -103,12 +104,13 @@ class Runtime:
             (parts.lease.keep(stop, lambda term: self._acquired(term, stop),
                               lambda why: self.post(ev.LeaseChanged(False, detail=why)), parts.alerts.notify), "lease"),
             (parts.recorder.run(stop), "recorder"), (parts.vantages.run(stop, self.post), "vantages"),
-            (self._wake_on(stop), "stop watcher"))]
+            (self._waker.wake_on(stop), "stop watcher"))]
         try:
             while not stop.is_set():
                 wait = next_wake(self._state, self.rules) - self.clock()
                 if wait > 0 and not self._queue:
-                    await self._sleep(stop, max(wait, WAKE_QUANTUM))
+                    if not stop.is_set():
+                        await self._waker.sleep(max(wait, WAKE_QUANTUM))
                 elif self._queue:
                     await asyncio.sleep(0)  # a slice was cut short: read the sockets first
                 began = time.perf_counter()
@@ -246,27 +248,6 @@ class Runtime:
             read = await actuator.read_routing(stop)  # retried, paged, until the platform answers
             if read is not None:
                 self.post(read)
-
-    async def _sleep(self, stop: asyncio.Event, timeout: float) -> None:
-        """Until an event, `stop` or `timeout`: one future and one timer, asyncio's cheapest wait (twice a probe)."""
-        if self._queue or stop.is_set():
-            return
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, self._wake)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def _wake_on(self, stop: asyncio.Event) -> None:
-        await stop.wait()
-        self._wake()
 
     def _publish(self) -> None:
         parts = self._parts

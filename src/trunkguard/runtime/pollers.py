@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from trunkguard.actuation.base import EdgeFeed, EdgeView, Platform, PlatformError
-from trunkguard.config import Config
 from trunkguard.core.failover import Notify, Role
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
-from trunkguard.readiness import CheckResult, check_certs, check_parity_live, check_sweep, max_ages, readiness_from
-from trunkguard.rules import unconfigured_gates
+from trunkguard.readiness import CheckResult, readiness_from
 from trunkguard.runtime.lease import LeaseView
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import CheckStore, StoreError
@@ -27,11 +26,37 @@ from trunkguard.store import CheckStore, StoreError
 log = logging.getLogger("trunkguard")
 
 
+@dataclass(frozen=True)
+class PollRules:
+    """The pollers' settings, built once by the wiring (rules.poll_rules)."""
+
+    timeout: float = 10.0  # one platform read
+    ages: Mapping[str, float | None] = field(default_factory=dict)  # how old each check's result may be
+    recheck_every: float = 3600.0  # certificates and parity (0: never)
+    sweep_every: float = 0.0  # the DID sweep (0: never)
+    certs: bool = True  # the gates the re-checks feed
+    parity: bool = True
+    warn_days: float = 14.0
+
+
+Check = Callable[[], Awaitable[CheckResult]]
+
+
+@dataclass(frozen=True)
+class Rechecks:
+    """The readiness checks the leader re-runs, as the wiring builds them from the config."""
+
+    sweep: Check
+    certs: Check
+    parity: Check
+
+
 class Pollers:
-    def __init__(self, config: Config, platform: Platform, link: StoreLink[CheckStore], lease: LeaseView,
-                 post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
+    def __init__(self, rules: PollRules, checks: Rechecks, platform: Platform, link: StoreLink[CheckStore],
+                 lease: LeaseView, post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
                  feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None) -> None:
-        self.config = config
+        self.rules = rules
+        self.checks = checks
         self.platform = platform
         self.feed = feed
         self._notify = notify
@@ -40,15 +65,14 @@ class Pollers:
         self.link = link
         self.lease = lease
         self.groups = groups
-        self.timeout = config.platform.timeout if config.platform else 10.0
+        self.timeout = rules.timeout
         self._post = post
         self._clock = clock
-        self._ages = max_ages(config)
+        self._ages = rules.ages
         self._tasks: set[asyncio.Task[Any]] = set()
-        gates = config.policy.readiness
         now = clock()
-        self._next_recheck = now if gates.recheck_interval else float("inf")
-        self._next_sweep = now + gates.sweep_interval if gates.sweep_interval else float("inf")
+        self._next_recheck = now if rules.recheck_every else float("inf")
+        self._next_sweep = now + rules.sweep_every if rules.sweep_every else float("inf")
 
     def poll(self) -> None:
         self._spawn(self._calls(), "active calls")
@@ -59,14 +83,13 @@ class Pollers:
         if isinstance(self.platform, EdgeView) and not (self.feed is not None and self.feed.live):
             self._spawn(self._edge(self.platform), "edge view")
         now = self._clock()
-        gates = self.config.policy.readiness
         if self.lease.current().term is None:
             return  # the leader re-checks, and stores the results under its term
         if now >= self._next_recheck:
-            self._next_recheck = now + gates.recheck_interval
+            self._next_recheck = now + self.rules.recheck_every
             self._spawn(self._recheck(sweep=False), "readiness re-check")
         if now >= self._next_sweep:
-            self._next_sweep = now + gates.sweep_interval
+            self._next_sweep = now + self.rules.sweep_every
             self._spawn(self._recheck(sweep=True), "DID sweep")
 
     async def _calls(self) -> None:
@@ -99,18 +122,17 @@ class Pollers:
         self._post(ChecksRead(readiness_from(latest, self._clock(), self._ages)))
 
     async def _recheck(self, *, sweep: bool) -> None:
-        gates = self.config.policy.readiness
+        rules = self.rules
         try:
-            results: list[CheckResult] = [await check_sweep(self.config)] if sweep else \
-                [*([await check_certs(self.config)] if gates.certs else []),
-                 *([await check_parity_live(self.config, self.platform)]
-                   if gates.parity and not unconfigured_gates(self.config) else [])]
+            results: list[CheckResult] = [await self.checks.sweep()] if sweep else \
+                [*([await self.checks.certs()] if rules.certs else []),
+                 *([await self.checks.parity()] if rules.parity else [])]
         except (TrunkguardError, OSError) as exc:
             log.warning("readiness re-check failed to run: %s", exc)
             return
         for r in results:
             if r.check == "certs" and self._notify is not None:
-                for page in cert_pages(r, self.config.tls.warn_days):
+                for page in cert_pages(r, rules.warn_days):
                     self._notify(page)
         term = self.lease.current().term
         for r in results:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from trunkguard.config import Config
 from trunkguard.core.events import TargetSeen
 from trunkguard.core.machine import Event, MediaDone, ProbeDone, ProbeLate
 from trunkguard.core.scheduler import ProbeTask
@@ -62,12 +61,23 @@ class Samples:
     sip: Mapping[str, int] = field(default_factory=dict)  # the SIP client's counters (sent, stray, malformed, ...)
 
 
+@dataclass(frozen=True)
+class ProbePlan:
+    """What to send each trunk, built once by the wiring (rules.probe_plan): its OPTIONS check (whose
+    deadline is the one the machine's T1 watch and schedule use), its test call and media limits when
+    it has a media check, and the configured name servers (empty: the system's)."""
+
+    options: Mapping[str, OptionsCheck]
+    calls: Mapping[str, CallPlan] = field(default_factory=dict)
+    limits: Mapping[str, MediaLimits] = field(default_factory=dict)
+    nameservers: tuple[tuple[str, int], ...] = ()
+
+
 class ProbeRunner:
-    def __init__(self, config: Config, post: Callable[[Event], None], clock: Callable[[], float]) -> None:
-        self.options = {t.name: OptionsCheck.for_trunk(c, t) for _, c, t in config.all_trunks()}
-        self.calls = {t.name: CallPlan.for_trunk(c, t) for _, c, t in config.all_trunks() if c.media.enabled}
-        self.limits = {t.name: MediaLimits(c.media.max_loss_pct, c.media.max_jitter_ms, c.media.max_rtt_ms)
-                       for _, c, t in config.all_trunks() if c.media.enabled}
+    def __init__(self, plan: ProbePlan, post: Callable[[Event], None], clock: Callable[[], float]) -> None:
+        self.options = dict(plan.options)
+        self.calls = dict(plan.calls)
+        self.limits = dict(plan.limits)
         self._recent: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
         self._failures: dict[str, tuple[Sample, ...]] = dict.fromkeys(self.options, ())
         self._phases: dict[str, Mapping[str, float]] = {}
@@ -79,10 +89,10 @@ class ProbeRunner:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.client = SipClient()
         # Configured name servers, for trunks given by name; None: the system's resolver.
-        self.resolver = make_resolver(config.dns.nameservers) if config.dns.nameservers else None
+        self.resolver = make_resolver(list(plan.nameservers)) if plan.nameservers else None
         # The trunks probed by callback once their socket is open: UDP to an IP address.
-        self._direct = {t.name: literal_target(t.sip_uri) for _, _, t in config.all_trunks()
-                        if t.sip_uri.is_ip and t.sip_uri.transport is Transport.UDP}
+        self._direct = {name: literal_target(check.uri) for name, check in plan.options.items()
+                        if check.uri.is_ip and check.uri.transport is Transport.UDP}
 
     def launch(self, task: ProbeTask) -> None:
         """Send this probe now, or when a slot frees (at most MAX_IN_FLIGHT at once, in order)."""
