@@ -34,9 +34,9 @@ from pathlib import Path
 
 import httpx
 
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.asgi import serving
 from trunkguard.store import IntentStatus, Store
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 try:
     from bench.scale import free_port, start_sipp

@@ -40,8 +40,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy
 
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.asgi import serving
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 try:
     from bench.kill import RULE, config_text

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import httpx
 
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.asgi import serving
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 RULE = "rule-inbound-1"
 TICKS = os.sysconf("SC_CLK_TCK")

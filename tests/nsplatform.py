@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.asgi import serving
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 RULE = "rule-inbound-1"
 

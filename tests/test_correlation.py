@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import Sipp, eventually
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import Config, parse_config
@@ -21,6 +20,7 @@ from trunkguard.lab.lab import free_tcp_port
 from trunkguard.rules import sim_world
 from trunkguard.sim.runner import Simulation
 from trunkguard.sim.scenario import Scenario
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 
 def _config(n: int, *, correlate: bool = True, cap: int | None = None) -> Config:

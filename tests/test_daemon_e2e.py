@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from tests.conftest import Sipp, free_port
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.asgi import serving
 from trunkguard.store import IntentStatus, Store
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
 RULE = "rule-inbound-1"

@@ -19,10 +19,10 @@ import pytest
 from tests.conftest import eventually, free_port
 from trunkguard.actuation.genesys import GenesysPlatform
 from trunkguard.actuation.genesys_channel import EdgeChannel
-from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 from trunkguard.actuation.http import PlatformHttp
 from trunkguard.actuation.swap import SwapRules, carry_out
 from trunkguard.asgi import serving
+from trunkguard.testing.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 
 A, B = "tb-carrier-a", "tb-carrier-b"
 

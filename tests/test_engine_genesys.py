@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Sipp, eventually, free_port
-from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
+from trunkguard.testing.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 
 pytestmark = [pytest.mark.sipp]
 ENV = {"GC_CLIENT_ID": "trunkguard", "GC_CLIENT_SECRET": "lab-secret", "TG_TOKEN": "t"}

@@ -21,7 +21,6 @@ import pytest
 from tests.conftest import Sipp, eventually, free_port
 from trunkguard.actuation.base import TrunkSettingsReader
 from trunkguard.actuation.genesys import GenesysPlatform
-from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 from trunkguard.actuation.http import PlatformHttp
 from trunkguard.app import Service
 from trunkguard.asgi import serving
@@ -30,6 +29,7 @@ from trunkguard.config_checks import check_parity_live, stored_readiness
 from trunkguard.parity import MUST_DIFFER, against_profile, compare_trunk_bases, must_differ
 from trunkguard.rules import machine_rules, unconfigured_gates
 from trunkguard.store import Store
+from trunkguard.testing.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 
 ENV = {"GC_CLIENT_ID": "trunkguard", "GC_CLIENT_SECRET": "lab-secret", "TG_TOKEN": "t"}
 CODEC_SENTENCE = ("trunk_media_codec: Carrier A has pcmu, g729, pcma; Carrier B has pcmu, pcma, g729 "

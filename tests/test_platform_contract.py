@@ -18,14 +18,14 @@ from starlette.applications import Starlette
 from tests.conftest import free_port
 from trunkguard.actuation.base import AuthError, Platform, RoutingState
 from trunkguard.actuation.cxone import CxonePlatform
-from trunkguard.actuation.cxone_emulator import CxoneState, create_cxone_app, tenant
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.actuation.generic import GenericPlatform
 from trunkguard.actuation.genesys import GenesysPlatform
-from trunkguard.actuation.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 from trunkguard.actuation.http import PlatformHttp
 from trunkguard.actuation.swap import Book, SwapOutcome, SwapRules, carry_out
 from trunkguard.asgi import serving
+from trunkguard.testing.cxone_emulator import CxoneState, create_cxone_app, tenant
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
+from trunkguard.testing.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 
 RULE, QUEUE = "rule-inbound-1", "primary_inbound_queue_id"
 

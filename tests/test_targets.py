@@ -12,7 +12,6 @@ import pytest
 
 from tests.conftest import Sipp, eventually
 from tests.dnszone import serving_zone
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
@@ -25,6 +24,7 @@ from trunkguard.rules import machine_rules
 from trunkguard.sip.client import SipClient
 from trunkguard.sip.uri import parse_uri
 from trunkguard.store.codec import event_from_json, event_to_json
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 RULES = HealthRules(down_after=3)
 A, B = "udp:10.0.0.1:5060", "udp:10.0.0.2:5060"

@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from trunkguard.actuation.emulator import EmulatorState, create_app, default_rule
 from trunkguard.asgi import serving
 from trunkguard.lab.responder import Fault, SipResponder
+from trunkguard.testing.emulator import EmulatorState, create_app, default_rule
 
 RULE = "rule-inbound-1"
 QUEUE = "primary_inbound_queue_id"

@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from trunkguard.actuation.emulator import EmulatorState, authorized, control, fault_gate, issue_token
+from trunkguard.testing.emulator import EmulatorState, authorized, control, fault_gate, issue_token
 
 EDGES = "/api/v2/telephony/providers/edges"
 

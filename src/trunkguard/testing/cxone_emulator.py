@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from trunkguard.actuation.emulator import EmulatorState, authorized, control, fault_gate
+from trunkguard.testing.emulator import EmulatorState, authorized, control, fault_gate
 
 
 @dataclass
