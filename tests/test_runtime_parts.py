@@ -11,12 +11,14 @@ import pytest
 
 from trunkguard.actuation.swap import SwapRules
 from trunkguard.core.failover import Notify, PairSnapshot, PairState, Role, Swap
-from trunkguard.core.machine import Event, LeaseChanged, StartSwap, SwapSettled
+from trunkguard.core.machine import CallsRead, ChecksRead, Event, LeaseChanged, StartSwap, SwapSettled
 from trunkguard.errors import LeaseLost, StoreError
 from trunkguard.notify import Dispatcher
+from trunkguard.readiness import CheckResult
 from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import Identity, LeaseKeeper
+from trunkguard.runtime.pollers import Pollers, PollRules, Rechecks
 from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import IntentStatus
@@ -192,3 +194,74 @@ def test_the_machine_events_are_dispatched_exhaustively() -> None:
 
     kinds = {LeaseChanged.__name__, SwapSettled.__name__}
     assert kinds <= set(_EVENTS)
+
+
+class PollParts:
+    def __init__(self, *, term: int | None = 1, recheck_every: float = 3600.0) -> None:
+        self.clock = ManualClock()
+        self.store = MemoryStore(clock=self.clock)
+        if term is not None:
+            self.store.take_over("me")
+        self.platform = MemoryPlatform(calls=3)
+        self.posted: asyncio.Queue[Event] = asyncio.Queue()
+        self.ran: list[str] = []
+
+        def check(name: str, ok: bool) -> Any:
+            async def run() -> CheckResult:
+                self.ran.append(name)
+                return CheckResult(name, "secondary", ok, self.clock(), f"{name} {'passed' if ok else 'failed'}", {})
+            return run
+
+        rules = PollRules(timeout=1.0, ages={"sweep": None, "certs": None, "parity": None},
+                          recheck_every=recheck_every, sweep_every=0.0)
+        self.pollers = Pollers(rules, Rechecks(check("sweep", True), check("certs", True), check("parity", False)),
+                               self.platform, StoreLink(self.store), HeldLease(term), self.posted.put_nowait,
+                               self.clock, GROUPS)
+
+    async def next(self, kind: type[Any]) -> Any:
+        while True:
+            event = await asyncio.wait_for(self.posted.get(), 5)
+            if isinstance(event, kind):
+                return event
+
+
+async def test_a_poll_reads_the_calls_and_the_stored_checks() -> None:
+    parts = PollParts(recheck_every=0)
+    parts.store.save_check("sweep", "secondary", True, parts.clock(), "20/20 DIDs answered", {})
+    parts.pollers.poll()
+    calls = await parts.next(CallsRead)
+    assert calls.count == 3 and calls.detail == "read"
+    checks = await parts.next(ChecksRead)
+    assert checks.readiness.sweep_ok is True and checks.readiness.parity_ok is None
+    parts.platform.fail_reads = True
+    parts.pollers.poll()
+    unknown = await parts.next(CallsRead)
+    assert unknown.count is None and unknown.detail.startswith("unknown: ")  # the breaker queues on unknown
+    await parts.pollers.close()
+
+
+async def test_the_leader_rechecks_when_due_and_stores_under_its_term() -> None:
+    parts = PollParts()
+    parts.pollers.poll()
+    checks = await parts.next(ChecksRead)
+    while checks.readiness.certs_ok is None:  # the re-check's own read comes after the first one
+        checks = await parts.next(ChecksRead)
+    assert parts.ran == ["certs", "parity"] and checks.readiness.parity_ok is False
+    assert {(c["check"], c["term"]) for c in parts.store.checks} == {("certs", 1), ("parity", 1)}
+    parts.pollers.poll()  # not due again for an hour
+    await parts.next(ChecksRead)
+    assert parts.ran == ["certs", "parity"]
+    parts.clock.advance(3600)
+    parts.pollers.poll()
+    while len(parts.ran) < 4:
+        await parts.next(ChecksRead)
+    assert parts.ran == ["certs", "parity", "certs", "parity"]
+    await parts.pollers.close()
+
+
+async def test_a_standby_rechecks_nothing() -> None:
+    parts = PollParts(term=None)
+    parts.pollers.poll()
+    await parts.next(ChecksRead)
+    assert parts.ran == [] and parts.store.checks == []
+    await parts.pollers.close()
