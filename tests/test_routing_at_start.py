@@ -117,3 +117,43 @@ async def test_a_platform_that_cannot_be_read_holds_every_action_back(lab: Lab, 
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+
+
+def test_a_drift_is_adopted_named_paged_and_held_not_undone() -> None:
+    """Issue 24 item 5: a routing change made behind trunkguard's back, found by the drift check."""
+    rules, s = _leader(PairSnapshot())
+    state = step(s.state, RoutingRead("primary", "rule-1 version 1 routes to tg-a"), 2.0, rules).state
+    drift = step(state, RoutingRead("secondary", "rule-1 version 2 routes to tg-b", "drift check", hold=True), 300.0,
+                 rules)
+    pair = drift.state.pair
+    assert pair.active is Role.SECONDARY and pair.state is PairState.PAUSED and pair.paused is not None
+    assert pair.paused.who == "trunkguard" and "outside trunkguard" in pair.paused.why
+    assert drift.sentences[0].startswith("the platform routes to the secondary carrier (drift check: rule-1 version 2 "
+                                         "routes to tg-b); trunkguard last wrote the primary carrier: adopting")
+    [page] = [e for e in drift.effects if isinstance(e, Notify)]
+    assert page.kind == "routing_drift" and "`trunkguard resume` accepts it" in page.message
+    assert not any(isinstance(e, StartSwap) for e in drift.effects)
+
+
+async def test_the_daemons_drift_check_adopts_a_change_it_did_not_write(lab: Lab, tmp_path: Path) -> None:
+    listen = f"127.0.0.1:{free_tcp_port()}"
+    text = lab.config_text("fast", storage=f"sqlite:///{tmp_path / 'tg.db'}", api_listen=listen)
+    cfg = parse_config(text.replace("  timeout: 3s\n", "  timeout: 3s\n  drift_check: 1s\n"))
+    await run_readiness(cfg)
+    service = Service.build(cfg, lab_environment("t"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        await eventually(lambda: service.status().leader and service.status().routing_read, "the routing read",
+                         timeout=15)
+        lab.emulator.rules["rule-inbound-1"]["action"]["trunkGroupId"] = "tg-secondary"  # a terraform apply
+        lab.emulator.rules["rule-inbound-1"]["version"] += 1
+        await eventually(lambda: service.status().pair.active is Role.SECONDARY, "the drift adopted", timeout=15,
+                         detail=lambda: service.status().last_sentence)
+        assert service.status().pair.paused is not None
+        lab.primary.fault = Fault()  # nothing to do with it: trunkguard writes nothing back
+        await asyncio.sleep(2.5)
+        assert lab.emulator.writes_applied == 0 and lab.routed_to() == "tg-secondary"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)

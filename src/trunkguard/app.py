@@ -148,7 +148,7 @@ class Service:
             actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups,
                                 swap_rules(config), runtime.observe)
             pollers = Pollers(poll_rules(config), rechecks(config, platform), platform, link, lease, runtime.post,
-                              clock, groups, edge_feed(config, platform), alerts.notify)
+                              clock, groups, edge_feed(config, platform), alerts.notify, actuator.check_drift)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(probe_plan(config), runtime.post, clock),
                              pollers, actuator, dispatcher, vantages))
         return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease)

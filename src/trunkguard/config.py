@@ -435,6 +435,9 @@ class PlatformConfig(Section):
     settle: Interval | None = Field(None, description="how long a write whose outcome is unknown (a lost answer, "
                                                       "a crash, a takeover) is read before it counts as not "
                                                       "applied; default: `timeout`")
+    drift_check: Interval = Field(300.0, description="how often the leader re-reads the routing objects it "
+                                                     "manages; a change it did not write is adopted, paged "
+                                                     "(routing_drift) and held, never undone (0: never)")
     swap_deadline: Interval | None = Field(None, description="a whole swap, every object and read-back; default: "
                                                              "4 x `timeout` + `readback_deadline`")
 

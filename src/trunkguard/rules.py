@@ -148,7 +148,8 @@ def poll_rules(config: Config) -> PollRules:
     gates = machine_rules(config).policy.gates
     return PollRules(timeout=config.platform.timeout if config.platform else 10.0, ages=max_ages(config),
                      recheck_every=r.recheck_interval, sweep_every=r.sweep_interval, certs="certs" in gates,
-                     parity="parity" in gates, warn_days=config.tls.warn_days)
+                     parity="parity" in gates, warn_days=config.tls.warn_days,
+                     drift_every=config.platform.drift_check if config.platform else 0.0)
 
 
 def lint_words(config: Config) -> tuple[list[tuple[str, str]], list[str]]:

@@ -102,6 +102,7 @@ class RoutingRead:
     active: str | None  # a carrier role; None: the objects match neither carrier (a half-switched route)
     detail: str = ""  # what was read: "rule rule-1 version 7 routes to tg-secondary"
     when: str = "read at start-up"
+    hold: bool = False  # a difference is a change behind trunkguard's back: pause rather than undo it
 
 
 @dataclass(frozen=True)

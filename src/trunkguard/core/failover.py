@@ -400,19 +400,29 @@ def swap_withdrawn(before: PairSnapshot, current: PairSnapshot, detail: str) -> 
     return Decision(replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
 
 
-def adopt(snap: PairSnapshot, active: Role, now: float, when: str, detail: str = "") -> Decision:
+def adopt(snap: PairSnapshot, active: Role, now: float, when: str, detail: str = "", *, hold: bool = False) -> Decision:
     """The platform routes to `active` and the stored snapshot said otherwise: the platform is the truth.
     Nothing is written; the snapshot takes its routing, a queued activation or approval is dropped, and a
-    secondary adopted this way starts its cooling period now (no failback at the first good answer)."""
+    secondary adopted this way starts its cooling period now (no failback at the first good answer).
+    With `hold` (a change made behind trunkguard's back while it knew the routing), automatic actions are
+    paused, so trunkguard never writes to undo it by itself: a person re-asserts or resumes."""
     state = PairState.SECONDARY_ACTIVE if active is Role.SECONDARY else PairState.PRIMARY_ACTIVE
-    adopted = replace(snap, active=active, state=PairState.PAUSED if snap.paused else state, since=now,
+    held = OperatorAction("pause", "trunkguard", f"the routing changed outside trunkguard ({when})", now) \
+        if hold and snap.paused is None else snap.paused
+    adopted = replace(snap, active=active, state=PairState.PAUSED if held else state, since=now, paused=held,
                       queued_since=None, escalated=False, approval=None, alerted=frozenset(),
                       activated_at=now if active is Role.SECONDARY else snap.activated_at)
-    sentence = (f"the platform routes to the {active.value} carrier ({when}); the store said "
-                f"{snap.active.value}: adopting the platform's state")
-    page = (f"{sentence}{f' ({detail})' if detail else ''}. trunkguard wrote nothing to get here: someone or "
-            "something else changed the routing. To move it, use `trunkguard failover` or `trunkguard failback`.")
-    return Decision(adopted, (Notify("routing_drift", "critical", page),), sentence)
+    said = f"trunkguard last wrote the {snap.active.value} carrier" if hold else f"the store said {snap.active.value}"
+    shown = f": {detail}" if detail and hold else ""
+    sentence = (f"the platform routes to the {active.value} carrier ({when}{shown}); {said}: adopting the "
+                "platform's state")
+    detail_page = f" ({detail})" if detail and not hold else ""
+    after = ("; automatic actions are paused so nothing undoes it by itself: `trunkguard failover` or "
+             "`trunkguard failback` re-asserts a carrier, `trunkguard resume` accepts it") if held and not snap.paused \
+        else ""
+    page = (f"{sentence}{detail_page}{after}. trunkguard wrote nothing to get here: someone or something else "
+            "changed the routing.")
+    return Decision(adopted, (Notify("routing_drift", "critical", page),), sentence + after)
 
 
 def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: PolicyRules | None = None) -> Decision:

@@ -320,7 +320,8 @@ def _routing(state: MachineState, event: RoutingRead, now: float, rules: Machine
                        ", as the store says"))
         out.effects.append(Log(sentence))
         return _decide(state, now, rules, out)
-    state = _apply(state, adopt(pair, Role(event.active), now, event.when, event.detail), "routing", out, force=True)
+    state = _apply(state, adopt(pair, Role(event.active), now, event.when, event.detail, hold=event.hold), "routing",
+                   out, force=True)
     return _decide(state, now, rules, out)
 
 

@@ -219,6 +219,24 @@ class Actuator:
                                f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}", when)
         return None
 
+    async def check_drift(self) -> None:
+        """The drift check: read the routing once (not while a swap is being carried out or recorded) and tell
+        the machine; a difference from what trunkguard last wrote is adopted, paged and held, never undone."""
+        if self.stopping or (self._task is not None and not self._task.done()) or self._outcomes:
+            return
+        roles = {group: role for role, group in self.groups.items()}
+        try:
+            async with asyncio.timeout(self.rules.deadline):
+                routing = await self.platform.read_routing()
+        except (PlatformError, TimeoutError) as exc:
+            log.warning("drift check: cannot read the platform's routing: %s", exc or "no answer")
+            return
+        self._routing = routing_json(routing)
+        role = roles.get(routing.trunk_group_id)
+        self._post(RoutingRead(None if role is None else role.value,
+                               f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}",
+                               "drift check", hold=True))
+
     async def _settle(self, intent: IntentRecord, stop: asyncio.Event) -> RoutingState | None:
         """Read until the platform shows the intent's routing or its settle window passes (None: stopped)."""
         until = min(self._clock() + self.rules.settle, intent.created_at + self.rules.deadline + self.rules.settle)

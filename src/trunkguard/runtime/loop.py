@@ -246,8 +246,8 @@ class Runtime:
                                   await_routing=actuator is not None))
         if actuator is not None and await actuator.reconcile(term, restored, stop):
             read = await actuator.read_routing(stop)  # retried, paged, until the platform answers
-            if read is not None:
-                self.post(read)
+            if read is not None:  # with a stored state, a difference is a change made behind trunkguard's back
+                self.post(replace(read, hold=restored is not None))
 
     def _publish(self) -> None:
         parts = self._parts

@@ -37,6 +37,7 @@ class PollRules:
     certs: bool = True  # the gates the re-checks feed
     parity: bool = True
     warn_days: float = 14.0
+    drift_every: float = 300.0  # the leader re-reads the routing objects (0: never)
 
 
 Check = Callable[[], Awaitable[CheckResult]]
@@ -54,8 +55,10 @@ class Rechecks:
 class Pollers:
     def __init__(self, rules: PollRules, checks: Rechecks, platform: Platform, link: StoreLink[CheckStore],
                  lease: LeaseView, post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
-                 feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None) -> None:
+                 feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None,
+                 drift: Callable[[], Awaitable[None]] | None = None) -> None:
         self.rules = rules
+        self._drift = drift
         self.checks = checks
         self.platform = platform
         self.feed = feed
@@ -73,6 +76,7 @@ class Pollers:
         now = clock()
         self._next_recheck = now if rules.recheck_every else float("inf")
         self._next_sweep = now + rules.sweep_every if rules.sweep_every else float("inf")
+        self._next_drift = now + rules.drift_every if rules.drift_every else float("inf")
 
     def poll(self) -> None:
         self._spawn(self._calls(), "active calls")
@@ -85,6 +89,9 @@ class Pollers:
         now = self._clock()
         if self.lease.current().term is None:
             return  # the leader re-checks, and stores the results under its term
+        if now >= self._next_drift and self._drift is not None:
+            self._next_drift = now + self.rules.drift_every
+            self._spawn(self._drift(), "drift check")
         if now >= self._next_recheck:
             self._next_recheck = now + self.rules.recheck_every
             self._spawn(self._recheck(sweep=False), "readiness re-check")
