@@ -334,3 +334,14 @@ def test_with_named_tokens_every_read_needs_a_token_and_a_reader_never_acts() ->
     shared = ApiTokens(operator="op")
     assert shared.actor(request("op")) == SHARED and shared.actor(request("alice")) is None
     assert ApiTokens().actor(request(None)) == SHARED  # loopback without any token: the operator's machine
+
+
+async def test_skip_gates_is_only_for_a_failover_and_names_known_gates() -> None:
+    from trunkguard.api.schema import ActionRequest
+
+    ok = ActionRequest.model_validate({"kind": "failover", "reason": "r", "skip_gates": ["sweep"]})
+    assert ok.skip_gates == ["sweep"]
+    for bad in ({"kind": "pause", "reason": "r", "skip_gates": ["sweep"]},
+                {"kind": "failover", "reason": "r", "skip_gates": ["trunks"]}):
+        with pytest.raises(ValueError):
+            ActionRequest.model_validate(bad)

@@ -408,3 +408,48 @@ def test_maintenance_of_a_healthy_trunk_never_changes_whether_a_swap_happens(
         with_x, without = without, _maintain(without, x, 1.0, 1e9)
     a, b = decide(without, obs, 5.0, rules), decide(with_x, obs, 5.0, rules)
     assert (a.swap is None) == (b.swap is None), (a.sentence, b.sentence)
+
+
+def test_a_partial_sweep_lets_only_a_hard_down_primary_swap_and_the_page_names_the_dids() -> None:
+    """Issue 24 item 6: sweep_min_ready below 1."""
+    rules = replace(RULES, sweep_min_ready=0.8)
+    partial = replace(READY, sweep_ok=False, sweep_ready=0.9, sweep_unready=("+15550000007", "+15550000011"))
+    d = decide(PairSnapshot(), world(TrunkState.DOWN, readiness=partial), 10.0, rules)
+    assert d.swap is not None and "secondary ready but for the DID sweep (90% of the DIDs proven, 80% needed)" \
+        in d.sentence
+    [page] = [i for i in d.intents if isinstance(i, Notify) and i.kind == "partial_sweep"]
+    assert "DIDs left unreachable: +15550000007, +15550000011" in page.message
+    # not hard down (SIP answers, media fails): the sweep gate holds as before
+    media_dead = decide(PairSnapshot(), world(TrunkState.UP, primary_media=False, readiness=partial), 10.0, rules)
+    assert media_dead.swap is None and "the DID sweep failed" in media_dead.sentence
+    # fewer proven than needed, or the default of 1.0: no swap
+    assert decide(PairSnapshot(), world(TrunkState.DOWN, readiness=replace(partial, sweep_ready=0.7)), 10.0,
+                  rules).swap is None
+    assert decide(PairSnapshot(), world(TrunkState.DOWN, readiness=partial), 10.0, RULES).swap is None
+
+
+def test_a_failover_that_skips_one_gate_still_checks_the_others() -> None:
+    """`trunkguard failover --skip-gate sweep`: not a blanket force."""
+    no_sweep = replace(READY, sweep_ok=False)
+    skip = OperatorAction("failover", "erin", "SNA still propagating", 5.0, skip=("sweep",))
+    d = operator(PairSnapshot(), skip, 5.0, RULES, world(readiness=no_sweep))
+    assert d.swap is not None and d.swap.trigger == "operator"
+    assert d.sentence == "activating the secondary carrier: forced by erin (SNA still propagating), gate sweep skipped"
+    assert "gate sweep skipped, the other gates passed" in d.swap.reason
+    certs_too = replace(no_sweep, certs_ok=False)
+    refused = operator(PairSnapshot(), skip, 5.0, RULES, world(readiness=certs_too))
+    assert refused.swap is None and refused.sentence == ("failover by erin (SNA still propagating) refused: skipping "
+                                                         "sweep, the secondary is still not ready: TLS certificates "
+                                                         "failed")
+    forced = operator(PairSnapshot(), replace(skip, skip=()), 5.0, RULES, world(readiness=certs_too))
+    assert forced.swap is not None  # without --skip-gate a forced failover checks nothing, as before
+
+
+def test_the_stored_sweep_says_how_many_dids_it_proved() -> None:
+    from trunkguard.readiness import readiness_from
+
+    failed = [{"did": f"+1555000{n:04d}", "code": 404, "reason": "404"} for n in range(12)]
+    row = {"ok": False, "at": 100.0, "result": {"total": 100, "ok": 88, "failed": failed}}
+    r = readiness_from({"sweep": row}, 101.0, {})
+    assert r.sweep_ok is False and r.sweep_ready == 0.88
+    assert r.sweep_unready[:2] == ("+15550000000", "+15550000001") and r.sweep_unready[-1] == "and 2 more"

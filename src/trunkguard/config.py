@@ -366,6 +366,10 @@ class ReadinessGates(Section):
                                                            "parity checks (0: never, only the commands)")
     sweep_interval: Retention = Field(0.0, description="how often the daemon re-runs the DID sweep, which places "
                                                       "a test call to every DID (0: only `trunkguard sweep`)")
+    sweep_min_ready: float = Field(1.0, gt=0, le=1, description="the share of DIDs the sweep must prove; below 1 "
+                                                              "an automatic swap may go ahead with fewer only "
+                                                              "when the primary is hard down (no trunk answers "
+                                                              "SIP), and the page lists the DIDs left unreachable")
     sweep_max_age: Retention | None = Field(None, description="an older sweep result does not count (default: twice "
                                                              "sweep_interval; any age when that is 0)")
     certs_max_age: Retention | None = Field(None, description="an older certificate check does not count (default: "

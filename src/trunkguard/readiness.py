@@ -132,8 +132,24 @@ def readiness_from(latest: Mapping[str, Mapping[str, Any]], now: float,
                                  f"{_when(float(row['at']))}, older than {format_duration(limit)})"))
         else:
             values[check] = bool(row["ok"])
+    ready, unready = _swept(latest.get("sweep")) if values["sweep"] is not None else (None, ())
     return Readiness(values["sweep"], values["certs"], values["parity"], tuple(notes),
-                     _expiry((latest.get("certs") or {}).get("result") or {}))
+                     _expiry((latest.get("certs") or {}).get("result") or {}), ready, unready)
+
+
+UNREADY_NAMED = 10  # DIDs a partial-sweep page names; the rest are counted
+
+
+def _swept(row: Mapping[str, Any] | None) -> tuple[float | None, tuple[str, ...]]:
+    """The share of DIDs the sweep proved, and the first ones it did not (for a partial swap's page)."""
+    result = (row or {}).get("result") or {}
+    total, ok = result.get("total"), result.get("ok")
+    if not isinstance(total, int) or not isinstance(ok, int) or total <= 0:
+        return None, ()
+    failed = [str(f.get("did")) for f in result.get("failed") or [] if isinstance(f, Mapping)]
+    named = tuple(failed[:UNREADY_NAMED]) + ((f"and {len(failed) - UNREADY_NAMED} more",)
+                                              if len(failed) > UNREADY_NAMED else ())
+    return ok / total, named
 
 
 def _expiry(result: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:

@@ -57,7 +57,7 @@ def policy_rules(policy: Policy, *, key_prefix: str = "swap", quorum: QuorumRule
                        max_active_calls=policy.breaker.max_active_calls, queue_timeout=policy.breaker.queue_timeout,
                        hard_down_bypass=policy.breaker.hard_down_bypass, poll_interval=policy.poll_interval,
                        gates=frozenset(g for g in GATES if getattr(r, g) and g not in off),
-                       unconfigured=unconfigured, key_prefix=key_prefix,
+                       unconfigured=unconfigured, key_prefix=key_prefix, sweep_min_ready=r.sweep_min_ready,
                        observe=policy.mode == "observe",
                        down_below=policy.primary_down_when.fewer_usable_than or 1,
                        down_fraction=policy.primary_down_when.usable_fraction_below or 0.0)

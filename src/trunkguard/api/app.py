@@ -120,7 +120,8 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
             return JSONResponse({"error": "this replica does not hold the lease"}, status_code=503)
         try:
             who = actor or body.who or "api"  # a named token's name is who acted, whatever the body says
-            sentences = await runtime.submit(OperatorAction(body.kind, who, body.reason, runtime.clock(), trunk, until))
+            sentences = await runtime.submit(OperatorAction(body.kind, who, body.reason, runtime.clock(), trunk, until,
+                                                            tuple(dict.fromkeys(body.skip_gates))))
         except TimeoutError:
             return JSONResponse({"error": "the daemon did not take the action within 30 s; check "
                                           "`trunkguard history` before trying again"}, status_code=503)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ACTIONS = ("failover", "failback", "pause", "resume", "cancel", "ack", "maintenance", "maintenance_end")
 MAX_DAYS = 30
@@ -23,6 +23,15 @@ class ActionRequest(BaseModel):
     who: str | None = Field(None, max_length=200, description="the person's name for the audit trail")
     trunk: str | None = Field(None, max_length=64, description="maintenance: the configured trunk's name")
     for_s: float | None = Field(None, gt=0, le=MAX_DAYS * 86400, description="maintenance: seconds (default 3600)")
+    skip_gates: list[Literal["sweep", "certs", "parity"]] = Field(
+        default_factory=list, max_length=3, description="failover: skip only these readiness gates (the others are "
+                                                        "checked); none: a forced failover checks none")
+
+    @model_validator(mode="after")
+    def _skip_only_for_failover(self) -> ActionRequest:
+        if self.skip_gates and self.kind != "failover":
+            raise ValueError("skip_gates is only for a failover")
+        return self
 
 
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}

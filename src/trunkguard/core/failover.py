@@ -85,6 +85,7 @@ class OperatorAction:
     at: float
     trunk: str | None = None   # maintenance: which trunk
     until: float | None = None  # maintenance: when it ends by itself
+    skip: tuple[str, ...] = ()  # failover: the readiness gates a person skips (the others are checked)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Readiness:
     parity_ok: bool | None = None
     notes: tuple[tuple[str, str], ...] = ()
     cert_expiry: tuple[tuple[str, float], ...] = ()  # (trunk, not-after as a Unix time) from the last cert check
+    sweep_ready: float | None = None  # the share of DIDs the last sweep proved (0..1)
+    sweep_unready: tuple[str, ...] = ()  # the DIDs it did not (the first few)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class PolicyRules:
     down_fraction: float = 0.0   # ... or with a smaller share of its trunks usable (0: off)
     quorum: QuorumRules = field(default_factory=QuorumRules)  # several vantages: down only when enough agree
     unconfigured: tuple[tuple[str, str], ...] = ()  # (gate, why) for gates on but with nothing to check
+    sweep_min_ready: float = 1.0  # below 1: a hard-down primary may swap with this share of DIDs proven
 
     def primary_down(self, usable: int, total: int) -> str | None:
         """Which rule says the primary is down with `usable` of `total` trunks usable (None: it is up)."""
@@ -288,7 +292,8 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
     else:  # some trunks still carry calls: the partial-outage rule fired
         why_down = f"primary carrier down by policy.primary_down_when: {rules.primary_down(usable, len(primary))} " \
                    f"({health})"
-    gaps = readiness_gaps(obs, rules)
+    partial = partial_sweep(obs, rules) if hard_down else None
+    gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - {"sweep"}) if partial else rules)
     if gaps:
         snap, alerts = _alert_once(snap, Notify(
             "secondary_not_ready", "critical",
@@ -302,9 +307,16 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
     bypass = " (breaker bypassed: calls on a dead trunk cannot be split)" if blocked else ""
     edge = _edge_note(obs, now)
     count = calls if calls is not None else "unknown"
-    reason = f"{why_down}; secondary ready{unconfigured_note(rules)}; {count} active calls{bypass}{edge}"
-    return _start_swap(snap, Role.SECONDARY, "automatic", reason, now,
-                       f"activating the secondary carrier: {reason}", rules)
+    ready = f"secondary ready but for {partial}" if partial else "secondary ready"
+    reason = f"{why_down}; {ready}{unconfigured_note(rules)}; {count} active calls{bypass}{edge}"
+    d = _start_swap(snap, Role.SECONDARY, "automatic", reason, now, f"activating the secondary carrier: {reason}",
+                    rules)
+    if partial and d.swap is not None:
+        left = ", ".join(obs.readiness.sweep_unready) or "see `trunkguard sweep`"
+        d = Decision(d.snapshot, (*d.intents, Notify("partial_sweep", "critical", f"swapping with {partial}, since "
+                                                     f"the primary is hard down: DIDs left unreachable: {left}")),
+                     d.sentence)
+    return d
 
 
 def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None, why_down: str) -> Decision:
@@ -425,8 +437,10 @@ def adopt(snap: PairSnapshot, active: Role, now: float, when: str, detail: str =
     return Decision(adopted, (Notify("routing_drift", "critical", page),), sentence + after)
 
 
-def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: PolicyRules | None = None) -> Decision:
-    """A person's action. Each is recorded with who and why by the caller's audit trail."""
+def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: PolicyRules | None = None,
+             obs: Observation | None = None) -> Decision:
+    """A person's action. Each is recorded with who and why by the caller's audit trail. `obs`: what the
+    gates a failover does not skip are checked against."""
     by = f"{action.who} ({action.why})"
     if action.kind == "ack":
         return Decision(replace(snap, acked=action), (Notify("acknowledged", "info", f"acknowledged by {by}"),),
@@ -471,8 +485,18 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
     if action.kind == "failover":
         if snap.active is Role.SECONDARY:
             return Decision(snap, (), f"failover by {by} ignored: routing is already on the secondary carrier")
+        rules = rules or PolicyRules()
+        if action.skip:  # the gates not named are checked: only what the person knowingly skips is skipped
+            skipped = ", ".join(action.skip)
+            gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - set(action.skip))) if obs else []
+            if gaps:
+                return Decision(snap, (), f"failover by {by} refused: skipping {skipped}, the secondary is still not "
+                                          f"ready: {'; '.join(gaps)}")
+            return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; gate {skipped} skipped, the other "
+                               "gates passed; breaker not checked", now,
+                               f"activating the secondary carrier: forced by {by}, gate {skipped} skipped", rules)
         return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; readiness and breaker not checked",
-                           now, f"activating the secondary carrier: forced by {by}", rules or PolicyRules())
+                           now, f"activating the secondary carrier: forced by {by}", rules)
     if snap.active is Role.PRIMARY:  # failback
         return Decision(snap, (), f"failback by {by} ignored: routing is already on the primary carrier")
     return Decision(replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
@@ -514,6 +538,16 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
             note = notes.get(gate)
             gaps.append(f"{name}: {note}" if note else f"{name} {f'{verb} not run' if value is None else 'failed'}")
     return gaps
+
+
+def partial_sweep(obs: Observation, rules: PolicyRules) -> str | None:
+    """With `sweep_min_ready` below 1, a failed sweep that still proved that share of the DIDs may let a
+    hard-down primary swap (what calls could reach beats none): the words for it, or None."""
+    r = obs.readiness
+    if "sweep" not in rules.gates or r.sweep_ok is not False or rules.sweep_min_ready >= 1.0 \
+            or r.sweep_ready is None or r.sweep_ready < rules.sweep_min_ready:
+        return None
+    return f"the DID sweep ({r.sweep_ready:.0%} of the DIDs proven, {rules.sweep_min_ready:.0%} needed)"
 
 
 def unconfigured_note(rules: PolicyRules) -> str:

@@ -398,7 +398,7 @@ def _operator(state: MachineState, action: OperatorAction, now: float, rules: Ma
         out.said.append(f"{action.kind} by {action.who} refused: the platform's routing has not been read yet "
                         "(trunkguard acts only on what the platform shows)")
         return state
-    d = operator(state.pair, action, now, rules.policy)
+    d = operator(state.pair, action, now, rules.policy, state.observation(rules, now))
     out.effects.append(RecordAction(action, d.sentence))
     state = _apply(state, d, "operator", out, force=True)
     return _decide(state, now, rules, out)

@@ -49,6 +49,8 @@ def _action_json(action: OperatorAction | None) -> dict[str, Any] | None:
     out: dict[str, Any] = {"kind": action.kind, "who": action.who, "why": action.why, "at": action.at}
     if action.trunk is not None:
         out.update(trunk=action.trunk, until=action.until)
+    if action.skip:
+        out["skip"] = list(action.skip)
     return out
 
 
@@ -57,7 +59,7 @@ def _action(data: dict[str, Any] | None) -> OperatorAction | None:
         return None
     until = data.get("until")
     return OperatorAction(data["kind"], data["who"], data["why"], float(data["at"]), data.get("trunk"),
-                          None if until is None else float(until))
+                          None if until is None else float(until), tuple(str(g) for g in data.get("skip") or ()))
 
 
 # ---- the machine's events, for the trace -------------------------------------------------------
