@@ -28,7 +28,7 @@ def test_probe_json_reports_sipp_200_with_rtt(sipp_uas: Callable[..., Sipp]) -> 
     result = _cli("probe", sipp.uri, "--count", "3", "--interval", "100ms", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["target"] == sipp.uri and data["sent"] == 3 and data["ok"] == 3
+    assert data["target"] == sipp.uri and data["sent"] == 3 and data["passed"] == 3 and data["ok"] is True
     assert [r["seq"] for r in data["results"]] == [1, 2, 3]
     for row in data["results"]:
         assert set(row) == {"seq", "status", "code", "reason", "rtt_ms"}
@@ -62,7 +62,9 @@ def test_rejected_code_and_alive_codes(sipp_uas: Callable[..., Sipp]) -> None:
     row = json.loads(rejected.stdout)["results"][0]
     assert (row["status"], row["code"], row["reason"]) == ("rejected", 503, "Service Unavailable")
     accepted = _cli("probe", sipp.uri, "--alive-codes", "200-299,503", "--json")
-    assert accepted.returncode == 0 and json.loads(accepted.stdout)["ok"] == 1
+    assert rejected.returncode == 1 and json.loads(rejected.stdout)["ok"] is False
+    assert json.loads(rejected.stdout)["passed"] == 0
+    assert accepted.returncode == 0 and json.loads(accepted.stdout)["ok"] is True
 
 
 @pytest.mark.parametrize(

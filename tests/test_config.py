@@ -88,7 +88,9 @@ def test_cli_config_check_valid_and_invalid() -> None:
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] is True and [t["name"] for t in data["trunks"]] == ["primary-1", "primary-2", "secondary-1"]
-    assert any("carrier-a-ca.pem" in w for w in data["warnings"])
+    assert {"path": "carriers.primary.trunks[0].tls.ca_file",  # warnings name their field, as errors do
+            "rule": "carrier-a-ca.pem does not exist (trunk primary-1)"} in [
+        {**w, "rule": w["rule"].rsplit("/", 1)[-1]} for w in data["warnings"]]
     bad = _cli("config", "check", str(CONFIGS / "bad" / "timeout_not_shorter_than_interval.yaml"))
     assert bad.returncode == 2
     assert "carriers.primary.health.timeout: must be shorter than interval (5s)" in bad.stderr

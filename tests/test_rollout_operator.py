@@ -119,11 +119,11 @@ def test_after_a_clean_stop_status_shows_the_lease_released_with_no_expiry(tmp_p
     store.close()
     config = _config(tmp_path, url)
     result = CliRunner().invoke(cli, ["status", "--json", "--config", str(config)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # 3: the stored view only (no daemon answered)
     shown = json.loads(result.stdout)["lease"]
     assert shown["expires_at"] is None and shown["released"] is True and shown["left_s"] == 0, shown
     text = CliRunner().invoke(cli, ["status", "--config", str(config)], terminal_width=200)
-    assert text.exit_code == 0 and "released by r2/h/2/y (term 2) when it stopped" in text.output, text.output
+    assert text.exit_code == 3 and "released by r2/h/2/y (term 2) when it stopped" in text.output, text.output
     assert "1970" not in result.stdout + text.output
 
 
@@ -227,11 +227,11 @@ async def test_observe_mode_failover_wait_answers_at_once_and_status_says_observ
                                                                         "platform")
     # stopped cleanly: the stored view says observe mode too, and the lease it gave up as released
     code, out, _ = await _invoke("status", "--config", str(config))
-    assert code == 0 and out.splitlines()[0] == "observe mode: nothing is written to the platform (policy.mode in " \
+    assert code == 3 and out.splitlines()[0] == "observe mode: nothing is written to the platform (policy.mode in " \
         "this config)", out
     assert "when it stopped: no replica is acting" in out, out
     code, out, _ = await _invoke("status", "--config", str(config), "--json")
-    assert code == 0 and json.loads(out)["lease"]["expires_at"] is None, out
+    assert code == 3 and json.loads(out)["lease"]["expires_at"] is None, out
 
 
 async def test_in_act_mode_the_status_header_says_where_calls_go_and_nothing_of_observe_mode(tmp_path: Path) -> None:

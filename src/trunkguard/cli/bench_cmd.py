@@ -6,17 +6,15 @@ from pathlib import Path
 
 import typer
 
-from trunkguard import aio
-from trunkguard.cli.common import EXIT_FAILED, emit_json, tls_for, usage_error
-from trunkguard.durations import parse_duration
+from trunkguard.cli.common import EXIT_FAILED, emit_json, examples, tls_for, usage_error
 from trunkguard.errors import ResolveError, SipUriError, TransportError
-from trunkguard.loadgen import options_load
-from trunkguard.sip.uri import parse_uri
 
 app = typer.Typer(help="Measure trunkguard's own speed against a SIP peer.", no_args_is_help=True)
 
 
-@app.command("options")
+@app.command("options", epilog=examples(
+    "trunkguard bench options sip:127.0.0.1:5060 --concurrency 64 --duration 10s",
+    "trunkguard bench options \"sip:sbc.lab.test:5061;transport=tls\" --ca-file lab-ca.pem --json"))
 def options(
     uri: str = typer.Argument(..., help="The peer, e.g. sip:127.0.0.1:5060"),
     concurrency: int = typer.Option(64, "--concurrency", "-n", min=1, max=10_000,
@@ -29,6 +27,11 @@ def options(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Keep N OPTIONS transactions in flight for a while; report the completed rate and RTT."""
+    from trunkguard import aio
+    from trunkguard.durations import parse_duration
+    from trunkguard.loadgen import options_load
+    from trunkguard.sip.uri import parse_uri
+
     try:
         target = parse_uri(uri)
         seconds, warm, deadline = (parse_duration(v) for v in (duration, warmup, timeout))

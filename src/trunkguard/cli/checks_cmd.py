@@ -9,39 +9,32 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from trunkguard import aio
-from trunkguard.actuation.base import Platform
-from trunkguard.actuation.factory import platform_from_config
-from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, load_or_exit, tls_for, usage_error
-from trunkguard.config import Config, TrunkConfig
-from trunkguard.core.wording import count
-from trunkguard.durations import parse_duration
-from trunkguard.errors import ConfigError, SipUriError
-from trunkguard.parity import differences, reads_live
-from trunkguard.probing.did_sweep import SweepResult, carrier_dids, sweep_trunk
-from trunkguard.probing.expect import AnswerExpectation
-from trunkguard.probing.sip_invite import CallPlan, CallResult, place_call
-from trunkguard.probing.tls_cert import CertReport, inspect_config
-from trunkguard.readiness import (
-    AnswersParity,
-    CheckResult,
-    answers_parity,
-    certs_result,
-    check_parity_live,
-    parity_result,
-    store_result,
-    sweep_expectation,
-    sweep_result,
+from trunkguard.cli.common import (
+    CONFIG,
+    EXIT_FAILED,
+    config_error_exit,
+    emit_json,
+    load_or_exit,
+    require_store_driver,
+    tls_for,
+    usage_error,
 )
-from trunkguard.sip.client import SipClient
-from trunkguard.sip.sdp import AnswerSummary
-from trunkguard.sip.uri import parse_uri
-from trunkguard.store import Store, StoreError
+from trunkguard.core.wording import count
+from trunkguard.errors import ConfigError, SipUriError, StoreError
+
+if TYPE_CHECKING:  # the probes, the store and the platform are imported by the commands that use them
+    from trunkguard.actuation.base import Platform
+    from trunkguard.config import Config, TrunkConfig
+    from trunkguard.probing.did_sweep import SweepResult
+    from trunkguard.probing.expect import AnswerExpectation
+    from trunkguard.probing.sip_invite import CallPlan, CallResult
+    from trunkguard.probing.tls_cert import CertReport
+    from trunkguard.readiness import AnswersParity, CheckResult
+    from trunkguard.sip.sdp import AnswerSummary
 
 
 def media(
@@ -56,6 +49,11 @@ def media(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Place a test call to URI, check RTP flows both ways, hang up. Exit 0 only when ok."""
+    from trunkguard import aio
+    from trunkguard.durations import parse_duration
+    from trunkguard.probing.sip_invite import CallPlan
+    from trunkguard.sip.uri import parse_uri
+
     try:
         target = parse_uri(uri)
         seconds, timeout, answer = (parse_duration(v) for v in (duration, rtp_timeout, answer_timeout))
@@ -94,6 +92,9 @@ def _answer_text(a: AnswerSummary) -> str:
 
 
 async def _one_call(plan: CallPlan) -> CallResult:
+    from trunkguard.probing.sip_invite import place_call
+    from trunkguard.sip.client import SipClient
+
     async with SipClient() as client:
         return await place_call(client, plan)
 
@@ -108,12 +109,18 @@ def sweep_cmd(
 ) -> None:
     """Call every DID of a carrier through its first trunk (a TLS trunk with its `tls` settings); every one
     must answer 200."""
+    from trunkguard import aio
+    from trunkguard.config_checks import sweep_expectation
+    from trunkguard.probing.did_sweep import carrier_dids
+    from trunkguard.readiness import sweep_result
+
     cfg = load_or_exit(config, as_json=as_json)
+    require_store_driver(cfg, as_json=as_json)
     if carrier not in ("primary", "secondary"):
         usage_error(f"--carrier must be primary or secondary, not {carrier!r}")
     chosen = getattr(cfg.carriers, carrier)
     try:
-        dids = carrier_dids(chosen, carrier)
+        dids = carrier_dids(chosen.dids, chosen.dids_file, carrier)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
     rate = cps if cps is not None else chosen.sweep.cps
@@ -135,8 +142,9 @@ def sweep_cmd(
                 row = failed.get(did)
                 writer.writerow([did, row is None, "" if code is None else code,
                                  "" if row is None else row["reason"]])
-    if as_json:
-        emit_json(result.as_dict())
+    if as_json:  # `ok` is the verdict (a boolean, as in every --json output); the count is `answered`
+        found = result.as_dict()
+        emit_json({"ok": result.passed, **{k: v for k, v in found.items() if k != "ok"}, "answered": found["ok"]})
     else:
         by = " by the contact center" if expect is not None else ""
         typer.echo(f"{carrier} carrier: {result.ok}/{result.total} DIDs answered 200{by} in {result.duration_s:.1f}s "
@@ -150,11 +158,18 @@ def sweep_cmd(
 
 async def _sweep(role: str, trunk: TrunkConfig, dids: list[str], cps: float, concurrency: int, timeout: float,
                  show: bool, expect: AnswerExpectation | None, caller: str | None) -> SweepResult:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from trunkguard.probing.did_sweep import sweep_trunk
+    from trunkguard.rules import tls_files
+    from trunkguard.sip.client import SipClient
+
     columns = (TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show, transient=True) as progress:
         task = progress.add_task("sweep", total=len(dids))
         async with SipClient() as client:
-            return await sweep_trunk(client, role, trunk, dids, cps=cps, concurrency=concurrency,
+            return await sweep_trunk(client, role, trunk.name, trunk.sip_uri, tls_files(trunk), dids, cps=cps,
+                                     concurrency=concurrency,
                                      answer_timeout=timeout, expect=expect, caller=caller,
                                      on_progress=lambda done, _r: progress.update(task, completed=done))
 
@@ -165,13 +180,19 @@ def certs(
 ) -> None:
     """Read every TLS trunk's certificate, and hold its public key against the trunk's pins
     (tls.pin_sha256). Exit 1 if any is within the warning window or fails (a pin only under enforce)."""
+    from trunkguard import aio
+    from trunkguard.probing.tls_cert import inspect_trunks
+    from trunkguard.readiness import certs_result
+    from trunkguard.rules import tls_trunks
+
     cfg = load_or_exit(config, as_json=as_json)
-    reports = aio.run(inspect_config(cfg))
+    require_store_driver(cfg, as_json=as_json)
+    reports = aio.run(inspect_trunks(tls_trunks(cfg)))
     warn = cfg.tls.warn_days
     _store(cfg, certs_result(reports, warn))
     ok = all(r.healthy(warn) for r in reports)
     if as_json:
-        emit_json({"certs": [r.as_dict() for r in reports]})
+        emit_json({"ok": ok, "certs": [r.as_dict() for r in reports]})
     else:
         if not reports:
             typer.echo("no TLS trunks in this configuration")
@@ -204,7 +225,11 @@ def parity(
     """Compare the carriers' profiles (codec order, DTMF, SRTP/TLS, NAT, early media, ptime), and the SDP
     answers their newest stored sweeps got (these count only when both carriers have some). With --live,
     what the platform really has instead of the profiles, held against them where they are declared."""
+    from trunkguard.config_checks import differences
+    from trunkguard.readiness import parity_result
+
     cfg = load_or_exit(config, as_json=as_json)
+    require_store_driver(cfg, as_json=as_json)
     if live:
         _parity_live(cfg, as_json)
         return
@@ -235,6 +260,10 @@ def parity(
 def _parity_live(cfg: Config, as_json: bool) -> None:
     """`parity --live`: the platform's trunk settings compared, with the stored SDP answers, and stored
     as the parity result."""
+    from trunkguard import aio
+    from trunkguard.app import platform_from_config
+    from trunkguard.rules import reads_live
+
     if not reads_live(cfg):
         kind = cfg.platform.kind if cfg.platform is not None else "(none)"
         usage_error(f"--live reads each carrier's trunk settings from the platform, and platform kind {kind} "
@@ -268,6 +297,8 @@ def _parity_live(cfg: Config, as_json: bool) -> None:
 
 
 async def _read_live_parity(cfg: Config, platform: Platform, answers: AnswersParity) -> CheckResult:
+    from trunkguard.config_checks import check_parity_live
+
     try:
         return await check_parity_live(cfg, platform, answers)
     finally:
@@ -276,6 +307,9 @@ async def _read_live_parity(cfg: Config, platform: Platform, answers: AnswersPar
 
 def _stored_answers(cfg: Config) -> AnswersParity:
     """The carriers' SDP answers compared, read from the store without creating it."""
+    from trunkguard.readiness import AnswersParity, answers_parity
+    from trunkguard.store import Store
+
     try:
         store = Store(cfg.storage.url)
     except StoreError as exc:
@@ -290,6 +324,8 @@ def _stored_answers(cfg: Config) -> AnswersParity:
 
 def _store(cfg: Config, result: CheckResult) -> None:
     """Keep the result where every replica's readiness gates read it: the config's store."""
+    from trunkguard.config_checks import store_result
+
     try:
         store_result(cfg, result)
     except StoreError as exc:

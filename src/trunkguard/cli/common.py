@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import ssl
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from trunkguard.config import Config, load_config
-from trunkguard.errors import ConfigError, TlsError
-from trunkguard.sip.transport import client_tls_context
-from trunkguard.sip.uri import SipUri, Transport
+from trunkguard.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where used: `--version`, `--help` and `probe` start without them
+    import ssl
+
+    from trunkguard.config import Config
+    from trunkguard.sip.uri import SipUri
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_STORED_VIEW = 3  # `status`: the daemon did not answer; what is shown is the store's record
 
 
 # Keys whose values are moments (epoch seconds in the API and the store): `--json` gives them as ISO 8601
@@ -40,6 +43,11 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(iso_times(data), indent=2, default=str) + "\n")
 
 
+def examples(*lines: str) -> str:
+    """A command's `--help` epilog: one example command line a paragraph (typer keeps paragraphs apart)."""
+    return "\n\n".join(["Examples:", *(f"  $ {line}" for line in lines)])
+
+
 def usage_error(message: str) -> NoReturn:
     typer.echo(f"trunkguard: {message}", err=True)
     raise typer.Exit(EXIT_USAGE)
@@ -58,6 +66,10 @@ def tls_for(target: SipUri, *, ca_file: Path | None = None, cert_file: Path | No
             key_file: Path | None = None, insecure: bool = False) -> ssl.SSLContext | None:
     """The client TLS context a command's options ask for, for a TLS target; None otherwise. A bad
     file or key is a usage error (exit 2)."""
+    from trunkguard.errors import TlsError
+    from trunkguard.sip.transport import client_tls_context
+    from trunkguard.sip.uri import Transport
+
     if target.transport is not Transport.TLS:
         return None
     try:
@@ -85,10 +97,31 @@ def find_config(path: Path | None) -> Path:
 
 
 def load_or_exit(path: Path | None, *, as_json: bool = False) -> Config:
+    from trunkguard.config import load_config
+
     try:
         return load_config(find_config(path))
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
+
+
+def store_driver_problem(url: str) -> str | None:
+    """Why this install cannot open the store at `url`: PostgreSQL needs psycopg, which comes with the
+    `postgres` extra (a SQLite store needs nothing more). None when it can."""
+    import importlib.util
+
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")) \
+            and importlib.util.find_spec("psycopg") is None:
+        return "is a PostgreSQL store, and this install has no PostgreSQL driver (psycopg): " \
+               "pip install 'trunkguard[postgres]'"
+    return None
+
+
+def require_store_driver(cfg: Config, *, as_json: bool = False) -> None:
+    """Exit 2 naming the `postgres` extra when the config's store needs a driver this install lacks."""
+    problem = store_driver_problem(cfg.storage.url)
+    if problem is not None:
+        config_error_exit(ConfigError([("storage.url", problem)], "this installation"), as_json=as_json)
 
 
 def iso(at: float) -> str:

@@ -1,57 +1,128 @@
-"""`trunkguard config check FILE` and `trunkguard config schema`."""
+"""`trunkguard config check FILE [--env]`, `trunkguard config schema` and `trunkguard config reference`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from trunkguard.advice import policy_warnings
-from trunkguard.cli.common import EXIT_USAGE, emit_json, load_or_exit
-from trunkguard.config import Config, json_schema
-from trunkguard.core.vantage import quorum_need
-from trunkguard.durations import format_duration
+from trunkguard.cli.common import (
+    EXIT_USAGE,
+    config_error_exit,
+    emit_json,
+    examples,
+    load_or_exit,
+    store_driver_problem,
+)
+
+if TYPE_CHECKING:
+    from trunkguard.config import Config
 
 app = typer.Typer(help="Validate a configuration file or print its JSON Schema.", no_args_is_help=True)
 
 
-def file_warnings(config: Config) -> list[str]:
-    """Files the config names that are not there (not an error: they may exist where it runs)."""
-    warnings: list[str] = []
-    for role, carrier, trunk in config.all_trunks():
-        if trunk.tls is not None:
-            for name in ("ca_file", "cert_file", "key_file"):
-                path = getattr(trunk.tls, name)
-                if path is not None and not path.exists():
-                    warnings.append(f"carriers.{role} trunk {trunk.name}: tls.{name} {path} does not exist")
+def file_warnings(config: Config) -> list[tuple[str, str]]:
+    """(field path, rule) for each file the config names that is not there (not an error: it may exist
+    where the daemon runs)."""
+    warnings: list[tuple[str, str]] = []
+    for role in ("primary", "secondary"):
+        carrier = getattr(config.carriers, role)
+        for i, trunk in enumerate(carrier.trunks):
+            if trunk.tls is not None:
+                for name in ("ca_file", "cert_file", "key_file"):
+                    path = getattr(trunk.tls, name)
+                    if path is not None and not path.exists():
+                        warnings.append((f"carriers.{role}.trunks[{i}].tls.{name}",
+                                         f"{path} does not exist (trunk {trunk.name})"))
         if carrier.dids_file is not None and not carrier.dids_file.exists():
-            warnings.append(f"carriers.{role}.dids_file {carrier.dids_file} does not exist")
+            warnings.append((f"carriers.{role}.dids_file", f"{carrier.dids_file} does not exist"))
     return warnings
 
 
-@app.command("check")
+def named_secrets(config: Config) -> list[tuple[str, str]]:
+    """(field path, variable) for every secret the config names: each `*_env` key that has a value,
+    defaults included (api.token_env is TRUNKGUARD_API_TOKEN unless set to null)."""
+    from pydantic import BaseModel
+
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                child, where = getattr(value, name), f"{path}.{name}" if path else name
+                if name.endswith("_env") and isinstance(child, str):
+                    found.append((where, child))
+                else:
+                    walk(child, where)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+
+    walk(config, "")
+    return found
+
+
+def check_environment(config: Config) -> list[tuple[str, str]]:
+    """Read every secret the config names, through the daemon's one reader (credentials.Secrets); raise
+    its ConfigError naming each variable that is unset or empty (never a value). The (path, variable)
+    pairs read."""
+    from trunkguard.credentials import Secrets
+
+    named = named_secrets(config)
+    secrets = Secrets()
+    for field, variable in named:
+        secrets.get(field, variable)
+    secrets.check()
+    return named
+
+
+@app.command("check", epilog=examples(
+    "trunkguard config check trunkguard.yaml",
+    "trunkguard config check --strict --json trunkguard.yaml     # in CI",
+    "trunkguard config check --env /etc/trunkguard/trunkguard.yaml     # systemd ExecStartPre"))
 def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
           as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-          strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors (exit 2): for CI.")) -> None:
+          strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors (exit 2): for CI."),
+          env: bool = typer.Option(False, "--env", help="Also check that every secret the config names (each "
+                                                        "*_env key) is set in this environment: for systemd's "
+                                                        "ExecStartPre.")) -> None:
     """Validate FILE: exit 0 if it is valid, 2 naming each bad field and the rule it breaks.
     Settings that are valid but likely to flap are warnings (errors with --strict)."""
+    from trunkguard.config_advice import policy_warnings
+    from trunkguard.core.vantage import quorum_need
+    from trunkguard.durations import format_duration
+    from trunkguard.errors import ConfigError
+
     config = load_or_exit(file, as_json=as_json)
-    advice = policy_warnings(config)
-    warnings = file_warnings(config) + [f"{field}: {why}" for field, why in advice]
+    warnings = policy_warnings(config) + file_warnings(config)
+    driver = store_driver_problem(config.storage.url)
+    if driver is not None:
+        warnings.append(("storage.url", driver))
+    secrets: list[tuple[str, str]] = []
+    if env:
+        try:
+            secrets = check_environment(config)
+        except ConfigError as exc:
+            config_error_exit(exc, as_json=as_json)
     failed = strict and bool(warnings)
     if as_json:
-        problems = [{"path": field, "rule": why} for field, why in advice] + \
-            [{"path": "(files)", "rule": w} for w in file_warnings(config)]
-        emit_json({"ok": not failed, "problems": problems if failed else [], "warnings": [] if failed else warnings,
+        found = [{"path": field, "rule": why} for field, why in warnings]
+        emit_json({"ok": not failed, "problems": found if failed else [], "warnings": [] if failed else found,
                    "trunks": [{"carrier": role, "name": t.name, "uri": t.uri, "alive_codes": str(t.alive_codes)}
-                              for role, _, t in config.all_trunks()]})
+                              for role, _, t in config.all_trunks()],
+                   **({"secrets": [{"path": field, "variable": v, "set": True} for field, v in secrets]}
+                      if env else {})})
         if failed:
             raise typer.Exit(EXIT_USAGE)
         return
     if failed:
         typer.echo(f"{file}: not accepted with --strict:", err=True)
-        for warning in warnings:
-            typer.echo(f"  {warning}", err=True)
+        for field, why in warnings:
+            typer.echo(f"  {field}: {why}", err=True)
         raise typer.Exit(EXIT_USAGE)
     typer.echo(f"{file}: valid")
     for role, carrier, trunk in config.all_trunks():
@@ -65,17 +136,24 @@ def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
         typer.echo(f"  vantages: {names}; the primary is down when {need} of {len(v.names) + v.edge} agree")
     typer.echo(f"  lease: {format_duration(config.replica.lease_ttl)}, renewed every "
                f"{format_duration(round(config.replica.lease_ttl / 3, 3))}")
-    for warning in warnings:
-        typer.echo(f"  warning: {warning}")
+    if env:
+        names = ", ".join(sorted({v for _, v in secrets})) or "none named"
+        typer.echo(f"  environment: every secret the config names is set ({names})")
+    for field, why in warnings:
+        typer.echo(f"  warning: {field}: {why}")
 
 
-@app.command("schema")
+@app.command("schema", epilog=examples(
+    "trunkguard config schema > schema/trunkguard.schema.json"))
 def schema() -> None:
     """Print the configuration's JSON Schema (for editors and CI linting)."""
+    from trunkguard.config import json_schema
+
     emit_json(json_schema())
 
 
-@app.command("reference")
+@app.command("reference", epilog=examples(
+    "trunkguard config reference > docs/configuration.md"))
 def reference() -> None:
     """Print the configuration reference (Markdown), generated from the schema."""
     from trunkguard.config_reference import render

@@ -1,4 +1,4 @@
-"""`trunkguard cycle`: one round for a scheduler (trunkguard/cycle.py has the steps and exit codes)."""
+"""`trunkguard cycle`: one round for a scheduler (cli/cycle.py has the steps and exit codes)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,23 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from trunkguard import aio, logs
-from trunkguard.app import Service
-from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, find_config, usage_error
-from trunkguard.config import load_config
-from trunkguard.cycle import SWAP_FAILED, TROUBLE, CycleResult, cycle_config, one_cycle
-from trunkguard.durations import parse_duration
+from trunkguard.cli.common import (
+    CONFIG,
+    EXIT_FAILED,
+    config_error_exit,
+    emit_json,
+    find_config,
+    store_driver_problem,
+    usage_error,
+)
 from trunkguard.errors import ConfigError, TrunkguardError
+
+if TYPE_CHECKING:
+    from trunkguard.cli.cycle import CycleResult
 
 
 def run_cycle(config: Path, *, deadline: float = 60.0, name: str | None = None,
@@ -24,7 +31,16 @@ def run_cycle(config: Path, *, deadline: float = 60.0, name: str | None = None,
     """One cycle against the config's store and platform (deploy/lambda and deploy/azure-function call
     this). Raises ConfigError for a bad config or environment, StoreError for an unreachable store.
     No API is served, so no API token is needed (`api.token_env` may be unset)."""
+    from trunkguard.config import load_config
+
     cfg = load_config(config)
+    problem = store_driver_problem(cfg.storage.url)
+    if problem is not None:  # said before the daemon's parts are even imported
+        raise ConfigError([("storage.url", problem)], "this installation")
+    from trunkguard import aio
+    from trunkguard.app import Service
+    from trunkguard.cli.cycle import cycle_config, one_cycle
+
     service = Service.build(cycle_config(cfg), environ, name=name, candidate=False)
     return aio.run(one_cycle(service, deadline, recheck_every=cfg.policy.readiness.recheck_interval))
 
@@ -38,6 +54,9 @@ def scheduled(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """The serverless handlers' one call: the config at $TRUNKGUARD_CONFIG, the run's deadline at
     $TRUNKGUARD_CYCLE_DEADLINE (seconds, default 50: under a one-minute schedule), the result logged as
     one JSON line and returned. Secrets come from the environment, as for the daemon."""
+    from trunkguard import logs
+    from trunkguard.cli.cycle import SWAP_FAILED, TROUBLE
+
     env = os.environ if environ is None else environ
     logs.configure(logging.INFO, "json")
     path = Path(env.get("TRUNKGUARD_CONFIG", "/etc/trunkguard/trunkguard.yaml"))
@@ -57,6 +76,9 @@ def cycle(config: Path | None = CONFIG,
     """One round for a scheduler: probe every trunk (confirming failures within the run), take the lease,
     decide once, carry out queued actions and at most one swap, record, exit. Exit 0 nothing to do,
     10 swapped, 11 swap failed, 12 waiting on calls or a person, 3 another replica leads, 1 trouble."""
+    from trunkguard import logs
+    from trunkguard.durations import parse_duration
+
     logs.configure(logging.INFO if verbose else logging.WARNING)
     try:
         seconds = parse_duration(deadline)

@@ -10,7 +10,6 @@ Exit 0 when the cutover (onset to committed swap) meets the profile's target.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import shutil
@@ -18,28 +17,31 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import typer
-from rich.console import Console
 
-from trunkguard import aio
-from trunkguard.api.view import status_json
-from trunkguard.app import Service
 from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
-from trunkguard.config import parse_config
 from trunkguard.core.wording import count
-from trunkguard.lab.lab import PROFILES, Lab, free_tcp_port, lab_environment, running_lab
-from trunkguard.lab.responder import Fault
-from trunkguard.readiness import run_readiness
+
+if TYPE_CHECKING:  # the lab, the daemon and httpx are imported when the drill runs
+    from rich.console import Console
+
+    from trunkguard.app import Service
+    from trunkguard.lab.lab import Lab
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 @dataclass
 class Drill:
     profile: str
     quiet: bool
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    console: Console = field(default_factory=_console)
     started: float = field(default_factory=time.monotonic)
     swaps: list[dict[str, Any]] = field(default_factory=list)
     cutover_s: float | None = None
@@ -60,6 +62,9 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
          keep: bool = typer.Option(False, "--keep", help="Keep the temporary folder (config, store, checks).")
          ) -> None:
     """Run the outage drill: the primary carrier dies, routing moves once, and comes back on approval."""
+    from trunkguard import aio
+    from trunkguard.lab.lab import PROFILES
+
     if profile not in PROFILES:
         usage_error(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     drill = Drill(profile, quiet=as_json)
@@ -86,6 +91,13 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
 
 
 async def _drill(drill: Drill, folder: Path) -> bool:
+    import asyncio
+
+    from trunkguard.app import Service
+    from trunkguard.config import parse_config
+    from trunkguard.config_checks import run_readiness
+    from trunkguard.lab.lab import PROFILES, free_tcp_port, lab_environment, running_lab
+
     token = secrets.token_urlsafe(16)
     p = PROFILES[drill.profile]
     async with running_lab() as lab:
@@ -111,6 +123,13 @@ async def _drill(drill: Drill, folder: Path) -> bool:
 
 
 async def _script(drill: Drill, lab: Lab, service: Service, api: str, token: str, target: float) -> bool:
+    import asyncio
+
+    import httpx
+
+    from trunkguard.api.view import status_json
+    from trunkguard.lab.responder import Fault
+
     slow = drill.profile == "guide"
     poll = service.config.policy.poll_interval
 

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from trunkguard.cli.common import CONFIG_ENV, EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json, load_or_exit, usage_error
-from trunkguard.flows.document import FlowDocument, FlowUnreadable, read_flow
-from trunkguard.flows.lint import RULES, Finding, LintContext, lint
+from trunkguard.cli.common import (
+    CONFIG_ENV,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    emit_json,
+    examples,
+    load_or_exit,
+    usage_error,
+)
 from trunkguard.flows.tone import SECONDS, TONE_HZ, tone_wav
+
+if TYPE_CHECKING:
+    from trunkguard.flows.document import FlowDocument
+    from trunkguard.flows.lint import Finding
+
+# The rules' names for --help, without importing the linter (and the config with it) to start: a test
+# holds this to trunkguard.flows.lint.RULES.
+RULE_NAMES = ("hardcoded-trunk", "trunk-variable", "sip-header", "dtmf-method", "no-failover-branch",
+              "lookup-no-failure-path")
 
 app = typer.Typer(help="Check contact-center flows for what breaks when the carrier changes.", no_args_is_help=True)
 
 
-@app.command("lint")
+@app.command("lint", epilog=examples(
+    "trunkguard flows lint flows/*.yaml --config trunkguard.yaml",
+    "trunkguard flows lint Main.i3InboundFlow --ignore dtmf-method --json"))
 def lint_cmd(
     files: list[Path] = typer.Argument(..., help="Archy YAML flows, or Architect exports (JSON, or the "
                                                  "base64 .i3* files Architect's Export writes)."),
@@ -27,17 +46,22 @@ def lint_cmd(
                                                         "a lookup does not read an activeCarrier column "
                                                         "(repeatable)."),
     ignore: list[str] = typer.Option([], "--ignore", help="A rule not to check (repeatable): "
-                                                          + ", ".join(RULES) + "."),
+                                                          + ", ".join(RULE_NAMES) + "."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Name, with the path inside the file, what in each flow breaks when the carrier changes:
     hard-coded trunks, trunk variables, SIP headers, DTMF methods, no failover branch, and a lookup
     of trunkguard's table without a failure path. Exit 0 clean, 1 findings, 2 a file it cannot read."""
+    from trunkguard.flows.document import FlowUnreadable, read_flow
+    from trunkguard.flows.lint import RULES, LintContext, lint
+
     unknown = [rule for rule in ignore if rule not in RULES]
     if unknown:
         usage_error(f"--ignore {', '.join(unknown)}: no such rule; the rules are {', '.join(RULES)}")
-    loaded = load_or_exit(config, as_json=as_json) if config is not None else None
-    ctx = LintContext.build(loaded, trunks=trunk, tables=table, ignore=ignore)
+    from trunkguard.rules import lint_words
+
+    words, tables = lint_words(load_or_exit(config, as_json=as_json)) if config is not None else ([], [])
+    ctx = LintContext.build(words=words, trunks=trunk, tables=[*table, *tables], ignore=ignore)
     results: list[dict[str, object]] = []
     unreadable = found = 0
     for file in files:
@@ -79,7 +103,7 @@ def _print_findings(file: Path, doc: FlowDocument, findings: list[Finding]) -> N
         typer.echo(f"{name}{where}: {f.rule}: {f.message}\n    at {f.path}")
 
 
-@app.command("tone")
+@app.command("tone", epilog=examples("trunkguard flows tone tone.wav --hz 1004"))
 def tone(out: Path = typer.Argument(..., help="The WAV file to write."),
          hz: float = typer.Option(TONE_HZ, "--hz", help="The tone's frequency (the sweep's expected tone)."),
          seconds: float = typer.Option(SECONDS, "--seconds", help="How long it plays.")) -> None:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import typer
 
-from trunkguard import aio
-from trunkguard.app import stop_on_signals
-from trunkguard.cli.common import EXIT_FAILED, emit_json, usage_error
-from trunkguard.lab.lab import PROFILES, lab_environment, running_lab
+from trunkguard.cli.common import EXIT_FAILED, emit_json, examples, usage_error
 
 app = typer.Typer(help="The lab: two simulated carriers and the platform emulator on loopback.",
-                  invoke_without_command=True, no_args_is_help=False)
+                  invoke_without_command=True, no_args_is_help=False,
+                  epilog=examples("trunkguard lab --dir /tmp/lab     # then: trunkguard run --config "
+                                  "/tmp/lab/trunkguard.yaml", "trunkguard lab fault carrier-a --down"))
 LAB_URL = typer.Option("http://127.0.0.1:8701", "--url", help="The lab's control URL (printed when it starts).")
 
 
@@ -28,6 +25,9 @@ def lab(ctx: typer.Context,
         profile: Literal["fast", "guide"] = typer.Option("fast", "--profile", help="The carriers' probe timing.")
         ) -> None:
     """Start the lab and write a config for `trunkguard run`; Ctrl-C stops it."""
+    from trunkguard import aio
+    from trunkguard.lab.lab import PROFILES
+
     if ctx.invoked_subcommand is not None:
         return
     if profile not in PROFILES:
@@ -37,6 +37,11 @@ def lab(ctx: typer.Context,
 
 
 async def _serve(folder: Path, port: int, api_port: int, profile: str) -> None:
+    import asyncio
+
+    from trunkguard.app import stop_on_signals
+    from trunkguard.lab.lab import lab_environment, running_lab
+
     stop = asyncio.Event()
     stop_on_signals(stop)
     token = secrets.token_urlsafe(12)
@@ -65,7 +70,9 @@ rehearse:
         await stop.wait()
 
 
-@app.command("fault")
+@app.command("fault", epilog=examples(
+    "trunkguard lab fault carrier-a --down", "trunkguard lab fault carrier-b --reject +15550000003",
+    "trunkguard lab fault carrier-a --heal"))
 def fault(carrier: str = typer.Argument(..., help="carrier-a or carrier-b."),
           down: bool = typer.Option(False, "--down", help="No answer at all."),
           code: int | None = typer.Option(None, "--code", help="Answer every request with this code, e.g. 503."),
@@ -76,6 +83,8 @@ def fault(carrier: str = typer.Argument(..., help="carrier-a or carrier-b."),
           heal: bool = typer.Option(False, "--heal", help="Clear every fault."),
           url: str = LAB_URL, as_json: bool = typer.Option(False, "--json")) -> None:
     """Switch a lab carrier's fault."""
+    import httpx
+
     body: dict[str, object] = {} if heal else {"down": down, "code": code, "loss": loss, "latency": latency,
                                                "media_down": media_down, "reject": reject}
     try:

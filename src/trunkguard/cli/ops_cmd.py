@@ -7,23 +7,32 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
-import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from trunkguard.cli.common import CONFIG, EXIT_FAILED, emit_json, find_config, iso, load_or_exit, usage_error
-from trunkguard.config import Config
-from trunkguard.core.failover import OperatorAction
-from trunkguard.durations import format_duration, parse_duration
-from trunkguard.runtime.headline import OBSERVE_MODE
-from trunkguard.store import Store, StoreError
+from trunkguard.cli import output
+from trunkguard.cli.common import (
+    CONFIG,
+    EXIT_FAILED,
+    EXIT_STORED_VIEW,
+    emit_json,
+    find_config,
+    iso,
+    load_or_exit,
+    require_store_driver,
+    usage_error,
+)
+
+if TYPE_CHECKING:  # httpx, the store (SQLAlchemy, Alembic) and the config are imported where used
+    import httpx
+    from rich.console import Console
+
+    from trunkguard.config import Config
+    from trunkguard.store import Store
 
 T = TypeVar("T")
 JSON = typer.Option(False, "--json", help="Print JSON.")
@@ -44,6 +53,10 @@ def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = Non
           fallback: bool = False) -> httpx.Response:
     """One request to the daemon at `api.listen` (HTTPS when `api.tls` is set), with the operator
     token for actions and the read token (or else the operator's) for reads."""
+    import ssl
+
+    import httpx
+
     host, _, port = cfg.api.listen.rpartition(":")
     if host in ("0.0.0.0", "[::]"):  # listening everywhere: this machine reaches it on loopback
         host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
@@ -87,18 +100,19 @@ def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
 
 def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
     """Where inbound routing points, each trunk's health, and anything waiting on a person. When the
-    daemon does not answer, the view stored in the config's store, and how old it is."""
+    daemon does not answer, the view stored in the config's store, and how old it is (exit 3: a stored view
+    only; 1 when neither the daemon nor the store answers)."""
     config = find_config(config)
     cfg = load_or_exit(config)
     try:
-        data = _json_or_fail(_call(cfg, "GET", "/api/v1/status", fallback=True))
+        data = _json_or_fail(_call(cfg, "GET", "/api/v1/status?samples=5", fallback=True))  # every trunk in full
     except Unreachable as exc:
         _stored_status(cfg, str(exc), as_json)
-        return
+        raise typer.Exit(EXIT_STORED_VIEW) from None
     if as_json:
         emit_json(data)
         return
-    console = Console()
+    console = output.console()
     header = (data.get("headline") or {}).get("calls")
     if header:  # the dashboard's header, in the same words (it says observe mode when observing)
         console.print(f"[bold]{header}.[/]")
@@ -107,17 +121,18 @@ def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
                   f"{data['state']}{flight}; leader={data['leader']} term={data['term']}")
     _replicas(console, data)
     named = any(t.get("targets") for c in data["carriers"].values() for t in c["trunks"])  # a trunk given by name
-    table = Table("carrier", "trunk", "state", "media", "usable", *(["targets"] if named else []), "last",
-                  "rtt ms (last 5)")
+    headers = ["carrier", "trunk", "state", "media", "usable", *(["targets"] if named else []), "last",
+               "rtt ms (last 5)"]
+    rows: list[list[str]] = []
     for role, carrier in data["carriers"].items():
         for t in carrier["trunks"]:
             rtts = " ".join(f"{s['rtt_ms']:.1f}" if s["rtt_ms"] is not None else "-" for s in t["samples"][-5:])
             targets = [_targets(t.get("targets", []))] if named else []
             media = "-" if t["media_ok"] is None else "ok" if t["media_ok"] else "FAILED"
             why = "SIP down" if t["state"] in ("down", "recovering") else "media failed"
-            table.add_row(role, t["name"], t["state"], media, "yes" if t["usable"] else f"NO: {why}", *targets,
-                          t["last_detail"][:40], rtts)
-    console.print(table)
+            rows.append([role, t["name"], t["state"], media, "yes" if t["usable"] else f"NO: {why}", *targets,
+                         t["last_detail"][:40], rtts])
+    output.print_table(console, headers, rows)
     if data.get("queued_activation"):
         q = data["queued_activation"]
         console.print(f"[yellow]activation queued[/] for {q['waited_s']}s: {q['active_calls']} active calls, "
@@ -141,14 +156,13 @@ def _replicas(console: Console, data: dict[str, Any]) -> None:
         console.print(f"[bold]leader:[/] {name} (term {lease.get('term')}, lease {lease.get('left_s', 0):.1f}s left)"
                       + ("  [this replica]" if lease.get("holder") == me.get("holder") else ""))
     if len(members) > 1 or (members and members[0]["holder"] != me.get("holder")):
-        table = Table("name", "kind", "host", "pid", "id", "heard", "role")
+        rows = []
         for m in members:
             role = "leader" if m["holder"] == lease.get("holder") else ("vantage" if m["kind"] == "agent" else
                                                                         "standby")
-            table.add_row(m["name"], m["kind"], m["host"], str(m["pid"]), m["holder"].rsplit("/", 1)[-1],
-                          f"{m['age_s']:.1f}s ago",
-                          role + (" (this one)" if m["holder"] == me.get("holder") else ""))
-        console.print(table)
+            rows.append([m["name"], m["kind"], m["host"], str(m["pid"]), m["holder"].rsplit("/", 1)[-1],
+                         f"{m['age_s']:.1f}s ago", role + (" (this one)" if m["holder"] == me.get("holder") else "")])
+        output.print_table(console, ["name", "kind", "host", "pid", "id", "heard", "role"], rows)
     quorum = data.get("vantages")
     if quorum:
         seen = ", ".join(f"{v['name']} {v['state']}" + (f" ({v['why']})" if v["why"] else "")
@@ -193,6 +207,8 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
     if not reason.strip():
         usage_error("--reason must say why")
     if queue:  # no daemon: `trunkguard cycle` runs from a scheduler and takes it from the store
+        from trunkguard.core.failover import OperatorAction
+
         action = OperatorAction(kind, who or getpass.getuser(), reason, time.time())  # type: ignore[arg-type]
         _from_store(cfg, lambda store: store.queue_action(action), why="cannot queue the action: ")
         sentence = f"{kind} by {action.who} ({reason}): queued in the store for the next `trunkguard cycle`"
@@ -201,6 +217,9 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
         else:
             typer.echo(sentence)
         return
+    from trunkguard.api.headline import OBSERVE_MODE
+    from trunkguard.durations import parse_duration
+
     try:
         waiting = parse_duration(wait) if wait else 0.0
     except ValueError as exc:
@@ -231,6 +250,8 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
 
 def _settled_swap(cfg: Config, role: str, since: float, waiting: float) -> dict[str, Any]:
     """The first swap to `role` opened after `since` once it has an outcome (or why none came)."""
+    from trunkguard.durations import format_duration
+
     end = time.monotonic() + waiting
     while True:
         intents = _json_or_fail(_call(cfg, "GET", "/api/v1/intents")).get("intents", [])
@@ -249,11 +270,23 @@ def _settled_swap(cfg: Config, role: str, since: float, waiting: float) -> dict[
 def failover(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
         queue: bool = QUEUE,
              force: bool = typer.Option(False, "--force", "-f", help="Do not ask for confirmation."),
-             wait: str | None = WAIT) -> None:
-    """Force inbound routing onto the secondary carrier now (readiness and breaker are not checked)."""
+             wait: str | None = WAIT,
+             skip_gate: list[str] = typer.Option(
+                 [], "--skip-gate", help="Skip only this readiness gate: sweep, certs or parity (repeatable); the "
+                                         "others are checked, and the failover is refused while they fail. Without "
+                                         "it nothing is checked.")
+             ) -> None:
+    """Force inbound routing onto the secondary carrier now (readiness and breaker are not checked, or, with
+    --skip-gate, every gate but the ones named is)."""
+    unknown = [g for g in skip_gate if g not in ("sweep", "certs", "parity")]
+    if unknown:
+        usage_error(f"--skip-gate {unknown[0]!r}: the gates are sweep, certs and parity")
+    if skip_gate and queue:
+        usage_error("--skip-gate needs the daemon to check the other gates now; it cannot be queued")
     if not force and not typer.confirm("Move inbound routing to the secondary carrier now?"):
         raise typer.Exit(EXIT_FAILED)
-    _act("failover", config, reason, who, as_json, wait, queue=queue)
+    _act("failover", config, reason, who, as_json, wait, {"skip_gates": list(skip_gate)} if skip_gate else None,
+         queue=queue)
 
 
 def failback(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
@@ -286,6 +319,8 @@ def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in t
                 for_: str = typer.Option("1h", "--for", help="How long (e.g. 30m, 2h); it ends by itself."),
                 end: bool = typer.Option(False, "--end", help="End the trunk's maintenance now.")) -> None:
     """Take a trunk out of decisions (its probes go on) until --for has passed, or --end."""
+    from trunkguard.durations import parse_duration
+
     names = [t.name for _, _, t in load_or_exit(config).all_trunks()]
     if trunk not in names:
         usage_error(f"TRUNK must be one of the configured trunks ({', '.join(names)}), not {trunk!r}")
@@ -308,6 +343,9 @@ def ack(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WH
 def _from_store(cfg: Config, read: Callable[[Store], T], why: str = "the daemon does not answer and ") -> T:
     """Read (or queue into) the config's store as it is: never created nor migrated, no lease. A
     missing store or one without trunkguard's tables is said in words, exit 1."""
+    from trunkguard.store import Store, StoreError
+
+    require_store_driver(cfg)
     try:
         store = Store(cfg.storage.url)  # an existing store only (Store.open would create and migrate it)
     except StoreError as exc:
@@ -324,6 +362,9 @@ def _from_store(cfg: Config, read: Callable[[Store], T], why: str = "the daemon 
 
 def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
     """patronictl's habit: when the daemon is away, say what the store last recorded and how old it is."""
+    from trunkguard.api.headline import OBSERVE_MODE
+    from trunkguard.durations import format_duration
+
     view, lease, last, (_, members) = _from_store(cfg, lambda s: (s.stored_view(), s.lease(), s.history(1),
                                                                    s.members()))
     if view is None:
@@ -346,7 +387,7 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
                    "replicas": [{k: v for k, v in m.items() if k != "view"} for m in members],
                    "last_decision": last[-1]["sentence"] if last else None})
         return
-    console = Console()
+    console = output.console()
     if cfg.policy.mode == "observe":
         console.print(f"[bold]{OBSERVE_MODE} (policy.mode in this config)[/]")
     console.print(f"[yellow]stored view[/]: the daemon at {cfg.api.listen} does not answer ({why}); this is what "

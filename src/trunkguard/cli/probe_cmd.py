@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import dns.asyncresolver
 import typer
-from pydantic import ValidationError
 
-from trunkguard import aio
 from trunkguard.cli.common import EXIT_FAILED, emit_json, tls_for, usage_error
-from trunkguard.codes import parse_codes
-from trunkguard.config import DnsSettings, describe_errors
-from trunkguard.durations import parse_duration
-from trunkguard.errors import SipUriError
-from trunkguard.probing.result import ProbeResult, ProbeStatus
-from trunkguard.probing.sip_options import OptionsCheck, probe_options
-from trunkguard.sip.client import SipClient
-from trunkguard.sip.resolve import make_resolver
-from trunkguard.sip.uri import parse_uri
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
+
+    from trunkguard.probing.result import ProbeResult
+    from trunkguard.probing.sip_options import OptionsCheck
 
 
 def probe(
@@ -40,6 +33,14 @@ def probe(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Send SIP OPTIONS to URI. Exit 0 when every probe is ok, 1 when any is not."""
+    from trunkguard import aio
+    from trunkguard.codes import parse_codes
+    from trunkguard.durations import parse_duration
+    from trunkguard.errors import SipUriError
+    from trunkguard.probing.sip_options import OptionsCheck
+    from trunkguard.sip.resolve import make_resolver
+    from trunkguard.sip.uri import parse_uri
+
     try:
         target = parse_uri(uri)
         codes = parse_codes(alive_codes)
@@ -51,30 +52,44 @@ def probe(
         usage_error("--timeout must be more than 0")
     if targets not in ("any", "all"):
         usage_error(f"--targets must be any or all, not {targets!r}")
-    try:
-        servers = DnsSettings(nameservers=nameserver).nameservers
-    except ValidationError as exc:
-        usage_error(f"--nameserver: {describe_errors(exc)[0][1]}")
+    servers = _nameservers(nameserver) if nameserver else []
     context = tls_for(target, ca_file=ca_file, cert_file=cert_file, key_file=key_file, insecure=insecure)
     check = OptionsCheck("cli", target, codes, deadline, context, "all" if targets == "all" else "any")
     resolver = make_resolver(servers) if servers else None
     results = aio.run(_run(check, count, every, as_json, resolver))
-    ok = sum(r.success for r in results)
-    if as_json:
-        emit_json({"target": str(target), "sent": len(results), "ok": ok,
+    passed = sum(r.success for r in results)
+    if as_json:  # `ok` is the verdict (a boolean, as in every --json output); the count is `passed`
+        emit_json({"target": str(target), "ok": passed == len(results), "sent": len(results), "passed": passed,
                    "results": [_json_row(i + 1, r) for i, r in enumerate(results)]})
     else:
         rtts = [r.rtt_ms for r in results if r.rtt_ms is not None]
-        line = f"--- {target}: {len(results)} sent, {ok} ok"
+        line = f"--- {target}: {len(results)} sent, {passed} ok"
         if rtts:
             line += f", rtt min/avg/max {min(rtts):.3f}/{sum(rtts) / len(rtts):.3f}/{max(rtts):.3f} ms"
         typer.echo(line)
-    if ok != len(results):
+    if passed != len(results):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _nameservers(given: list[str]) -> list[tuple[str, int]]:
+    """The --nameserver values checked by the config's own rule (dns.nameservers); a bad one is a usage error."""
+    from pydantic import ValidationError
+
+    from trunkguard.config import DnsSettings, describe_errors
+
+    try:
+        return list(DnsSettings(nameservers=given).nameservers)
+    except ValidationError as exc:
+        usage_error(f"--nameserver: {describe_errors(exc)[0][1]}")
 
 
 async def _run(check: OptionsCheck, count: int, interval: float, quiet: bool,
                resolver: dns.asyncresolver.Resolver | None) -> list[ProbeResult]:
+    import asyncio
+
+    from trunkguard.probing.sip_options import probe_options
+    from trunkguard.sip.client import SipClient
+
     results: list[ProbeResult] = []
     async with SipClient() as client:
         for seq in range(1, count + 1):
@@ -90,6 +105,8 @@ async def _run(check: OptionsCheck, count: int, interval: float, quiet: bool,
 
 
 def _json_row(seq: int, r: ProbeResult) -> dict[str, object]:
+    from trunkguard.probing.result import ProbeStatus
+
     status = r.status.value if r.status is not ProbeStatus.NO_MEDIA else "error"
     row: dict[str, object] = {"seq": seq, "status": status, "code": r.code, "reason": r.reason, "rtt_ms": r.rtt_ms}
     if r.targets:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from trunkguard import aio, logs
-from trunkguard.advice import policy_warnings
-from trunkguard.app import Service, stop_on_signals
-from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, load_or_exit
-from trunkguard.config import with_listen
-from trunkguard.errors import ConfigError, TrunkguardError
-from trunkguard.store import StoreError
+from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, load_or_exit, require_store_driver
+from trunkguard.errors import ConfigError, StoreError, TrunkguardError
+
+if TYPE_CHECKING:
+    from trunkguard.app import Service
 
 NAME = typer.Option(None, "--name", help="This process's name among replicas and vantages (else TRUNKGUARD_NAME, "
                                          "replica.name, the host's name).")
@@ -45,7 +42,13 @@ def agent(config: Path | None = CONFIG,
 
 def _serve(config: Path | None, verbose: bool, log_format: Literal["text", "json"], name: str | None,
            listen: str | None, *, agent: bool) -> None:
+    from trunkguard import aio, logs
+    from trunkguard.app import Service
+    from trunkguard.config import with_listen
+    from trunkguard.config_advice import policy_warnings
+
     cfg = load_or_exit(config)
+    require_store_driver(cfg)
     if listen is not None:
         try:
             cfg = with_listen(cfg, listen)
@@ -69,6 +72,10 @@ def _serve(config: Path | None, verbose: bool, log_format: Literal["text", "json
 
 
 async def _main(service: Service) -> None:
+    import asyncio
+
+    from trunkguard.app import stop_on_signals
+
     stop = asyncio.Event()
     stop_on_signals(stop)
     listen = service.config.api.listen

@@ -8,14 +8,18 @@ from pathlib import Path
 
 import typer
 
-from trunkguard.cli.common import CONFIG, EXIT_FAILED, config_error_exit, emit_json, iso, load_or_exit, usage_error
+from trunkguard.cli.common import (
+    CONFIG,
+    EXIT_FAILED,
+    config_error_exit,
+    emit_json,
+    iso,
+    load_or_exit,
+    store_driver_problem,
+    usage_error,
+)
 from trunkguard.core.wording import count
-from trunkguard.durations import parse_duration
-from trunkguard.errors import ConfigError
-from trunkguard.sim import replay as replay_trace
-from trunkguard.sim.runner import simulate as run_simulation
-from trunkguard.sim.scenario import load_scenario
-from trunkguard.store import Store, StoreError
+from trunkguard.errors import ConfigError, StoreError
 
 
 def simulate(
@@ -26,13 +30,17 @@ def simulate(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show suspicions that cleared."),
 ) -> None:
     """Replay SCENARIO on a virtual clock: probes, decisions, swaps and notifications."""
+    from trunkguard.rules import sim_world
+    from trunkguard.sim.runner import simulate as run_simulation
+    from trunkguard.sim.scenario import load_scenario
+
     cfg = load_or_exit(config, as_json=as_json)
     try:
         plan = load_scenario(scenario)
-        plan.check_trunks(cfg, str(scenario))
+        plan.check_trunks({t.name for _, _, t in cfg.all_trunks()}, str(scenario))
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
-    result = run_simulation(cfg, plan, seed, record_timeline=not as_json, verbose=verbose)
+    result = run_simulation(sim_world(cfg), plan, seed, record_timeline=not as_json, verbose=verbose)
     if as_json:
         emit_json(result.as_dict())
         return
@@ -66,6 +74,11 @@ def replay(
 ) -> None:
     """Replay what the daemon really saw (its recorded trace) through CONFIG: what would these
     thresholds have done? Prints the replay's timeline and a diff against what happened."""
+    from trunkguard.durations import parse_duration
+    from trunkguard.rules import sim_world
+    from trunkguard.sim import replay as replay_trace
+    from trunkguard.store import Store
+
     cfg = load_or_exit(config, as_json=as_json)
     now = time.time()
     try:
@@ -76,7 +89,11 @@ def replay(
         if trace is not None:
             recorded = replay_trace.from_file(trace)
         else:
-            source = Store(store or cfg.storage.url)
+            url = store or cfg.storage.url
+            problem = store_driver_problem(url)
+            if problem is not None:
+                raise ConfigError([("--store" if store else "storage.url", problem)], "this installation")
+            source = Store(url)
             try:
                 recorded = replay_trace.from_store(source, window[0], window[1])
             finally:
@@ -86,7 +103,7 @@ def replay(
             typer.echo(f"wrote {count(written, 'event')} and {count(len(recorded.decisions), 'decision')} "
                        f"to {export_to}")
             return
-        outcome = replay_trace.replay(cfg, recorded, verbose=verbose)
+        outcome = replay_trace.replay(sim_world(cfg), recorded, verbose=verbose)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
     except StoreError as exc:
