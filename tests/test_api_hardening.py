@@ -78,7 +78,7 @@ async def test_the_bearer_form_is_exact_and_a_read_token_cannot_act(tmp_path: Pa
             response = await client.post(f"{base}/api/v1/actions", json=pause, headers={"Authorization": header})
             assert response.status_code == 401, header
         read = await client.post(f"{base}/api/v1/actions", json=pause, headers={"Authorization": f"Bearer {READ}"})
-        assert read.status_code == 403 and read.json() == {"error": "this token may only read"}  # known, not allowed
+        assert read.status_code == 403 and read.json() == {"error": "this token may only read", "detail": None}  # known, not allowed
         assert (await client.get(f"{base}/api/v1/status")).status_code == 401
         for token in (READ, TOKEN):
             got = await client.get(f"{base}/api/v1/status", headers={"Authorization": f"Bearer {token}"})
@@ -94,7 +94,7 @@ async def test_bodies_over_the_cap_and_bad_json_are_refused_with_a_reason(tmp_pa
     async with daemon(tmp_path, _api(port)) as (_, service), httpx.AsyncClient() as client:
         url, auth = f"http://127.0.0.1:{port}/api/v1/actions", {"Authorization": f"Bearer {TOKEN}"}
         big = await client.post(url, content=b"x" * (50 * 1024 * 1024), headers=auth)
-        assert big.status_code == 413 and big.json() == {"error": "the request body is over 65536 bytes"}
+        assert big.status_code == 413 and big.json() == {"error": "the request body is over 65536 bytes", "detail": None}
 
         async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams in
             for _ in range(100):
@@ -345,3 +345,14 @@ async def test_skip_gates_is_only_for_a_failover_and_names_known_gates() -> None
                 {"kind": "failover", "reason": "r", "skip_gates": ["trunks"]}):
         with pytest.raises(ValueError):
             ActionRequest.model_validate(bad)
+
+
+async def test_every_error_has_one_shape_even_for_an_unknown_path_or_method(tmp_path: Path) -> None:
+    """`{"error", "detail"}` for every 4xx: a 404 and a 405 too (Starlette's plain text before)."""
+    port = free_tcp_port()
+    async with daemon(tmp_path, _api(port)), httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        missing = await client.get("/api/v1/nothing-here")
+        assert missing.status_code == 404 and missing.json() == {"error": "no such endpoint",
+                                                                 "detail": "/api/v1/nothing-here"}
+        wrong = await client.delete("/api/v1/status")
+        assert wrong.status_code == 405 and wrong.json()["error"] == "DELETE is not allowed here"

@@ -109,3 +109,16 @@ async def test_a_gate_that_is_not_configured_exports_no_state(tmp_path: Path) ->
     finally:
         service.reader.close()
         service.store.close()
+
+
+async def test_the_build_and_the_process_are_described(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    service = Service.build(parse_config(CONFIG.format(db=tmp_path / "tg.db")), ENV)
+    try:
+        text = await scrape(create_api(service.runtime, service.reader, service.tokens))
+        assert f'trunkguard_build_info{{version="{version("trunkguard")}"}} 1.0' in text
+        assert "process_resident_memory_bytes " in text and "process_cpu_seconds_total " in text
+    finally:
+        service.reader.close()
+        service.store.close()

@@ -65,11 +65,11 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
     def readable(endpoint: Endpoint, name: str = "", params: frozenset[str] = frozenset()) -> Endpoint:
         async def guarded(request: Request) -> Response:
             if not tokens.can_read(request, name):
-                return JSONResponse({"error": "a read token is required (Authorization: Bearer ...)"},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return problem(401, "a read token is required (Authorization: Bearer ...)",
+                               headers={"WWW-Authenticate": "Bearer"})
             unknown = sorted(set(request.query_params) - params)
             if unknown:
-                return JSONResponse({"error": f"unknown query parameter {unknown[0]!r}"}, status_code=400)
+                return problem(400, f"unknown query parameter {unknown[0]!r}")
             return await endpoint(request)
         return guarded
 
@@ -77,17 +77,17 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         view = runtime.status()
         query = StatusQuery.parse(request.query_params, view)
         if isinstance(query, str):
-            return JSONResponse({"error": query}, status_code=400)
+            return problem(400, query)
         return JSONResponse(status_json(view, query))
 
     async def history(request: Request) -> Response:
         limit = _limit(request.query_params.get("limit"))
         if limit is None:
-            return JSONResponse({"error": f"limit must be a whole number from 1 to {LIMIT_MAX}"}, status_code=400)
+            return problem(400, f"limit must be a whole number from 1 to {LIMIT_MAX}")
         try:
             rows = await reader.call(store.history, limit)
         except StoreError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
+            return problem(503, str(exc))
         return JSONResponse({"decisions": rows})
 
     async def intents(_: Request) -> Response:
@@ -95,16 +95,16 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
             rows = await reader.call(store.intents)
             actions = await reader.call(store.actions)
         except StoreError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
+            return problem(503, str(exc))
         return JSONResponse({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
 
     async def act(request: Request) -> Response:
         actor = tokens.actor(request)
         if actor is None and tokens.only_reads(request):
-            return JSONResponse({"error": "this token may only read"}, status_code=403)
+            return problem(403, "this token may only read")
         if actor is None:
-            return JSONResponse({"error": "a valid API token is required (Authorization: Bearer ...)"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            return problem(401, "a valid API token is required (Authorization: Bearer ...)",
+                           headers={"WWW-Authenticate": "Bearer"})
         body = await _action(request)
         if isinstance(body, Response):
             return body
@@ -112,19 +112,18 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         if body.kind in ("maintenance", "maintenance_end"):
             trunk = body.trunk
             if trunk not in runtime.status().index:
-                return JSONResponse({"error": f"trunk must be one of the configured trunks, not {body.trunk!r}"},
-                                    status_code=400)
+                return problem(400, f"trunk must be one of the configured trunks, not {body.trunk!r}")
             if body.kind == "maintenance":
                 until = runtime.clock() + (body.for_s or 3600.0)
         if not runtime.status().leader:
-            return JSONResponse({"error": "this replica does not hold the lease"}, status_code=503)
+            return problem(503, "this replica does not hold the lease")
         try:
             who = actor or body.who or "api"  # a named token's name is who acted, whatever the body says
             sentences = await runtime.submit(OperatorAction(body.kind, who, body.reason, runtime.clock(), trunk, until,
                                                             tuple(dict.fromkeys(body.skip_gates))))
         except TimeoutError:
-            return JSONResponse({"error": "the daemon did not take the action within 30 s; check "
-                                          "`trunkguard history` before trying again"}, status_code=503)
+            return problem(503, "the daemon did not take the action within 30 s; check "
+                           "`trunkguard history` before trying again")
         refused = any(" refused" in s for s in sentences[:1])
         return JSONResponse({"sentences": sentences, "status": status_json(runtime.status(), SUMMARY)},
                             status_code=409 if refused else 200)
@@ -133,7 +132,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         try:
             latest = await reader.call(store.latest_checks, "secondary")
         except StoreError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
+            return problem(503, str(exc))
         return JSONResponse({name: None if name not in latest else
                              {k: latest[name][k] for k in ("ok", "at", "summary", "term")} for name in CHECKS})
 
@@ -211,31 +210,32 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         Route("/healthz", healthz),
         Route("/metrics", readable(prometheus, "metrics")),
         Route("/", dashboard),
-    ], middleware=[Middleware(BodyLimit, max_body=max_body)])
+    ], middleware=[Middleware(BodyLimit, max_body=max_body)],
+        exception_handlers={404: _not_found, 405: _not_found})
 
 
 async def _action(request: Request) -> ActionRequest | Response:
     """The body as an action, or the 4xx answer saying why it is not one (never a 500)."""
     if request.headers.get("content-type", "application/json").split(";")[0].strip() != "application/json":
-        return JSONResponse({"error": "send application/json"}, status_code=415)
+        return problem(415, "send application/json")
     raw = await request.body()
     try:
         data = json.loads(raw)
     except RecursionError:
-        return JSONResponse({"error": "the JSON is nested too deeply"}, status_code=400)
+        return problem(400, "the JSON is nested too deeply")
     except ValueError as exc:  # not JSON, or not UTF-8
-        return JSONResponse({"error": f"the body is not JSON: {exc}"}, status_code=400)
+        return problem(400, f"the body is not JSON: {exc}")
     if _depth(data) > MAX_JSON_DEPTH:
-        return JSONResponse({"error": f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels"}, status_code=400)
+        return problem(400, f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
-        return JSONResponse({"error": 'send a JSON object: {"kind": ..., "reason": ..., "who": ...}'}, status_code=400)
+        return problem(400, 'send a JSON object: {"kind": ..., "reason": ..., "who": ...}')
     if not str(data.get("reason") or "").strip():
-        return JSONResponse({"error": "a reason is required: it goes into the audit trail"}, status_code=400)
+        return problem(400, "a reason is required: it goes into the audit trail")
     try:
         return ActionRequest.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": f"not an action: {problems} (kinds: {', '.join(ACTIONS)})"}, status_code=400)
+        return problem(400, f"not an action: {problems} (kinds: {', '.join(ACTIONS)})")
 
 
 def _view_key(status: StatusView) -> tuple[Any, ...]:
@@ -243,6 +243,17 @@ def _view_key(status: StatusView) -> tuple[Any, ...]:
     compared by their carriers' counts here; which trunks changed is worked out when sending.)"""
     return (status.pair, status.carriers, status.leader, status.store_ok, status.last_sentence, status.calls,
             status.readiness, status.facts.decisions, status.facts.roll.leader, status.routing_read)
+
+
+def problem(status: int, error: str, detail: object = None, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Every 4xx and 5xx of the API has one shape: `{"error": what went wrong, "detail": more, or null}`."""
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    what = "no such endpoint" if status == 404 else f"{request.method} is not allowed here"
+    return problem(status, what, request.url.path)
 
 
 def _depth(data: object) -> int:

@@ -53,7 +53,7 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": f"the request body is over {self.max_body} bytes"}).encode()
+        body = json.dumps({"error": f"the request body is over {self.max_body} bytes", "detail": None}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

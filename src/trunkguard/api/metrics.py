@@ -7,9 +7,18 @@ from the status snapshot it published last, at scrape time.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -44,6 +53,9 @@ class Metrics:
         self._zero(runtime)
         runtime.subscribe(self.observe)
         self.registry.register(_StatusCollector(runtime, self))
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        Info("trunkguard_build", "The running trunkguard's version.", registry=self.registry).info(
+            {"version": version("trunkguard")})
 
     def _zero(self, runtime: Runtime) -> None:
         """Every label set the counters can take, at 0 from the start: `increase()` needs a sample before
@@ -156,11 +168,15 @@ def _replicas(e: StatusView) -> Iterator[GaugeMetricFamily]:
     """Every replica and agent the store has heard of, who holds the lease, and each vantage's count."""
     roll = e.facts.roll
     heard = GaugeMetricFamily("trunkguard_replica_heard_age_seconds", "Seconds since the store last heard of "
-                              "each replica and vantage agent (its heartbeat, on the store's clock).",
-                              labels=["name", "kind", "id", "leader"])
-    for m in roll.members:
-        heard.add_metric([m.name, m.kind, m.holder.rsplit("/", 1)[-1], "true" if m.holder == roll.leader else "false"],
-                         m.age)
+                              "each replica and vantage agent (its heartbeat, on the store's clock), by name: "
+                              "no per-process id and no leader label, so series do not churn across restarts "
+                              "and takeovers (trunkguard_leader says who leads).", labels=["name", "kind"])
+    newest: dict[tuple[str, str], float] = {}
+    for m in roll.members:  # a restarted process under the same name is one series: its newest heartbeat
+        key = (m.name, m.kind)
+        newest[key] = min(m.age, newest.get(key, m.age))
+    for (name, kind), seconds in newest.items():
+        heard.add_metric([name, kind], seconds)
     yield heard
     if roll.term is not None:
         yield GaugeMetricFamily("trunkguard_lease_term", "The lease's term (grows by one at each change of leader).",
