@@ -6,15 +6,16 @@
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY src ./src
 # A regular install compiles the SIP hot path with mypyc (setup.py); TRUNKGUARD_PURE_PYTHON=1 skips it.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The image can use a PostgreSQL store (several replicas): the postgres extra brings its driver.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
 
 FROM python:3.11-slim
 RUN useradd --system --home /var/lib/trunkguard trunkguard && install -d -o trunkguard /var/lib/trunkguard
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'trunkguard[postgres]' && rm -rf /wheels
 USER trunkguard
 WORKDIR /var/lib/trunkguard
 # The SQLite store (storage.url sqlite:////var/lib/trunkguard/trunkguard.db) lives here.

@@ -25,8 +25,10 @@ def compiled_modules() -> list[object]:
         from mypyc.build import mypycify
     except ImportError:
         return []
+    # One shared library for the three modules, named for the project (trunkguard__mypyc.*.so beside the
+    # package) rather than for a hash of the module names, so an installed wheel's files are predictable.
     return list(mypycify(["--config-file", "", "--ignore-missing-imports", "--python-version", "3.11",
-                          *HOT_PATH], opt_level="3"))
+                          *HOT_PATH], opt_level="3", group_name="trunkguard"))
 
 
 setup(ext_modules=compiled_modules())
