@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,61 @@ def test_every_example_configuration_loads(example: str) -> None:
 def test_the_systemd_unit_and_dockerfile_run_the_daemon_with_a_config() -> None:
     unit = (ROOT / "deploy" / "trunkguard.service").read_text()
     assert "ExecStart=/usr/local/bin/trunkguard run --config /etc/trunkguard/trunkguard.yaml" in unit
+    # the config is checked, and every secret it names, before the daemon starts
+    assert "ExecStartPre=/usr/local/bin/trunkguard config check --env /etc/trunkguard/trunkguard.yaml" in unit
     assert "EnvironmentFile=" in unit  # secrets come from the environment, not the config
     docker = (ROOT / "Dockerfile").read_text()
     assert "HEALTHCHECK" in docker and "/healthz" in docker and "EXPOSE 8080" in docker
     assert 'VOLUME ["/var/lib/trunkguard"]' in docker
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["run", "--config", "/etc/trunkguard/trunkguard.yaml"]' in dockerfile
+
+
+DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_the_docs_stay_inside_the_repository_and_their_paths_exist() -> None:
+    """No link into a folder beside the checkout (../shared); every relative link resolves, and every path of
+    this repository the top-level docs name exists."""
+    for doc in DOCS:
+        text = doc.read_text()
+        assert "../shared" not in text and "/work/" not in text, doc.name
+        for target in re.findall(r"\]\(([^)#\s]+)[^)]*\)", text):
+            if not re.match(r"[a-z]+:", target):
+                assert (doc.parent / target).exists(), (doc.name, target)
+    for doc in (ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "docs" / "troubleshooting.md"):
+        for path in re.findall(r"`((?:docs|deploy|examples|bench|schema|src|tests)/[\w./-]+)", doc.read_text()):
+            assert (ROOT / path.rstrip(".")).exists(), (doc.name, path)
+
+
+def test_the_readme_points_newcomers_to_install_troubleshooting_and_the_changelog() -> None:
+    readme = (ROOT / "README.md").read_text()
+    install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
+    assert "pipx install" in install and "pip wheel" in install and "docker run" in install
+    assert "'trunkguard[postgres]'" in readme or "[postgres]" in install
+    assert "docs/troubleshooting.md" in readme and "CHANGELOG.md" in readme and "docs/guide.md" in readme
+    assert "make demo" in readme and "make test" in readme  # the two commands stay
+    assert "session" not in readme.lower(), "history goes to CHANGELOG.md"
+
+
+def _source_text() -> str:
+    """trunkguard's source with adjacent string literals joined and rich markup dropped, to look words up in."""
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "src" / "trunkguard").rglob("*.py")))
+    text = re.sub(r"[\"']\s*(?:\\\s*)?\n\s*[rf]?[\"']", "", text)  # "..."\n  f"..." and "..." \\\n "..."
+    text = re.sub(r"\[/?(?:bold|yellow|green|red|dim|cyan|magenta)?\]", "", text)
+    return text.replace("{CONFIG_ENV}", "TRUNKGUARD_CONFIG")
+
+
+def test_every_message_in_the_troubleshooting_table_is_one_trunkguard_prints() -> None:
+    source = _source_text()
+    rows = [line for line in (ROOT / "docs" / "troubleshooting.md").read_text().splitlines()
+            if line.startswith("| `")]
+    assert len(rows) >= 25
+    for row in rows:
+        first = re.split(r"(?<!\\)\|", row)[1]
+        messages = re.findall(r"``(.+?)``|`([^`]+)`", first)
+        for message in [a or b for a, b in messages]:
+            for piece in re.split(r"\(\.\.\.\)|\.\.\.", message.replace("\\|", "|")):
+                piece = piece.strip(" :;")
+                if len(piece) >= 5:
+                    assert piece in source, (piece, row)
