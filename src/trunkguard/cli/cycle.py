@@ -29,12 +29,14 @@ from typing import Any
 
 from trunkguard.app import Service
 from trunkguard.config import Config
+from trunkguard.config_checks import check_certs, check_parity_live
 from trunkguard.core.failover import Notify, OperatorAction, PairState
 from trunkguard.core.health import TrunkState
 from trunkguard.core.machine import ChecksRead
 from trunkguard.errors import TrunkguardError
 from trunkguard.notify import Alert
-from trunkguard.readiness import CheckResult, check_certs, check_parity_live, max_ages, readiness_from
+from trunkguard.readiness import CheckResult, readiness_from
+from trunkguard.rules import max_ages, swap_rules
 from trunkguard.runtime.pollers import cert_pages
 from trunkguard.runtime.status import StatusView
 from trunkguard.store import IntentStatus, StoreError
@@ -114,7 +116,7 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
             holder = status().facts.roll.leader
             return CycleResult(STANDBY, "standby", f"another trunkguard holds the lease ({holder or 'unknown'}); "
                                                    "nothing done", time.monotonic() - started)
-        settle = service.config.platform.swap_rules().deadline + 5 if service.config.platform else 30
+        settle = swap_rules(service.config).deadline + 5 if service.config.platform else 30
         # the leader reads the platform's routing before it acts (and adopts it where the store differs)
         await until(lambda: status().routing_read, "reading the platform's routing", settle)
         # a swap decided on taking the lease finishes first: a queued action must not meet it in flight
