@@ -43,9 +43,7 @@ def _loaded(*args: str) -> set[str]:
 
 @pytest.mark.parametrize("args", [
     ["--version"], ["--help"],
-    pytest.param(["config", "check", str(DESIGN)], id="config check", marks=pytest.mark.xfail(
-        strict=True, reason="config_advice -> rules.py imports readiness (the store: SQLAlchemy, Alembic) and "
-                            "runtime.pollers at module level (since 8b780fb); config check itself imports neither")),
+    ["config", "check", str(DESIGN)],
     ["probe", "sip:127.0.0.1:9", "--timeout", "100ms"]], ids=["--version", "--help", "config check", "probe"])
 def test_starting_a_command_imports_neither_the_store_nor_the_daemon(args: list[str]) -> None:
     loaded = _loaded(*args)

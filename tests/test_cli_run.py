@@ -17,7 +17,7 @@ from tests.conftest import free_port
 CONFIG = """
 carriers:
   primary: {{trunk_group_id: tg-a, trunks: [{{name: a1, uri: "sip:127.0.0.1:{sip};transport=udp"}}]}}
-  secondary: {{trunk_group_id: tg-b, trunks: [{{name: b1, uri: "sip:127.0.0.1:{sip};transport=udp"}}]}}
+  secondary: {{trunk_group_id: tg-b, trunks: [{{name: b1, uri: "sip:127.0.0.2:{sip};transport=udp"}}]}}
 {platform}
 storage: {{url: "sqlite:///{tmp}/tg.db"}}
 api: {{listen: "127.0.0.1:{api}", token_env: TG_TEST_TOKEN}}

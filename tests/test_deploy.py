@@ -12,13 +12,14 @@ from tests.conftest import need_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ROOT / "src" / "trunkguard" / "api" / "metrics.py"
+TRUNK_METRICS = ROOT / "src" / "trunkguard" / "api" / "trunk_metrics.py"  # the per-trunk families, written by hand
 NAME = re.compile(r"\btrunkguard_[a-z_]+")
 
 
 def exported() -> set[str]:
     """Every series name /metrics can carry: the families in api/metrics.py, with the suffixes
     prometheus-client adds to counters and histograms."""
-    families = set(NAME.findall(METRICS.read_text()))
+    families = set(NAME.findall(METRICS.read_text())) | set(NAME.findall(TRUNK_METRICS.read_text()))
     counters = {f for f in families if re.search(rf'(Counter|CounterMetricFamily)\(\s*"{f}"', METRICS.read_text())}
     histograms = {f for f in families if re.search(rf'Histogram\(\s*"{f}"', METRICS.read_text())}
     return families | {f"{c}_total" for c in counters} | {f"{h}_{s}" for h in histograms

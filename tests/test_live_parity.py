@@ -25,9 +25,10 @@ from trunkguard.actuation.http import PlatformHttp
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import Profile, load_config, parse_config
+from trunkguard.config_advice import unconfigured_gates
 from trunkguard.config_checks import check_parity_live, stored_readiness
 from trunkguard.parity import MUST_DIFFER, against_profile, compare_trunk_bases, must_differ
-from trunkguard.rules import machine_rules, unconfigured_gates
+from trunkguard.rules import machine_rules
 from trunkguard.store import Store
 from trunkguard.testing.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 

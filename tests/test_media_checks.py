@@ -140,8 +140,8 @@ def test_sweep_names_exactly_the_unrouted_dids(sipp_uas: Callable[..., Sipp], tm
     result = _cli("sweep", "--config", str(config), "--json", "--csv", str(out))
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"carrier", "total", "ok", "failed", "duration_s", "dids", "answers"}
-    assert (data["carrier"], data["total"], data["ok"]) == ("secondary", 6, 4)
+    assert set(data) == {"carrier", "total", "ok", "answered", "failed", "duration_s", "dids", "answers"}
+    assert (data["carrier"], data["total"], data["answered"], data["ok"]) == ("secondary", 6, 4, False)
     assert [(d["did"], d["ok"], d["code"]) for d in data["dids"]] == [
         (did, not did.endswith(("404", "480")), 404 if did.endswith("404") else 480 if did.endswith("480") else 200)
         for did in DIDS]
@@ -169,7 +169,7 @@ def test_sweep_passes_and_honours_cps(sipp_uas: Callable[..., Sipp], tmp_path: P
     result = _cli("sweep", "--config", str(config), "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
-    assert data["ok"] == 20 and data["failed"] == []
+    assert data["answered"] == 20 and data["ok"] is True and data["failed"] == []
     assert 1.9 <= data["duration_s"] < 4.0  # the 20th call starts at 1.9 s: 10 calls/s, not faster
     assert gates(config).sweep_ok is True
 

@@ -26,7 +26,7 @@ async def test_probes_over_the_limit_wait_and_go_in_order(monkeypatch: pytest.Mo
     trunks: [{{name: p1, uri: "sip:127.0.0.1:{silent}"}}]
   secondary:
     trunk_group_id: tg-secondary
-    trunks: [{{name: s1, uri: "sip:127.0.0.1:{silent}"}}]
+    trunks: [{{name: s1, uri: "sip:127.0.0.2:{silent}"}}]
 """)
     loop = asyncio.get_running_loop()
     seen: list[tuple[float, Event]] = []

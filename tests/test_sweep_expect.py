@@ -72,7 +72,7 @@ def test_the_sweep_hears_the_tone_and_names_the_did_an_ivr_answered(sipp_uas: Ca
     result = _cli("sweep", "--config", str(config), "--json")
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
-    assert (data["total"], data["ok"]) == (3, 2)
+    assert (data["total"], data["answered"], data["ok"]) == (3, 2, False)
     assert data["failed"] == [{"did": IVR, "code": 200,
                                "reason": NOT_OURS + "no 1004 Hz tone within 3 s (heard other audio)"}]
     assert [(d["did"], d["ok"]) for d in data["dids"]] == [(dids[0], True), (IVR, False), (dids[2], True)]
@@ -105,7 +105,7 @@ def test_without_the_calling_number_the_flow_plays_no_tone(sipp_uas: Callable[..
     result = _cli("sweep", "--config", str(config), "--json")
     assert result.returncode == 1
     data = json.loads(result.stdout)
-    assert data["ok"] == 0
+    assert data["answered"] == 0 and data["ok"] is False
     assert {f["reason"] for f in data["failed"]} == {NOT_OURS + "no 1004 Hz tone within 2 s (heard other audio)"}
     assert sipp.process.wait(10) == 0
 

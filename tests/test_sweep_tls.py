@@ -105,7 +105,7 @@ def test_sweep_command_calls_a_tls_secondary_with_the_trunks_tls_settings(
     result = _cli("sweep", "--config", str(config), "--json", "--csv", str(out))
     assert result.returncode == 1, result.stdout + result.stderr  # one DID is not routed
     data = json.loads(result.stdout)
-    assert (data["carrier"], data["total"], data["ok"]) == ("secondary", 3, 2), data
+    assert (data["carrier"], data["total"], data["answered"], data["ok"]) == ("secondary", 3, 2, False), data
     assert data["failed"] == [{"did": UNROUTED, "code": 404, "reason": "Not Found"}]
     rows = [(r["did"], r["ok"], r["code"], r["reason"]) for r in csv.DictReader(out.open())]
     assert rows == [(GOOD, "True", "200", ""), (UNROUTED, "False", "404", "Not Found"),
@@ -118,7 +118,7 @@ def test_sweep_command_passes_when_every_did_answers_over_tls(kamailio: Kamailio
     result = _cli("sweep", "--config", str(config), "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
-    assert (data["ok"], data["total"], data["failed"]) == (2, 2, [])
+    assert (data["answered"], data["total"], data["failed"], data["ok"]) == (2, 2, [], True)
 
 
 # ---- the daemon's re-check (runtime/pollers.py runs readiness.check_sweep) --------------------------
@@ -165,7 +165,7 @@ def test_tls_files_that_cannot_be_loaded_fail_every_did_with_the_reason(tmp_path
     assert checked.ok is False and [f["did"] for f in checked.result["failed"]] == [GOOD, UNROUTED]
     assert all("secondary-1: cannot load TLS files" in str(f["reason"]) for f in checked.result["failed"])
     result = _cli("sweep", "--config", str(config), "--json")
-    assert result.returncode == 1 and json.loads(result.stdout)["ok"] == 0
+    assert result.returncode == 1 and json.loads(result.stdout)["answered"] == 0
 
 
 # ---- the CSV -----------------------------------------------------------------------------------

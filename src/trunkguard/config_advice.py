@@ -9,7 +9,30 @@ cooling period keeps a recovered primary from taking calls back at its first goo
 from __future__ import annotations
 
 from trunkguard.config import Config
-from trunkguard.rules import unconfigured_gates
+
+
+def reads_live(config: Config) -> bool:
+    """Does the configured platform keep each carrier's trunk settings (Genesys Cloud's trunk bases)?
+    There parity reads them, and a `profile` is optional."""
+    return config.platform is not None and config.platform.kind == "genesys"
+
+
+# ---- live: the platform's trunk settings ----------------------------------------------------
+
+
+def unconfigured_gates(config: Config) -> tuple[tuple[str, str], ...]:
+    """Gates that are on but have nothing to check: (gate, why). They are left out of the decision and
+    said in words, never a silent, permanent block. Parity compares the two carriers' `profile`s, or
+    what the platform has where it keeps trunk settings (then a profile is optional)."""
+    carriers = config.carriers
+    if not config.policy.readiness.parity or reads_live(config):
+        return ()
+    missing = [role for role in ("primary", "secondary") if getattr(carriers, role).profile is None]
+    if len(missing) == 2:
+        return (("parity", "no profiles in the config"),)
+    if missing:
+        return (("parity", f"no profile for the {missing[0]} carrier in the config"),)
+    return ()
 
 
 def policy_warnings(config: Config) -> list[tuple[str, str]]:

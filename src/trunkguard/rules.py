@@ -7,6 +7,7 @@ import secrets
 
 from trunkguard.actuation.swap import SwapRules
 from trunkguard.config import CarrierConfig, Config, Policy, TrunkConfig
+from trunkguard.config_advice import unconfigured_gates
 from trunkguard.core.failover import PolicyRules
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import MachineRules
@@ -30,21 +31,6 @@ def quorum_rules(config: Config) -> QuorumRules:
     counted = len(v.names) + v.edge
     return QuorumRules(tuple(v.names), quorum_need(config.policy.quorum, counted), v.edge, v.stale_after,
                        max(v.stale_after, 2 * config.policy.poll_interval))
-
-
-def unconfigured_gates(config: Config) -> tuple[tuple[str, str], ...]:
-    """Gates that are on but have nothing to check: (gate, why). They are left out of the decision and
-    said in words, never a silent, permanent block. Parity compares the two carriers' `profile`s, or
-    what the platform has where it keeps trunk settings (then a profile is optional)."""
-    carriers = config.carriers
-    if not config.policy.readiness.parity or reads_live(config):
-        return ()
-    missing = [role for role in ("primary", "secondary") if getattr(carriers, role).profile is None]
-    if len(missing) == 2:
-        return (("parity", "no profiles in the config"),)
-    if missing:
-        return (("parity", f"no profile for the {missing[0]} carrier in the config"),)
-    return ()
 
 
 def policy_rules(policy: Policy, *, key_prefix: str = "swap", quorum: QuorumRules | None = None,
@@ -132,15 +118,6 @@ def max_ages(cfg: Config) -> dict[str, float | None]:
     given = {"sweep": r.sweep_max_age, "certs": r.certs_max_age, "parity": r.parity_max_age}
     return {check: given[check] if given[check] is not None else (2 * default[check] if default[check] else None)
             for check in CHECKS}
-
-
-def reads_live(config: Config) -> bool:
-    """Does the configured platform keep each carrier's trunk settings (Genesys Cloud's trunk bases)?
-    There parity reads them, and a `profile` is optional."""
-    return config.platform is not None and config.platform.kind == "genesys"
-
-
-# ---- live: the platform's trunk settings ----------------------------------------------------
 
 
 def poll_rules(config: Config) -> PollRules:

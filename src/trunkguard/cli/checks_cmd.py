@@ -262,7 +262,7 @@ def _parity_live(cfg: Config, as_json: bool) -> None:
     as the parity result."""
     from trunkguard import aio
     from trunkguard.app import platform_from_config
-    from trunkguard.rules import reads_live
+    from trunkguard.config_advice import reads_live
 
     if not reads_live(cfg):
         kind = cfg.platform.kind if cfg.platform is not None else "(none)"
