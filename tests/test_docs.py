@@ -103,3 +103,33 @@ def test_every_message_in_the_troubleshooting_table_is_one_trunkguard_prints() -
                 piece = piece.strip(" :;")
                 if len(piece) >= 5:
                     assert piece in source, (piece, row)
+
+
+def test_every_config_key_says_what_it_is() -> None:
+    """A key without a description is a key a newcomer must guess at (docs/configuration.md shows them)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from trunkguard.config import Config
+
+    missing: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str, seen: set[type[BaseModel]]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            path = f"{prefix}.{field.alias or name}" if prefix else field.alias or name
+            if not field.description:
+                missing.append(path)
+            stack: list[object] = [field.annotation]
+            while stack:
+                ann = stack.pop()
+                if isinstance(ann, type) and issubclass(ann, BaseModel):
+                    walk(ann, path, seen)
+                else:
+                    stack.extend(typing.get_args(ann))
+
+    walk(Config, "", set())
+    assert missing == [], f"keys without a description: {missing}"

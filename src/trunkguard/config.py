@@ -129,9 +129,9 @@ class HealthSettings(Section):
 
 class MediaSettings(Section):
     enabled: bool = Field(False, description="place INVITE test calls and check RTP both ways")
-    interval: Duration = 60.0
-    duration: ProbeTime = 2.0
-    rtp_timeout: ProbeTime = 4.0
+    interval: Duration = Field(60.0, description="time between test calls while the trunk is healthy")
+    duration: ProbeTime = Field(2.0, description="how long a test call sends RTP once answered")
+    rtp_timeout: ProbeTime = Field(4.0, description="a test call with no RTP back within this fails (the guide's 4 s)")
     number: str | None = Field(None, description="user part to call (a carrier test number)")
     confirm_interval: Duration | None = Field(None, description="a failed test call is repeated this soon (and a "
                                                                 "recovering trunk's first good one); default 5s, "
@@ -164,20 +164,25 @@ class MediaSettings(Section):
 
 
 class Profile(Section):
-    codecs: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")]] = Field(min_length=1)
-    dtmf: Literal["rfc2833", "sip-info", "inband"] = "rfc2833"
-    dtmf_fallback: Literal["rfc2833", "sip-info", "inband", "none"] = "sip-info"
-    ptime: int = Field(20, ge=10, le=120)
-    srtp: bool = False
-    early_media: bool = False
-    nat: Literal["external-ip", "none", "stun"] = "external-ip"
+    codecs: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")]] = Field(
+        min_length=1, description="the codecs the carrier is set up with, in order of preference (PCMU, G729 ...)")
+    dtmf: Literal["rfc2833", "sip-info", "inband"] = Field("rfc2833", description="how DTMF is sent (RFC 2833/4733 "
+                                                                                   "telephone-event is the guide's)")
+    dtmf_fallback: Literal["rfc2833", "sip-info", "inband", "none"] = Field("sip-info", description="the DTMF method "
+                                                                                          "used when that fails")
+    ptime: int = Field(20, ge=10, le=120, description="RTP packetization time in ms")
+    srtp: bool = Field(False, description="media encrypted with SRTP")
+    early_media: bool = Field(False, description="the carrier sends early media (183 with SDP) before the answer")
+    nat: Literal["external-ip", "none", "stun"] = Field("external-ip", description="how the SBC presents its address "
+                                                                                    "across NAT")
 
 
 class TlsSettings(Section):
-    ca_file: ConfigPath | None = None
-    cert_file: ConfigPath | None = None
-    key_file: ConfigPath | None = None
-    verify: bool = True
+    ca_file: ConfigPath | None = Field(None, description="the CA bundle (PEM) the carrier's certificate is verified "
+                                                         "against (default: the system's); re-read when it changes")
+    cert_file: ConfigPath | None = Field(None, description="our client certificate (PEM) for mutual TLS")
+    key_file: ConfigPath | None = Field(None, description="its private key (PEM); needs cert_file")
+    verify: bool = Field(True, description="verify the carrier's certificate and name (false only for a lab)")
     pin_sha256: list[str] = Field(default_factory=list, description="SHA-256 of the peer certificate's public key "
                                   "(SubjectPublicKeyInfo), 64 hex characters each; any one matching passes "
                                   "(`trunkguard certs --json` shows the peer's as spki_sha256)")
@@ -201,10 +206,10 @@ _PIN = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class TrunkConfig(Section):
-    name: Name
+    name: Name = Field(description="the trunk's name in sentences, metrics and the CLI (unique across carriers)")
     uri: str = Field(description="sip:host[:port];transport=udp|tcp|tls, or sips:")
     alive_codes: Codes = Field(ALIVE_DEFAULT, description="final responses to OPTIONS that mean alive")
-    tls: TlsSettings | None = None
+    tls: TlsSettings | None = Field(None, description="TLS settings of a transport=tls (or sips:) trunk")
     health: HealthSettings | None = Field(None, description="overrides the carrier's health settings")
 
     @model_validator(mode="after")
@@ -258,8 +263,8 @@ class SweepExpect(Section):
 
 class SweepSettings(Section):
     cps: float = Field(20, gt=0, le=10_000, description="test calls started per second")
-    concurrency: int = Field(50, ge=1, le=10_000)
-    timeout: ProbeTime = 8.0
+    concurrency: int = Field(50, ge=1, le=10_000, description="test calls in progress at most")
+    timeout: ProbeTime = Field(8.0, description="a DID not answered within this fails")
     caller: str | None = Field(None, pattern=r"^\+?[0-9]{3,15}$",
                                description="the calling number (From user part) of the sweep's calls, e.g. "
                                            "+15550009999: the number the contact center's flow plays its tone to")
@@ -271,14 +276,16 @@ _DID = re.compile(r"^\+?[0-9]{3,15}$")
 
 
 class CarrierConfig(Section):
-    trunk_group_id: str = Field(min_length=1)
-    health: HealthSettings = HealthSettings()
-    media: MediaSettings = MediaSettings()
-    profile: Profile | None = None
-    trunks: list[TrunkConfig] = Field(min_length=1)
-    dids: list[str] | None = None
-    dids_file: ConfigPath | None = None
-    sweep: SweepSettings = SweepSettings()
+    trunk_group_id: str = Field(min_length=1, description="the carrier's id on the platform: the generic contract's "
+                                                         "trunk group, Genesys Cloud's trunk base, CXone's skill")
+    health: HealthSettings = Field(HealthSettings(), description="OPTIONS probing of the carrier's trunks")
+    media: MediaSettings = Field(MediaSettings(), description="the media check: test calls with RTP both ways")
+    profile: Profile | None = Field(None, description="how the carrier is set up, for parity (optional where the "
+                                                      "platform's trunk settings are read live)")
+    trunks: list[TrunkConfig] = Field(min_length=1, description="the carrier's trunks (SIP peers), each probed")
+    dids: list[str] | None = Field(None, description="the numbers the sweep calls through this carrier")
+    dids_file: ConfigPath | None = Field(None, description="the same, one per line (# comments), for long lists")
+    sweep: SweepSettings = Field(SweepSettings(), description="how the DID sweep calls and what proves an answer")
 
     @model_validator(mode="after")
     def _dids(self) -> CarrierConfig:
@@ -294,8 +301,8 @@ class CarrierConfig(Section):
 
 
 class Carriers(Section):
-    primary: CarrierConfig
-    secondary: CarrierConfig
+    primary: CarrierConfig = Field(description="the carrier inbound calls normally arrive on")
+    secondary: CarrierConfig = Field(description="the carrier routing moves to when the primary is down")
 
     @model_validator(mode="before")
     @classmethod
@@ -335,12 +342,15 @@ class Carriers(Section):
 
 
 class TlsPolicy(Section):
-    warn_days: float = Field(14, gt=0, le=3650)
+    warn_days: float = Field(14, gt=0, le=3650, description="a certificate expiring within this many days warns")
 
 
 class FailbackPolicy(Section):
-    mode: Literal["approval", "sustained"] = "approval"
-    sustained_recovery: Duration = 300.0
+    mode: Literal["approval", "sustained"] = Field("approval", description="approval: back to the primary only when "
+                                                                           "a person approves; sustained: by itself "
+                                                                           "after sustained_recovery")
+    sustained_recovery: Duration = Field(300.0, description="how long the primary must stay usable before a "
+                                                           "sustained failback (the guide's 5 m)")
 
 
 class PrimaryDownWhen(Section):
@@ -352,16 +362,19 @@ class PrimaryDownWhen(Section):
 
 
 class BreakerPolicy(Section):
-    max_active_calls: int = Field(5, ge=0, le=1_000_000)
-    queue_timeout: Duration = 120.0
+    max_active_calls: int = Field(5, ge=0, le=1_000_000, description="swap only while fewer live calls than this; "
+                                                                     "otherwise queue and notify")
+    queue_timeout: Duration = Field(120.0, description="a queued activation is escalated to a person after this")
     hard_down_bypass: bool = Field(True, description="swap despite live calls when no primary trunk answers SIP")
 
 
 class ReadinessGates(Section):
-    trunks: bool = True
-    sweep: bool = True
-    certs: bool = True
-    parity: bool = True
+    trunks: bool = Field(True, description="the secondary needs a usable trunk (and the edge not seeing it out of "
+                                           "service)")
+    sweep: bool = Field(True, description="the secondary's last DID sweep must have passed")
+    certs: bool = Field(True, description="the TLS trunks' certificates must be valid")
+    parity: bool = Field(True, description="the carriers must be set up alike (profiles, answers, live trunk "
+                                           "settings)")
     recheck_interval: Retention = Field(3600.0, description="how often the daemon re-runs the certificate and "
                                                            "parity checks (0: never, only the commands)")
     sweep_interval: Retention = Field(0.0, description="how often the daemon re-runs the DID sweep, which places "
@@ -382,13 +395,15 @@ class Policy(Section):
     mode: Literal["act", "observe"] = Field("act", description="observe: decide, record and notify what would "
                                                                 "be done (\"would swap ...\"), never write to the "
                                                                 "platform")
-    cooling_period: Duration = 90.0
-    poll_interval: Interval = 10.0
+    cooling_period: Duration = Field(90.0, description="after a swap to the secondary, no return before this")
+    poll_interval: Interval = Field(10.0, description="how often the platform's calls, the edge view and the "
+                                                     "stored checks are read, and the pair decided")
     primary_down_when: PrimaryDownWhen = Field(default_factory=PrimaryDownWhen,
                                                description="a partial-outage rule; default: no usable trunk left")
-    failback: FailbackPolicy = FailbackPolicy()
-    breaker: BreakerPolicy = BreakerPolicy()
-    readiness: ReadinessGates = ReadinessGates()
+    failback: FailbackPolicy = Field(FailbackPolicy(), description="how routing returns to the primary")
+    breaker: BreakerPolicy = Field(BreakerPolicy(), description="the circuit breaker on live calls")
+    readiness: ReadinessGates = Field(ReadinessGates(), description="what must hold of the secondary before a "
+                                                                   "swap, and how often it is re-checked")
     quorum: Literal["majority"] | Annotated[int, Field(ge=1, le=16)] = Field(
         "majority", description="how many of the configured `vantages` must see the primary down before it "
                                 "counts as down: a count, or majority (more than half); ignored without "
@@ -406,15 +421,17 @@ class Policy(Section):
 class PlatformConfig(Section):
     """Where inbound routing is switched. Which keys each kind needs is checked here, at load time."""
 
-    kind: Literal["generic", "genesys", "cxone", "emulator"]
+    kind: Literal["generic", "genesys", "cxone", "emulator"] = Field(description="which platform's API: the "
+                                                                                  "guide's generic contract, Genesys "
+                                                                                  "Cloud, NICE CXone, or the lab's")
     base_url: str | None = Field(None, pattern=r"^https?://\S+$",
                                  description="the API base; for genesys, `region` can give it instead")
     region: str | None = Field(None, description="genesys: a region such as us_east_1, eu_central_1, ap_southeast_2")
     login_url: str | None = Field(None, pattern=r"^https?://\S+$",
                                   description="the OAuth token URL, when not derived from the API base")
-    rule_id: str | None = None
-    queue_id: str | None = None
-    fallback_queue_id: str | None = None
+    rule_id: str | None = Field(None, description="generic: the routing rule a swap rewrites")
+    queue_id: str | None = Field(None, description="generic: the queue the rule routes to")
+    fallback_queue_id: str | None = Field(None, description="generic: the rule's overflow queue")
     sites: list[str] = Field(default_factory=list, description="genesys: move only the outbound routes of these "
                                                                "sites (empty: every site)")
     outbound_routes: list[str] = Field(default_factory=list, description="genesys: move only these outbound routes "
@@ -429,8 +446,8 @@ class PlatformConfig(Section):
     edge_push: bool = Field(True, description="genesys: take the edge view pushed over a Notification API "
                                               "channel (polled only while the channel is down)")
     point_of_contact_id: str | None = Field(None, description="cxone: the point of contact whose skill moves")
-    client_id_env: EnvName | None = None
-    client_secret_env: EnvName | None = None
+    client_id_env: EnvName | None = Field(None, description="the variable holding the OAuth client id")
+    client_secret_env: EnvName | None = Field(None, description="the variable holding the OAuth client secret")
     access_key_id_env: EnvName | None = Field(None, description="cxone: the access key id's variable")
     access_key_secret_env: EnvName | None = Field(None, description="cxone: the access key secret's variable")
     timeout: Interval = Field(10.0, description="one request, its retries of 429/5xx included")
@@ -616,7 +633,8 @@ class NamedToken(Section):
 
 
 class ApiConfig(Section):
-    listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
+    listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+                        description="host:port of the API, dashboard and /metrics (loopback by default)")
     token_env: EnvName | None = Field("TRUNKGUARD_API_TOKEN", description="the operator token's variable: "
                                       "actions (failover, failback, pause, ...), and reads")
     read_token_env: EnvName | None = Field(None, description="a read-only token's variable: status, history, "
@@ -663,14 +681,14 @@ MIN_SEVERITY = "the least severe notification sent (an incident's resolve is alw
 
 
 class PagerDutyNotify(Section):
-    kind: Literal["pagerduty"]
+    kind: Literal["pagerduty"] = Field(description="PagerDuty Events v2")
     routing_key_env: EnvName
-    base_url: str = "https://events.pagerduty.com"
+    base_url: str = Field("https://events.pagerduty.com", description="the Events API's base URL")
     min_severity: Severity = Field("warning", description=MIN_SEVERITY)
 
 
 class OpsgenieNotify(Section):
-    kind: Literal["opsgenie"]
+    kind: Literal["opsgenie"] = Field(description="Opsgenie alerts")
     api_key_env: EnvName
     base_url: str = Field("https://api.opsgenie.com", description="EU: https://api.eu.opsgenie.com; Opsgenie's "
                                                                   "API is being replaced by Jira Service Management's")
@@ -678,13 +696,13 @@ class OpsgenieNotify(Section):
 
 
 class SlackNotify(Section):
-    kind: Literal["slack"]
+    kind: Literal["slack"] = Field(description="a Slack incoming webhook")
     webhook_url_env: EnvName
     min_severity: Severity = Field("info", description=MIN_SEVERITY)
 
 
 class WebhookNotify(Section):
-    kind: Literal["webhook"]
+    kind: Literal["webhook"] = Field(description="a JSON POST to any URL")
     url_env: EnvName
     min_severity: Severity = Field("info", description=MIN_SEVERITY)
 
@@ -694,16 +712,17 @@ Notifier = Annotated[PagerDutyNotify | OpsgenieNotify | SlackNotify | WebhookNot
 
 
 class Config(Section):
-    carriers: Carriers
-    tls: TlsPolicy = TlsPolicy()
-    policy: Policy = Policy()
-    platform: PlatformConfig | None = None
-    storage: StorageConfig = StorageConfig()
-    api: ApiConfig = ApiConfig()
-    dns: DnsSettings = DnsSettings()
-    notify: list[Notifier] = []
-    replica: ReplicaConfig = ReplicaConfig()
-    vantages: VantagesConfig = VantagesConfig()
+    carriers: Carriers = Field(description="the primary and the secondary carrier")
+    tls: TlsPolicy = Field(TlsPolicy(), description="certificate checks across trunks")
+    policy: Policy = Field(Policy(), description="when to swap, when to return, and what must hold first")
+    platform: PlatformConfig | None = Field(None, description="where inbound routing is switched (needed by run "
+                                                               "and cycle)")
+    storage: StorageConfig = Field(StorageConfig(), description="the store: state, audit trail, checks, trace, lease")
+    api: ApiConfig = Field(ApiConfig(), description="the daemon's REST API, dashboard and /metrics")
+    dns: DnsSettings = Field(DnsSettings(), description="name resolution for trunks given by name")
+    notify: list[Notifier] = Field([], description="where pages and notices go (PagerDuty, Opsgenie, Slack, webhook)")
+    replica: ReplicaConfig = Field(ReplicaConfig(), description="this process among replicas: its name, the lease")
+    vantages: VantagesConfig = Field(VantagesConfig(), description="several places that probe, and the quorum")
 
     @model_validator(mode="after")
     def _primary_down_when(self) -> Config:
