@@ -21,7 +21,7 @@ from trunkguard.runtime.lease import Identity, LeaseKeeper
 from trunkguard.runtime.pollers import Pollers, PollRules, Rechecks
 from trunkguard.runtime.recorder import Recorder
 from trunkguard.runtime.storelink import StoreLink
-from trunkguard.store import IntentStatus
+from trunkguard.store import Batch, IntentStatus
 from trunkguard.testing import HeldLease, ManualClock, MemoryPlatform, MemoryStore
 
 GROUPS = {Role.PRIMARY: "tg-primary", Role.SECONDARY: "tg-secondary"}
@@ -265,3 +265,58 @@ async def test_a_standby_rechecks_nothing() -> None:
     await parts.next(ChecksRead)
     assert parts.ran == [] and parts.store.checks == []
     await parts.pollers.close()
+
+
+async def test_a_second_swap_is_refused_while_one_is_being_carried_out() -> None:
+    parts = Parts()
+    gate = asyncio.Event()
+    read = parts.platform.read_routing
+
+    async def slow_read() -> Any:
+        await gate.wait()
+        return await read()
+
+    parts.platform.read_routing = slow_read  # type: ignore[method-assign]
+    swap = Swap(Role.SECONDARY, "automatic", "primary down", "swap-t-1-to-secondary", parts.clock())
+    snapshot = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
+    parts.actuator.start(StartSwap(swap, snapshot, "activating"), {})
+    parts.actuator.start(StartSwap(replace(swap, key="swap-t-2-to-secondary"), snapshot, "activating"), {})
+    refused = await asyncio.wait_for(parts.posted.get(), 5)
+    assert isinstance(refused, SwapSettled) and refused.key == "swap-t-2-to-secondary" and not refused.attempted
+    gate.set()
+    done = await asyncio.wait_for(parts.posted.get(), 5)
+    assert isinstance(done, SwapSettled) and done.applied and len(parts.platform.writes) == 1
+
+
+async def test_a_drift_read_begun_before_a_swap_is_dropped() -> None:
+    """The review's finding: a slow drift read landing after trunkguard's own swap would adopt the old routing."""
+    parts = Parts()
+    parts.actuator.routing_known = True
+    gate = asyncio.Event()
+    read = parts.platform.read_routing
+
+    async def slow_read() -> Any:
+        await gate.wait()
+        return await read()
+
+    parts.platform.read_routing = slow_read  # type: ignore[method-assign]
+    drift = asyncio.create_task(parts.actuator.check_drift())
+    await asyncio.sleep(0)
+    parts.actuator.started += 1  # a swap starts while the drift read waits on the platform
+    gate.set()
+    await asyncio.wait_for(drift, 5)
+    assert parts.posted.empty()
+    await parts.actuator.check_drift()  # a read begun after it is told to the machine
+    read_event = await asyncio.wait_for(parts.posted.get(), 5)
+    assert read_event.when == "drift check" and read_event.hold
+
+
+def test_the_intent_never_overwrites_a_newer_snapshot_in_its_batch() -> None:
+    store = MemoryStore()
+    term = store.take_over("me")
+    swap = Swap(Role.SECONDARY, "automatic", "r", "k-1-to-secondary", 10.0)
+    in_flight = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap)
+    paused = replace(in_flight, state=PairState.PAUSED)
+    store.begin_intent(term, 10.0, swap, "tg-b", in_flight, sentence="s", evidence={},
+                       batch=Batch(snapshot=(12.0, paused)))  # a pause folded while the routing was read
+    assert store.snapshot == paused

@@ -186,3 +186,23 @@ def test_with_a_quorum_a_primary_suspicion_re_checks_the_secondary_at_once() -> 
     _, effects, _ = _fold(state, rules, Tick(), 0.25)
     kinds = {(e.task.trunk, e.task.kind) for e in effects if isinstance(e, SendProbe)}
     assert ("s1", "correlate") in kinds  # not at s1's next regular probe, up to an interval later
+
+
+def test_a_down_trunk_in_maintenance_is_left_out_of_this_vantages_view() -> None:
+    from dataclasses import replace as _replace
+
+    from trunkguard.core.failover import OperatorAction
+    from trunkguard.core.health import TrunkHealth, TrunkState
+    from trunkguard.core.machine import initial, own_view
+
+    rules = machine_rules(parse_config(CONFIG), vantage="site-a")
+    state = initial(rules, 0.0)
+    down = [_replace(t, state=TrunkState.DOWN) if t.carrier == "primary" else t for t in state.trunks]
+    state = _replace(state, trunks=tuple(down))
+    assert "primary" in own_view(state, rules, 1.0).down
+    names = [t.name for t in down if t.carrier == "primary"]
+    kept = TrunkHealth(names[-1], "primary")  # one primary trunk answers; the others are in maintenance
+    state = _replace(state, trunks=tuple(kept if t.name == kept.name else t for t in down),
+                     pair=_replace(state.pair, maintenance=tuple(OperatorAction("maintenance", "dora", "sbc", 0.0, n,
+                                                                                1e9) for n in names[:-1])))
+    assert "primary" not in own_view(state, rules, 1.0).down

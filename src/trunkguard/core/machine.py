@@ -147,8 +147,11 @@ class MachineState:
 
 
 def own_view(state: MachineState, rules: MachineRules, now: float) -> VantageView:
-    """What this process's probes say of the carriers, as it reports it to the others."""
-    return view_of(rules.vantage, state.trunks, rules.down, now)
+    """What this process's probes say of the carriers, as it reports it to the others. A down trunk in
+    maintenance is left out, as the pair's own judgement leaves it out (core/failover.decide)."""
+    away = {m.trunk for m in state.pair.maintenance}
+    trunks = state.trunks if not away else [t for t in state.trunks if t.name not in away or t.usable]
+    return view_of(rules.vantage, trunks, rules.down, now)
 
 
 def initial(rules: MachineRules, now: float, *, leader: bool = False,
@@ -306,7 +309,7 @@ def _routing(state: MachineState, event: RoutingRead, now: float, rules: Machine
     """The platform's routing, read: the same as the snapshot says, or adopted (never written back)."""
     pair = state.pair
     state = evolve(state, routing_read=True)
-    if event.active is None and state.leader:  # neither carrier: keep the stored view, a person must look
+    if event.active is None and state.leader and pair.in_flight is None:  # neither carrier: a person must look
         sentence = (f"the platform's routing matches neither carrier ({event.when}: {event.detail}); keeping the "
                     f"stored view (the {pair.active.value} carrier)")
         out.said.append(sentence)

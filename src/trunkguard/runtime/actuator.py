@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from trunkguard.store import Batch, IntentRecord, IntentStatus, IntentStore, Lea
 
 log = logging.getLogger("trunkguard")
 LANDED = (IntentStatus.APPLIED, IntentStatus.RECONCILED)
+RETRY_OUTCOME = 1.0  # seconds between tries to store a swap's outcome the store refused
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class Actuator:
         self._routing: dict[str, Any] | None = None
         self._outcomes: dict[str, _Outcome] = {}  # swaps carried out whose outcome waits for the machine's word
         self._finishing: set[asyncio.Task[None]] = set()
+        self.started = 0  # swaps started by this process
+        self.routing_known = False  # the routing was read on taking the lease (the drift check waits for it)
         self.stopping = False
 
     def routing(self) -> dict[str, Any] | None:
@@ -78,6 +81,10 @@ class Actuator:
         return None if self._routing is None else dict(self._routing)
 
     def start(self, effect: StartSwap, evidence: dict[str, Any]) -> None:
+        if self._task is not None and not self._task.done():  # never two at once, whatever the machine thinks
+            self._post(SwapSettled(effect.swap.key, False, "another swap is still being carried out", attempted=False))
+            return
+        self.started += 1  # a drift read begun before this swap is not the truth after it
         self._task = asyncio.get_running_loop().create_task(self._swap(effect, evidence),
                                                             name=f"swap {effect.swap.key}")
 
@@ -106,21 +113,26 @@ class Actuator:
             self._post(SwapSettled(swap.key, False, f"could not read the routing before writing: {exc or 'no answer'}"
                                                     "; nothing was written"))
             return
-        batch = self.recorder.take()  # the decisions that led here go in the intent's transaction
+        batch = None
         try:
             restore = await self._recorded_before(swap.to)
-            await self.link.call(self.link.store.begin_intent, term, now, swap, group, effect.snapshot,
-                                 sentence=effect.sentence, evidence=evidence, prior=routing_json(prior), batch=batch,
-                                 doing=effect.sentence)
+            # the decisions that led here go in the intent's transaction, queued at once: nothing the recorder
+            # writes after this can land before them
+            batch = self.recorder.take()
+            await self.link.submit(self.link.store.begin_intent, term, now, swap, group, effect.snapshot,
+                                   sentence=effect.sentence, evidence=evidence, prior=routing_json(prior), batch=batch,
+                                   doing=effect.sentence)
         except StoreError as exc:
-            self.recorder.give_back(batch)
+            if batch is not None:
+                self.recorder.give_back(batch)
             self.alerts.held_back(effect.sentence)
             self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False))
             return
         self._observe("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
         started = time.perf_counter()
         outcome = await carry_out(self.platform, group, swap.key, self.rules, restore=restore, book=self.book,
-                                  prior=prior, may_write=lambda: self.lease.fresh(self._clock()))
+                                  prior=prior, may_write=lambda: self.lease.current().term == term
+                                  and self.lease.fresh(self._clock()))
         seconds = time.perf_counter() - started
         self._routing = routing_json(outcome.after) or self._routing
         status = IntentStatus.APPLIED if outcome.ok else IntentStatus.FAILED
@@ -139,18 +151,34 @@ class Actuator:
         pending = self._outcomes.pop(key, None)
         if pending is None:
             return
-        batch = self.recorder.take()  # now, before the recorder's own flush could take it
-        task = asyncio.get_running_loop().create_task(self._finish(key, pending, batch), name=f"finish {key}")
+        batch = self.recorder.take()  # now, and queued now: before anything the recorder writes later
+        written = self.link.submit(self.link.store.finish_intent, pending.term, key, pending.status, pending.detail,
+                                   self._clock(), pending.after, batch=batch, doing=f"the outcome of swap {key}")
+        task = asyncio.get_running_loop().create_task(self._finish(key, pending, batch, written),
+                                                      name=f"finish {key}")
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
 
-    async def _finish(self, key: str, pending: _Outcome, batch: Batch) -> None:
+    async def _finish(self, key: str, pending: _Outcome, batch: Batch, written: Awaitable[None]) -> None:
+        """The outcome is written, or retried (without the batch, given back to the recorder) until it is,
+        or until the lease is gone: then the intent is settled by reading at the next leader's start."""
         try:
-            await self.link.call(self.link.store.finish_intent, pending.term, key, pending.status, pending.detail,
-                                 self._clock(), pending.after, batch=batch, doing=f"the outcome of swap {key}")
-        except StoreError as exc:
-            if not isinstance(exc, LeaseLost):  # the decisions are kept; the intent is settled at the next start
-                self.recorder.give_back(batch)
+            await written
+            return
+        except LeaseLost:
+            return
+        except StoreError:
+            self.recorder.give_back(batch)
+        while not self.stopping:
+            await asyncio.sleep(RETRY_OUTCOME)
+            try:
+                await self.link.call(self.link.store.finish_intent, pending.term, key, pending.status, pending.detail,
+                                     self._clock(), pending.after, doing=f"the outcome of swap {key}")
+                return
+            except LeaseLost:
+                return
+            except StoreError:
+                continue
 
     async def drain(self) -> None:
         """At shutdown: the outcomes being written are written (each within the store's deadline)."""
@@ -212,6 +240,7 @@ class Actuator:
                     await asyncio.wait_for(stop.wait(), 2.0)
                 continue
             self._routing = routing_json(routing)
+            self.routing_known = True
             if failed_at is not None:
                 log.warning("the platform's routing was read after %.0f s of trying", self._clock() - failed_at)
             role = roles.get(routing.trunk_group_id)
@@ -222,8 +251,9 @@ class Actuator:
     async def check_drift(self) -> None:
         """The drift check: read the routing once (not while a swap is being carried out or recorded) and tell
         the machine; a difference from what trunkguard last wrote is adopted, paged and held, never undone."""
-        if self.stopping or (self._task is not None and not self._task.done()) or self._outcomes:
+        if self.stopping or not self.routing_known or self._busy():
             return
+        begun = self.started
         roles = {group: role for role, group in self.groups.items()}
         try:
             async with asyncio.timeout(self.rules.deadline):
@@ -231,11 +261,17 @@ class Actuator:
         except (PlatformError, TimeoutError) as exc:
             log.warning("drift check: cannot read the platform's routing: %s", exc or "no answer")
             return
+        last = self._routing
+        if self.started != begun or self._busy() or (last is not None and routing.version < int(last["version"])):
+            return  # a swap began meanwhile, or the read lags what was written (eventual consistency)
         self._routing = routing_json(routing)
         role = roles.get(routing.trunk_group_id)
         self._post(RoutingRead(None if role is None else role.value,
                                f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}",
                                "drift check", hold=True))
+
+    def _busy(self) -> bool:
+        return (self._task is not None and not self._task.done()) or bool(self._outcomes) or bool(self._finishing)
 
     async def _settle(self, intent: IntentRecord, stop: asyncio.Event) -> RoutingState | None:
         """Read until the platform shows the intent's routing or its settle window passes (None: stopped)."""

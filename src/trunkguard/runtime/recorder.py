@@ -93,6 +93,9 @@ class Recorder:
             try:
                 await self.link.call(self.link.store.write_batch, term, batch,
                                      doing=f"recording {count(len(batch.decisions), 'decision')}")
+            except asyncio.CancelledError:  # stopping with the write queued: kept for the last flush
+                self.give_back(batch)
+                raise
             except StoreError as exc:
                 if not isinstance(exc, LeaseLost):  # keep it for the next try, in order
                     self.give_back(batch)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from trunkguard.errors import StoreError
@@ -56,6 +56,26 @@ class StoreLink(Generic[S_co]):
         try:
             result = await asyncio.wait_for(loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw)),
                                             self.deadline)
+        except TimeoutError:
+            exc = StoreError(f"the store did not answer within {self.deadline:g}s")
+            self.health.store_trouble(exc, doing)
+            raise exc from None
+        except StoreError as exc:
+            self.health.store_trouble(exc, doing)
+            raise
+        self.health.store_fine()
+        return result
+
+    def submit(self, fn: Callable[..., T], *args: Any, doing: str = "a store call",
+               **kw: Any) -> Awaitable[T]:
+        """`call`, with the job queued on the worker now, before anything queued after it: for a write
+        that must land before the recorder's next batch. Await the result for the outcome."""
+        queued = asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kw))
+        return self._outcome(queued, doing)
+
+    async def _outcome(self, queued: asyncio.Future[T], doing: str) -> T:
+        try:
+            result = await asyncio.wait_for(queued, self.deadline)
         except TimeoutError:
             exc = StoreError(f"the store did not answer within {self.deadline:g}s")
             self.health.store_trouble(exc, doing)

@@ -161,6 +161,11 @@ class ReplaySimulation(Simulation):
                 self.settled.setdefault(event.key, (at, event))
             elif isinstance(event, OperatorDid | ChecksRead | EdgeRead | VantagesRead | RoutingRead | LeaseChanged):
                 self._at(at, event)
+        for _, event in trace.events:  # a swap restored in flight at a start is settled as the restart settled it
+            if isinstance(event, LeaseChanged) and event.restored is not None and event.restored.in_flight is not None:
+                recorded = self.settled.get(event.restored.in_flight.key)
+                if recorded is not None:
+                    self._at(*recorded)
         self.unrecorded: set[str] = set(self.rules.index) - set(self.answers)
         for answers in self.answers.values():
             answers.sort(key=lambda a: a.at)

@@ -80,7 +80,9 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
     if isinstance(event, m.ChecksRead):
         r = event.readiness
         return kind, {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
-                      "notes": [list(n) for n in r.notes]}
+                      "notes": [list(n) for n in r.notes],
+                      **({"sweep_ready": r.sweep_ready, "sweep_unready": list(r.sweep_unready)}
+                         if r.sweep_ready is not None else {})}
     if isinstance(event, m.EdgeRead):
         return kind, {"view": [list(v) for v in event.view], "as_of": event.as_of}
     if isinstance(event, m.VantagesRead):
@@ -106,8 +108,11 @@ def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
             return m.LeaseChanged(bool(data["leader"]), snapshot_from_json(restored) if restored else None,
                                   str(data.get("detail", "")), bool(data.get("await_routing", False)))
         if cls is m.ChecksRead:
+            ready = data.get("sweep_ready")
             return m.ChecksRead(Readiness(data["sweep_ok"], data["certs_ok"], data["parity_ok"],
-                                          tuple((str(a), str(b)) for a, b in data.get("notes", ()))))
+                                          tuple((str(a), str(b)) for a, b in data.get("notes", ())),
+                                          sweep_ready=None if ready is None else float(ready),
+                                          sweep_unready=tuple(str(d) for d in data.get("sweep_unready", ()))))
         if cls is m.EdgeRead:
             return m.EdgeRead(tuple((str(role), seen) for role, seen in data["view"]), data.get("as_of"))
         if cls is m.VantagesRead:

@@ -65,7 +65,8 @@ class IntentRows(AuditRows):
             s.add(IntentRow(key=swap.key, to_role=swap.to.value, trunk_group_id=trunk_group_id,
                             trigger=swap.trigger, reason=swap.reason, status=IntentStatus.PENDING.value,
                             outcome="", created_at=now, term=term, prior=prior))
-            self._put_snapshot(s, term, now, snapshot)
+            if batch is None or batch.snapshot is None or batch.snapshot[0] <= now:  # never over a newer one
+                self._put_snapshot(s, term, now, snapshot)
             s.add(DecisionRow(at=now, kind="swap", sentence=sentence, state=snapshot.state.value,
                               active=snapshot.active.value, intent_key=swap.key, evidence=evidence, term=term))
             if swap.trigger == "operator" and swap.to.value == "primary":

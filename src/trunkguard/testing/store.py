@@ -151,7 +151,8 @@ class MemoryStore:
         self._put(term, batch)
         self._intents[swap.key] = IntentRecord(swap.key, swap.to.value, trunk_group_id, swap.trigger, swap.reason,
                                                IntentStatus.PENDING, "", prior, None, now, None, term)
-        self.snapshot = snapshot
+        if batch is None or batch.snapshot is None or batch.snapshot[0] <= now:
+            self.snapshot = snapshot
         self.decisions.append({"at": now, "kind": "swap", "sentence": sentence, "state": snapshot.state.value,
                                "active": snapshot.active.value, "intent_key": swap.key, "evidence": evidence,
                                "term": term})
