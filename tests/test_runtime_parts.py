@@ -20,6 +20,7 @@ from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import Identity, LeaseKeeper
 from trunkguard.runtime.pollers import Pollers, PollRules, Rechecks
 from trunkguard.runtime.recorder import Recorder
+from trunkguard.runtime.routing import RoutingWatch
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import Batch, IntentStatus
 from trunkguard.testing import HeldLease, ManualClock, MemoryPlatform, MemoryStore
@@ -291,7 +292,9 @@ async def test_a_second_swap_is_refused_while_one_is_being_carried_out() -> None
 async def test_a_drift_read_begun_before_a_swap_is_dropped() -> None:
     """The review's finding: a slow drift read landing after trunkguard's own swap would adopt the old routing."""
     parts = Parts()
-    parts.actuator.routing_known = True
+    watch = RoutingWatch(parts.platform, parts.actuator, GROUPS, 5.0, parts.pages.append, parts.posted.put_nowait,
+                         parts.clock)
+    watch.known = True
     gate = asyncio.Event()
     read = parts.platform.read_routing
 
@@ -300,13 +303,13 @@ async def test_a_drift_read_begun_before_a_swap_is_dropped() -> None:
         return await read()
 
     parts.platform.read_routing = slow_read  # type: ignore[method-assign]
-    drift = asyncio.create_task(parts.actuator.check_drift())
+    drift = asyncio.create_task(watch.check_drift())
     await asyncio.sleep(0)
     parts.actuator.started += 1  # a swap starts while the drift read waits on the platform
     gate.set()
     await asyncio.wait_for(drift, 5)
     assert parts.posted.empty()
-    await parts.actuator.check_drift()  # a read begun after it is told to the machine
+    await watch.check_drift()  # a read begun after it is told to the machine
     read_event = await asyncio.wait_for(parts.posted.get(), 5)
     assert read_event.when == "drift check" and read_event.hold
 

@@ -44,6 +44,7 @@ from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.pollers import Pollers, Rechecks
 from trunkguard.runtime.probes import ProbeRunner
 from trunkguard.runtime.recorder import Recorder
+from trunkguard.runtime.routing import RoutingWatch
 from trunkguard.runtime.status import StatusView
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.runtime.vantages import VantageLink
@@ -143,14 +144,16 @@ class Service:
         alerts = Alerts(dispatcher, f"trunkguard/{groups[Role.PRIMARY]}", clock, context, runtime.observe)
         link.health = alerts  # the link reports the store's health: paged once per outage, and its end
         recorder = Recorder(link, lease, clock, retention=config.storage.trace_retention)
-        actuator = pollers = None
+        actuator = pollers = routing = None
         if platform is not None:
             actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups,
                                 swap_rules(config), runtime.observe)
+            routing = RoutingWatch(platform, actuator, groups, swap_rules(config).deadline, alerts.notify,
+                                   runtime.post, clock)
             pollers = Pollers(poll_rules(config), rechecks(config, platform), platform, link, lease, runtime.post,
-                              clock, groups, edge_feed(config, platform), alerts.notify, actuator.check_drift)
+                              clock, groups, edge_feed(config, platform), alerts.notify, routing.check_drift)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(probe_plan(config), runtime.post, clock),
-                             pollers, actuator, dispatcher, vantages))
+                             pollers, actuator, dispatcher, vantages, routing))
         return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease)
 
     def status(self) -> StatusView:

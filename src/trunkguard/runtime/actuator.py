@@ -31,7 +31,7 @@ from typing import Any
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
 from trunkguard.actuation.swap import Book, SwapRules, carry_out, routing_from_json, routing_json
 from trunkguard.core.failover import Notify, PairSnapshot, Role
-from trunkguard.core.machine import Event, RoutingRead, StartSwap, SwapSettled
+from trunkguard.core.machine import Event, StartSwap, SwapSettled
 from trunkguard.logs import fields
 from trunkguard.runtime.alerts import Alerts
 from trunkguard.runtime.lease import LeaseView
@@ -73,7 +73,6 @@ class Actuator:
         self._outcomes: dict[str, _Outcome] = {}  # swaps carried out whose outcome waits for the machine's word
         self._finishing: set[asyncio.Task[None]] = set()
         self.started = 0  # swaps started by this process
-        self.routing_known = False  # the routing was read on taking the lease (the drift check waits for it)
         self.stopping = False
 
     def routing(self) -> dict[str, Any] | None:
@@ -221,57 +220,13 @@ class Actuator:
                                                    f"({record.status.value if record else 'no record'})"))
         return True
 
-    async def read_routing(self, stop: asyncio.Event, when: str = "read at start-up") -> RoutingRead | None:
-        """The platform's routing, read until it answers (None: stopped first). Until then
-        the machine does not act; the first failure is paged, and the recovery logged. Nothing is written."""
-        roles = {group: role for role, group in self.groups.items()}
-        failed_at: float | None = None
-        while not stop.is_set():
-            try:
-                async with asyncio.timeout(self.rules.deadline):
-                    routing = await self.platform.read_routing()
-            except (PlatformError, TimeoutError) as exc:
-                if failed_at is None:
-                    failed_at = self._clock()
-                    self.alerts.notify(Notify("platform_unreachable", "critical",
-                                              f"cannot read the platform's routing after taking the lease: "
-                                              f"{exc or 'no answer'}; not acting until it answers"))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2.0)
-                continue
-            self._routing = routing_json(routing)
-            self.routing_known = True
-            if failed_at is not None:
-                log.warning("the platform's routing was read after %.0f s of trying", self._clock() - failed_at)
-            role = roles.get(routing.trunk_group_id)
-            return RoutingRead(None if role is None else role.value,
-                               f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}", when)
-        return None
-
-    async def check_drift(self) -> None:
-        """The drift check: read the routing once (not while a swap is being carried out or recorded) and tell
-        the machine; a difference from what trunkguard last wrote is adopted, paged and held, never undone."""
-        if self.stopping or not self.routing_known or self._busy():
-            return
-        begun = self.started
-        roles = {group: role for role, group in self.groups.items()}
-        try:
-            async with asyncio.timeout(self.rules.deadline):
-                routing = await self.platform.read_routing()
-        except (PlatformError, TimeoutError) as exc:
-            log.warning("drift check: cannot read the platform's routing: %s", exc or "no answer")
-            return
-        last = self._routing
-        if self.started != begun or self._busy() or (last is not None and routing.version < int(last["version"])):
-            return  # a swap began meanwhile, or the read lags what was written (eventual consistency)
-        self._routing = routing_json(routing)
-        role = roles.get(routing.trunk_group_id)
-        self._post(RoutingRead(None if role is None else role.value,
-                               f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}",
-                               "drift check", hold=True))
-
-    def _busy(self) -> bool:
+    def busy(self) -> bool:
+        """A swap is being carried out, or its outcome not yet stored: the platform may be mid-change."""
         return (self._task is not None and not self._task.done()) or bool(self._outcomes) or bool(self._finishing)
+
+    def note_routing(self, routing: RoutingState) -> None:
+        """The routing as the platform showed it to a reader of it (runtime/routing.py)."""
+        self._routing = routing_json(routing)
 
     async def _settle(self, intent: IntentRecord, stop: asyncio.Event) -> RoutingState | None:
         """Read until the platform shows the intent's routing or its settle window passes (None: stopped)."""

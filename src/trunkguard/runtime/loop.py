@@ -244,8 +244,8 @@ class Runtime:
         actuator = parts.actuator
         self.post(ev.LeaseChanged(True, restored, f"took the lease with term {term}",
                                   await_routing=actuator is not None))
-        if actuator is not None and await actuator.reconcile(term, restored, stop):
-            read = await actuator.read_routing(stop)  # retried, paged, until the platform answers
+        if actuator is not None and parts.routing is not None and await actuator.reconcile(term, restored, stop):
+            read = await parts.routing.at_start(stop)  # retried, paged, until the platform answers
             if read is not None:  # with a stored state, a difference is a change made behind trunkguard's back
                 self.post(replace(read, hold=restored is not None))
 

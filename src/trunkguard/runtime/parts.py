@@ -12,6 +12,7 @@ from trunkguard.runtime.lease import LeaseKeeper
 from trunkguard.runtime.pollers import Pollers
 from trunkguard.runtime.probes import ProbeRunner
 from trunkguard.runtime.recorder import Recorder
+from trunkguard.runtime.routing import RoutingWatch
 from trunkguard.runtime.status import Facts
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.runtime.vantages import VantageLink
@@ -29,6 +30,7 @@ class Parts:
     actuator: Actuator | None
     dispatcher: Dispatcher
     vantages: VantageLink
+    routing: RoutingWatch | None = None  # with a platform: its routing read on taking the lease and for drift
 
     def facts(self, now: float, leader: bool, decisions: int, cycles: int) -> Facts:
         """The parts' own facts for the status snapshot (`leader`: the machine's word for it)."""
