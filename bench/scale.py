@@ -55,14 +55,19 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(s.getsockname()[1])
 
 
-def start_sipp(port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = ["sipp", "-sn", "uas", "-aa", "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-mp", str(free_port()),
-           "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin"]
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("ab"), cwd=log.parent)
-    time.sleep(0.3)
-    if process.poll() is not None:
-        raise RuntimeError(f"sipp exited: {log.read_text()[-300:]}")
-    return process
+def start_sipp(port: int, log: Path, tries: int = 5) -> subprocess.Popen[bytes]:
+    """A SIPp UAS on `port`. Its media and control ports are picked free just before it starts; another
+    process can take one in between, so a start that fails on a bind is tried again with new ones."""
+    for attempt in range(tries):
+        cmd = ["sipp", "-sn", "uas", "-aa", "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-mp", str(free_port()),
+               "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin"]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("ab"), cwd=log.parent)
+        time.sleep(0.3)
+        if process.poll() is None:
+            return process
+        if "Address already in use" not in log.read_text()[-300:] or attempt == tries - 1:
+            break
+    raise RuntimeError(f"sipp exited: {log.read_text()[-300:]}")
 
 
 def config_text(n: int, p_port: int, s_port: int, emulator: str, db: str, api: str, correlate: bool | None,
