@@ -52,19 +52,7 @@ class StoreLink(Generic[S_co]):
     async def call(self, fn: Callable[..., T], *args: Any, doing: str = "a store call", **kw: Any) -> T:
         """Run `fn(*args, **kw)` (a store method) on the worker. StoreError when it fails or passes the
         deadline, after telling `health` that `doing` was not done."""
-        loop = asyncio.get_running_loop()
-        try:
-            result = await asyncio.wait_for(loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw)),
-                                            self.deadline)
-        except TimeoutError:
-            exc = StoreError(f"the store did not answer within {self.deadline:g}s")
-            self.health.store_trouble(exc, doing)
-            raise exc from None
-        except StoreError as exc:
-            self.health.store_trouble(exc, doing)
-            raise
-        self.health.store_fine()
-        return result
+        return await self.submit(fn, *args, doing=doing, **kw)
 
     def submit(self, fn: Callable[..., T], *args: Any, doing: str = "a store call",
                **kw: Any) -> Awaitable[T]:
