@@ -247,12 +247,7 @@ def parity(
             typer.echo("the carriers' profiles match")
         for d in found:
             typer.echo(f"{d['field']}: primary {d['primary']!r}, secondary {d['secondary']!r}")
-        if not answers.compared:
-            typer.echo(f"from the carriers' answers: not compared: {answers.note}")
-        elif not answers.differences:
-            typer.echo("from the carriers' answers: the SDP answers match")
-        for line in answers.differences:
-            typer.echo(f"from the carriers' answers: {line}")
+        _echo_answers(answers)
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -286,14 +281,19 @@ def _parity_live(cfg: Config, as_json: bool) -> None:
                    f"parity: {count(len(found), 'difference')} (read from the platform)")
         for d in found:
             typer.echo(f"  {d['sentence']}")
-        if not answers.compared:
-            typer.echo(f"from the carriers' answers: not compared: {answers.note}")
-        elif not answers.differences:
-            typer.echo("from the carriers' answers: the SDP answers match")
-        for line in answers.differences:
-            typer.echo(f"from the carriers' answers: {line}")
+        _echo_answers(answers)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _echo_answers(answers: AnswersParity) -> None:
+    """The stored SDP answers' comparison, a line each, after either parity's own lines."""
+    if not answers.compared:
+        typer.echo(f"from the carriers' answers: not compared: {answers.note}")
+    elif not answers.differences:
+        typer.echo("from the carriers' answers: the SDP answers match")
+    for line in answers.differences:
+        typer.echo(f"from the carriers' answers: {line}")
 
 
 async def _read_live_parity(cfg: Config, platform: Platform, answers: AnswersParity) -> CheckResult:
