@@ -105,8 +105,9 @@ def _count_values(data: Any) -> None:
             stack.extend(item)
 
 
-class _PlainLoader(yaml.SafeLoader):
-    """SafeLoader with the limits above: depth, standard tags only, unique keys."""
+class DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader's composer refusing nesting deeper than MAX_DEPTH (a ComposerError at the node that
+    passes it). The config reader builds on it; the flow linter uses it as is, constructing nothing."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -118,9 +119,16 @@ class _PlainLoader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
                                                   self.peek_event().start_mark)  # type: ignore[no-untyped-call]
-            node = super().compose_node(parent, index)
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+class _PlainLoader(DepthLimitedLoader):
+    """SafeLoader with the limits above: depth, standard tags only, unique keys."""
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        node = super().compose_node(parent, index)
         if node is not None and node.tag not in _ACCEPTED:
             tag = node.tag.replace(_STANDARD, "!!")
             raise yaml.composer.ComposerError(None, None, f"the tag {tag} is not accepted: only plain strings, "

@@ -28,7 +28,7 @@ from typing import Literal
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from trunkguard.yamlfile import MAX_DEPTH, YamlRefused, decode
+from trunkguard.yamlfile import MAX_DEPTH, DepthLimitedLoader, YamlRefused, decode
 
 # Archy's top-level keys, one per flow type (the vendor's examples show the first six).
 FLOW_TYPES = ("inboundCall", "inboundEmail", "inboundShortMessage", "inqueueCall", "outboundCall", "workflow",
@@ -109,7 +109,7 @@ def _decode_export(text: str) -> str | None:
 def _compose(text: str) -> Node:
     """The YAML (or JSON) document as nodes with marks; JSON PyYAML cannot read goes through `json`
     and keeps no positions. Raises FlowUnreadable with the line and column of a syntax error."""
-    loader = _Composer(text)
+    loader = DepthLimitedLoader(text)
     try:
         node = loader.get_single_node()
     except RecursionError:
@@ -172,22 +172,3 @@ def _flow_of(node: Node, *, decoded: bool) -> FlowDocument:
 def _position(node: Node) -> tuple[int | None, int | None]:
     mark = node.start_mark
     return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-
-
-class _Composer(yaml.SafeLoader):
-    """SafeLoader's composer with the config reader's depth limit; nothing is constructed, so tags
-    and aliases stay plain nodes (the walker counts what it visits)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                  self.peek_event().start_mark)  # type: ignore[no-untyped-call]
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
