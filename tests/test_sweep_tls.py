@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, Sipp, free_port, need_binary
-from tests.kamailio import KamailioTls, modules_dir
+from tests.conftest import Sipp, free_port
+from tests.kamailio import KamailioTls, need_kamailio
 from trunkguard.config import load_config
 from trunkguard.config_checks import check_sweep
 from trunkguard.lab.certs import CertFiles, make_ca, make_leaf
@@ -54,15 +54,7 @@ def pki() -> Iterator[Pki]:
 @pytest.fixture(scope="module")
 def kamailio(pki: Pki) -> Iterator[KamailioTls]:
     """kamailio on TLS only, requiring a client certificate from the lab CA; 404 for UNROUTED."""
-    # Debian puts it in /usr/sbin, which a non-root PATH often lacks
-    binary = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin") or \
-        need_binary("kamailio", "kamailio kamailio-tls-modules", "the TLS sweep tests need a real TLS SIP peer")
-    try:
-        modules_dir(binary)
-    except FileNotFoundError as exc:
-        if IN_CI:
-            pytest.fail(f"{exc} (under CI=true, make test installs it)")
-        pytest.skip(str(exc))
+    binary = need_kamailio("the TLS sweep tests need a real TLS SIP peer")
     peer = KamailioTls.start(binary, free_port(), pki.server, client_ca=pki.ca, client=pki.client,
                              reject={UNROUTED: (404, "Not Found")})
     try:
