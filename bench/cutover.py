@@ -65,10 +65,10 @@ async def one_round(folder: Path, rng: random.Random, n: int) -> tuple[float, fl
         try:
             while not all(h.state.value == "up" for h in service.status().health.values()):
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(rng.random() * cfg.carriers.primary.health.interval)
+            await asyncio.sleep(rng.random() * cfg.carriers["primary"].health.interval)
             lab.primary.fault = Fault(down=True)
             onset = time.time()
-            while not ((pair := service.status().pair).active.value == "secondary" and pair.in_flight is None):
+            while not ((pair := service.status().pair).active == "secondary" and pair.in_flight is None):
                 await asyncio.sleep(0.005)
             return pair.since - onset, swaps[-1], cycles, cfg
         finally:
@@ -108,7 +108,7 @@ def main() -> int:
         ratio = statistics.median(real) / statistics.median(sim)
         rows.append((n, real, sim, swaps, cycles, ratio))
         ok &= max(real) <= target and abs(ratio - 1) <= 0.10
-    h = cfg.carriers.primary.health
+    h = cfg.carriers["primary"].health
     print(f"fast profile: {h.interval:g}s probes, {h.timeout:g}s timeout, down after {h.down_after} checks of "
           f"{h.confirm_burst}; {args.rounds} real rounds and {args.rounds * 3} simulated onsets per size")
     print(f"{'trunks/carrier':>14} {'real median':>12} {'real worst':>11} {'sim median':>11} {'sim worst':>10} "

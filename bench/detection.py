@@ -40,7 +40,7 @@ SETTINGS: list[tuple[str, dict[str, Any]]] = [
 
 
 def configured(base: Config, health: dict[str, Any]) -> Config:
-    primary = base.carriers.primary
+    primary = base.carriers["primary"]
     primary = primary.model_copy(update={"health": primary.health.model_copy(update=health)})
     return base.model_copy(update={"carriers": base.carriers.model_copy(update={"primary": primary})})
 
@@ -48,8 +48,8 @@ def configured(base: Config, health: dict[str, Any]) -> Config:
 def cutovers(config: Config, phases: int, **sim_options: Any) -> list[float]:
     """Onset to committed swap for a hard outage of every primary trunk, starting at `phases` points of
     the interval."""
-    interval = config.carriers.primary.health.interval
-    trunks = [t.name for t in config.carriers.primary.trunks]
+    interval = config.carriers["primary"].health.interval
+    trunks = [t.name for t in config.carriers["primary"].trunks]
     out: list[float] = []
     for i in range(phases):
         onset = 10 * interval + interval * i / phases
@@ -62,7 +62,7 @@ def cutovers(config: Config, phases: int, **sim_options: Any) -> list[float]:
 
 
 def false_swaps(config: Config, seeds: int) -> tuple[int, int, int, float, float]:
-    trunk = config.carriers.primary.trunks[0].name
+    trunk = config.carriers["primary"].trunks[0].name
     swaps = downs = probes = 0
     simulated = wall = 0.0
     for seed in range(1, seeds + 1):
@@ -80,7 +80,7 @@ def false_swaps(config: Config, seeds: int) -> tuple[int, int, int, float, float
 
 def with_trunks(base: Config, n: int, *, correlate: bool = True) -> Config:
     """The base config with n primary trunks (same URI), correlation on or off."""
-    primary = base.carriers.primary
+    primary = base.carriers["primary"]
     first = primary.trunks[0]
     trunks = [first.model_copy(update={"name": f"{first.name}-{i}"}) for i in range(n)]
     health = primary.health.model_copy(update={"correlate": correlate})
@@ -89,7 +89,7 @@ def with_trunks(base: Config, n: int, *, correlate: bool = True) -> Config:
 
 
 def lossy_swaps(config: Config, seeds: int, hours: float = 24) -> int:
-    trunks = [t.name for t in config.carriers.primary.trunks]
+    trunks = [t.name for t in config.carriers["primary"].trunks]
     swaps = 0
     for seed in range(1, seeds + 1):
         scenario = Scenario.model_validate({"duration": hours * 3600, "events": [
@@ -100,7 +100,7 @@ def lossy_swaps(config: Config, seeds: int, hours: float = 24) -> int:
 
 def with_media(base: Config, **media: Any) -> Config:
     """The base config with the primary's media check on (the guide's 60 s test calls)."""
-    primary = base.carriers.primary
+    primary = base.carriers["primary"]
     settings = primary.media.model_copy(update={"enabled": True, "interval": 60.0, **media})
     primary = primary.model_copy(update={"media": settings})
     return base.model_copy(update={"carriers": base.carriers.model_copy(update={"primary": primary})})
@@ -108,8 +108,8 @@ def with_media(base: Config, **media: Any) -> Config:
 
 def media_outage(config: Config, phases: int) -> list[float]:
     """Onset to committed swap when RTP stops but SIP keeps answering, at `phases` points of the media interval."""
-    interval = config.carriers.primary.media.interval
-    trunk = config.carriers.primary.trunks[0].name
+    interval = config.carriers["primary"].media.interval
+    trunk = config.carriers["primary"].trunks[0].name
     out: list[float] = []
     for i in range(phases):
         onset = 10 * interval + interval * i / phases
@@ -132,7 +132,8 @@ def by_media_confirmation(base: Config, phases: int, seeds: int) -> bool:
         cut = media_outage(config, phases)
         print(f"{label:<44} {false:>6} in {seeds}d {max(cut):>6.1f}s {statistics.median(cut):>6.1f}s")
         if not media:
-            limit = 60.0 + config.carriers.primary.media.confirm_every + 2 * config.carriers.primary.media.rtp_timeout
+            media = config.carriers["primary"].media
+            limit = 60.0 + media.confirm_every + 2 * media.rtp_timeout
             ok = false == 0 and max(cut) <= limit + 1
             print(f"target (default): 0 false swaps and every media outage swapped within one interval plus the "
                   f"confirmation ({limit:.0f}s):", "MET" if ok else "NOT MET")

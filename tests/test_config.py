@@ -20,7 +20,7 @@ BAD = sorted((CONFIGS / "bad").glob("*.yaml"))
 
 def test_design_example_loads_as_it_is() -> None:
     config = load_config(ROOT / "examples" / "design-example.yaml")
-    primary, secondary = config.carriers.primary, config.carriers.secondary
+    primary, secondary = config.carriers["primary"], config.carriers["secondary"]
     assert (primary.health.interval, primary.health.timeout, primary.health.down_after) == (15.0, 2.0, 3)
     assert secondary.health.down_after == 2
     assert str(primary.trunks[1].alive_codes) == "200-299,405"
@@ -33,11 +33,11 @@ def test_design_example_loads_as_it_is() -> None:
 
 def test_defaults_are_the_guides() -> None:
     config = load_config(CONFIGS / "minimal.yaml")
-    p, s = config.carriers.primary.health, config.carriers.secondary.health
+    p, s = config.carriers["primary"].health, config.carriers["secondary"].health
     assert (p.interval, p.timeout, p.confirm_interval, p.down_after, p.up_after) == (15.0, 2.0, 0.1, 3, 2)
     assert p.confirm_burst == 5
     assert s.down_after == 2
-    assert config.carriers.primary.media.rtp_timeout == 4.0
+    assert config.carriers["primary"].media.rtp_timeout == 4.0
     assert config.policy.poll_interval == 10.0 and config.policy.failback.mode == "approval"
     assert config.policy.breaker.max_active_calls == 5
     assert config.platform is None
@@ -46,7 +46,7 @@ def test_defaults_are_the_guides() -> None:
 def test_secondary_keeps_an_explicit_down_after() -> None:
     text = (CONFIGS / "minimal.yaml").read_text().replace(
         "    trunk_group_id: tg-secondary\n", "    trunk_group_id: tg-secondary\n    health: {down_after: 4}\n")
-    assert parse_config(text).carriers.secondary.health.down_after == 4
+    assert parse_config(text).carriers["secondary"].health.down_after == 4
 
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
@@ -70,7 +70,7 @@ def test_a_utf8_byte_order_mark_and_an_unquoted_date_are_fine(tmp_path: Path) ->
     path = tmp_path / "bom.yaml"
     text = (CONFIGS / "minimal.yaml").read_text().replace("tg-primary", "2026-12-01")
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
-    assert load_config(path).carriers.primary.trunk_group_id == "2026-12-01"
+    assert load_config(path).carriers["primary"].trunk_group_id == "2026-12-01"
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from trunkguard.core.failover import (
     PairState,
     PolicyRules,
     Readiness,
-    Role,
     Swap,
     decide,
     operator,
@@ -36,7 +35,7 @@ def world(primary: TrunkState = TrunkState.UP, secondary: TrunkState = TrunkStat
 
 
 def kinds(intents: tuple[object, ...]) -> list[str]:
-    return [i.kind if isinstance(i, Notify) else f"swap->{i.to.value}" for i in intents if isinstance(i, Notify | Swap)]
+    return [i.kind if isinstance(i, Notify) else f"swap->{i.to}" for i in intents if isinstance(i, Notify | Swap)]
 
 
 def on_secondary(at: float = 100.0) -> PairSnapshot:
@@ -52,14 +51,14 @@ def test_healthy_primary_no_action() -> None:
 
 def test_primary_down_and_secondary_ready_swaps_once() -> None:
     d = decide(PairSnapshot(), world(TrunkState.DOWN), 10.0, RULES)
-    assert d.swap is not None and d.swap.to is Role.SECONDARY and d.swap.trigger == "automatic"
+    assert d.swap is not None and d.swap.to == "secondary" and d.swap.trigger == "automatic"
     assert d.swap.key == "swap-1-to-secondary"
     assert d.snapshot.state is PairState.ACTIVATING and d.snapshot.in_flight == d.swap
     assert d.sentence.startswith("activating the secondary carrier: no primary trunk answers SIP")
     again = decide(d.snapshot, world(TrunkState.DOWN), 10.1, RULES)
     assert again.intents == () and again.sentence.startswith("waiting: the swap to the secondary carrier is in flight")
     done = swap_finished(d.snapshot, True, 10.3)
-    assert done.snapshot.state is PairState.SECONDARY_ACTIVE and done.snapshot.active is Role.SECONDARY
+    assert done.snapshot.state is PairState.SECONDARY_ACTIVE and done.snapshot.active == "secondary"
     assert kinds(done.intents) == ["swap_committed"]
 
 
@@ -129,7 +128,7 @@ def test_no_failback_inside_cooling_even_with_approval() -> None:
     d = decide(snap, world(), 150.0, RULES)
     assert d.swap is None and "cooling period" in d.sentence
     d = decide(snap, world(), 190.4, RULES)
-    assert d.swap is not None and d.swap.to is Role.PRIMARY and d.swap.trigger == "operator"
+    assert d.swap is not None and d.swap.to == "primary" and d.swap.trigger == "operator"
     assert "approved by alice (ticket closed)" in d.swap.reason
     done = swap_finished(d.snapshot, True, 190.7)
     assert done.snapshot.state is PairState.PRIMARY_ACTIVE and kinds(done.intents) == ["failback_committed"]
@@ -158,7 +157,7 @@ def test_sustained_mode_returns_after_five_minutes_of_health() -> None:
     d = decide(d.snapshot, world(), 449.0, rules)
     assert d.swap is None and "of the 5m sustained recovery needed" in d.sentence
     d = decide(d.snapshot, world(), 450.0, rules)
-    assert d.swap is not None and d.swap.trigger == "automatic" and d.swap.to is Role.PRIMARY
+    assert d.swap is not None and d.swap.trigger == "automatic" and d.swap.to == "primary"
 
 
 def test_sustained_mode_restarts_the_clock_on_a_relapse() -> None:
@@ -205,7 +204,7 @@ def test_a_paused_pair_pages_a_dead_primary_even_when_no_swap_would_run() -> Non
 def test_observe_mode_says_what_it_would_do_pages_once_and_never_swaps() -> None:
     rules = replace(RULES, observe=True)
     d = decide(PairSnapshot(), world(TrunkState.DOWN), 10.0, rules)
-    assert d.swap is None and d.snapshot.in_flight is None and d.snapshot.active is Role.PRIMARY
+    assert d.swap is None and d.snapshot.in_flight is None and d.snapshot.active == "primary"
     assert d.sentence.startswith("observe mode: would swap to the secondary carrier (activating the secondary "
                                  "carrier: no primary trunk answers SIP")
     assert d.sentence.endswith("nothing written") and kinds(d.intents) == ["would_swap_to_secondary"]
@@ -237,7 +236,7 @@ def test_no_second_swap_while_one_is_in_flight() -> None:
 def test_a_failed_swap_leaves_routing_and_retries_at_the_next_poll() -> None:
     d = decide(PairSnapshot(), world(TrunkState.DOWN), 10.0, RULES)
     failed = swap_finished(d.snapshot, False, 12.0, "platform answered 503 until the deadline")
-    assert failed.snapshot.active is Role.PRIMARY and failed.snapshot.in_flight is None
+    assert failed.snapshot.active == "primary" and failed.snapshot.in_flight is None
     assert kinds(failed.intents) == ["swap_failed"]
     retry = decide(failed.snapshot, world(TrunkState.DOWN), 20.0, RULES)
     assert retry.swap is not None and retry.swap.key == "swap-2-to-secondary"

@@ -151,7 +151,7 @@ api: {{listen: "127.0.0.1:{free_tcp_port()}", token_env: TOKEN}}
             await asyncio.sleep(3)  # several more rounds, with p2's suspicions probing p1 each time
             status = service.status()
             assert status.health["p1"].state.value == "up" and status.health["p1"].usable
-            assert status.pair.active.value == "primary" and state.writes_applied == 0
+            assert status.pair.active == "primary" and state.writes_applied == 0
             p1 = status.samples.recent["p1"]
             assert len(p1) >= 5 and all(sample.ok for sample in p1)
         finally:

@@ -93,7 +93,7 @@ async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None
                    "trunkguard_decision_latency_seconds_bucket", "trunkguard_leader 1.0"):
         assert family in text, family
     daemon.lab.primary.fault = Fault(down=True)
-    await daemon.until(lambda: daemon.service.status().pair.active.value == "secondary" and not daemon.service.status().pair.in_flight,
+    await daemon.until(lambda: daemon.service.status().pair.active == "secondary" and not daemon.service.status().pair.in_flight,
                        "the swap")
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{daemon.url}/metrics")).text
@@ -109,7 +109,7 @@ async def test_dashboard_shows_the_outage_and_the_approve_click_fails_back(daemo
 
     executable = need_chromium()
     daemon.lab.primary.fault = Fault(down=True)
-    await daemon.until(lambda: daemon.service.status().pair.active.value == "secondary" and not daemon.service.status().pair.in_flight,
+    await daemon.until(lambda: daemon.service.status().pair.active == "secondary" and not daemon.service.status().pair.in_flight,
                        "the swap")
     daemon.lab.primary.fault = Fault()
     await daemon.until(lambda: status_json(daemon.service.status())["pending_approval"], "failback pending", timeout=30)

@@ -76,7 +76,7 @@ api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}
 
 async def test_primary_dies_and_the_genesys_objects_move_once(running: Running) -> None:
     running.primary.stop()
-    await running.until(lambda: running.service.status().pair.active.value == "secondary"
+    await running.until(lambda: running.service.status().pair.active == "secondary"
                         and running.service.status().pair.in_flight is None, "the swap")
     org = running.org
     assert org.first_trunk_base("route-1") == "tb-carrier-b"
@@ -97,7 +97,7 @@ async def test_the_pushed_edge_view_is_under_2s_old_when_the_swap_is_decided(run
                      detail=lambda: f"{running.service.status().edge} {running.org.trunks}")
     seen_after = time.time() - pushed_at
     running.primary.stop()
-    await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap")
+    await running.until(lambda: running.service.status().pair.active == "secondary", "the swap")
     def activating() -> list[str]:
         return [d["sentence"] for d in running.service.store.history(50) if d["sentence"].startswith("activating")]
 
@@ -117,9 +117,9 @@ async def test_the_edge_seeing_the_secondary_down_holds_the_swap(running: Runnin
     running.primary.stop()
     await running.until(lambda: "the platform's edge sees no secondary trunk" in running.service.status().last_sentence,
                         "the edge gap")
-    assert running.org.writes == [] and running.service.status().pair.active.value == "primary"
+    assert running.org.writes == [] and running.service.status().pair.active == "primary"
     running.org.set_options("trunk-tb-carrier-b", True)  # the edge sees it again
-    await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap once the edge agrees")
+    await running.until(lambda: running.service.status().pair.active == "secondary", "the swap once the edge agrees")
 
 
 async def test_the_breaker_counts_calls_on_the_primary_trunks(running: Running) -> None:
@@ -129,4 +129,4 @@ async def test_the_breaker_counts_calls_on_the_primary_trunks(running: Running) 
     await running.until(lambda: status_json(running.service.status())["queued_activation"] is not None, "a queued activation")
     assert running.org.writes == []
     running.org.trunk_calls["trunk-tb-carrier-a"] = (2, 0)  # calls drain below the breaker's 5
-    await running.until(lambda: running.service.status().pair.active.value == "secondary", "the swap after calls drop")
+    await running.until(lambda: running.service.status().pair.active == "secondary", "the swap after calls drop")

@@ -77,7 +77,7 @@ async def test_an_intent_that_cannot_be_stored_is_not_carried_out(running: Runni
     await running.until(lambda: not running.service.status().store_ok, "the store trouble")
     await asyncio.sleep(1.5)
     assert running.lab.emulator.writes_applied == 0 and running.service.status().pair.in_flight is None
-    assert running.service.status().pair.active.value == "primary"  # nothing undone, nothing half done
+    assert running.service.status().pair.active == "primary"  # nothing undone, nothing half done
     other.close()
 
 
@@ -112,14 +112,14 @@ async def test_a_swap_whose_outcome_was_stored_but_not_its_snapshot_settles_at_s
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    from trunkguard.core.failover import PairSnapshot, PairState, Role, Swap
+    from trunkguard.core.failover import PairSnapshot, PairState, Swap
     from trunkguard.store import IntentStatus
 
     url = f"sqlite:///{tmp_path}/tg.db"
     store = Store.open(url)  # a crash right after the outcome was written, before the snapshot after it
     term = store.acquire_lease("old-host", ttl=0.001, now=0)
     assert term == 1
-    swap = Swap(Role.SECONDARY, "automatic", "primary carrier unusable", "swap-1-to-secondary", 10.0)
+    swap = Swap("secondary", "automatic", "primary carrier unusable", "swap-1-to-secondary", 10.0)
     store.begin_intent(term, 10.0, swap, "tg-secondary",
                        replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1),
                        sentence="activating the secondary carrier", evidence={})
@@ -133,7 +133,7 @@ async def test_a_swap_whose_outcome_was_stored_but_not_its_snapshot_settles_at_s
         task = asyncio.create_task(service.run(stop))
         try:
             await eventually(lambda: service.status().pair.in_flight is None
-                             and service.status().pair.active is Role.SECONDARY,
+                             and service.status().pair.active == "secondary",
                              "the swap to settle from its stored outcome")
             assert lab.emulator.writes_applied == 0  # settled from the record, nothing written again
         finally:

@@ -109,7 +109,7 @@ def test_media_rejected_and_silent(sipp_uas: Callable[..., Sipp]) -> None:
 
 def test_a_trunks_media_check_comes_from_its_config() -> None:
     config = load_config(Path(__file__).resolve().parent.parent / "examples" / "design-example.yaml")
-    carrier = config.carriers.primary
+    carrier = config.carriers["primary"]
     plan = call_plan(carrier, carrier.trunks[1])
     assert plan.codecs == ("PCMU", "G729", "PCMA") and plan.rtp_timeout == 4.0 and plan.duration == 2.0
     assert plan.request_uri == "sip:127.0.0.1:5070;transport=udp" and plan.ssl_context is None

@@ -65,7 +65,7 @@ def test_a_media_outage_swaps_within_one_interval_plus_the_confirmation() -> Non
         sim = _run(cfg, [{"at": onset, "trunk": "p1", "condition": "media_down"}], onset + 180)
         assert sim.result.swaps, "a media outage must swap"
         delays.append(sim.result.swaps[0]["at_s"] - onset)
-    media = cfg.carriers.primary.media
+    media = cfg.carriers["primary"].media
     bound = media.interval + media.confirm_every + 2 * media.rtp_timeout + 1.0
     assert max(delays) <= bound, (delays, bound)
 

@@ -122,7 +122,7 @@ def test_the_same_trace_gives_the_same_decisions_in_the_daemon_and_the_simulator
     launches = sum(1 for kind, _ in taken.calls if kind == "probe")
     assert launches == sim.result.probes_sent
     swaps = [args for kind, args in taken.calls if kind == "actuator.start"]
-    assert [a[0].swap.to.value for a in swaps] == [s["to"] for s in sim.result.swaps]
+    assert [a[0].swap.to for a in swaps] == [s["to"] for s in sim.result.swaps]
 
 
 def test_every_event_kind_survives_the_trace_codec() -> None:

@@ -43,7 +43,7 @@ def test_the_simplest_example_fails_over_with_parity_not_configured() -> None:
     scenario = Scenario.model_validate({"duration": 120, "events": [{"at": 10, "trunk": "primary-1",
                                                                      "condition": "down"}]})
     sim = Simulation(sim_world(config), scenario, 1)
-    sim.state = evolve(sim.state, readiness=Readiness(sweep_ok=True, certs_ok=True))  # parity never ran
+    sim.state = evolve(sim.state, readiness=(("secondary", Readiness(sweep_ok=True, certs_ok=True)),))  # parity never ran
     result = sim.run()
     assert [s["to"] for s in result.swaps] == ["secondary"], result.timeline[-3:]
     assert any("secondary ready (parity: not configured (no profiles in the config))" in line
@@ -85,7 +85,7 @@ def test_a_large_dids_file_is_still_accepted(tmp_path: Path) -> None:
     config = tmp_path / "tg.yaml"
     config.write_text(SINGLE.read_text().replace("    trunk_group_id: tg-secondary\n",
                                                  "    trunk_group_id: tg-secondary\n    dids_file: dids.txt\n"))
-    assert load_config(config).carriers.secondary.dids_file == dids
+    assert load_config(config).carriers["secondary"].dids_file == dids
 
 
 def test_simulate_takes_operator_maintenance_with_trunk_duration_and_reason(tmp_path: Path) -> None:

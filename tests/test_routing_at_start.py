@@ -20,7 +20,7 @@ from trunkguard.api.view import status_json
 from trunkguard.app import Service
 from trunkguard.config import parse_config
 from trunkguard.config_checks import run_readiness
-from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, PairState, Role
+from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, PairState
 from trunkguard.core.machine import LeaseChanged, OperatorDid, RoutingRead, StartSwap, initial, step
 from trunkguard.lab.lab import Lab, free_tcp_port, lab_environment, running_lab
 from trunkguard.lab.responder import Fault
@@ -52,7 +52,7 @@ def test_nothing_is_decided_until_the_routing_is_read() -> None:
 def test_the_platform_routing_elsewhere_is_adopted_named_and_paged_never_written() -> None:
     rules, s = _leader()
     read = step(s.state, RoutingRead("secondary", "rule-1 version 4 routes to tg-b"), 2.0, rules)
-    assert read.state.pair.active is Role.SECONDARY and read.state.pair.state is PairState.SECONDARY_ACTIVE
+    assert read.state.pair.active == "secondary" and read.state.pair.state is PairState.SECONDARY_ACTIVE
     assert read.state.pair.activated_at == 2.0  # the cooling period starts now: no failback at once
     assert read.sentences[0] == ("the platform routes to the secondary carrier (read at start-up); the store said "
                                  "primary: adopting the platform's state")
@@ -64,7 +64,7 @@ def test_the_platform_routing_elsewhere_is_adopted_named_and_paged_never_written
 def test_the_same_routing_as_the_store_says_pages_nothing() -> None:
     rules, s = _leader()
     read = step(s.state, RoutingRead("primary", "rule-1 version 1 routes to tg-a"), 2.0, rules)
-    assert read.state.routing_read and read.state.pair.active is Role.PRIMARY
+    assert read.state.routing_read and read.state.pair.active == "primary"
     assert not any(isinstance(e, Notify) for e in read.effects)
 
 
@@ -126,7 +126,7 @@ def test_a_drift_is_adopted_named_paged_and_held_not_undone() -> None:
     drift = step(state, RoutingRead("secondary", "rule-1 version 2 routes to tg-b", "drift check", hold=True), 300.0,
                  rules)
     pair = drift.state.pair
-    assert pair.active is Role.SECONDARY and pair.state is PairState.PAUSED and pair.paused is not None
+    assert pair.active == "secondary" and pair.state is PairState.PAUSED and pair.paused is not None
     assert pair.paused.who == "trunkguard" and "outside trunkguard" in pair.paused.why
     assert drift.sentences[0].startswith("the platform routes to the secondary carrier (drift check: rule-1 version 2 "
                                          "routes to tg-b); trunkguard last wrote the primary carrier: adopting")
@@ -148,7 +148,7 @@ async def test_the_daemons_drift_check_adopts_a_change_it_did_not_write(lab: Lab
                          timeout=15)
         lab.emulator.rules["rule-inbound-1"]["action"]["trunkGroupId"] = "tg-secondary"  # a terraform apply
         lab.emulator.rules["rule-inbound-1"]["version"] += 1
-        await eventually(lambda: service.status().pair.active is Role.SECONDARY, "the drift adopted", timeout=15,
+        await eventually(lambda: service.status().pair.active == "secondary", "the drift adopted", timeout=15,
                          detail=lambda: service.status().last_sentence)
         assert service.status().pair.paused is not None
         lab.primary.fault = Fault()  # nothing to do with it: trunkguard writes nothing back

@@ -211,7 +211,7 @@ def test_the_config_snippet_output_loads_in_trunkguard() -> None:
     assert config.platform.route_limits() == (
         ("9a1c0000-0000-4000-8000-000000000001",),
         ("genesyscloud_telephony_providers_edges_site_outbound_route.carriers.route_id",))
-    assert config.carriers.primary.trunk_group_id == "4c1a7f0e-0000-4000-8000-00000000000a"
+    assert config.carriers["primary"].trunk_group_id == "4c1a7f0e-0000-4000-8000-00000000000a"
     outputs = {name for b in module()["output"] for name in b}
     assert {"datatable_id", "datatable_row", "outbound_route_ids", "site_id", "flow_id"} <= outputs
 

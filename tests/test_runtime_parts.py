@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from trunkguard.actuation.swap import SwapRules
-from trunkguard.core.failover import Notify, PairSnapshot, PairState, Role, Swap
+from trunkguard.core.failover import Notify, PairSnapshot, PairState, Swap
 from trunkguard.core.machine import CallsRead, ChecksRead, Event, LeaseChanged, StartSwap, SwapSettled
 from trunkguard.errors import LeaseLost, StoreError
 from trunkguard.notify import Dispatcher
@@ -25,7 +25,7 @@ from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import Batch, IntentStatus
 from trunkguard.testing import HeldLease, ManualClock, MemoryPlatform, MemoryStore
 
-GROUPS = {Role.PRIMARY: "tg-primary", Role.SECONDARY: "tg-secondary"}
+GROUPS = {"primary": "tg-primary", "secondary": "tg-secondary"}
 
 
 class Parts:
@@ -48,8 +48,8 @@ class Parts:
                                  self.posted.put_nowait, self.clock, GROUPS, SwapRules(deadline=5, readback=1),
                                  lambda *_: None)
 
-    async def swap(self, to: Role = Role.SECONDARY) -> SwapSettled:
-        swap = Swap(to, "automatic", "primary down", f"swap-t-1-to-{to.value}", self.clock())
+    async def swap(self, to: str = "secondary") -> SwapSettled:
+        swap = Swap(to, "automatic", "primary down", f"swap-t-1-to-{to}", self.clock())
         snapshot = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
         self.recorder.decision(self.clock(), "trunk", "trunk p1 is down", PairSnapshot(), {})
         self.actuator.start(StartSwap(swap, snapshot, "activating the secondary carrier"), {"why": "test"})
@@ -69,7 +69,7 @@ async def test_a_swap_writes_to_the_store_twice() -> None:
     assert intent.status is IntentStatus.PENDING and intent.prior is not None
     assert intent.prior["trunk_group_id"] == "tg-primary"
     assert [d["sentence"] for d in parts.store.decisions] == ["trunk p1 is down", "activating the secondary carrier"]
-    after = replace(PairSnapshot(), state=PairState.SECONDARY_ACTIVE, active=Role.SECONDARY, swaps=1)
+    after = replace(PairSnapshot(), state=PairState.SECONDARY_ACTIVE, active="secondary", swaps=1)
     parts.recorder.decision(parts.clock(), "swap", "committed: inbound routing is on the secondary carrier", after, {})
     parts.actuator.settled(settled.key)
     await parts.actuator.drain()
@@ -208,9 +208,9 @@ class PollParts:
         self.ran: list[str] = []
 
         def check(name: str, ok: bool) -> Any:
-            async def run() -> CheckResult:
+            async def run(carrier: str) -> CheckResult:
                 self.ran.append(name)
-                return CheckResult(name, "secondary", ok, self.clock(), f"{name} {'passed' if ok else 'failed'}", {})
+                return CheckResult(name, carrier, ok, self.clock(), f"{name} {'passed' if ok else 'failed'}", {})
             return run
 
         rules = PollRules(timeout=1.0, ages={"sweep": None, "certs": None, "parity": None},
@@ -278,7 +278,7 @@ async def test_a_second_swap_is_refused_while_one_is_being_carried_out() -> None
         return await read()
 
     parts.platform.read_routing = slow_read  # type: ignore[method-assign]
-    swap = Swap(Role.SECONDARY, "automatic", "primary down", "swap-t-1-to-secondary", parts.clock())
+    swap = Swap("secondary", "automatic", "primary down", "swap-t-1-to-secondary", parts.clock())
     snapshot = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
     parts.actuator.start(StartSwap(swap, snapshot, "activating"), {})
     parts.actuator.start(StartSwap(replace(swap, key="swap-t-2-to-secondary"), snapshot, "activating"), {})
@@ -317,7 +317,7 @@ async def test_a_drift_read_begun_before_a_swap_is_dropped() -> None:
 def test_the_intent_never_overwrites_a_newer_snapshot_in_its_batch() -> None:
     store = MemoryStore()
     term = store.take_over("me")
-    swap = Swap(Role.SECONDARY, "automatic", "r", "k-1-to-secondary", 10.0)
+    swap = Swap("secondary", "automatic", "r", "k-1-to-secondary", 10.0)
     in_flight = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap)
     paused = replace(in_flight, state=PairState.PAUSED)
     store.begin_intent(term, 10.0, swap, "tg-b", in_flight, sentence="s", evidence={},

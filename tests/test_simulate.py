@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trunkguard.config import Config, load_config, parse_config
-from trunkguard.core.failover import Notify, Role, readiness_gaps
+from trunkguard.core.failover import Notify, readiness_gaps
 from trunkguard.core.machine import Event, OperatorDid, StartSwap, Step, SwapSettled
 from trunkguard.rules import sim_world
 from trunkguard.sim.runner import Simulation, simulate
@@ -150,7 +150,7 @@ class CheckedSimulation(Simulation):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.in_flight = 0
-        self.committed: list[tuple[float, Role, str]] = []
+        self.committed: list[tuple[float, str]] = []
         self.records = 0
         self.approvals: list[float] = []
 
@@ -166,17 +166,17 @@ class CheckedSimulation(Simulation):
                 assert self.in_flight == 0, "two swaps in flight"
                 self.in_flight += 1
                 seen = result.state.observation()
-                if swap.to is Role.SECONDARY and swap.trigger == "automatic":
+                if swap.to == "secondary" and swap.trigger == "automatic":
                     assert readiness_gaps(seen, policy) == [], "swap to a carrier not ready"
-                    assert not any(t.usable for t in seen.carrier(Role.PRIMARY))
-                if swap.to is Role.PRIMARY:
+                    assert not any(t.usable for t in seen.carrier("primary"))
+                if swap.to == "primary":
                     last = self.committed[-1]
-                    assert last[1] is Role.SECONDARY
+                    assert last[1] == "secondary"
                     assert now - last[0] >= policy.cooling_period, "demoted inside the cooling period"
                     if policy.failback_mode == "approval":
                         assert swap.trigger == "operator" and self.approvals, "failback without approval"
                     elif swap.trigger == "automatic":
-                        since = result.state.pair.primary_ok_since
+                        since = result.state.pair.usable_since("primary")
                         assert since is not None and now - since >= policy.sustained_recovery
             elif isinstance(effect, Notify) and effect.kind in ("swap_committed", "failback_committed"):
                 self.records += 1

@@ -8,12 +8,12 @@ from dataclasses import replace
 import pytest
 import sqlalchemy
 
-from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Role, Swap
+from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Swap
 from trunkguard.store import Batch, IntentStatus, LeaseLost, Store
 
 
-def _swap(n: int = 1, to: Role = Role.SECONDARY, trigger: str = "automatic") -> Swap:
-    return Swap(to, trigger, "primary carrier unusable", f"swap-{n}-to-{to.value}", 100.0)  # type: ignore[arg-type]
+def _swap(n: int = 1, to: str = "secondary", trigger: str = "automatic") -> Swap:
+    return Swap(to, trigger, "primary carrier unusable", f"swap-{n}-to-{to}", 100.0)  # type: ignore[arg-type]
 
 
 def test_migrations_create_every_table_and_run_twice_harmlessly(store_url: str) -> None:
@@ -102,7 +102,7 @@ def test_a_failback_approval_is_used_once_by_the_swap_it_allows(store_url: str) 
     assert term is not None
     approval = OperatorAction("failback", "alice", "carrier confirmed the fix", 50.0)
     store.record_action(term, approval, "failback approved")
-    swap = _swap(2, Role.PRIMARY, "operator")
+    swap = _swap(2, "primary", "operator")
     store.begin_intent(term, 60, swap, "tg-primary", replace(PairSnapshot(), in_flight=swap), sentence="back",
                        evidence={})
     [row] = store.actions()

@@ -127,7 +127,7 @@ async def test_a_store_outage_pages_holds_the_swap_back_and_announces_the_return
             await eventually(lambda: lab.routed_to() == "tg-secondary", "the swap once the store is back",
                              timeout=30, detail=lambda: service.status().last_sentence)
             await asyncio.sleep(1)
-            assert lab.emulator.writes_applied == 1 and service.status().pair.active.value == "secondary"
+            assert lab.emulator.writes_applied == 1 and service.status().pair.active == "secondary"
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)

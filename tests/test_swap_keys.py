@@ -36,7 +36,7 @@ async def test_a_fresh_stores_first_swap_uses_a_key_never_used_before(tmp_path: 
             try:
                 await asyncio.sleep(1.5)
                 lab.primary.fault = Fault(down=True)
-                await eventually(lambda: service.status().pair.active.value == "secondary"  # noqa: B023
+                await eventually(lambda: service.status().pair.active == "secondary"  # noqa: B023
                                  and service.status().pair.in_flight is None, "the swap")  # noqa: B023
             finally:
                 stop.set()

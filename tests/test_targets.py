@@ -199,7 +199,7 @@ api: {{listen: "127.0.0.1:{api}", token_env: TOKEN}}
             assert [(t["target"], t["state"]) for t in shown] == [(f"udp:127.0.0.1:{a.port}", "up"), (dead, "down")]
             assert any(f"target {dead} is down" in d["sentence"] for d in history["decisions"])
             a.stop()
-            await eventually(lambda: service.status().pair.active.value == "secondary",
+            await eventually(lambda: service.status().pair.active == "secondary",
                              "the swap once both targets are dead", detail=lambda: service.status().last_sentence)
             assert service.status().health["p1"].state is TrunkState.DOWN and state.writes_applied == 1
         finally:

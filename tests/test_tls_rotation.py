@@ -87,7 +87,7 @@ def _config(uri: str, tls: dict[str, Any], extra: str = "") -> Config:
 
 
 def _check(cfg: Config) -> OptionsCheck:
-    carrier = cfg.carriers.secondary
+    carrier = cfg.carriers["secondary"]
     return options_check(carrier, carrier.trunks[0])
 
 

@@ -45,7 +45,7 @@ async def test_a_sweep_run_from_another_directory_gates_the_daemon(tmp_path: Pat
                 done = await asyncio.to_thread(_cli, check, "--config", str(config), cwd=elsewhere)
                 assert done.returncode == 0, done.stdout + done.stderr
             assert list(elsewhere.iterdir()) == []  # nothing written beside the command: the store has it
-            await eventually(lambda: service.status().pair.active.value == "secondary", "the swap, gated by the store",
+            await eventually(lambda: service.status().pair.active == "secondary", "the swap, gated by the store",
                              detail=lambda: service.status().last_sentence)
             assert lab.emulator.writes_applied == 1
         finally:
@@ -90,7 +90,7 @@ async def test_the_recorded_trace_replays_through_another_config(tmp_path: Path)
         try:
             await asyncio.sleep(3)
             lab.primary.fault = Fault(down=True)
-            await eventually(lambda: service.status().pair.active.value == "secondary", "the swap")
+            await eventually(lambda: service.status().pair.active == "secondary", "the swap")
             await asyncio.sleep(3)
         finally:
             stop.set()
@@ -172,11 +172,11 @@ async def test_a_night_replays_through_its_own_config_as_it_happened(tmp_path: P
                              detail=lambda: status().last_sentence)
             swept = await asyncio.to_thread(_cli, "sweep", "--config", str(config), cwd=tmp_path)
             assert swept.returncode == 0, swept.stdout + swept.stderr
-            await eventually(lambda: status().pair.active.value == "secondary", "the first swap",
+            await eventually(lambda: status().pair.active == "secondary", "the first swap",
                              detail=lambda: status().last_sentence)
             lab.primary.fault = Fault()
             await service.runtime.submit(OperatorAction("failback", "erin", "carrier ticket closed", time.time()))
-            await eventually(lambda: status().pair.active.value == "primary", "the approved failback", timeout=30,
+            await eventually(lambda: status().pair.active == "primary", "the approved failback", timeout=30,
                              detail=lambda: status().last_sentence)
             await asyncio.sleep(2)  # the night goes on a little: the replay's probes may see the recovery later
         finally:

@@ -24,7 +24,6 @@ from trunkguard.api.auth import ApiTokens, NamedToken
 from trunkguard.asgi import serving
 from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
 from trunkguard.config_checks import check_certs, check_parity_live, check_sweep
-from trunkguard.core.failover import Role
 from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
@@ -124,9 +123,8 @@ class Service:
         store = Store.open(config.storage.url)
         dispatcher = Dispatcher(senders)
         rules = machine_rules(config, key_prefix=swap_key_prefix(), vantage=identity.name)
-        groups = {Role.PRIMARY: config.carriers.primary.trunk_group_id,
-                  Role.SECONDARY: config.carriers.secondary.trunk_group_id}
-        runtime = Runtime(rules, initial(rules, clock()), {r.value: g for r, g in groups.items()}, clock)
+        groups = {name: carrier.trunk_group_id for name, carrier in config.carriers.items()}  # in chain order
+        runtime = Runtime(rules, initial(rules, clock()), groups, clock)
         link = StoreLink(store)
         lease = LeaseKeeper(link, config.replica.lease_ttl, clock, identity, candidate=candidate and not agent)
         # Views every report_every when a quorum reads them; otherwise a heartbeat per lease renewal is enough
@@ -139,9 +137,10 @@ class Service:
 
         def context() -> dict[str, str]:
             pair = runtime.status().pair
-            return {"active": pair.active.value, "state": pair.state.value}
+            return {"active": pair.active, "state": pair.state.value}
 
-        alerts = Alerts(dispatcher, f"trunkguard/{groups[Role.PRIMARY]}", clock, context, runtime.observe)
+        alerts = Alerts(dispatcher, f"trunkguard/{config.carriers.first.trunk_group_id}", clock, context,
+                        runtime.observe)
         link.health = alerts  # the link reports the store's health: paged once per outage, and its end
         recorder = Recorder(link, lease, clock, retention=config.storage.trace_retention)
         actuator = pollers = routing = None
@@ -204,8 +203,8 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
                             token_url=p.login_url or genesys_login_url(base))
         sites, routes = p.route_limits()
         return GenesysPlatform(http, sites=sites, outbound_routes=routes,
-                               primary_trunk_base=carriers.primary.trunk_group_id,
-                               secondary_trunk_base=carriers.secondary.trunk_group_id,
+                               primary_trunk_base=carriers.first.trunk_group_id,
+                               secondary_trunk_base=carriers[carriers.chain[1]].trunk_group_id,
                                datatable_id=p.datatable_id, datatable_row=p.datatable_row,
                                manage_trunk_enabled=p.manage_trunk_enabled)
     if p.kind == "cxone":
@@ -250,8 +249,8 @@ def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str
 def rechecks(config: Config, platform: Platform) -> Rechecks:
     """The readiness checks the leader re-runs, over this config and platform (parity read live where
     the platform keeps trunk settings)."""
-    return Rechecks(lambda: check_sweep(config), lambda: check_certs(config),
-                    lambda: check_parity_live(config, platform))
+    return Rechecks(lambda carrier: check_sweep(config, carrier), lambda carrier: check_certs(config, carrier),
+                    lambda carrier: check_parity_live(config, platform, carrier=carrier))
 
 
 def edge_feed(config: Config, platform: Platform) -> EdgeFeed | None:

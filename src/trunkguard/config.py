@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    RootModel,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -300,45 +301,44 @@ class CarrierConfig(Section):
         return trunk.health or self.health
 
 
-class Carriers(Section):
-    primary: CarrierConfig = Field(description="the carrier inbound calls normally arrive on")
-    secondary: CarrierConfig = Field(description="the carrier routing moves to when the primary is down")
+PAIR = ("primary", "secondary")  # a config's carriers named so form this chain without a `chain:` key
 
-    @model_validator(mode="before")
-    @classmethod
-    def _secondary_default(cls, data: Any) -> Any:
-        """The guide's asymmetry: the secondary is marked down after 2 failures, not 3."""
-        if isinstance(data, dict) and isinstance(data.get("secondary"), dict):
-            secondary = dict(data["secondary"])
-            health = secondary.get("health", {})
-            if isinstance(health, dict) and "down_after" not in health:
-                secondary["health"] = {**health, "down_after": 2}
-                data = {**data, "secondary": secondary}
-        return data
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Carriers:
-        seen: set[str] = set()
-        where: dict[tuple[str, str, int | None, str], str] = {}
-        for role in ("primary", "secondary"):
-            for i, trunk in enumerate(getattr(self, role).trunks):
-                if trunk.name in seen:
-                    raise FieldRule(f"{role}.trunks[{i}].name",
-                                    f"{trunk.name!r} is used twice; trunk names must be unique")
-                seen.add(trunk.name)
-                uri = trunk.sip_uri
-                key = (uri.scheme, uri.host.lower(), uri.port, uri.transport.value)
-                if role == "secondary" and key in where:
-                    raise FieldRule(f"{role}.trunks[{i}].uri",
-                                    f"{trunk.uri!r} is the same SIP peer as {where[key]}: the secondary would "
-                                    "fail with the primary")
-                if role == "primary":
-                    where.setdefault(key, f"primary.trunks[{i}] ({trunk.name})")
-        if self.primary.trunk_group_id == self.secondary.trunk_group_id:
-            raise FieldRule("secondary.trunk_group_id",
-                            f"{self.secondary.trunk_group_id!r} is the primary's trunk_group_id too: a swap "
-                            "between them would change nothing")
-        return self
+class Carriers(RootModel[dict[Name, CarrierConfig]]):
+    """The carriers by name, in chain order once the config is read: the first is preferred, the next
+    takes the calls when it is down, and so on (`chain`). Names are the carriers' in sentences,
+    metrics and the CLI."""
+
+    model_config = ConfigDict(frozen=True)
+    root: dict[Name, CarrierConfig] = Field(min_length=2)
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return tuple(self.root)
+
+    @property
+    def first(self) -> CarrierConfig:
+        return next(iter(self.root.values()))
+
+    def __getitem__(self, name: str) -> CarrierConfig:
+        return self.root[name]
+
+    def items(self) -> list[tuple[str, CarrierConfig]]:
+        return list(self.root.items())
+
+    def later(self) -> list[tuple[str, CarrierConfig]]:
+        """Every carrier after the first: those a move down the chain may go to."""
+        return list(self.root.items())[1:]
+
+
+def _chain_of(data: dict[str, Any]) -> list[str] | None:
+    """The chain as the file gives it (or the pair's), before validation; None when it cannot be told."""
+    chain, carriers = data.get("chain"), data.get("carriers")
+    if isinstance(chain, list) and all(isinstance(c, str) for c in chain):
+        return list(chain)
+    if chain is None and isinstance(carriers, dict) and set(carriers) == set(PAIR):
+        return list(PAIR)
+    return None
 
 
 class TlsPolicy(Section):
@@ -712,7 +712,11 @@ Notifier = Annotated[PagerDutyNotify | OpsgenieNotify | SlackNotify | WebhookNot
 
 
 class Config(Section):
-    carriers: Carriers = Field(description="the primary and the secondary carrier")
+    carriers: Carriers = Field(description="the carriers by name (at least two); `primary` and `secondary`, or "
+                                           "any names with `chain`")
+    chain: list[Name] | None = Field(None, description="the carriers in priority order, first preferred: calls go "
+                                                       "to the first that is usable and ready (default, for carriers "
+                                                       "named primary and secondary: [primary, secondary])")
     tls: TlsPolicy = Field(TlsPolicy(), description="certificate checks across trunks")
     policy: Policy = Field(Policy(), description="when to swap, when to return, and what must hold first")
     platform: PlatformConfig | None = Field(None, description="where inbound routing is switched (needed by run "
@@ -724,13 +728,83 @@ class Config(Section):
     replica: ReplicaConfig = Field(ReplicaConfig(), description="this process among replicas: its name, the lease")
     vantages: VantagesConfig = Field(VantagesConfig(), description="several places that probe, and the quorum")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _later_default(cls, data: Any) -> Any:
+        """The guide's asymmetry: every carrier after the first is marked down after 2 failures, not 3."""
+        if not isinstance(data, dict) or not isinstance(data.get("carriers"), dict):
+            return data
+        named = set(data["carriers"])
+        if data.get("chain") is None and named and named < set(PAIR):  # half a pair: name the one missing
+            raise FieldRule(f"carriers.{(set(PAIR) - named).pop()}", "is required")
+        chain = _chain_of(data)
+        carriers = dict(data["carriers"])
+        for name in (chain or [])[1:]:
+            carrier = carriers.get(name)
+            if isinstance(carrier, dict):
+                health = carrier.get("health", {})
+                if isinstance(health, dict) and "down_after" not in health:
+                    carriers[name] = {**carrier, "health": {**health, "down_after": 2}}
+        return {**data, "carriers": carriers}
+
+    @model_validator(mode="after")
+    def _chain(self) -> Config:
+        names = list(self.carriers.root)
+        chain = self.chain
+        if chain is None:
+            if set(names) != set(PAIR):
+                raise FieldRule("chain", "list the carriers in priority order, first preferred (e.g. chain: "
+                                         f"[{', '.join(names)}]): needed unless the carriers are named primary and "
+                                         "secondary")
+            chain = list(PAIR)
+        if len(chain) < 2:
+            raise FieldRule("chain", "a chain needs at least two carriers: one to take the calls when the other "
+                                     "is down")
+        for i, name in enumerate(chain):
+            if name not in self.carriers.root:
+                raise FieldRule(f"chain[{i}]", f"{name!r} is not a carrier: carriers has {', '.join(names)}")
+            if name in chain[:i]:
+                raise FieldRule(f"chain[{i}]", f"{name!r} is listed twice; each carrier has one place in the chain")
+        for name in names:
+            if name not in chain:
+                raise FieldRule(f"carriers.{name}", "is not in the chain: list it in chain, or remove it")
+        object.__setattr__(self, "carriers", Carriers({name: self.carriers.root[name] for name in chain}))
+        object.__setattr__(self, "chain", list(chain))
+        seen: set[str] = set()
+        where: dict[tuple[str, str, int | None, str], tuple[str, str]] = {}
+        groups: dict[str, str] = {}
+        for role, carrier in self.carriers.items():
+            for i, trunk in enumerate(carrier.trunks):
+                if trunk.name in seen:
+                    raise FieldRule(f"carriers.{role}.trunks[{i}].name",
+                                    f"{trunk.name!r} is used twice; trunk names must be unique")
+                seen.add(trunk.name)
+                uri = trunk.sip_uri
+                key = (uri.scheme, uri.host.lower(), uri.port, uri.transport.value)
+                other = where.get(key)
+                if other is not None and other[0] != role:
+                    raise FieldRule(f"carriers.{role}.trunks[{i}].uri",
+                                    f"{trunk.uri!r} is the same SIP peer as {other[1]}: the {role} would fail with "
+                                    f"the {other[0]}")
+                where.setdefault(key, (role, f"{role}.trunks[{i}] ({trunk.name})"))
+            if carrier.trunk_group_id in groups:
+                raise FieldRule(f"carriers.{role}.trunk_group_id",
+                                f"{carrier.trunk_group_id!r} is the {groups[carrier.trunk_group_id]}'s "
+                                "trunk_group_id too: a swap between them would change nothing")
+            groups[carrier.trunk_group_id] = role
+        if len(chain) > 2 and self.platform is not None and self.platform.kind in ("genesys", "cxone"):
+            raise FieldRule("chain", f"{len(chain)} carriers: the {self.platform.kind} adapter switches between two "
+                                     "carriers so far; a longer chain needs platform.kind generic (or emulator)")
+        return self
+
     @model_validator(mode="after")
     def _primary_down_when(self) -> Config:
         below = self.policy.primary_down_when.fewer_usable_than
-        count = len(self.carriers.primary.trunks)
+        count = len(self.carriers.first.trunks)
         if below is not None and below > count:
             raise FieldRule("policy.primary_down_when.fewer_usable_than",
-                            f"must be at most the primary's {count} trunk{'s' if count != 1 else ''}, not {below}: "
+                            f"must be at most the {self.carriers.chain[0]}'s {count} trunk{'s' if count != 1 else ''}, "
+                            f"not {below}: "
                             "with fewer trunks than that, the primary would count as down from the start")
         return self
 
@@ -743,9 +817,7 @@ class Config(Section):
         return self
 
     def all_trunks(self) -> list[tuple[str, CarrierConfig, TrunkConfig]]:
-        return [(role, carrier, trunk)
-                for role, carrier in (("primary", self.carriers.primary), ("secondary", self.carriers.secondary))
-                for trunk in carrier.trunks]
+        return [(role, carrier, trunk) for role, carrier in self.carriers.items() for trunk in carrier.trunks]
 
 
 def with_listen(config: Config, listen: str) -> Config:

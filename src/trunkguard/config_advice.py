@@ -27,22 +27,24 @@ def unconfigured_gates(config: Config) -> tuple[tuple[str, str], ...]:
     carriers = config.carriers
     if not config.policy.readiness.parity or reads_live(config):
         return ()
-    missing = [role for role in ("primary", "secondary") if getattr(carriers, role).profile is None]
-    if len(missing) == 2:
+    missing = [role for role, carrier in carriers.items() if carrier.profile is None]
+    if len(missing) == len(carriers.chain):
         return (("parity", "no profiles in the config"),)
     if missing:
-        return (("parity", f"no profile for the {missing[0]} carrier in the config"),)
+        return (("parity", f"no profile for the {' and '.join(missing)} carrier in the config"),)
     return ()
 
 
 def policy_warnings(config: Config) -> list[tuple[str, str]]:
     """(dotted field, why) for each setting likely to make trunkguard flap or swap on noise."""
     out: list[tuple[str, str]] = []
-    primary, secondary = config.carriers.primary, config.carriers.secondary
-    if secondary.health.down_after >= primary.health.down_after:
-        out.append(("carriers.secondary.health.down_after",
-                    f"{secondary.health.down_after} is not below the primary's {primary.health.down_after}: the guide "
-                    "confirms the secondary down faster (2 vs 3) so a swap never lands on a carrier failing too"))
+    first, primary = config.carriers.chain[0], config.carriers.first
+    for name, secondary in config.carriers.later():
+        if secondary.health.down_after >= primary.health.down_after:
+            out.append((f"carriers.{name}.health.down_after",
+                        f"{secondary.health.down_after} is not below the {first}'s {primary.health.down_after}: the "
+                        f"guide confirms the {'secondary' if name == 'secondary' else 'later carriers'} down faster "
+                        "(2 vs 3) so a swap never lands on a carrier failing too"))
     if config.policy.cooling_period == 0:
         out.append(("policy.cooling_period", "0s: a recovered primary can take calls back at its first good answer; "
                                              "the guide waits 90s"))
@@ -53,8 +55,8 @@ def policy_warnings(config: Config) -> list[tuple[str, str]]:
             out.append((f"{where}.down_after", f"down after {h.down_after} with confirm_burst {h.confirm_burst}: "
                                                "one or two lost probes mark the trunk down; on a lossy link it "
                                                "will flap (docs/detection.md)"))
-        if h.up_after == 1 and role == "primary":
-            out.append((f"{where}.up_after", "1: a single good answer counts the primary as recovered"))
+        if h.up_after == 1 and role == config.carriers.chain[0]:
+            out.append((f"{where}.up_after", f"1: a single good answer counts the {role} as recovered"))
         if carrier.media.enabled and carrier.media.down_after == 1:
             out.append((f"carriers.{role}.media.down_after", "1: one failed test call (a busy test number, one "
                                                              "edge's 503) makes the trunk unusable"))

@@ -56,41 +56,53 @@ def sweep_expectation(carrier: CarrierConfig) -> AnswerExpectation | None:
     return AnswerExpectation(tone, pattern(expect.sdp_address), pattern(expect.contact), pattern(expect.server))
 
 
-async def check_sweep(cfg: Config) -> CheckResult:
-    carrier = cfg.carriers.secondary
+def _later(cfg: Config, carrier: str | None) -> str:
+    """The carrier a readiness check is for: the one named, by default the second of the chain."""
+    return carrier if carrier is not None else cfg.carriers.chain[1]
+
+
+async def check_sweep(cfg: Config, carrier_name: str | None = None) -> CheckResult:
+    """The DID sweep through a carrier's first trunk (by default the chain's second carrier)."""
+    name = _later(cfg, carrier_name)
+    carrier = cfg.carriers[name]
     trunk = carrier.trunks[0]
     async with SipClient() as client:
-        swept = await sweep_trunk(client, "secondary", trunk.name, trunk.sip_uri, tls_files(trunk),
-                                  carrier_dids(carrier.dids, carrier.dids_file, "secondary"),
+        swept = await sweep_trunk(client, name, trunk.name, trunk.sip_uri, tls_files(trunk),
+                                  carrier_dids(carrier.dids, carrier.dids_file, name),
                                   cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
                                   answer_timeout=carrier.sweep.timeout, expect=sweep_expectation(carrier),
                                   caller=carrier.sweep.caller)
     return sweep_result(swept)
 
 
-async def check_certs(cfg: Config) -> CheckResult:
-    return certs_result(await inspect_trunks(tls_trunks(cfg)), cfg.tls.warn_days)
+async def check_certs(cfg: Config, carrier: str | None = None) -> CheckResult:
+    """Every TLS trunk's certificate (any carrier's), stored as the readiness of `carrier`."""
+    return certs_result(await inspect_trunks(tls_trunks(cfg)), cfg.tls.warn_days, _later(cfg, carrier))
 
 
-def check_parity(cfg: Config) -> CheckResult:
-    """Raises ConfigError when a dids_file or profile cannot be read."""
-    return parity_result(differences(cfg))
+def check_parity(cfg: Config, carrier: str | None = None) -> CheckResult:
+    """The chain's first carrier's profile against `carrier`'s. Raises ConfigError when a profile is missing."""
+    name = _later(cfg, carrier)
+    return parity_result(differences(cfg, name), carrier=name)
 
 
 async def check_parity_live(cfg: Config, platform: object | None,
-                            answers: AnswersParity | None = None) -> CheckResult:
+                            answers: AnswersParity | None = None, carrier: str | None = None) -> CheckResult:
     """Parity from the platform's trunk settings where it keeps them (a TrunkSettingsReader: Genesys
     Cloud's trunk bases), held against the profiles where declared; elsewhere `check_parity` (the
-    profiles alone: raises ConfigError without them)."""
-    if not isinstance(platform, TrunkSettingsReader):
-        return check_parity(cfg) if answers is None else parity_result(differences(cfg), answers)
+    profiles alone: raises ConfigError without them). The platform's reader knows the chain's first
+    two carriers; a later one is held against the first by its profile."""
+    name = _later(cfg, carrier)
+    if not isinstance(platform, TrunkSettingsReader) or name != cfg.carriers.chain[1]:
+        return check_parity(cfg, name) if answers is None else \
+            parity_result(differences(cfg, name), answers, carrier=name)
     try:
         settings = await platform.trunk_settings()
     except TrunkSettingsUnreadable as exc:
         return parity_live_result([], str(exc))
     except PlatformError as exc:
         return parity_live_result([], f"could not read the carriers' trunk settings ({exc})")
-    return parity_live_result(live_differences(cfg, settings), answers=answers)
+    return parity_live_result(live_differences(cfg, settings), answers=answers, carrier=name)
 
 
 def store_result(cfg: Config, result: CheckResult) -> None:
@@ -120,8 +132,9 @@ async def run_readiness(cfg: Config, store: Store | None = None) -> dict[str, di
             "parity": {"ok": parity.ok, "differences": parity.result["differences"]}}
 
 
-def stored_readiness(cfg: Config, store: Store, now: float | None = None) -> Readiness:
-    return readiness_from(store.latest_checks("secondary"), time.time() if now is None else now, max_ages(cfg))
+def stored_readiness(cfg: Config, store: Store, now: float | None = None, carrier: str | None = None) -> Readiness:
+    return readiness_from(store.latest_checks(_later(cfg, carrier)), time.time() if now is None else now,
+                          max_ages(cfg))
 
 
 def _signalling(carrier: CarrierConfig) -> dict[str, Any]:
@@ -130,10 +143,13 @@ def _signalling(carrier: CarrierConfig) -> dict[str, Any]:
     return {"transports": transports, "tls.verify": sorted(set(tls)) if tls else None}
 
 
-def differences(config: Config) -> list[dict[str, Any]]:
-    """Every field where the carriers' declared profiles differ, as {field, primary, secondary}."""
-    primary, secondary = config.carriers.primary, config.carriers.secondary
-    missing = [role for role, c in (("primary", primary), ("secondary", secondary)) if c.profile is None]
+def differences(config: Config, carrier: str | None = None) -> list[dict[str, Any]]:
+    """Every field where the chain's first carrier's declared profile and `carrier`'s (by default the
+    second's) differ, as {field, primary, secondary}: "primary" is the first, "secondary" the other."""
+    name = _later(config, carrier)
+    first = config.carriers.chain[0]
+    primary, secondary = config.carriers.first, config.carriers[name]
+    missing = [role for role, c in ((first, primary), (name, secondary)) if c.profile is None]
     if missing:
         raise ConfigError([(f"carriers.{role}.profile", "is needed for the parity check") for role in missing])
     assert primary.profile is not None
@@ -157,7 +173,7 @@ def live_differences(config: Config, settings: Mapping[str, Mapping[str, Any]]) 
     values = {role: settings[role].get("values") or {} for role in ROLES}
     out = compare_trunk_bases(values["primary"], values["secondary"], primary_label=primary_label,
                               secondary_label=secondary_label)
-    carriers = {role: getattr(config.carriers, role) for role in ROLES}
+    carriers = dict(zip(ROLES, (config.carriers.first, config.carriers[config.carriers.chain[1]]), strict=True))
     for role in ROLES:
         profile = carriers[role].profile
         if profile is not None:

@@ -54,7 +54,8 @@ def _did_you_mean(loc: list[int | str], root: type[BaseModel]) -> str:
     for part in loc[:-1]:
         if isinstance(part, int) or model is None:
             continue
-        field = getattr(model, "model_fields", {}).get(part)
+        fields = getattr(model, "model_fields", {})
+        field = fields.get(part, fields.get("root"))  # a RootModel (a mapping by name): its values' section
         model = _section_of(field.annotation) if field is not None else None
     keys = list(getattr(model, "model_fields", {})) if model is not None else []
     close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)

@@ -53,22 +53,23 @@ def sweep_result(result: SweepResult) -> CheckResult:
                        f"{result.ok}/{result.total} DIDs answered{elsewhere}", result.as_dict())
 
 
-def certs_result(certs: list[CertReport], warn_days: float) -> CheckResult:
+def certs_result(certs: list[CertReport], warn_days: float, carrier: str = "secondary") -> CheckResult:
     summary = "; ".join(f"{r.trunk}: {r.error or f'{r.days_left} days left'}" for r in certs) or "no TLS trunks"
-    return CheckResult("certs", "secondary", all(r.healthy(warn_days) for r in certs), time.time(), summary,
+    return CheckResult("certs", carrier, all(r.healthy(warn_days) for r in certs), time.time(), summary,
                        {"certs": [r.as_dict() for r in certs]})
 
 
-def parity_result(found: list[dict[str, Any]], answers: AnswersParity | None = None) -> CheckResult:
+def parity_result(found: list[dict[str, Any]], answers: AnswersParity | None = None,
+                  carrier: str = "secondary") -> CheckResult:
     """The profiles' differences; with `answers`, the carriers' SDP answers' too (they count only when
     both carriers' answers were there to compare)."""
     summary = "profiles match" if not found else count(len(found), "difference")
     if answers is None:
-        return CheckResult("parity", "secondary", not found, time.time(), summary, {"differences": found})
+        return CheckResult("parity", carrier, not found, time.time(), summary, {"differences": found})
     if answers.compared:
         summary += "; answers match" if not answers.differences else \
             f"; answers: {count(len(answers.differences), 'difference')}"
-    return CheckResult("parity", "secondary", not found and not answers.differences, time.time(), summary,
+    return CheckResult("parity", carrier, not found and not answers.differences, time.time(), summary,
                        {"differences": found, "answers": answers.as_dict()})
 
 
@@ -98,11 +99,11 @@ def answers_parity(store: Store) -> AnswersParity:
 
 
 def parity_live_result(found: list[Difference], error: str | None = None,
-                       answers: AnswersParity | None = None) -> CheckResult:
+                       answers: AnswersParity | None = None, carrier: str = "secondary") -> CheckResult:
     """Parity read from the platform, as stored: each difference with its sentence, or why the trunk
     settings could not be read (which does not pass); with `answers`, the SDP answers' too."""
     if error is not None:
-        return CheckResult("parity", "secondary", False, time.time(), error,
+        return CheckResult("parity", carrier, False, time.time(), error,
                            {"differences": [], "source": "platform", "error": error})
     summary = "the trunk bases match" if not found else "; ".join(d.sentence for d in found)
     result: dict[str, Any] = {"differences": [d.as_dict() for d in found], "source": "platform"}
@@ -113,7 +114,7 @@ def parity_live_result(found: list[Difference], error: str | None = None,
         if answers.compared:
             summary += "; answers match" if not answers.differences else \
                 f"; answers: {count(len(answers.differences), 'difference')}"
-    return CheckResult("parity", "secondary", ok, time.time(), summary, result)
+    return CheckResult("parity", carrier, ok, time.time(), summary, result)
 
 
 def readiness_from(latest: Mapping[str, Mapping[str, Any]], now: float,

@@ -34,7 +34,8 @@ def quorum_rules(config: Config) -> QuorumRules:
 
 
 def policy_rules(policy: Policy, *, key_prefix: str = "swap", quorum: QuorumRules | None = None,
-                 unconfigured: tuple[tuple[str, str], ...] = ()) -> PolicyRules:
+                 unconfigured: tuple[tuple[str, str], ...] = (),
+                 chain: tuple[str, ...] = ("primary", "secondary")) -> PolicyRules:
     r = policy.readiness
     off = {gate for gate, _ in unconfigured}
     return PolicyRules(quorum=quorum or QuorumRules(), cooling_period=policy.cooling_period,
@@ -46,7 +47,7 @@ def policy_rules(policy: Policy, *, key_prefix: str = "swap", quorum: QuorumRule
                        unconfigured=unconfigured, key_prefix=key_prefix, sweep_min_ready=r.sweep_min_ready,
                        observe=policy.mode == "observe",
                        down_below=policy.primary_down_when.fewer_usable_than or 1,
-                       down_fraction=policy.primary_down_when.usable_fraction_below or 0.0)
+                       down_fraction=policy.primary_down_when.usable_fraction_below or 0.0, chain=chain)
 
 
 def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
@@ -69,7 +70,8 @@ def machine_rules(config: Config, *, key_prefix: str = "swap", vantage: str = ""
     """The machine's rules; `vantage`: this process's name, under which its own view counts."""
     return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix,
                                                           quorum=quorum_rules(config),
-                                                          unconfigured=unconfigured_gates(config)), vantage=vantage)
+                                                          unconfigured=unconfigured_gates(config),
+                                                          chain=config.carriers.chain), vantage=vantage)
 
 
 def tls_files(trunk: TrunkConfig) -> TlsFiles | None:
@@ -133,7 +135,7 @@ def lint_words(config: Config) -> tuple[list[tuple[str, str]], list[str]]:
     """What a carrier-specific flow must not name (trunk group ids, trunk names and hosts), and trunkguard's
     data table, for `trunkguard flows lint --config`."""
     words: list[tuple[str, str]] = []
-    for role, carrier in (("primary", config.carriers.primary), ("secondary", config.carriers.secondary)):
+    for role, carrier in config.carriers.items():
         words.append((carrier.trunk_group_id, f"the {role} carrier's trunk_group_id (its trunk base)"))
         for trunk in carrier.trunks:
             words.append((trunk.name, f"trunk {trunk.name} of the {role} carrier"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trunkguard.core.failover import PairState, Role
+from trunkguard.core.failover import PairState
 from trunkguard.core.wording import format_duration
 from trunkguard.runtime.status import StatusView
 
@@ -28,24 +28,26 @@ def _ago(seconds: float) -> str:
 
 def headline(status: StatusView) -> dict[str, Any]:
     snap, policy, now = status.pair, status.policy, status.at
-    group = status.groups[snap.active.value]
+    group = status.groups[snap.active]
     usable = {c.role: c.usable for c in status.carriers}
-    calls = f"Calls go to the {snap.active.value} carrier ({group})"
+    calls = f"Calls go to the {snap.active} carrier ({group})"
     if policy.observe:  # what trunkguard says it would do, it does not do: the header must say so
         calls += f"; {OBSERVE_MODE}"
     if snap.in_flight is not None:
-        calls += f"; moving them to the {snap.in_flight.to.value} carrier now"
+        calls += f"; moving them to the {snap.in_flight.to} carrier now"
     act: list[tuple[str, str]] = []  # (level, sentence)
     if not status.store_ok:
         act.append(("critical", "The store does not answer: trunkguard cannot act until it does (it still probes "
                                 "and pages)."))
-    if usable.get(Role.PRIMARY.value, 0) == 0 and usable.get(Role.SECONDARY.value, 0) == 0:
-        act.append(("critical", "BOTH CARRIERS ARE UNUSABLE: calls fail whichever way they are routed. Call both "
-                                "carriers; see the trunks below for why."))
-    elif snap.active is Role.PRIMARY and usable.get(Role.PRIMARY.value, 0) == 0 and snap.in_flight is None \
+    chain = list(status.groups)  # the carriers in chain order
+    if all(usable.get(c, 0) == 0 for c in chain):
+        every = "BOTH CARRIERS ARE" if len(chain) == 2 else "EVERY CARRIER IS"
+        act.append(("critical", f"{every} UNUSABLE: calls fail whichever way they are routed. Call "
+                                f"{'both' if len(chain) == 2 else 'the'} carriers; see the trunks below for why."))
+    elif snap.active != chain[-1] and usable.get(snap.active, 0) == 0 and snap.in_flight is None \
             and snap.state is not PairState.ACTIVATING:
-        act.append(("critical", f"The primary carrier is down and calls still go to it: {status.last_sentence}. "
-                                "Force a failover if the secondary can take them."))
+        act.append(("critical", f"The {snap.active} carrier is down and calls still go to it: "
+                                f"{status.last_sentence}. Force a failover if the next carrier can take them."))
     if snap.queued_since is not None and snap.in_flight is None and snap.state is PairState.ACTIVATING:
         count = "an unknown number of" if status.calls is None else str(status.calls)
         act.append(("warning", f"A failover is queued for {_ago(now - snap.queued_since)}: {count} live calls, and "
@@ -63,9 +65,9 @@ def headline(status: StatusView) -> dict[str, Any]:
     level = "critical" if any(lv == "critical" for lv, _ in act) else "warning" if any(
         lv == "warning" for lv, _ in act) else "ok"
     context: list[str] = []
-    if snap.active is Role.SECONDARY:
+    if snap.active != chain[0]:
         activated = snap.activated_at if snap.activated_at is not None else snap.since
-        context.append(f"on the secondary for {_ago(now - activated)}")
+        context.append(f"on the {snap.active} for {_ago(now - activated)}")
         cooling = activated + policy.cooling_period - now
         if cooling > 0:
             context.append(f"cooling ends in {_ago(cooling)} (no return before)")

@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trunkguard.api.trunk_metrics import TrunkSeries
-from trunkguard.core.failover import PairState, Role
+from trunkguard.core.failover import PairState
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.status import StatusView
 
@@ -63,9 +63,9 @@ class Metrics:
         failed swap would stay quiet until the second)."""
         for t in runtime.rules.trunks:  # the probe counters start at 0 in TrunkSeries
             self.rtt.labels(t.carrier)
-        for role in Role:
+        for carrier in runtime.rules.policy.chain:
             for result in SWAP_RESULTS:
-                self.swaps.labels(role.value, result)
+                self.swaps.labels(carrier, result)
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "probe":
@@ -89,8 +89,8 @@ class _StatusCollector(Collector):
         yield from _carriers(e)
         active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier inbound routing points at.",
                                    labels=["carrier", "trunk_group"])
-        for role in Role:
-            active.add_metric([role.value, e.groups[role.value]], 1.0 if e.pair.active is role else 0.0)
+        for carrier, group in e.groups.items():
+            active.add_metric([carrier, group], 1.0 if e.pair.active == carrier else 0.0)
         yield active
         pair = GaugeMetricFamily("trunkguard_pair_state", "1 for the carrier pair's current state.", labels=["state"])
         for p in PairState:

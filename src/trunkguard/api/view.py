@@ -108,9 +108,9 @@ def status_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[st
     r = view.readiness
     return {
         "mode": "observe" if policy.observe else "act",
-        "state": snap.state.value, "active": snap.active.value,
-        "active_trunk_group": view.groups[snap.active.value], "since": snap.since,
-        "in_flight": None if flight is None else {"to": flight.to.value, "key": flight.key, "reason": flight.reason},
+        "state": snap.state.value, "active": snap.active,
+        "active_trunk_group": view.groups[snap.active], "since": snap.since,
+        "in_flight": None if flight is None else {"to": flight.to, "key": flight.key, "reason": flight.reason},
         "queued_activation": queued,
         "pending_approval": snap.state.value == "failback_pending" and policy.failback_mode == "approval"
         and snap.approval is None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -101,7 +101,8 @@ async def _one_call(plan: CallPlan) -> CallResult:
 
 def sweep_cmd(
     config: Path | None = CONFIG,
-    carrier: Literal["primary", "secondary"] = typer.Option("secondary", "--carrier", help="Whose DIDs to call."),
+    carrier: str | None = typer.Option(None, "--carrier", help="Whose DIDs to call: a carrier's name (default: the "
+                                                               "second of the chain, the pair's secondary)."),
     cps: float | None = typer.Option(None, "--cps", help="Calls started per second (default: the config's)."),
     concurrency: int | None = typer.Option(None, "--concurrency", help="Calls in flight at most."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -116,9 +117,11 @@ def sweep_cmd(
 
     cfg = load_or_exit(config, as_json=as_json)
     require_store_driver(cfg, as_json=as_json)
-    if carrier not in ("primary", "secondary"):
-        usage_error(f"--carrier must be primary or secondary, not {carrier!r}")
-    chosen = getattr(cfg.carriers, carrier)
+    carrier = carrier or cfg.carriers.chain[1]
+    if carrier not in cfg.carriers.chain:
+        usage_error(f"--carrier must be one of the config's carriers ({', '.join(cfg.carriers.chain)}), "
+                    f"not {carrier!r}")
+    chosen = cfg.carriers[carrier]
     try:
         dids = carrier_dids(chosen.dids, chosen.dids_file, carrier)
     except ConfigError as exc:

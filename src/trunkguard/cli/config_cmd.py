@@ -26,8 +26,7 @@ def file_warnings(config: Config) -> list[tuple[str, str]]:
     """(field path, rule) for each file the config names that is not there (not an error: it may exist
     where the daemon runs)."""
     warnings: list[tuple[str, str]] = []
-    for role in ("primary", "secondary"):
-        carrier = getattr(config.carriers, role)
+    for role, carrier in config.carriers.items():
         for i, trunk in enumerate(carrier.trunks):
             if trunk.tls is not None:
                 for name in ("ca_file", "cert_file", "key_file"):

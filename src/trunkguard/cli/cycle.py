@@ -203,8 +203,8 @@ def _page(service: Service, notify: Notify) -> None:
     log.warning("notify %s: %s", notify.kind, notify.message)
     pair = service.runtime.status().pair
     service.dispatcher.post(Alert(notify.kind, notify.severity, notify.message,
-                                  f"trunkguard/{service.config.carriers.primary.trunk_group_id}", time.time(),
-                                  {"active": pair.active.value, "state": pair.state.value}))
+                                  f"trunkguard/{service.config.carriers.first.trunk_group_id}", time.time(),
+                                  {"active": pair.active, "state": pair.state.value}))
 
 
 def _probed(status: StatusView) -> bool:

@@ -157,7 +157,7 @@ async def _script(drill: Drill, lab: Lab, service: Service, api: str, token: str
     drill.say("carrier A goes silent: the outage starts now", "bold red")
     def settled_on(role: str) -> bool:
         pair = service.status().pair
-        return pair.active.value == role and pair.in_flight is None and lab.routed_to() == f"tg-{role}"
+        return pair.active == role and pair.in_flight is None and lab.routed_to() == f"tg-{role}"
 
     if not await until(lambda: settled_on("secondary"), "the swap to be committed and read back",
                        120 if slow else 30):

@@ -378,9 +378,9 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
     if as_json:
         emit_json({"source": "store", "reason": f"the daemon's API does not answer ({why})",
                    "stored_at": iso(view["updated_at"]), "age_s": round(age, 1), "term": view["term"],
-                   "state": snap.state.value, "active": snap.active.value,
-                   "active_trunk_group": getattr(cfg.carriers, snap.active.value).trunk_group_id,
-                   "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to.value,
+                   "state": snap.state.value, "active": snap.active,
+                   "active_trunk_group": _group_of(cfg, snap.active),
+                   "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to,
                                                                        "key": snap.in_flight.key},
                    "lease": None if lease is None else  # a released lease has no expiry (null)
                    {**lease, "expires_at": None if lease["expires_at"] is None else iso(lease["expires_at"])},
@@ -393,8 +393,8 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
     console.print(f"[yellow]stored view[/]: the daemon at {cfg.api.listen} does not answer ({why}); this is what "
                   f"the store recorded {format_duration(round(age))} ago ({iso(view['updated_at'])}, term "
                   f"{view['term']})")
-    console.print(f"[bold]routing:[/] {snap.active.value} carrier "
-                  f"({getattr(cfg.carriers, snap.active.value).trunk_group_id}), state {snap.state.value}"
+    console.print(f"[bold]routing:[/] {snap.active} carrier "
+                  f"({_group_of(cfg, snap.active)}), state {snap.state.value}"
                   + (f"; swap {snap.in_flight.key} was in flight" if snap.in_flight else ""))
     if lease is not None:
         who = leader["name"] if leader else lease["holder"]
@@ -408,3 +408,8 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
         console.print(f"  {m['kind']} {m['name']} on {m['host']} (pid {m['pid']}): heard {m['age_s']:.1f}s ago")
     if last:
         console.print(f"last decision: {last[-1]['sentence']}")
+
+
+def _group_of(cfg: Config, carrier: str) -> str:
+    """A carrier's trunk group id, or what the store said when the config no longer has that carrier."""
+    return cfg.carriers[carrier].trunk_group_id if carrier in cfg.carriers.chain else f"not in the config: {carrier}"

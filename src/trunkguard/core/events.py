@@ -69,7 +69,10 @@ class EdgeRead:
 
 @dataclass(frozen=True)
 class ChecksRead:
+    """A carrier's readiness checks as stored (sweep, certificates, parity), read again."""
+
     readiness: Readiness
+    carrier: str = "secondary"
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,21 @@
-"""The carrier-pair policy: which carrier routing points at, and whether a swap may happen now.
+"""The carrier-chain policy: which carrier routing points at, and whether a swap may happen now.
 
 Pure functions of (snapshot, observation, now, rules) returning a Decision: the new frozen
 snapshot, the intents to carry out (a Swap at most, and notifications), and one sentence an
 operator can read. The rules, in the order they are checked:
 
+The carriers form a chain in priority order (`PolicyRules.chain`; a pair config is the chain
+`primary, secondary`). Calls go to the highest carrier that is usable and ready. Below, "the
+primary" is the chain's first carrier and "the secondary" whichever carrier a move goes to.
+
 - A swap in flight blocks every other swap (never two at once).
+- Moving down the chain: when the active carrier is down (the first by `primary_down`, any other
+  at no usable trunk), routing moves to the next carrier below it that is ready, skipping, and
+  naming in the sentence, any that is not ("activating carrier C: carrier A down (...), carrier B
+  not ready (...)"). Cooling never holds a move down: calls are failing.
+- Moving up: one step at a time, to the nearest carrier above that is usable (and ready, unless it
+  is the first), after the cooling period since the last swap and then by approval or sustained
+  recovery of that carrier, as for a pair. A person's approval may name a higher carrier (a jump).
 - PAUSED takes no automatic action.
 - Activation needs the primary carrier down (no primary trunk usable) and the secondary ready
   (each enabled gate: a usable secondary trunk, and the platform's edge not reporting it out of
@@ -37,11 +48,6 @@ from trunkguard.core.vantage import QuorumRules, VantageView, Verdict, judge
 from trunkguard.core.wording import format_age, format_duration
 
 
-class Role(StrEnum):
-    PRIMARY = "primary"
-    SECONDARY = "secondary"
-
-
 class PairState(StrEnum):
     PRIMARY_ACTIVE = "primary_active"
     ACTIVATING = "activating"
@@ -58,9 +64,9 @@ ActionKind = Literal["failover", "failback", "pause", "resume", "cancel", "ack",
 
 @dataclass(frozen=True)
 class Swap:
-    """Intent: point inbound routing at `to`. `key` is the idempotency key of every attempt."""
+    """Intent: point inbound routing at carrier `to`. `key` is the idempotency key of every attempt."""
 
-    to: Role
+    to: str
     trigger: Trigger
     reason: str
     key: str
@@ -86,6 +92,7 @@ class OperatorAction:
     trunk: str | None = None   # maintenance: which trunk
     until: float | None = None  # maintenance: when it ends by itself
     skip: tuple[str, ...] = ()  # failover: the readiness gates a person skips (the others are checked)
+    to: str | None = None  # failover/failback: the carrier a person names (default: the next one down / up)
 
 
 @dataclass(frozen=True)
@@ -102,20 +109,28 @@ class Readiness:
     sweep_unready: tuple[str, ...] = ()  # the DIDs it did not (the first few)
 
 
+NOT_CHECKED = Readiness()
+
+
 @dataclass(frozen=True)
 class Observation:
-    """What the runtime saw. `edge` is the platform's own view of each carrier (role -> does its
-    edge see a trunk in service answering OPTIONS; None or absent: no view), a second vantage point."""
+    """What the runtime saw. `edge` is the platform's own view of each carrier (name -> does its
+    edge see a trunk in service answering OPTIONS; None or absent: no view), a second vantage point.
+    `readiness`: per carrier (name -> its checks), or one value for every carrier after the first."""
 
     trunks: Sequence[TrunkHealth]
     active_calls: int | None = 0
-    readiness: Readiness = Readiness()
+    readiness: Readiness | Mapping[str, Readiness] = Readiness()
     edge: Mapping[str, bool | None] = field(default_factory=dict)
     edge_as_of: float | None = None  # when the platform last confirmed its edge view
     vantages: Mapping[str, VantageView] = field(default_factory=dict)  # by name, this process's own included
 
-    def carrier(self, role: Role) -> tuple[TrunkHealth, ...]:
-        return tuple(t for t in self.trunks if t.carrier == role.value)
+    def carrier(self, name: str) -> tuple[TrunkHealth, ...]:
+        return tuple(t for t in self.trunks if t.carrier == name)
+
+    def ready_of(self, carrier: str) -> Readiness:
+        r = self.readiness
+        return r if isinstance(r, Readiness) else r.get(carrier, NOT_CHECKED)
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,22 @@ class PolicyRules:
     quorum: QuorumRules = field(default_factory=QuorumRules)  # several vantages: down only when enough agree
     unconfigured: tuple[tuple[str, str], ...] = ()  # (gate, why) for gates on but with nothing to check
     sweep_min_ready: float = 1.0  # below 1: a hard-down primary may swap with this share of DIDs proven
+    chain: tuple[str, ...] = ("primary", "secondary")  # the carriers in priority order, first preferred
+
+    @property
+    def first(self) -> str:
+        return self.chain[0]
+
+    def rank(self, carrier: str) -> int:
+        """The carrier's place in the chain (0: the first); a carrier not in it ranks last."""
+        return self.chain.index(carrier) if carrier in self.chain else len(self.chain)
+
+    def down_rule(self, carrier: str, usable: int, total: int) -> str | None:
+        """Which rule says `carrier` is down (None: it is up): the first carrier by `primary_down`
+        (the guide's asymmetry), every other one when no trunk is usable."""
+        if carrier == self.first:
+            return self.primary_down(usable, total)
+        return "no trunk usable" if usable == 0 else None
 
     def primary_down(self, usable: int, total: int) -> str | None:
         """Which rule says the primary is down with `usable` of `total` trunks usable (None: it is up)."""
@@ -149,14 +180,14 @@ class PolicyRules:
 
 @dataclass(frozen=True)
 class PairSnapshot:
-    state: PairState = PairState.PRIMARY_ACTIVE
-    active: Role = Role.PRIMARY
+    state: PairState = PairState.PRIMARY_ACTIVE  # primary_active: on the chain's first carrier; secondary_active: later
+    active: str = "primary"
     since: float = 0.0
     in_flight: Swap | None = None
     queued_since: float | None = None
     escalated: bool = False
-    activated_at: float | None = None
-    primary_ok_since: float | None = None
+    activated_at: float | None = None  # the last committed swap to a carrier after the first (cooling counts from it)
+    ok_since: tuple[tuple[str, float], ...] = ()  # each usable carrier: since when, unbroken (sustained recovery)
     approval: OperatorAction | None = None
     paused: OperatorAction | None = None
     swaps: int = 0
@@ -165,8 +196,11 @@ class PairSnapshot:
     acked: OperatorAction | None = None  # who acknowledged the incident's pages (until it is over)
 
     def __repr__(self) -> str:
-        flight = f" swap->{self.in_flight.to.value} in flight" if self.in_flight else ""
-        return f"<PairSnapshot {self.state.value} active={self.active.value}{flight}>"
+        flight = f" swap->{self.in_flight.to} in flight" if self.in_flight else ""
+        return f"<PairSnapshot {self.state.value} active={self.active}{flight}>"
+
+    def usable_since(self, carrier: str) -> float | None:
+        return next((at for name, at in self.ok_since if name == carrier), None)
 
 
 @dataclass(frozen=True)
@@ -194,8 +228,8 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
                                                 "itself: back in decisions"), *d.intents),
                             f"maintenance of {names} ended by itself; {d.sentence}")
         away = {m.trunk for m in snap.maintenance}
-        primary_away = [t for t in obs.carrier(Role.PRIMARY) if t.name in away]
-        if primary_away and len(primary_away) == len(obs.carrier(Role.PRIMARY)) and snap.active is Role.PRIMARY \
+        primary_away = [t for t in obs.carrier(rules.first) if t.name in away]
+        if primary_away and len(primary_away) == len(obs.carrier(rules.first)) and snap.active == rules.first \
                 and snap.in_flight is None:
             return Decision(snap, (), "no action: every primary trunk is in maintenance, so there is nothing to "
                                       "judge the primary by; routing stays on the primary carrier")
@@ -215,51 +249,86 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
     return _decide_now(snap, obs, now, rules)
 
 
+@dataclass(frozen=True)
+class _Carrier:
+    """One carrier as this decision sees it: its trunks, whether it is usable by its rule (the quorum's
+    verdict for the first carrier when vantages vote), and the words for it."""
+
+    name: str
+    trunks: tuple[TrunkHealth, ...]
+    usable: bool
+    verdict: Verdict | None
+
+    @property
+    def health(self) -> str:
+        return _health(self.trunks, self.verdict)
+
+
+def _carriers(obs: Observation, now: float, rules: PolicyRules) -> dict[str, _Carrier]:
+    out: dict[str, _Carrier] = {}
+    for name in rules.chain:
+        trunks = obs.carrier(name)
+        usable = rules.down_rule(name, sum(t.usable for t in trunks), len(trunks)) is None
+        verdict = None
+        if name == rules.first and rules.quorum.active:  # several vantages: the quorum judges the first carrier
+            verdict = judge(name, obs.vantages, obs.edge.get(name), obs.edge_as_of, now, rules.quorum)
+            usable = not verdict.down
+        out[name] = _Carrier(name, trunks, usable, verdict)
+    return out
+
+
 def _decide_now(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules) -> Decision:
-    primary = obs.carrier(Role.PRIMARY)
-    primary_usable = rules.primary_down(sum(t.usable for t in primary), len(primary)) is None
-    verdict = None
-    if rules.quorum.active:  # several vantages: the quorum judges the primary, not this process alone
-        verdict = judge(Role.PRIMARY.value, obs.vantages, obs.edge.get(Role.PRIMARY.value), obs.edge_as_of, now,
-                        rules.quorum)
-        primary_usable = not verdict.down
-    snap = replace(snap, primary_ok_since=(snap.primary_ok_since if snap.primary_ok_since is not None else now)
-                   if primary_usable else None)
+    carriers = _carriers(obs, now, rules)
+    kept = dict(snap.ok_since)
+    ok_since = tuple((c.name, kept.get(c.name, now)) for c in carriers.values() if c.usable)
+    if ok_since != snap.ok_since:
+        snap = replace(snap, ok_since=ok_since)
     if snap.in_flight is not None:
-        return Decision(snap, (), f"waiting: the swap to the {snap.in_flight.to.value} carrier is in flight "
+        return Decision(snap, (), f"waiting: the swap to {_carrier(snap.in_flight.to)} is in flight "
                                   f"(key {snap.in_flight.key})")
     if snap.state is PairState.PAUSED:
-        return _while_paused(snap, obs, now, rules, primary_usable, verdict)
-    if snap.active is Role.PRIMARY:
-        return _while_primary(snap, obs, now, rules, primary, primary_usable, verdict)
-    return _while_secondary(snap, now, rules, primary, primary_usable, verdict)
+        return _while_paused(snap, obs, now, rules, carriers)
+    active = carriers.get(snap.active)
+    if active is None or not active.usable:
+        down = _move_down(snap, obs, now, rules, carriers)
+        if down is not None:
+            return down
+    if snap.active == rules.first:
+        return _while_first(snap, now, carriers[rules.first])
+    return _while_later(snap, obs, now, rules, carriers)
+
+
+def _below(snap: PairSnapshot, rules: PolicyRules) -> tuple[str, ...]:
+    return rules.chain[rules.rank(snap.active) + 1:]
 
 
 PAUSED_PAGES = ("paused_primary_down", "paused_would_swap")
 
 
 def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
-                  primary_usable: bool, verdict: Verdict | None = None) -> Decision:
-    """Paused: nothing is done, but the pager still hears of a dead primary, and of a swap that
+                  carriers: Mapping[str, _Carrier]) -> Decision:
+    """Paused: nothing is done, but the pager still hears of a dead active carrier, and of a swap that
     would run now if automatic actions were on (what the unpaused machine would decide)."""
     who = snap.paused
     by = f" by {who.who} ({who.why})" if who else ""
-    idle = f"no action: automatic actions are paused{by}; routing stays on the {snap.active.value} carrier"
-    if snap.active is not Role.PRIMARY:
-        return Decision(snap, (), idle)
-    if primary_usable:
+    idle = f"no action: automatic actions are paused{by}; routing stays on {_carrier(snap.active)}"
+    active = carriers.get(snap.active)
+    if active is not None and active.usable:
         if snap.alerted & set(PAUSED_PAGES):
             return Decision(replace(snap, alerted=snap.alerted - set(PAUSED_PAGES)), (), idle)
         return Decision(snap, (), idle)
-    unpaused = replace(snap, state=PairState.PRIMARY_ACTIVE, paused=None)
-    would = _while_primary(unpaused, obs, now, rules, obs.carrier(Role.PRIMARY), primary_usable, verdict)
+    if not _below(snap, rules):
+        return Decision(snap, (), idle)
+    unpaused = replace(snap, state=PairState.PRIMARY_ACTIVE if snap.active == rules.first
+                       else PairState.SECONDARY_ACTIVE, paused=None)
+    would = _move_down(unpaused, obs, now, rules, carriers) or Decision(unpaused, (), "no action")
     if would.swap is not None:
         page = Notify("paused_would_swap", "critical",
                       f"paused{by}, so not acting, but unpaused this would run now: {would.sentence}. "
                       "Resume with `trunkguard resume`, or `trunkguard failover --reason ...`.")
     else:
         page = Notify("paused_primary_down", "critical",
-                      f"the primary carrier is down and automatic actions are paused{by}: not acting "
+                      f"{_carrier(snap.active)} is down and automatic actions are paused{by}: not acting "
                       f"({would.sentence})")
     snap, alerts = _alert_once(snap, page)
     if page.kind == "paused_would_swap" and "paused_primary_down" not in snap.alerted:
@@ -267,54 +336,92 @@ def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: Polic
     return Decision(snap, alerts, f"paused{by}: not acting; unpaused it would be: {would.sentence}")
 
 
-def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
-                   primary: tuple[TrunkHealth, ...], primary_usable: bool, verdict: Verdict | None = None) -> Decision:
-    health = _health(primary, verdict)
-    if primary_usable:
-        if snap.state is PairState.ACTIVATING:
-            calm = _calm(snap, now, PairState.PRIMARY_ACTIVE)
-            return Decision(calm, (Notify("activation_cancelled", "info",
-                                          f"primary carrier recovered ({health}) while activation was queued; "
-                                          "nothing moved"),),
-                            f"cancelled the queued activation: the primary carrier recovered ({health})")
-        some_see_it_down = verdict is not None and any(v.state == "down" for v in verdict.vantages)
-        return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
-                        f"no action: not enough vantages see the primary down ({health})" if some_see_it_down
-                        else f"no action: primary carrier healthy, {health}")
-    hard_down = verdict.hard if verdict is not None else all(t.sip_down for t in primary)
-    usable = sum(t.usable for t in primary)
+def _while_first(snap: PairSnapshot, now: float, first: _Carrier) -> Decision:
+    """On the first carrier and it is usable (or nothing below could take the calls)."""
+    health = first.health
+    if not first.usable:  # _move_down said why nothing moved; only reached without a carrier below
+        return Decision(snap, (), f"no action: {_carrier(first.name)} is down ({health}) and no carrier follows it")
+    if snap.state is PairState.ACTIVATING:
+        calm = _calm(snap, now, PairState.PRIMARY_ACTIVE)
+        return Decision(calm, (Notify("activation_cancelled", "info",
+                                      f"{first.name} carrier recovered ({health}) while activation was queued; "
+                                      "nothing moved"),),
+                        f"cancelled the queued activation: the {first.name} carrier recovered ({health})")
+    verdict = first.verdict
+    some_see_it_down = verdict is not None and any(v.state == "down" for v in verdict.vantages)
+    return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
+                    f"no action: not enough vantages see the {first.name} down ({health})" if some_see_it_down
+                    else f"no action: {first.name} carrier healthy, {health}")
+
+
+def _why_down(c: _Carrier, rules: PolicyRules) -> tuple[str, bool]:
+    """Why the carrier counts as down, and whether it is hard down (no trunk answers SIP at all)."""
+    trunks, verdict = c.trunks, c.verdict
+    hard = verdict.hard if verdict is not None else all(t.sip_down for t in trunks)
+    usable = sum(t.usable for t in trunks)
     if verdict is not None:
-        why_down = f"{verdict.words}; here {_count(primary)}"
-    elif hard_down:
-        why_down = "no primary trunk answers SIP"
-    elif usable == 0:
-        why_down = f"primary carrier unusable ({health})"
-    else:  # some trunks still carry calls: the partial-outage rule fired
-        why_down = f"primary carrier down by policy.primary_down_when: {rules.primary_down(usable, len(primary))} " \
-                   f"({health})"
-    partial = partial_sweep(obs, rules) if hard_down else None
-    gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - {"sweep"}) if partial else rules)
-    if gaps:
+        return f"{verdict.words}; here {_count(trunks)}", hard
+    if hard:
+        return f"no {c.name} trunk answers SIP", hard
+    if usable == 0:
+        return f"{c.name} carrier unusable ({c.health})", hard
+    return (f"{c.name} carrier down by policy.primary_down_when: {rules.down_rule(c.name, usable, len(trunks))} "
+            f"({c.health})"), hard
+
+
+def _move_down(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
+               carriers: Mapping[str, _Carrier]) -> Decision | None:
+    """The active carrier is down: move to the next carrier below it that is ready, or say why none
+    is (paged once). None when no carrier follows the active one."""
+    below = _below(snap, rules)
+    if not below:
+        return None
+    active = carriers.get(snap.active)
+    if active is None:
+        why_down, hard_down = f"{_carrier(snap.active)} is not in the chain", False
+    else:
+        why_down, hard_down = _why_down(active, rules)
+    skipped: list[str] = []
+    target, partial = None, None
+    for name in below:
+        partial = partial_sweep(obs, rules, name) if hard_down else None
+        gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - {"sweep"}) if partial else rules, name)
+        if not gaps:
+            target = name
+            break
+        skipped.append(f"{_carrier(name)} not ready ({'; '.join(gaps)})" if len(below) > 1 or len(rules.chain) > 2
+                       else "; ".join(gaps))
+    if target is None:
+        if len(rules.chain) == 2:  # a pair: the words operators know
+            what = f"the {below[0]} is not ready: {skipped[0]}"
+            said = f"cannot activate the {below[0]}: {why_down}, but {skipped[0]}"
+        else:
+            what = f"no carrier below it is ready: {', '.join(skipped)}"
+            said = f"cannot activate a carrier below {_carrier(snap.active)}: {why_down}; {', '.join(skipped)}"
         snap, alerts = _alert_once(snap, Notify(
             "secondary_not_ready", "critical",
-            f"{why_down}, and the secondary is not ready: {'; '.join(gaps)}. "
-            "Force it with `trunkguard failover --reason ...` if you must."))
-        return Decision(snap, alerts, f"cannot activate the secondary: {why_down}, but {'; '.join(gaps)}")
+            f"{why_down}, and {what}. Force it with `trunkguard failover --reason ...` if you must."))
+        if snap.active != rules.first:  # calls may still go up the chain: the failback rules decide that
+            up = _while_later(snap, obs, now, rules, carriers)
+            if up.swap is not None:
+                return up
+        return Decision(snap, alerts, said)
     calls = obs.active_calls
     blocked = calls is None or calls >= rules.max_active_calls
     if blocked and not (hard_down and rules.hard_down_bypass):
         return _queue(snap, now, rules, calls, why_down)
     bypass = " (breaker bypassed: calls on a dead trunk cannot be split)" if blocked else ""
-    edge = _edge_note(obs, now)
+    edge = _edge_note(obs, now, snap.active)
     count = calls if calls is not None else "unknown"
-    ready = f"secondary ready but for {partial}" if partial else "secondary ready"
-    reason = f"{why_down}; {ready}{unconfigured_note(rules)}; {count} active calls{bypass}{edge}"
-    d = _start_swap(snap, Role.SECONDARY, "automatic", reason, now, f"activating the secondary carrier: {reason}",
-                    rules)
+    ready = f"{target} ready but for {partial}" if partial else f"{target} ready"
+    passed = "".join(f", {s}" for s in skipped)
+    reason = f"{why_down}{passed}; {ready}{unconfigured_note(rules)}; {count} active calls{bypass}{edge}"
+    d = _start_swap(snap, target, "automatic", reason, now, f"activating {_carrier(target)}: {reason}", rules)
     if partial and d.swap is not None:
-        left = ", ".join(obs.readiness.sweep_unready) or "see `trunkguard sweep`"
+        left = ", ".join(obs.ready_of(target).sweep_unready) or "see `trunkguard sweep`"
         d = Decision(d.snapshot, (*d.intents, Notify("partial_sweep", "critical", f"swapping with {partial}, since "
-                                                     f"the primary is hard down: DIDs left unreachable: {left}")),
+                                                     f"the {snap.active} is hard down: DIDs left unreachable: "
+                                                     f"{left}")),
                      d.sentence)
     return d
 
@@ -340,93 +447,131 @@ def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None
     return Decision(snap, (), f"activation queued for {format_duration(round(waited))}: {count}, {limit}")
 
 
-def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules, primary: tuple[TrunkHealth, ...],
-                     primary_usable: bool, verdict: Verdict | None = None) -> Decision:
+def _step_up(snap: PairSnapshot, obs: Observation, rules: PolicyRules, carriers: Mapping[str, _Carrier],
+             ) -> tuple[_Carrier | None, list[str]]:
+    """The nearest carrier above the active one that could take the calls back (usable, and ready
+    unless it is the first), and why each nearer one could not."""
+    passed: list[str] = []
+    for name in reversed(rules.chain[:rules.rank(snap.active)]):
+        c = carriers[name]
+        if not c.usable:
+            passed.append(f"{_carrier(name)} still down ({c.health})")
+            continue
+        gaps = readiness_gaps(obs, rules, name) if name != rules.first else []
+        if gaps:
+            passed.append(f"{_carrier(name)} not ready ({'; '.join(gaps)})")
+            continue
+        return c, passed
+    return None, passed
+
+
+def _while_later(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
+                 carriers: Mapping[str, _Carrier]) -> Decision:
+    """On a carrier after the first: back up the chain one step at a time, each step after the
+    cooling period and then by approval or sustained recovery (a person may approve a jump)."""
     activated = snap.activated_at if snap.activated_at is not None else snap.since
     cooling_left = activated + rules.cooling_period - now
-    health = _health(primary, verdict)
-    if not primary_usable:
+    up, passed = _step_up(snap, obs, rules, carriers)
+    approved = None
+    if snap.approval is not None and snap.approval.to is not None and snap.approval.to != (up.name if up else None):
+        wanted = carriers.get(snap.approval.to)  # a jump a person approved: that carrier, when it can
+        gaps = [] if wanted is None or wanted.name == rules.first else readiness_gaps(obs, rules, wanted.name)
+        approved = wanted if wanted is not None and wanted.usable and not gaps else None
+    target = approved or up
+    here = _carrier(snap.active)
+    if target is None:
         state_back = replace(snap, state=PairState.SECONDARY_ACTIVE, since=now) \
             if snap.state is PairState.FAILBACK_PENDING else snap
         waiting = f"; failback approved by {snap.approval.who}, waiting for it" if snap.approval else ""
-        return Decision(state_back, (),
-                        f"no action: on the secondary carrier; the primary is still down ({health}){waiting}")
+        if len(rules.chain) == 2:
+            first = carriers[rules.first]
+            why = f"the {first.name} is still down ({first.health})"
+        else:
+            why = "; ".join(passed)
+        return Decision(state_back, (), f"no action: on {here}; {why}{waiting}")
     if cooling_left > 0:
-        return Decision(snap, (), f"no action: on the secondary carrier, cooling period "
+        return Decision(snap, (), f"no action: on {here}, cooling period "
                                   f"{format_duration(round(cooling_left))} left before any return")
-    healthy_for = now - (snap.primary_ok_since if snap.primary_ok_since is not None else now)
-    if snap.approval is not None:
+    ok_at = snap.usable_since(target.name)
+    healthy_for = now - (ok_at if ok_at is not None else now)
+    health = target.health
+    into = _carrier(target.name)
+    if snap.approval is not None and (approved is not None or snap.approval.to in (None, target.name)):
         a = snap.approval
-        return _start_swap(replace(snap, approval=None), Role.PRIMARY, "operator",
-                           f"failback approved by {a.who} ({a.why}); primary healthy ({health})", now,
-                           f"returning to the primary carrier: approved by {a.who} ({a.why}), primary {health}", rules)
+        return _start_swap(replace(snap, approval=None), target.name, "operator",
+                           f"failback approved by {a.who} ({a.why}); {target.name} healthy ({health})", now,
+                           f"returning to {into}: approved by {a.who} ({a.why}), {target.name} {health}", rules)
     if rules.failback_mode == "sustained" and healthy_for >= rules.sustained_recovery:
-        reason = f"primary healthy for {format_duration(round(healthy_for))} (sustained recovery)"
-        return _start_swap(snap, Role.PRIMARY, "automatic", reason, now, f"returning to the primary carrier: {reason}",
-                           rules)
+        reason = f"{target.name} healthy for {format_duration(round(healthy_for))} (sustained recovery)"
+        return _start_swap(snap, target.name, "automatic", reason, now, f"returning to {into}: {reason}", rules)
     pending = replace(snap, state=PairState.FAILBACK_PENDING, since=now) \
         if snap.state is not PairState.FAILBACK_PENDING else snap
     if rules.failback_mode == "approval":
         pending, alerts = _alert_once(pending, Notify(
-            "failback_ready", "info", f"primary carrier healthy again ({health}); traffic stays on the secondary "
-                                      "until a person approves: `trunkguard failback --reason ...`"))
+            "failback_ready", "info", f"{target.name} carrier healthy again ({health}); traffic stays on "
+                                      f"{here} until a person approves: `trunkguard failback --reason ...`"))
         return Decision(pending, alerts,
-                        f"no action: primary healthy ({health}) but failback needs a person's approval")
-    return Decision(pending, (), f"no action: primary healthy for {format_duration(round(healthy_for))} of the "
-                                 f"{format_duration(rules.sustained_recovery)} sustained recovery needed")
+                        f"no action: {target.name} healthy ({health}) but failback needs a person's approval")
+    return Decision(pending, (), f"no action: {target.name} healthy for {format_duration(round(healthy_for))} of "
+                                 f"the {format_duration(rules.sustained_recovery)} sustained recovery needed")
 
 
 # ---- swaps finishing, operator actions -----------------------------------------------------------
 
 
-def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "") -> Decision:
+def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "",
+                  rules: PolicyRules | None = None) -> Decision:
     """The platform adapter finished the swap in flight (written, read back) or gave up on it."""
+    rules = rules or DEFAULT_RULES
     swap = snap.in_flight
     if swap is None:
         return Decision(snap, (), "ignored a swap result: no swap was in flight")
+    down = rules.rank(swap.to) > rules.rank(snap.active)  # down the chain (a failover) or up (a failback)
     if not ok:
-        back = PairState.ACTIVATING if swap.to is Role.SECONDARY else PairState.FAILBACK_PENDING
+        back = PairState.ACTIVATING if down else PairState.FAILBACK_PENDING
         snap = replace(snap, in_flight=None, state=PairState.PAUSED if snap.paused else back, since=now,
-                       queued_since=now if swap.to is Role.SECONDARY else snap.queued_since)
+                       queued_since=now if down else snap.queued_since)
         return Decision(snap, (Notify("swap_failed", "critical",
-                                      f"the swap to the {swap.to.value} carrier failed: {detail}; routing unchanged, "
+                                      f"the swap to {_carrier(swap.to)} failed: {detail}; routing unchanged, "
                                       "retrying at the next poll"),),
-                        f"the swap to the {swap.to.value} carrier failed ({detail}); routing is unchanged")
-    state = PairState.SECONDARY_ACTIVE if swap.to is Role.SECONDARY else PairState.PRIMARY_ACTIVE
+                        f"the swap to {_carrier(swap.to)} failed ({detail}); routing is unchanged")
+    first = swap.to == rules.first
+    state = PairState.PRIMARY_ACTIVE if first else PairState.SECONDARY_ACTIVE
     snap = replace(snap, in_flight=None, active=swap.to, state=PairState.PAUSED if snap.paused else state,
                    since=now, queued_since=None, escalated=False, alerted=frozenset(),
-                   activated_at=now if swap.to is Role.SECONDARY else snap.activated_at,
-                   approval=None)
-    kind = "swap_committed" if swap.to is Role.SECONDARY else "failback_committed"
-    return Decision(snap, (Notify(kind, "critical" if swap.to is Role.SECONDARY else "info",
-                                  f"inbound routing now on the {swap.to.value} carrier "
+                   activated_at=snap.activated_at if first else now, approval=None)
+    kind = "swap_committed" if down else "failback_committed"
+    return Decision(snap, (Notify(kind, "critical" if down else "info",
+                                  f"inbound routing now on {_carrier(swap.to)} "
                                   f"({swap.trigger}): {swap.reason}"),),
-                    f"committed: inbound routing is on the {swap.to.value} carrier ({swap.trigger}, key {swap.key})")
+                    f"committed: inbound routing is on {_carrier(swap.to)} ({swap.trigger}, key {swap.key})")
 
 
 def swap_withdrawn(before: PairSnapshot, current: PairSnapshot, detail: str) -> Decision:
     """The swap in `current` was never started (its intent could not be committed, the lease was near
     expiry): back to the snapshot `before` it, keeping the swap count so the next key is a new one."""
     swap = current.in_flight
-    to = f"the swap to the {swap.to.value} carrier" if swap else "the swap"
+    to = f"the swap to {_carrier(swap.to)}" if swap else "the swap"
     return Decision(replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
 
 
-def adopt(snap: PairSnapshot, active: Role, now: float, when: str, detail: str = "", *, hold: bool = False) -> Decision:
+def adopt(snap: PairSnapshot, active: str, now: float, when: str, detail: str = "", *, hold: bool = False,
+          rules: PolicyRules | None = None) -> Decision:
     """The platform routes to `active` and the stored snapshot said otherwise: the platform is the truth.
     Nothing is written; the snapshot takes its routing, a queued activation or approval is dropped, and a
-    secondary adopted this way starts its cooling period now (no failback at the first good answer).
-    With `hold` (a change made behind trunkguard's back while it knew the routing), automatic actions are
-    paused, so trunkguard never writes to undo it by itself: a person re-asserts or resumes."""
-    state = PairState.SECONDARY_ACTIVE if active is Role.SECONDARY else PairState.PRIMARY_ACTIVE
+    carrier after the first adopted this way starts its cooling period now (no failback at the first good
+    answer). With `hold` (a change made behind trunkguard's back while it knew the routing), automatic
+    actions are paused, so trunkguard never writes to undo it by itself: a person re-asserts or resumes."""
+    first = active == (rules or DEFAULT_RULES).first
+    state = PairState.PRIMARY_ACTIVE if first else PairState.SECONDARY_ACTIVE
     held = OperatorAction("pause", "trunkguard", f"the routing changed outside trunkguard ({when})", now) \
         if hold and snap.paused is None else snap.paused
     adopted = replace(snap, active=active, state=PairState.PAUSED if held else state, since=now, paused=held,
                       queued_since=None, escalated=False, approval=None, alerted=frozenset(),
-                      activated_at=now if active is Role.SECONDARY else snap.activated_at)
-    said = f"trunkguard last wrote the {snap.active.value} carrier" if hold else f"the store said {snap.active.value}"
+                      activated_at=snap.activated_at if first else now)
+    said = f"trunkguard last wrote the {snap.active} carrier" if hold else f"the store said {snap.active}"
     shown = f": {detail}" if detail and hold else ""
-    sentence = (f"the platform routes to the {active.value} carrier ({when}{shown}); {said}: adopting the "
+    sentence = (f"the platform routes to the {active} carrier ({when}{shown}); {said}: adopting the "
                 "platform's state")
     detail_page = f" ({detail})" if detail and not hold else ""
     after = ("; automatic actions are paused so nothing undoes it by itself: `trunkguard failover` or "
@@ -441,11 +586,12 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
              obs: Observation | None = None) -> Decision:
     """A person's action. Each is recorded with who and why by the caller's audit trail. `obs`: what the
     gates a failover does not skip are checked against."""
+    rules = rules or DEFAULT_RULES
     by = f"{action.who} ({action.why})"
     if action.kind == "ack":
         return Decision(replace(snap, acked=action), (Notify("acknowledged", "info", f"acknowledged by {by}"),),
-                        f"acknowledged by {by}: the page stops escalating; routing stays on the "
-                        f"{snap.active.value} carrier and nothing else changes")
+                        f"acknowledged by {by}: the page stops escalating; routing stays on "
+                        f"{_carrier(snap.active)} and nothing else changes")
     if action.kind == "pause":
         return Decision(replace(snap, state=PairState.PAUSED if snap.in_flight is None else snap.state,
                                 paused=action, since=now, queued_since=None),
@@ -455,7 +601,7 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
     if action.kind == "resume":
         if snap.paused is None:
             return Decision(snap, (), f"resume by {by} ignored: not paused")
-        state = PairState.PRIMARY_ACTIVE if snap.active is Role.PRIMARY else PairState.SECONDARY_ACTIVE
+        state = PairState.PRIMARY_ACTIVE if snap.active == rules.first else PairState.SECONDARY_ACTIVE
         return Decision(replace(snap, paused=None, state=snap.state if snap.in_flight else state, since=now),
                         (Notify("resumed", "info", f"automatic actions resumed by {by}"),),
                         f"resumed by {by}: automatic actions are back on")
@@ -473,37 +619,67 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
                         f"maintenance of trunk {action.trunk} ended by {by}: back in decisions")
     if action.kind == "cancel":
         if snap.state is PairState.ACTIVATING and snap.in_flight is None:
-            return Decision(replace(snap, state=PairState.PRIMARY_ACTIVE, since=now, queued_since=None),
+            back = PairState.PRIMARY_ACTIVE if snap.active == rules.first else PairState.SECONDARY_ACTIVE
+            return Decision(replace(snap, state=back, since=now, queued_since=None),
                             (Notify("activation_cancelled", "warning", f"queued activation cancelled by {by}"),),
                             f"cancelled the queued activation: {by}")
         if snap.approval is not None:
             return Decision(replace(snap, approval=None), (), f"withdrew the failback approval: {by}")
         return Decision(snap, (), f"cancel by {by}: nothing queued to cancel")
     if snap.in_flight is not None:
-        return Decision(snap, (), f"{action.kind} by {by} refused: a swap to the {snap.in_flight.to.value} "
-                                  "carrier is in flight")
+        return Decision(snap, (), f"{action.kind} by {by} refused: a swap to {_carrier(snap.in_flight.to)} "
+                                  "is in flight")
+    rank = rules.rank(snap.active)
+    if action.to is not None and action.to not in rules.chain:
+        return Decision(snap, (), f"{action.kind} by {by} refused: {action.to!r} is not a carrier of the chain "
+                                  f"({', '.join(rules.chain)})")
     if action.kind == "failover":
-        if snap.active is Role.SECONDARY:
-            return Decision(snap, (), f"failover by {by} ignored: routing is already on the secondary carrier")
-        rules = rules or PolicyRules()
+        below = rules.chain[rank + 1:]
+        if not below:
+            return Decision(snap, (), f"failover by {by} ignored: routing is already on {_carrier(snap.active)}"
+                                      + (", the last of the chain" if len(rules.chain) > 2 else ""))
+        to = action.to or below[0]
+        if to not in below:
+            return Decision(snap, (), f"failover by {by} refused: {_carrier(to)} is not below "
+                                      f"{_carrier(snap.active)} in the chain; `trunkguard failback --to {to}` "
+                                      "approves a move up")
         if action.skip:  # the gates not named are checked: only what the person knowingly skips is skipped
             skipped = ", ".join(action.skip)
-            gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - set(action.skip))) if obs else []
+            gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - set(action.skip)), to) if obs else []
             if gaps:
-                return Decision(snap, (), f"failover by {by} refused: skipping {skipped}, the secondary is still not "
+                return Decision(snap, (), f"failover by {by} refused: skipping {skipped}, {_the(to)} is still not "
                                           f"ready: {'; '.join(gaps)}")
-            return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; gate {skipped} skipped, the other "
+            return _start_swap(snap, to, "operator", f"forced by {by}; gate {skipped} skipped, the other "
                                "gates passed; breaker not checked", now,
-                               f"activating the secondary carrier: forced by {by}, gate {skipped} skipped", rules)
-        return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; readiness and breaker not checked",
-                           now, f"activating the secondary carrier: forced by {by}", rules)
-    if snap.active is Role.PRIMARY:  # failback
-        return Decision(snap, (), f"failback by {by} ignored: routing is already on the primary carrier")
+                               f"activating {_carrier(to)}: forced by {by}, gate {skipped} skipped", rules)
+        return _start_swap(snap, to, "operator", f"forced by {by}; readiness and breaker not checked",
+                           now, f"activating {_carrier(to)}: forced by {by}", rules)
+    if rank == 0:  # failback
+        return Decision(snap, (), f"failback by {by} ignored: routing is already on {_carrier(snap.active)}")
+    if action.to is not None and rules.rank(action.to) >= rank:
+        return Decision(snap, (), f"failback by {by} refused: {_carrier(action.to)} is not above "
+                                  f"{_carrier(snap.active)} in the chain; `trunkguard failover --to {action.to}` "
+                                  "moves down")
+    target = f"{_the(action.to)} is healthy" if action.to is not None else \
+        ("the primary is healthy" if len(rules.chain) == 2 else "the carrier above is healthy")
     return Decision(replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
-                                                        "period is over and the primary is healthy")
+                                                        f"period is over and {target}")
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+DEFAULT_RULES = PolicyRules()
+
+
+def _carrier(name: str) -> str:
+    """A carrier in a sentence: "the primary carrier" for a pair's roles, "carrier emea-b" otherwise."""
+    return f"the {name} carrier" if name in ("primary", "secondary") else f"carrier {name}"
+
+
+def _the(name: str) -> str:
+    """Short: "the secondary" for a pair's roles, "carrier emea-b" otherwise."""
+    return f"the {name}" if name in ("primary", "secondary") else f"carrier {name}"
 
 
 def _clock(at: float | None) -> str:
@@ -511,28 +687,29 @@ def _clock(at: float | None) -> str:
     return dt.datetime.fromtimestamp(at or 0.0, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _edge_note(obs: Observation, now: float) -> str:
-    """What the platform's own edge says of the primary, and how old that view is."""
-    seen = obs.edge.get(Role.PRIMARY.value)
+def _edge_note(obs: Observation, now: float, carrier: str = "primary") -> str:
+    """What the platform's own edge says of the carrier being left, and how old that view is."""
+    seen = obs.edge.get(carrier)
     if seen is None:
         return ""
     age = f" (its view {format_age(max(0.0, now - obs.edge_as_of))} old)" if obs.edge_as_of is not None else ""
-    return ("; the platform's edge still sees the primary answering OPTIONS" if seen else
-            "; the platform's edge sees no primary trunk answering either") + age
+    return (f"; the platform's edge still sees the {carrier} answering OPTIONS" if seen else
+            f"; the platform's edge sees no {carrier} trunk answering either") + age
 
 
-def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
-    """Why the secondary is not ready (empty when it is), one phrase per failing gate."""
+def readiness_gaps(obs: Observation, rules: PolicyRules, carrier: str = "secondary") -> list[str]:
+    """Why `carrier` is not ready to take the calls (empty when it is), one phrase per failing gate."""
     gaps: list[str] = []
-    secondary = obs.carrier(Role.SECONDARY)
-    if "trunks" in rules.gates and not any(t.usable for t in secondary):
-        gaps.append(f"no secondary trunk is usable ({_count(secondary)})")
-    if "trunks" in rules.gates and obs.edge.get(Role.SECONDARY.value) is False:
-        gaps.append("the platform's edge sees no secondary trunk in service answering OPTIONS")
-    checks = (("sweep", obs.readiness.sweep_ok, "the DID sweep", "has"),
-              ("certs", obs.readiness.certs_ok, "TLS certificates", "have"),
-              ("parity", obs.readiness.parity_ok, "profile parity", "has"))
-    notes = dict(obs.readiness.notes)
+    trunks = obs.carrier(carrier)
+    if "trunks" in rules.gates and not any(t.usable for t in trunks):
+        gaps.append(f"no {carrier} trunk is usable ({_count(trunks)})")
+    if "trunks" in rules.gates and obs.edge.get(carrier) is False:
+        gaps.append(f"the platform's edge sees no {carrier} trunk in service answering OPTIONS")
+    r = obs.ready_of(carrier)
+    checks = (("sweep", r.sweep_ok, "the DID sweep", "has"),
+              ("certs", r.certs_ok, "TLS certificates", "have"),
+              ("parity", r.parity_ok, "profile parity", "has"))
+    notes = dict(r.notes)
     for gate, value, name, verb in checks:
         if gate in rules.gates and value is not True:
             note = notes.get(gate)
@@ -540,10 +717,10 @@ def readiness_gaps(obs: Observation, rules: PolicyRules) -> list[str]:
     return gaps
 
 
-def partial_sweep(obs: Observation, rules: PolicyRules) -> str | None:
+def partial_sweep(obs: Observation, rules: PolicyRules, carrier: str = "secondary") -> str | None:
     """With `sweep_min_ready` below 1, a failed sweep that still proved that share of the DIDs may let a
-    hard-down primary swap (what calls could reach beats none): the words for it, or None."""
-    r = obs.readiness
+    hard-down carrier's calls move (what calls could reach beats none): the words for it, or None."""
+    r = obs.ready_of(carrier)
     if "sweep" not in rules.gates or r.sweep_ok is not False or rules.sweep_min_ready >= 1.0 \
             or r.sweep_ready is None or r.sweep_ready < rules.sweep_min_ready:
         return None
@@ -555,17 +732,17 @@ def unconfigured_note(rules: PolicyRules) -> str:
     return "".join(f" ({gate}: not configured ({why}))" for gate, why in rules.unconfigured)
 
 
-def _start_swap(snap: PairSnapshot, to: Role, trigger: Trigger, reason: str, now: float, sentence: str,
+def _start_swap(snap: PairSnapshot, to: str, trigger: Trigger, reason: str, now: float, sentence: str,
                 rules: PolicyRules) -> Decision:
     if rules.observe:  # observe mode: say it, page once, change nothing
-        snap, alerts = _alert_once(snap, Notify(f"would_swap_to_{to.value}", "warning",
-                                                f"observe mode: would swap to the {to.value} carrier: {reason}; "
+        snap, alerts = _alert_once(snap, Notify(f"would_swap_to_{to}", "warning",
+                                                f"observe mode: would swap to {_carrier(to)}: {reason}; "
                                                 "nothing written"))
-        return Decision(snap, alerts, f"observe mode: would swap to the {to.value} carrier ({sentence}); "
+        return Decision(snap, alerts, f"observe mode: would swap to {_carrier(to)} ({sentence}); "
                                       "nothing written")
     number = snap.swaps + 1
-    swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to.value}", now)
-    state = PairState.ACTIVATING if to is Role.SECONDARY else PairState.RESTORING
+    swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to}", now)
+    state = PairState.ACTIVATING if rules.rank(to) > rules.rank(snap.active) else PairState.RESTORING
     snap = replace(snap, in_flight=swap, swaps=number, state=PairState.PAUSED if snap.paused else state, since=now)
     return Decision(snap, (swap,), sentence)
 

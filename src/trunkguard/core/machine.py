@@ -46,6 +46,7 @@ from trunkguard.core.events import (
     VantagesRead,
 )
 from trunkguard.core.failover import (
+    NOT_CHECKED,
     Decision,
     Notify,
     Observation,
@@ -53,7 +54,6 @@ from trunkguard.core.failover import (
     PairSnapshot,
     PolicyRules,
     Readiness,
-    Role,
     adopt,
     decide,
     operator,
@@ -108,10 +108,8 @@ class MachineRules:
         object.__setattr__(self, "sizes", MappingProxyType(sizes))
 
     def down(self, carrier: str, usable: int) -> bool:
-        """Does this many usable trunks make the carrier down? The primary by its rule, others at none."""
-        if carrier != "primary":
-            return usable == 0
-        return self.policy.primary_down(usable, self.sizes.get(carrier, 0)) is not None
+        """Does this many usable trunks make the carrier down? The chain's first by its rule, others at none."""
+        return self.policy.down_rule(carrier, usable, self.sizes.get(carrier, 0)) is not None
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ class MachineState:
     next_poll: float
     calls: int | None = None
     calls_detail: str = "not read yet"
-    readiness: Readiness = field(default_factory=Readiness)
+    readiness: tuple[tuple[str, Readiness], ...] = ()  # each carrier's checks, by name (never read: not ready)
     edge: tuple[tuple[str, bool | None], ...] = ()
     edge_as_of: float | None = None
     leader: bool = False
@@ -138,11 +136,14 @@ class MachineState:
         if rules is not None and rules.policy.quorum.active:
             views = {v.name: v for v in self.vantages}
             views[rules.vantage] = own_view(self, rules, now)
-        return Observation(self.trunks, self.calls, self.readiness, dict(self.edge), self.edge_as_of, views)
+        return Observation(self.trunks, self.calls, dict(self.readiness), dict(self.edge), self.edge_as_of, views)
+
+    def readiness_of(self, carrier: str) -> Readiness:
+        return next((r for name, r in self.readiness if name == carrier), NOT_CHECKED)
 
     def __repr__(self) -> str:
         down = sum(t.state is not TrunkState.UP for t in self.trunks)
-        return (f"<MachineState {self.pair.state.value} active={self.pair.active.value} {len(self.trunks)} trunks "
+        return (f"<MachineState {self.pair.state.value} active={self.pair.active} {len(self.trunks)} trunks "
                 f"({down} not up) leader={self.leader}>")
 
 
@@ -155,11 +156,15 @@ def own_view(state: MachineState, rules: MachineRules, now: float) -> VantageVie
 
 
 def initial(rules: MachineRules, now: float, *, leader: bool = False,
-            readiness: Readiness | None = None) -> MachineState:
+            readiness: Readiness | Mapping[str, Readiness] | None = None) -> MachineState:
+    """The state at start: on the chain's first carrier. `readiness`: per carrier, or one value for
+    every carrier after the first."""
     trunks = Row(TrunkHealth(t.name, t.carrier, since=now) for t in rules.trunks)
     carriers = sorted({t.carrier for t in trunks})
-    return MachineState(trunks, PairSnapshot(since=now), new_schedule(rules.trunks, now), next_poll=now,
-                        readiness=readiness or Readiness(), leader=leader,
+    later = rules.policy.chain[1:]
+    ready = {c: readiness for c in later} if isinstance(readiness, Readiness) else dict(readiness or {})
+    return MachineState(trunks, PairSnapshot(active=rules.policy.first, since=now), new_schedule(rules.trunks, now),
+                        next_poll=now, readiness=tuple(sorted(ready.items())), leader=leader,
                         usable=tuple((c, sum(t.carrier == c for t in trunks)) for c in carriers))
 
 
@@ -226,8 +231,10 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
         elif as_of != state.edge_as_of:
             state = evolve(state, edge_as_of=as_of)  # confirmed again: only its age changes
     elif isinstance(event, ChecksRead):
-        if event.readiness != state.readiness:
-            state = _decide(evolve(state, readiness=event.readiness), now, rules, out)
+        if event.readiness != state.readiness_of(event.carrier):
+            ready = dict(state.readiness)
+            ready[event.carrier] = event.readiness
+            state = _decide(evolve(state, readiness=tuple(sorted(ready.items()))), now, rules, out)
     elif isinstance(event, OperatorDid):
         state = _operator(state, event.action, now, rules, out)
     elif isinstance(event, SwapSettled):
@@ -311,20 +318,20 @@ def _routing(state: MachineState, event: RoutingRead, now: float, rules: Machine
     state = evolve(state, routing_read=True)
     if event.active is None and state.leader and pair.in_flight is None:  # neither carrier: a person must look
         sentence = (f"the platform's routing matches neither carrier ({event.when}: {event.detail}); keeping the "
-                    f"stored view (the {pair.active.value} carrier)")
+                    f"stored view (the {pair.active} carrier)")
         out.said.append(sentence)
         out.effects.append(Record("routing", sentence, pair))
         out.effects.append(Notify("routing_drift", "critical", f"{sentence}. trunkguard wrote nothing to get here; "
                                   "`trunkguard failover` or `trunkguard failback` re-asserts one carrier."))
         return _decide(state, now, rules, out)
-    if event.active is None or pair.in_flight is not None or event.active == pair.active.value or not state.leader:
+    if event.active is None or pair.in_flight is not None or event.active == pair.active or not state.leader:
         sentence = (f"the platform routes to the {event.active or 'neither'} carrier ({event.when})"
                     + (f"; the swap {pair.in_flight.key} is in flight" if pair.in_flight is not None else
                        ", as the store says"))
         out.effects.append(Log(sentence))
         return _decide(state, now, rules, out)
-    state = _apply(state, adopt(pair, Role(event.active), now, event.when, event.detail, hold=event.hold), "routing",
-                   out, force=True)
+    state = _apply(state, adopt(pair, event.active, now, event.when, event.detail, hold=event.hold,
+                                rules=rules.policy), "routing", out, force=True)
     return _decide(state, now, rules, out)
 
 
@@ -350,7 +357,7 @@ def _vantages(state: MachineState, event: VantagesRead, now: float, rules: Machi
             (v.name, v.failing, v.reaches) == (w.name, w.failing, w.reaches)
             for v, w in zip(views, state.vantages, strict=True))
         return state if same else evolve(state, vantages=views)
-    primary = "primary"
+    primary = rules.policy.first
     edge, edge_at = dict(state.edge).get(primary), state.edge_as_of
     was = states(primary, before, edge, edge_at, now, quorum)
     state = evolve(state, vantages=views)
@@ -416,7 +423,8 @@ def _settled(state: MachineState, event: SwapSettled, now: float, rules: Machine
         before = state.before_swap or evolve(state.pair, in_flight=None)
         state = _apply(state, swap_withdrawn(before, state.pair, event.detail), "swap", out, force=True)
         return evolve(state, before_swap=None)
-    state = _apply(state, swap_finished(state.pair, event.applied, now, event.detail), "swap", out, force=True)
+    state = _apply(state, swap_finished(state.pair, event.applied, now, event.detail, rules.policy), "swap", out,
+                   force=True)
     state = evolve(state, before_swap=None)
     return _decide(state, now, rules, out) if event.applied else state
 
@@ -429,7 +437,7 @@ def _lease(state: MachineState, event: LeaseChanged, now: float, rules: MachineR
         return evolve(state, leader=False, before_swap=None)
     pair = event.restored if event.restored is not None else state.pair
     if event.restored is not None:
-        out.said.append(f"restored: inbound routing on the {pair.active.value} carrier ({pair.state.value})")
+        out.said.append(f"restored: inbound routing on the {pair.active} carrier ({pair.state.value})")
     state = evolve(state, leader=True, pair=pair, routing_read=not event.await_routing)
     if event.await_routing:
         out.said.append("reading the platform's routing before acting")

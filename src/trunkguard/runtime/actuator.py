@@ -30,7 +30,7 @@ from typing import Any
 
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
 from trunkguard.actuation.swap import Book, SwapRules, carry_out, routing_from_json, routing_json
-from trunkguard.core.failover import Notify, PairSnapshot, Role
+from trunkguard.core.failover import Notify, PairSnapshot
 from trunkguard.core.machine import Event, StartSwap, SwapSettled
 from trunkguard.logs import fields
 from trunkguard.runtime.alerts import Alerts
@@ -55,7 +55,7 @@ class _Outcome:
 class Actuator:
     def __init__(self, platform: Platform, link: StoreLink[IntentStore], lease: LeaseView, recorder: Recorder,
                  alerts: Alerts,
-                 post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
+                 post: Callable[[Event], None], clock: Callable[[], float], groups: dict[str, str],
                  rules: SwapRules, observe: Callable[[str, dict[str, Any]], None]) -> None:
         self.platform = platform
         self.link = link
@@ -127,7 +127,7 @@ class Actuator:
             self.alerts.held_back(effect.sentence)
             self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False))
             return
-        self._observe("swap_started", {"to": swap.to.value, "key": swap.key, "reason": swap.reason})
+        self._observe("swap_started", {"to": swap.to, "key": swap.key, "reason": swap.reason})
         started = time.perf_counter()
         outcome = await carry_out(self.platform, group, swap.key, self.rules, restore=restore, book=self.book,
                                   prior=prior, may_write=lambda: self.lease.current().term == term
@@ -136,11 +136,11 @@ class Actuator:
         self._routing = routing_json(outcome.after) or self._routing
         status = IntentStatus.APPLIED if outcome.ok else IntentStatus.FAILED
         self._outcomes[swap.key] = _Outcome(term, status, outcome.detail, routing_json(outcome.after))
-        self._observe("swap_done", {"to": swap.to.value, "ok": outcome.ok, "key": swap.key, "writes": outcome.writes,
+        self._observe("swap_done", {"to": swap.to, "ok": outcome.ok, "key": swap.key, "writes": outcome.writes,
                                     "undo_writes": outcome.undo_writes, "half_switched": outcome.half_switched,
                                     "detail": outcome.detail, "seconds": seconds})
         if outcome.half_switched:
-            self.alerts.notify(Notify("swap_half_applied", "critical", f"swap {swap.key} to the {swap.to.value} "
+            self.alerts.notify(Notify("swap_half_applied", "critical", f"swap {swap.key} to the {swap.to} "
                                       f"carrier could not finish or be put back: {outcome.detail}"))
         self._post(SwapSettled(swap.key, outcome.ok, outcome.detail))
 
@@ -184,12 +184,18 @@ class Actuator:
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
 
-    async def _recorded_before(self, to: Role) -> RoutingState | None:
-        """The routing recorded before the last swap away from `to` that landed: what a swap back restores."""
-        away = Role.PRIMARY if to is Role.SECONDARY else Role.SECONDARY
-        last = await self.link.call(self.link.store.last_intent, to_role=away.value, statuses=LANDED)
-        prior = routing_from_json(last.prior) if last is not None else None
-        return prior if prior is not None and prior.trunk_group_id == self.groups[to] else None
+    async def _recorded_before(self, to: str) -> RoutingState | None:
+        """The routing recorded before the newest landed swap away from `to`: what a swap back restores.
+        (In a chain the swap away may have gone to any other carrier: the newest of them that left `to`.)"""
+        found: list[tuple[float, RoutingState]] = []
+        for away in self.groups:
+            if away == to:
+                continue
+            last = await self.link.call(self.link.store.last_intent, to_role=away, statuses=LANDED)
+            prior = routing_from_json(last.prior) if last is not None else None
+            if last is not None and prior is not None and prior.trunk_group_id == self.groups[to]:
+                found.append((last.created_at, prior))
+        return max(found, key=lambda f: f[0])[1] if found else None
 
     async def reconcile(self, term: int, restored: PairSnapshot | None, stop: asyncio.Event) -> bool:
         """Settle what a crash (or the previous leader) left in flight, by reading only. False if stopped first."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trunkguard.actuation.base import EdgeFeed, EdgeView, Platform, PlatformError
-from trunkguard.core.failover import Notify, Role
+from trunkguard.core.failover import Notify
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
 from trunkguard.readiness import CheckResult, readiness_from
@@ -40,12 +40,13 @@ class PollRules:
     drift_every: float = 300.0  # the leader re-reads the routing objects (0: never)
 
 
-Check = Callable[[], Awaitable[CheckResult]]
+Check = Callable[[str], Awaitable[CheckResult]]  # the check for one carrier (by name), stored under it
 
 
 @dataclass(frozen=True)
 class Rechecks:
-    """The readiness checks the leader re-runs, as the wiring builds them from the config."""
+    """The readiness checks the leader re-runs for each carrier after the chain's first, as the wiring
+    builds them from the config."""
 
     sweep: Check
     certs: Check
@@ -54,7 +55,7 @@ class Rechecks:
 
 class Pollers:
     def __init__(self, rules: PollRules, checks: Rechecks, platform: Platform, link: StoreLink[CheckStore],
-                 lease: LeaseView, post: Callable[[Event], None], clock: Callable[[], float], groups: dict[Role, str],
+                 lease: LeaseView, post: Callable[[Event], None], clock: Callable[[], float], groups: dict[str, str],
                  feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None,
                  drift: Callable[[], Awaitable[None]] | None = None) -> None:
         self.rules = rules
@@ -118,25 +119,28 @@ class Pollers:
 
     def _pushed(self, view: dict[str, bool | None], as_of: float | None) -> None:
         """The edge view by carrier role; `as_of` None: read just now (polled)."""
-        self._post(EdgeRead(tuple((role.value, view.get(group)) for role, group in self.groups.items()), as_of))
+        self._post(EdgeRead(tuple((role, view.get(group)) for role, group in self.groups.items()), as_of))
 
     async def _checks(self) -> None:
-        try:
-            latest = await self.link.call(self.link.store.latest_checks, "secondary")
-        except StoreError as exc:
-            log.warning("cannot read the stored check results: %s", exc)
-            return
-        self._post(ChecksRead(readiness_from(latest, self._clock(), self._ages)))
+        """Each carrier after the chain's first: its stored checks, as its readiness."""
+        for carrier in list(self.groups)[1:]:
+            try:
+                latest = await self.link.call(self.link.store.latest_checks, carrier)
+            except StoreError as exc:
+                log.warning("cannot read the stored check results: %s", exc)
+                return
+            self._post(ChecksRead(readiness_from(latest, self._clock(), self._ages), carrier))
 
     async def _recheck(self, *, sweep: bool) -> None:
         rules = self.rules
-        try:
-            results: list[CheckResult] = [await self.checks.sweep()] if sweep else \
-                [*([await self.checks.certs()] if rules.certs else []),
-                 *([await self.checks.parity()] if rules.parity else [])]
-        except (TrunkguardError, OSError) as exc:
-            log.warning("readiness re-check failed to run: %s", exc)
-            return
+        results: list[CheckResult] = []
+        for carrier in list(self.groups)[1:]:
+            try:
+                results += [await self.checks.sweep(carrier)] if sweep else \
+                    [*([await self.checks.certs(carrier)] if rules.certs else []),
+                     *([await self.checks.parity(carrier)] if rules.parity else [])]
+            except (TrunkguardError, OSError) as exc:
+                log.warning("readiness re-check of the %s carrier failed to run: %s", carrier, exc)
         for r in results:
             if r.check == "certs" and self._notify is not None:
                 for page in cert_pages(r, rules.warn_days):

@@ -49,7 +49,7 @@ class Recorder:
             decisions.pop(0)
             self.dropped += 1
         decisions.append({"at": at, "kind": kind, "sentence": sentence, "state": snapshot.state.value,
-                          "active": snapshot.active.value, "intent_key": intent_key, "evidence": evidence})
+                          "active": snapshot.active, "intent_key": intent_key, "evidence": evidence})
         self._pending.snapshot = (at, snapshot)
 
     def snapshot(self, at: float, snapshot: PairSnapshot) -> None:

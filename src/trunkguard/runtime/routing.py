@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
-from trunkguard.core.failover import Notify, Role
+from trunkguard.core.failover import Notify
 from trunkguard.core.machine import Event, RoutingRead
 from trunkguard.runtime.actuator import Actuator
 
@@ -19,7 +19,7 @@ log = logging.getLogger("trunkguard")
 
 
 class RoutingWatch:
-    def __init__(self, platform: Platform, actuator: Actuator, groups: dict[Role, str], deadline: float,
+    def __init__(self, platform: Platform, actuator: Actuator, groups: dict[str, str], deadline: float,
                  notify: Callable[[Notify], None], post: Callable[[Event], None], clock: Callable[[], float]) -> None:
         self.platform = platform
         self.actuator = actuator
@@ -33,7 +33,7 @@ class RoutingWatch:
     def _read(self, routing: RoutingState, when: str, *, hold: bool = False) -> RoutingRead:
         self.actuator.note_routing(routing)
         role = self.roles.get(routing.trunk_group_id)
-        return RoutingRead(None if role is None else role.value,
+        return RoutingRead(role,
                            f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}", when,
                            hold=hold)
 

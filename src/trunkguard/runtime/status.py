@@ -130,7 +130,7 @@ class StatusView:
         return next((c for c in self.carriers if c.role == role), None)
 
     def __repr__(self) -> str:
-        return (f"<StatusView {self.pair.state.value} active={self.pair.active.value} {len(self.trunks)} trunks "
+        return (f"<StatusView {self.pair.state.value} active={self.pair.active} {len(self.trunks)} trunks "
                 f"leader={self.leader}>")
 
 
@@ -141,7 +141,8 @@ def publish(state: MachineState, rules: MachineRules, groups: Mapping[str, str],
         else carrier_views(state.trunks, groups)
     policy = before.policy if before is not None else PolicyView.of(rules.policy)
     return StatusView(now, state.pair, state.trunks, rules.index, carriers, groups, policy, facts, samples,
-                      state.calls, state.calls_detail, state.readiness, dict(state.edge), state.edge_as_of,
+                      state.calls, state.calls_detail, state.readiness_of(rules.policy.chain[1]), dict(state.edge),
+                      state.edge_as_of,
                       state.routing_read, state.last_sentence, vantage_view(state, rules, now))
 
 
@@ -151,7 +152,8 @@ def vantage_view(state: MachineState, rules: MachineRules, now: float) -> dict[s
     if not quorum.active:
         return None
     obs = state.observation(rules, now)
-    verdict = judge("primary", obs.vantages, obs.edge.get("primary"), obs.edge_as_of, now, quorum)
+    first = rules.policy.first
+    verdict = judge(first, obs.vantages, obs.edge.get(first), obs.edge_as_of, now, quorum)
     return {"need": quorum.need, "of": quorum.counted, "primary_down": verdict.down, "sentence": verdict.words,
             "vantages": [{"name": v.name, "state": v.state, "age_s": None if v.age is None else round(v.age, 2),
                           "why": v.why, "self": v.name == rules.vantage} for v in verdict.vantages]}
@@ -183,7 +185,7 @@ def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[lis
         if not h.usable and len(unusable) < EVIDENCE_TRUNKS:
             unusable.append(h)
     samples = samples_of([h.name for h in unusable])
-    r = state.readiness
+    r = state.readiness_of(rules.policy.chain[1])
     quorum = vantage_view(state, rules, now) if now is not None else None
     return {"carriers": carriers, "trunks": [trunk_view(h, samples, 10) for h in unusable],
             **({"vantages": quorum} if quorum is not None else {}),
@@ -191,4 +193,7 @@ def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[lis
             "readiness": {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
                           "notes": dict(r.notes),
                           "not_configured": {gate: f"not configured ({why})"
-                                             for gate, why in rules.policy.unconfigured}}}
+                                             for gate, why in rules.policy.unconfigured}},
+            **({"readiness_by_carrier": {c: {"sweep_ok": x.sweep_ok, "certs_ok": x.certs_ok, "parity_ok": x.parity_ok,
+                                             "notes": dict(x.notes)} for c, x in state.readiness}}
+               if len(rules.policy.chain) > 2 else {})}

@@ -131,7 +131,7 @@ class Simulation:
                     item(now)
                 else:
                     self.feed(now, item)
-        self.result.final_active = self.state.pair.active.value
+        self.result.final_active = self.state.pair.active
         self.result.wall_s = time.perf_counter() - started
         return self.result
 
@@ -160,7 +160,7 @@ class Simulation:
         if isinstance(event, SwapSettled) and event.applied and before.pair.in_flight is not None \
                 and before.pair.in_flight.key == event.key:
             swap = self._swaps[event.key]
-            self.result.swaps.append({"at_s": round(now - self.origin, 3), "to": swap.to.value,
+            self.result.swaps.append({"at_s": round(now - self.origin, 3), "to": swap.to,
                                       "trigger": swap.trigger})
         return result
 

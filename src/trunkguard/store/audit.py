@@ -44,7 +44,7 @@ class AuditRows(Database):
             self._put_snapshot(s, term, now, snapshot)
             if kind is not None:
                 s.add(DecisionRow(at=now, kind=kind, sentence=sentence, state=snapshot.state.value,
-                                  active=snapshot.active.value, intent_key=intent_key, evidence=evidence or {},
+                                  active=snapshot.active, intent_key=intent_key, evidence=evidence or {},
                                   term=term))
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:

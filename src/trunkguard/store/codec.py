@@ -6,41 +6,49 @@ from typing import Any
 
 from trunkguard.core import machine as m
 from trunkguard.core.events import TargetSeen
-from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Readiness, Role, Swap
+from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Readiness, Swap
 from trunkguard.core.vantage import VantageView
 
 
 def snapshot_to_json(snap: PairSnapshot) -> dict[str, Any]:
-    return {"state": snap.state.value, "active": snap.active.value, "since": snap.since,
+    return {"state": snap.state.value, "active": snap.active, "since": snap.since,
             "in_flight": _swap_json(snap.in_flight), "queued_since": snap.queued_since, "escalated": snap.escalated,
-            "activated_at": snap.activated_at, "primary_ok_since": snap.primary_ok_since,
+            "activated_at": snap.activated_at, "ok_since": [list(c) for c in snap.ok_since],
             "approval": _action_json(snap.approval), "paused": _action_json(snap.paused), "swaps": snap.swaps,
             "alerted": sorted(snap.alerted), "maintenance": [_action_json(m) for m in snap.maintenance],
             "acked": _action_json(snap.acked)}
 
 
 def snapshot_from_json(data: dict[str, Any]) -> PairSnapshot:
-    return PairSnapshot(state=PairState(data["state"]), active=Role(data["active"]), since=float(data["since"]),
+    return PairSnapshot(state=PairState(data["state"]), active=str(data["active"]), since=float(data["since"]),
                         in_flight=_swap(data.get("in_flight")), queued_since=data.get("queued_since"),
                         escalated=bool(data.get("escalated")), activated_at=data.get("activated_at"),
-                        primary_ok_since=data.get("primary_ok_since"), approval=_action(data.get("approval")),
+                        ok_since=_ok_since(data), approval=_action(data.get("approval")),
                         paused=_action(data.get("paused")), swaps=int(data.get("swaps", 0)),
                         alerted=frozenset(data.get("alerted", ())),
                         maintenance=tuple(a for a in (_action(m) for m in data.get("maintenance") or ()) if a),
                         acked=_action(data.get("acked")))
 
 
+def _ok_since(data: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """Each usable carrier since when; a snapshot stored before chains kept only the primary's."""
+    if "ok_since" in data:
+        return tuple((str(c), float(at)) for c, at in data["ok_since"])
+    old = data.get("primary_ok_since")
+    return () if old is None else (("primary", float(old)),)
+
+
 def _swap_json(swap: Swap | None) -> dict[str, Any] | None:
     if swap is None:
         return None
-    return {"to": swap.to.value, "trigger": swap.trigger, "reason": swap.reason, "key": swap.key,
+    return {"to": swap.to, "trigger": swap.trigger, "reason": swap.reason, "key": swap.key,
             "requested_at": swap.requested_at}
 
 
 def _swap(data: dict[str, Any] | None) -> Swap | None:
     if not data:
         return None
-    return Swap(Role(data["to"]), data["trigger"], data["reason"], data["key"], float(data["requested_at"]))
+    return Swap(str(data["to"]), data["trigger"], data["reason"], data["key"], float(data["requested_at"]))
 
 
 def _action_json(action: OperatorAction | None) -> dict[str, Any] | None:
@@ -51,6 +59,8 @@ def _action_json(action: OperatorAction | None) -> dict[str, Any] | None:
         out.update(trunk=action.trunk, until=action.until)
     if action.skip:
         out["skip"] = list(action.skip)
+    if action.to is not None:
+        out["to"] = action.to
     return out
 
 
@@ -59,7 +69,8 @@ def _action(data: dict[str, Any] | None) -> OperatorAction | None:
         return None
     until = data.get("until")
     return OperatorAction(data["kind"], data["who"], data["why"], float(data["at"]), data.get("trunk"),
-                          None if until is None else float(until), tuple(str(g) for g in data.get("skip") or ()))
+                          None if until is None else float(until), tuple(str(g) for g in data.get("skip") or ()),
+                          None if data.get("to") is None else str(data["to"]))
 
 
 # ---- the machine's events, for the trace -------------------------------------------------------
@@ -79,7 +90,8 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
                       **({"await_routing": True} if event.await_routing else {})}
     if isinstance(event, m.ChecksRead):
         r = event.readiness
-        return kind, {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
+        named = {"carrier": event.carrier} if event.carrier != "secondary" else {}
+        return kind, {**named, "sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
                       "notes": [list(n) for n in r.notes],
                       **({"sweep_ready": r.sweep_ready, "sweep_unready": list(r.sweep_unready)}
                          if r.sweep_ready is not None else {})}
@@ -112,7 +124,8 @@ def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
             return m.ChecksRead(Readiness(data["sweep_ok"], data["certs_ok"], data["parity_ok"],
                                           tuple((str(a), str(b)) for a, b in data.get("notes", ())),
                                           sweep_ready=None if ready is None else float(ready),
-                                          sweep_unready=tuple(str(d) for d in data.get("sweep_unready", ()))))
+                                          sweep_unready=tuple(str(d) for d in data.get("sweep_unready", ()))),
+                                str(data.get("carrier", "secondary")))
         if cls is m.EdgeRead:
             return m.EdgeRead(tuple((str(role), seen) for role, seen in data["view"]), data.get("as_of"))
         if cls is m.VantagesRead:

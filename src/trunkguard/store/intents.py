@@ -62,14 +62,14 @@ class IntentRows(AuditRows):
             self._fence(s, term)
             if batch:
                 self._put_batch(s, term, batch)
-            s.add(IntentRow(key=swap.key, to_role=swap.to.value, trunk_group_id=trunk_group_id,
+            s.add(IntentRow(key=swap.key, to_role=swap.to, trunk_group_id=trunk_group_id,
                             trigger=swap.trigger, reason=swap.reason, status=IntentStatus.PENDING.value,
                             outcome="", created_at=now, term=term, prior=prior))
             if batch is None or batch.snapshot is None or batch.snapshot[0] <= now:  # never over a newer one
                 self._put_snapshot(s, term, now, snapshot)
             s.add(DecisionRow(at=now, kind="swap", sentence=sentence, state=snapshot.state.value,
-                              active=snapshot.active.value, intent_key=swap.key, evidence=evidence, term=term))
-            if swap.trigger == "operator" and swap.to.value == "primary":
+                              active=snapshot.active, intent_key=swap.key, evidence=evidence, term=term))
+            if swap.trigger == "operator" and swap.to == "primary":
                 approval = s.scalars(select(OperatorActionRow).where(
                     OperatorActionRow.kind == "failback", OperatorActionRow.used_at.is_(None))
                     .order_by(OperatorActionRow.id.desc()).limit(1)).first()

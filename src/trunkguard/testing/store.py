@@ -149,12 +149,12 @@ class MemoryStore:
         if swap.key in self._intents:
             raise StoreError(f"store write failed: intent {swap.key} exists already")
         self._put(term, batch)
-        self._intents[swap.key] = IntentRecord(swap.key, swap.to.value, trunk_group_id, swap.trigger, swap.reason,
+        self._intents[swap.key] = IntentRecord(swap.key, swap.to, trunk_group_id, swap.trigger, swap.reason,
                                                IntentStatus.PENDING, "", prior, None, now, None, term)
         if batch is None or batch.snapshot is None or batch.snapshot[0] <= now:
             self.snapshot = snapshot
         self.decisions.append({"at": now, "kind": "swap", "sentence": sentence, "state": snapshot.state.value,
-                               "active": snapshot.active.value, "intent_key": swap.key, "evidence": evidence,
+                               "active": snapshot.active, "intent_key": swap.key, "evidence": evidence,
                                "term": term})
 
     def finish_intent(self, term: int, key: str, status: IntentStatus, outcome: str, now: float,
