@@ -109,6 +109,9 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         if isinstance(body, Response):
             return body
         until, trunk = None, None
+        if body.to is not None and body.to not in runtime.status().groups:
+            return problem(400, f"to must be one of the chain's carriers ({', '.join(runtime.status().groups)}), "
+                                f"not {body.to!r}")
         if body.kind in ("maintenance", "maintenance_end"):
             trunk = body.trunk
             if trunk not in runtime.status().index:
@@ -120,7 +123,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         try:
             who = actor or body.who or "api"  # a named token's name is who acted, whatever the body says
             sentences = await runtime.submit(OperatorAction(body.kind, who, body.reason, runtime.clock(), trunk, until,
-                                                            tuple(dict.fromkeys(body.skip_gates))))
+                                                            tuple(dict.fromkeys(body.skip_gates)), body.to))
         except TimeoutError:
             return problem(503, "the daemon did not take the action within 30 s; check "
                            "`trunkguard history` before trying again")

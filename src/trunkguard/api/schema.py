@@ -26,11 +26,16 @@ class ActionRequest(BaseModel):
     skip_gates: list[Literal["sweep", "certs", "parity"]] = Field(
         default_factory=list, max_length=3, description="failover: skip only these readiness gates (the others are "
                                                         "checked); none: a forced failover checks none")
+    to: str | None = Field(None, max_length=64, description="failover: the carrier to move to (default: the next "
+                                                            "one down the chain); failback: the carrier to return to "
+                                                            "(default: the next one up; a higher one is a jump)")
 
     @model_validator(mode="after")
     def _skip_only_for_failover(self) -> ActionRequest:
         if self.skip_gates and self.kind != "failover":
             raise ValueError("skip_gates is only for a failover")
+        if self.to is not None and self.kind not in ("failover", "failback"):
+            raise ValueError("to is only for a failover or a failback")
         return self
 
 

@@ -225,6 +225,8 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
     except ValueError as exc:
         usage_error(f"--wait: {exc}")
     asked = time.time()
+    known = {str(i.get("key")) for i in _json_or_fail(_call(cfg, "GET", "/api/v1/intents")).get("intents", [])} \
+        if waiting > 0 else set()
     response = _call(cfg, "POST", "/api/v1/actions",
                      {"kind": kind, "reason": reason, "who": who or getpass.getuser(), **(extra or {})})
     data = _json_or_fail(response)
@@ -234,7 +236,10 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
     if observing and waiting > 0 and not any(s.startswith("observe mode") for s in data["sentences"]):
         data["sentences"].append(f"{OBSERVE_MODE}: no swap will follow, so --wait does not wait")
     if response.status_code == 200 and waiting > 0 and not observing:
-        swap = _settled_swap(cfg, "secondary" if kind == "failover" else "primary", asked, waiting)
+        chain = cfg.carriers.chain  # a pair's target is known; in a longer chain the daemon picks it
+        pair_target = chain[1] if kind == "failover" else chain[0]
+        to = (extra or {}).get("to") or (pair_target if len(chain) == 2 else None)
+        swap = _settled_swap(cfg, to, asked, waiting, known)
     landed = swap is None or swap.get("status") in ("applied", "reconciled")
     if as_json:
         emit_json({"ok": response.status_code == 200 and landed, "sentences": data["sentences"], "swap": swap,
@@ -248,18 +253,21 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
         raise typer.Exit(EXIT_FAILED)
 
 
-def _settled_swap(cfg: Config, role: str, since: float, waiting: float) -> dict[str, Any]:
-    """The first swap to `role` opened after `since` once it has an outcome (or why none came)."""
+def _settled_swap(cfg: Config, role: str | None, since: float, waiting: float,
+                  known: set[str] | None = None) -> dict[str, Any]:
+    """The first swap to `role` (None: to any carrier) opened after `since` (and not among the `known`
+    keys, read before asking) once it has an outcome (or why none came)."""
     from trunkguard.durations import format_duration
 
     end = time.monotonic() + waiting
     while True:
         intents = _json_or_fail(_call(cfg, "GET", "/api/v1/intents")).get("intents", [])
-        mine = [i for i in intents if i.get("to") == role and float(i.get("created_at", 0)) >= since - 1]
+        mine = [i for i in intents if role in (None, i.get("to")) and str(i.get("key")) not in (known or set())
+                and (known is not None or float(i.get("created_at", 0)) >= since - 1)]
         if mine and mine[0].get("status") != "pending":
             return dict(mine[0])
         status = _json_or_fail(_call(cfg, "GET", "/api/v1/status"))
-        if not mine and status.get("active") == role and status.get("in_flight") is None:
+        if not mine and role is not None and status.get("active") == role and status.get("in_flight") is None:
             return {"status": "applied", "outcome": f"routing is already on the {role} carrier"}
         if time.monotonic() > end:
             return {"status": "not settled", "outcome": f"no outcome within {format_duration(waiting)} "
@@ -274,7 +282,9 @@ def failover(config: Path | None = CONFIG, reason: str = REASON, who: str | None
              skip_gate: list[str] = typer.Option(
                  [], "--skip-gate", help="Skip only this readiness gate: sweep, certs or parity (repeatable); the "
                                          "others are checked, and the failover is refused while they fail. Without "
-                                         "it nothing is checked.")
+                                         "it nothing is checked."),
+             to: str | None = typer.Option(None, "--to", help="The carrier to move to (default: the next one down "
+                                                              "the chain)."),
              ) -> None:
     """Force inbound routing onto the secondary carrier now (readiness and breaker are not checked, or, with
     --skip-gate, every gate but the ones named is)."""
@@ -283,17 +293,26 @@ def failover(config: Path | None = CONFIG, reason: str = REASON, who: str | None
         usage_error(f"--skip-gate {unknown[0]!r}: the gates are sweep, certs and parity")
     if skip_gate and queue:
         usage_error("--skip-gate needs the daemon to check the other gates now; it cannot be queued")
-    if not force and not typer.confirm("Move inbound routing to the secondary carrier now?"):
+    if to is not None and queue:
+        usage_error("--to needs the daemon; it cannot be queued")
+    where = f"carrier {to}" if to else "the next carrier down the chain"
+    if not force and not typer.confirm(f"Move inbound routing to {where} now?"):
         raise typer.Exit(EXIT_FAILED)
-    _act("failover", config, reason, who, as_json, wait, {"skip_gates": list(skip_gate)} if skip_gate else None,
-         queue=queue)
+    extra: dict[str, Any] = {"skip_gates": list(skip_gate)} if skip_gate else {}
+    _act("failover", config, reason, who, as_json, wait, {**extra, **({"to": to} if to else {})} or None, queue=queue)
 
 
 def failback(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
         queue: bool = QUEUE,
-             wait: str | None = WAIT) -> None:
-    """Approve the return to the primary carrier (runs once the cooling period is over and it is healthy)."""
-    _act("failback", config, reason, who, as_json, wait, queue=queue)
+             wait: str | None = WAIT,
+             to: str | None = typer.Option(None, "--to", help="The carrier to return to (default: the next one up "
+                                                              "the chain; naming a higher one approves a jump)."),
+             ) -> None:
+    """Approve the return up the chain, to the primary carrier for a pair (runs once the cooling period is
+    over and that carrier is healthy)."""
+    if to is not None and queue:
+        usage_error("--to needs the daemon; it cannot be queued")
+    _act("failback", config, reason, who, as_json, wait, {"to": to} if to else None, queue=queue)
 
 
 def pause(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
