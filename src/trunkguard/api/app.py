@@ -2,7 +2,9 @@
 
 - `GET  /api/v1/status`   the pair state, each carrier's counts, every trunk's state (in full, with RTT
   history, the ones not UP), queued activation, approval; `?carrier=&trunk=&samples=&problems=1` (api/view.py).
-- `GET  /api/v1/history`  decisions with their sentences and evidence, newest last (`?limit=`).
+- `GET  /api/v1/history`  decisions with their sentences and evidence, a page at a time, oldest first:
+  `?since=` (ISO 8601, or a duration back from now), `?page=` (1 is the oldest; default the last, newest),
+  `?limit=` (the page size, 50); the body says `page`, `pages`, `total` and links `next` and `previous`.
 - `GET  /api/v1/intents`  swaps with their outcome.
 - `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`;
   `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600), `maintenance_end` a `"trunk"`.
@@ -14,6 +16,8 @@
 - `GET  /metrics`         Prometheus metrics (api/metrics.py).
 - `GET  /api/v1/openapi.json` the OpenAPI document of the above (api/schema.py).
 - `GET  /`                the dashboard: one static page fed by /api/v1/events.
+Every answer is described in the document by a pydantic model (api/models.py), each error by `ErrorBody`
+(`{"error", "detail"}`); moments are ISO 8601 in UTC, as the CLI prints them.
 Actions need `Authorization: Bearer <token>` with the operator token (`api.token_env`): none or a wrong
 one is a 401, a token that may only read a 403; reads need the read or the operator token when
 `api.read_token_env` is set (api/auth.py). Bodies over
@@ -25,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -41,9 +45,10 @@ from starlette.routing import Route
 from trunkguard.api.auth import ApiTokens
 from trunkguard.api.limits import BodyLimit
 from trunkguard.api.metrics import Metrics
-from trunkguard.api.schema import ACTIONS, LIMIT_MAX, ActionRequest, openapi
-from trunkguard.api.view import StatusQuery, changed_trunks, status_json, summary_json
+from trunkguard.api.schema import ACTIONS, LIMIT_MAX, PAGE_MAX, ActionRequest, openapi
+from trunkguard.api.view import StatusQuery, changed_trunks, history_json, status_json, summary_json
 from trunkguard.core.failover import OperatorAction
+from trunkguard.moments import iso_times, parse_since
 from trunkguard.readiness import CHECKS
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.status import StatusView
@@ -78,17 +83,18 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         query = StatusQuery.parse(request.query_params, view)
         if isinstance(query, str):
             return problem(400, query)
-        return JSONResponse(status_json(view, query))
+        return respond(status_json(view, query))
 
     async def history(request: Request) -> Response:
-        limit = _limit(request.query_params.get("limit"))
-        if limit is None:
-            return problem(400, f"limit must be a whole number from 1 to {LIMIT_MAX}")
+        page = _history_query(request.query_params, time.time())
+        if isinstance(page, str):
+            return problem(400, page)
+        limit, number, since = page
         try:
-            rows = await reader.call(store.history, limit)
+            rows, total = await reader.call(store.history_page, limit, number, since)
         except StoreError as exc:
             return problem(503, str(exc))
-        return JSONResponse({"decisions": rows})
+        return respond(history_json(rows, total, limit=limit, page=number, since=since))
 
     async def intents(_: Request) -> Response:
         try:
@@ -96,7 +102,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
             actions = await reader.call(store.actions)
         except StoreError as exc:
             return problem(503, str(exc))
-        return JSONResponse({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
+        return respond({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
 
     async def act(request: Request) -> Response:
         actor = tokens.actor(request)
@@ -128,16 +134,16 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
             return problem(503, "the daemon did not take the action within 30 s; check "
                            "`trunkguard history` before trying again")
         refused = any(" refused" in s for s in sentences[:1])
-        return JSONResponse({"sentences": sentences, "status": status_json(runtime.status(), SUMMARY)},
-                            status_code=409 if refused else 200)
+        return respond({"sentences": sentences, "status": status_json(runtime.status(), SUMMARY)},
+                       status_code=409 if refused else 200)
 
     async def checks(_: Request) -> Response:
         try:
             latest = await reader.call(store.latest_checks, "secondary")
         except StoreError as exc:
             return problem(503, str(exc))
-        return JSONResponse({name: None if name not in latest else
-                             {k: latest[name][k] for k in ("ok", "at", "summary", "term")} for name in CHECKS})
+        return respond({name: None if name not in latest else
+                        {k: latest[name][k] for k in ("ok", "at", "summary", "term")} for name in CHECKS})
 
     metrics = Metrics(runtime)
 
@@ -171,10 +177,11 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
                 key = _view_key(status)
                 if key != seen and now - sent_at >= 0.3:
                     seen, sent_at, ticked = key, now, now
-                    yield {"event": "status", "data": json.dumps(summary_json(status))}
+                    yield {"event": "status", "data": json.dumps(iso_times(summary_json(status), floor=0))}
                     changed = changed_trunks(last, status)
                     if changed:
-                        yield {"event": "trunks", "data": json.dumps({"full": last is None, "trunks": changed})}
+                        trunks = {"full": last is None, "trunks": changed}
+                        yield {"event": "trunks", "data": json.dumps(iso_times(trunks, floor=0))}
                     last = status
                 if status.facts.decisions != decisions:
                     decisions = status.facts.decisions
@@ -182,11 +189,11 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
                         rows = await reader.call(store.history, 30)
                     except StoreError as exc:
                         rows = [{"at": time.time(), "kind": "error", "sentence": f"history unavailable: {exc}"}]
-                    yield {"event": "history", "data": json.dumps([{k: r.get(k) for k in ("at", "kind", "sentence")}
-                                                                   for r in rows])}
+                    yield {"event": "history", "data": json.dumps(iso_times(
+                        [{k: r.get(k) for k in ("at", "kind", "sentence")} for r in rows], floor=0))}
                 if now - ticked >= 1.0:
                     ticked = now
-                    yield {"event": "tick", "data": json.dumps({"at": time.time()})}
+                    yield {"event": "tick", "data": json.dumps(iso_times({"at": time.time()}))}
                 await asyncio.sleep(0.1)
         return EventSourceResponse(stream(), ping=15, send_timeout=10)
 
@@ -203,7 +210,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
 
     return Starlette(routes=[
         Route("/api/v1/status", readable(status, params=frozenset({"carrier", "trunk", "samples", "problems"}))),
-        Route("/api/v1/history", readable(history, params=frozenset({"limit"}))),
+        Route("/api/v1/history", readable(history, params=frozenset({"limit", "since", "page"}))),
         Route("/api/v1/intents", readable(intents)),
         Route("/api/v1/actions", act, methods=["POST"]),
         Route("/api/v1/checks", readable(checks)),
@@ -248,6 +255,12 @@ def _view_key(status: StatusView) -> tuple[Any, ...]:
             status.readiness, status.facts.decisions, status.facts.roll.leader, status.routing_read)
 
 
+def respond(data: Any, *, status_code: int = 200) -> JSONResponse:
+    """A 2xx (or a 409's) JSON answer: every moment in it as ISO 8601 in UTC (trunkguard/moments.py), as
+    the CLI prints them; the document describes each as a date-time (api/models.py)."""
+    return JSONResponse(iso_times(data, floor=0), status_code=status_code)
+
+
 def problem(status: int, error: str, detail: object = None, *, headers: dict[str, str] | None = None) -> JSONResponse:
     """Every 4xx and 5xx of the API has one shape: `{"error": what went wrong, "detail": more, or null}`."""
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
@@ -270,6 +283,27 @@ def _depth(data: object) -> int:
         elif isinstance(item, list):
             stack.extend((v, level + 1) for v in item)
     return deepest
+
+
+def _history_query(params: Mapping[str, str], now: float) -> tuple[int, int | None, float | None] | str:
+    """`?limit=&page=&since=` as (page size, page or None for the last one, since or None), or the
+    reason one of them is wrong, naming it (for a 400)."""
+    limit = _limit(params.get("limit"))
+    if limit is None:
+        return f"limit must be a whole number from 1 to {LIMIT_MAX}, not {params.get('limit')!r}"
+    page: int | None = None
+    text = params.get("page")
+    if text is not None:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= PAGE_MAX:
+            return f"page must be a whole number from 1 to {PAGE_MAX}, not {text!r}"
+        page = int(text)
+    since: float | None = None
+    if params.get("since") is not None:
+        try:
+            since = parse_since(params["since"], now)
+        except (ValueError, OverflowError) as exc:
+            return f"since: {exc}"
+    return limit, page, since
 
 
 def _limit(text: str | None, default: int = 50) -> int | None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from trunkguard.api.headline import headline
 from trunkguard.core.health import TrunkHealth, TrunkState
+from trunkguard.moments import iso
 from trunkguard.runtime.status import KEEP_VIEW, StatusView, trunk_view
 
 PROBLEM_TRUNKS = 50   # trunks shown in full per carrier without filters (the rest are counted)
@@ -97,15 +99,14 @@ def carriers_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[
     return out
 
 
-def status_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[str, Any]:
-    """The status document (`GET /api/v1/status`, the dashboard's `status` event, `trunkguard status`)."""
-    snap, policy, facts = view.pair, view.policy, view.facts
+def pair_json(view: StatusView) -> dict[str, Any]:
+    """The pair's part of the status: what the store's snapshot holds too."""
+    snap, policy = view.pair, view.policy
     queued = None
     if snap.queued_since is not None and snap.in_flight is None:
         queued = {"since": snap.queued_since, "waited_s": round(view.at - snap.queued_since, 1),
                   "escalated": snap.escalated, "active_calls": view.calls, "max_active_calls": policy.max_active_calls}
     flight = snap.in_flight
-    r = view.readiness
     return {
         "mode": "observe" if policy.observe else "act",
         "state": snap.state.value, "active": snap.active,
@@ -117,7 +118,18 @@ def status_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[st
         "approval": None if snap.approval is None else {"who": snap.approval.who, "why": snap.approval.why},
         "paused": None if snap.paused is None else {"who": snap.paused.who, "why": snap.paused.why},
         "maintenance": [{"trunk": m.trunk, "who": m.who, "why": m.why, "until": m.until} for m in snap.maintenance],
-        "swaps": snap.swaps, "leader": facts.leader, "term": facts.term, "store_ok": facts.store_ok,
+        "swaps": snap.swaps,
+        "acked": None if snap.acked is None else {"who": snap.acked.who, "why": snap.acked.why, "at": snap.acked.at},
+    }
+
+
+def status_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[str, Any]:
+    """The status document (`GET /api/v1/status`, the dashboard's `status` event, `trunkguard status`)."""
+    policy, facts, r = view.policy, view.facts, view.readiness
+    roll = facts.roll
+    return {
+        **pair_json(view),
+        "leader": facts.leader, "term": facts.term, "store_ok": facts.store_ok,
         "active_calls": view.calls, "edge_view": dict(view.edge_view),
         "routing": None if facts.routing is None else dict(facts.routing),
         "routing_read": view.routing_read,
@@ -128,13 +140,47 @@ def status_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[st
         "carriers": carriers_json(view, query),
         "notifications": dict(facts.notifications),
         "replica": None if facts.me is None else {"name": facts.me.name, "holder": facts.me.holder},
-        "lease": {"holder": facts.roll.leader, "term": facts.roll.term, "left_s": facts.roll.lease_left},
-        "replicas": [m.as_json() for m in facts.roll.members],
+        "lease": {"holder": roll.leader, "term": roll.term, "left_s": roll.lease_left, "released": roll.released},
+        "replicas": [m.as_json() for m in roll.members],
         "vantages": None if view.vantages is None else dict(view.vantages),
         "headline": headline(view),
-        "acked": None if snap.acked is None else {"who": snap.acked.who, "why": snap.acked.why, "at": snap.acked.at},
         "published_at": view.at,
     }
+
+
+def stored_status_json(view: StatusView, *, lease: Mapping[str, Any] | None, members: list[dict[str, Any]],
+                       headline: dict[str, Any]) -> dict[str, Any]:
+    """The status with the same keys as `status_json`, from what the store last recorded: `view` holds the
+    stored pair (and no trunk: nobody probes while the daemon is away); `lease` and `members` as the
+    store reads them; `headline` says that this is the store's record. What only the running daemon
+    knows (each trunk, the platform's routing, the readiness results, calls) is empty or null."""
+    data = status_json(view)
+    data.update(carriers={}, routing_read=False, headline=headline, replicas=[
+        {k: m[k] for k in ("name", "kind", "holder", "host", "pid", "age_s", "started_at", "view")} for m in members],
+        lease=None if lease is None else {  # a holder while held, as the daemon reads it (vantages.Roll)
+            "holder": lease["holder"] if lease["left_s"] > 0 and not lease["released"] else None,
+            "term": lease["term"], "left_s": lease["left_s"], "released": lease["released"]})
+    return data
+
+
+HISTORY_PATH = "/api/v1/history"
+
+
+def history_json(rows: list[dict[str, Any]], total: int, *, limit: int, page: int | None,
+                 since: float | None) -> dict[str, Any]:
+    """One page of the history (`GET /api/v1/history`, `trunkguard history --json`) from the store's
+    `history_page`: the page's number (the last one when `page` is None), how many pages and decisions
+    there are, and the links to the pages either side. A link gives `since` as the moment it was taken
+    to be (`since=2h` once read stays that moment), so following links walks the same pages."""
+    pages = max(1, -(-total // limit))
+    number = pages if page is None else page
+    fixed = {} if since is None else {"since": iso(since)}
+
+    def link(to: int) -> str:
+        return f"{HISTORY_PATH}?{urlencode({**fixed, 'limit': str(limit), 'page': str(to)})}"
+    return {"decisions": rows, "since": since, "page": number, "pages": pages, "page_size": limit, "total": total,
+            "next": link(number + 1) if number < pages else None,
+            "previous": link(min(number, pages + 1) - 1) if number > 1 else None}
 
 
 def summary_json(view: StatusView) -> dict[str, Any]:
@@ -159,5 +205,6 @@ def _entry(h: TrunkHealth, view: StatusView) -> dict[str, Any]:
     return {"name": h.name, "carrier": h.carrier, "state": h.state.value}
 
 
-__all__ = ["PROBLEM_SAMPLES", "PROBLEM_TRUNKS", "StatusQuery", "carriers_json", "changed_trunks",
-           "status_json", "summary_json", "trunk_json"]
+__all__ = ["PROBLEM_SAMPLES", "PROBLEM_TRUNKS", "StatusQuery", "carriers_json", "changed_trunks", "history_json",
+           "pair_json",
+           "status_json", "stored_status_json", "summary_json", "trunk_json"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from trunkguard.errors import ConfigError
+from trunkguard.moments import iso_times
 
 if TYPE_CHECKING:  # imported where used: `--version`, `--help` and `probe` start without them
     import ssl
@@ -20,23 +20,6 @@ if TYPE_CHECKING:  # imported where used: `--version`, `--help` and `probe` star
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_STORED_VIEW = 3  # `status`: the daemon did not answer; what is shown is the store's record
-
-
-# Keys whose values are moments (epoch seconds in the API and the store): `--json` gives them as ISO 8601
-# in UTC, for scripts and people alike. Durations (`*_s`, `age_s`, ...) stay numbers.
-TIME_KEYS = frozenset({"at", "since", "until", "created_at", "finished_at", "started_at", "seen_at", "published_at",
-                       "expires_at", "used_at", "updated_at", "queued_since", "activated_at", "primary_ok_since",
-                       "not_after", "requested_at"})
-
-
-def iso_times(data: Any) -> Any:
-    """`data` with every moment under a TIME_KEYS key as an ISO 8601 string (UTC, milliseconds)."""
-    if isinstance(data, dict):
-        return {k: iso(v) if k in TIME_KEYS and isinstance(v, int | float) and not isinstance(v, bool) and v > 1e8
-                else iso_times(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [iso_times(v) for v in data]
-    return data
 
 
 def emit_json(data: Any) -> None:
@@ -122,8 +105,3 @@ def require_store_driver(cfg: Config, *, as_json: bool = False) -> None:
     problem = store_driver_problem(cfg.storage.url)
     if problem is not None:
         config_error_exit(ConfigError([("storage.url", problem)], "this installation"), as_json=as_json)
-
-
-def iso(at: float) -> str:
-    """An epoch time as ISO 8601 in UTC, for output a person or a script reads."""
-    return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 import typer
 
@@ -21,11 +22,12 @@ from trunkguard.cli.common import (
     EXIT_STORED_VIEW,
     emit_json,
     find_config,
-    iso,
     load_or_exit,
     require_store_driver,
     usage_error,
 )
+from trunkguard.core.wording import count
+from trunkguard.moments import epoch, iso, parse_since
 
 if TYPE_CHECKING:  # httpx, the store (SQLAlchemy, Alembic) and the config are imported where used
     import httpx
@@ -109,8 +111,11 @@ def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
     except Unreachable as exc:
         _stored_status(cfg, str(exc), as_json)
         raise typer.Exit(EXIT_STORED_VIEW) from None
-    if as_json:
-        emit_json(data)
+    if as_json:  # the same keys as the stored view's (_stored_status), with where the answer came from
+        published = data.get("published_at")
+        emit_json({"source": "daemon", "reason": None, "stored_at": None,
+                   "age_s": None if published is None else round(max(0.0, time.time() - epoch(published)), 1),
+                   **data})
         return
     console = output.console()
     header = (data.get("headline") or {}).get("calls")
@@ -180,21 +185,45 @@ def _targets(targets: list[dict[str, Any]]) -> str:
 
 
 def history(config: Path | None = CONFIG, as_json: bool = JSON,
-            limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="How many decisions.")) -> None:
-    """The decisions with their sentences, newest last (from the store when the daemon does not answer)."""
+            limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000, help="Decisions to a page."),
+            since: str | None = typer.Option(None, "--since", help="Only the decisions at or after this moment: "
+                                                                   "ISO 8601 (2026-11-01T10:00:00Z) or a duration "
+                                                                   "back from now (90m, 2h, 1d)."),
+            page: int | None = typer.Option(None, "--page", min=1, max=1_000_000,
+                                            help="The page: 1 holds the oldest decisions; default: the last page, "
+                                                 "the newest.")) -> None:
+    """The decisions with their sentences, oldest first, a page at a time (from the store when the daemon does
+    not answer)."""
     cfg = load_or_exit(config)
+    moment = None
+    if since is not None:
+        try:
+            moment = parse_since(since, time.time())
+        except ValueError as exc:
+            usage_error(f"--since: {exc}")
+    query = {"limit": str(limit), **({"since": iso(moment)} if moment is not None else {}),
+             **({"page": str(page)} if page is not None else {})}
     try:
-        data = _json_or_fail(_call(cfg, "GET", f"/api/v1/history?limit={limit}", fallback=True))
+        data = _json_or_fail(_call(cfg, "GET", f"/api/v1/history?{urlencode(query)}", fallback=True))
     except Unreachable as exc:
-        data = {"decisions": _from_store(cfg, lambda store: store.history(limit)), "source": "store"}
+        from trunkguard.api.view import history_json
+
+        rows, total = _from_store(cfg, lambda store: store.history_page(limit, page, moment))
+        data = {**history_json(rows, total, limit=limit, page=page, since=moment), "source": "store"}
         if not as_json:
             typer.echo(f"(the daemon at {cfg.api.listen} does not answer: {exc}; read from the store)", err=True)
     if as_json:
         emit_json(data)
         return
     for d in data["decisions"]:
-        when = dt.datetime.fromtimestamp(d["at"]).strftime("%Y-%m-%d %H:%M:%S")
+        when = dt.datetime.fromtimestamp(epoch(d["at"])).strftime("%Y-%m-%d %H:%M:%S")
         typer.echo(f"{when}  {d['kind']:<8} {d['sentence']}")
+    if data.get("pages", 1) > 1 or page is not None:
+        around = [f"older: --page {data['page'] - 1}"] if data["page"] > 1 else []
+        around += [f"newer: --page {data['page'] + 1}"] if data["page"] < data["pages"] else []
+        typer.echo(f"(page {data['page']} of {data['pages']}, {limit} a page, {count(data['total'], 'decision')}"
+                   + (f" since {iso(moment)}" if moment is not None else "")
+                   + (f"; {', '.join(around)}" if around else "") + ")")
 
 
 WAIT = typer.Option(None, "--wait", help="Wait this long (e.g. 60s) for the swap to settle; exit non-zero "
@@ -263,7 +292,7 @@ def _settled_swap(cfg: Config, role: str | None, since: float, waiting: float,
     while True:
         intents = _json_or_fail(_call(cfg, "GET", "/api/v1/intents")).get("intents", [])
         mine = [i for i in intents if role in (None, i.get("to")) and str(i.get("key")) not in (known or set())
-                and (known is not None or float(i.get("created_at", 0)) >= since - 1)]
+                and (known is not None or epoch(i.get("created_at") or 0) >= since - 1)]
         if mine and mine[0].get("status") != "pending":
             return dict(mine[0])
         status = _json_or_fail(_call(cfg, "GET", "/api/v1/status"))
@@ -396,15 +425,8 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
     leader = next((m for m in members if lease is not None and m["holder"] == lease["holder"]), None)
     if as_json:
         emit_json({"source": "store", "reason": f"the daemon's API does not answer ({why})",
-                   "stored_at": iso(view["updated_at"]), "age_s": round(age, 1), "term": view["term"],
-                   "state": snap.state.value, "active": snap.active,
-                   "active_trunk_group": _group_of(cfg, snap.active),
-                   "in_flight": None if snap.in_flight is None else {"to": snap.in_flight.to,
-                                                                       "key": snap.in_flight.key},
-                   "lease": None if lease is None else  # a released lease has no expiry (null)
-                   {**lease, "expires_at": None if lease["expires_at"] is None else iso(lease["expires_at"])},
-                   "replicas": [{k: v for k, v in m.items() if k != "view"} for m in members],
-                   "last_decision": last[-1]["sentence"] if last else None})
+                   "stored_at": iso(view["updated_at"]), "age_s": round(age, 1),
+                   **_stored_json(cfg, view, lease, members, last[-1]["sentence"] if last else "", why, age)})
         return
     console = output.console()
     if cfg.policy.mode == "observe":
@@ -432,3 +454,29 @@ def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
 def _group_of(cfg: Config, carrier: str) -> str:
     """A carrier's trunk group id, or what the store said when the config no longer has that carrier."""
     return cfg.carriers[carrier].trunk_group_id if carrier in cfg.carriers.chain else f"not in the config: {carrier}"
+
+
+def _stored_json(cfg: Config, stored: dict[str, Any], lease: dict[str, Any] | None, members: list[dict[str, Any]],
+                 sentence: str, why: str, age: float) -> dict[str, Any]:
+    """The stored view with the daemon's status keys (api/view.stored_status_json), the header saying whose
+    record it is."""
+    from trunkguard.api.headline import OBSERVE_MODE
+    from trunkguard.api.view import stored_status_json
+    from trunkguard.config_advice import unconfigured_gates
+    from trunkguard.durations import format_duration
+    from trunkguard.rules import policy_rules
+    from trunkguard.runtime.probes import Samples
+    from trunkguard.runtime.status import Facts, PolicyView, StatusView
+
+    snap = stored["snapshot"]
+    groups = {name: carrier.trunk_group_id for name, carrier in cfg.carriers.items()}
+    policy = PolicyView.of(policy_rules(cfg.policy, unconfigured=unconfigured_gates(cfg), chain=cfg.carriers.chain))
+    view = StatusView(stored["updated_at"], snap, (), {}, (), groups, policy, Facts(term=stored["term"]),
+                      Samples({}, {}, {}), calls=None, last_sentence=sentence)
+    calls = f"Calls went to the {snap.active} carrier ({_group_of(cfg, snap.active)}) when the store last heard"
+    header = {"level": "warning", "calls": calls + (f"; {OBSERVE_MODE}" if policy.observe else ""),
+              "act": [{"level": "warning", "sentence": f"The daemon at {cfg.api.listen} does not answer ({why}): "
+                                                       f"this is the store's record, {format_duration(round(age))} "
+                                                       "old."}],
+              "context": [], "cooling_period": format_duration(policy.cooling_period)}
+    return stored_status_json(view, lease=lease, members=members, headline=header)

@@ -13,13 +13,13 @@ from trunkguard.cli.common import (
     EXIT_FAILED,
     config_error_exit,
     emit_json,
-    iso,
     load_or_exit,
     store_driver_problem,
     usage_error,
 )
 from trunkguard.core.wording import count
 from trunkguard.errors import ConfigError, StoreError
+from trunkguard.moments import iso
 
 
 def simulate(

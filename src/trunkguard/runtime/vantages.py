@@ -58,6 +58,7 @@ class Roll:
     term: int | None = None
     lease_left: float | None = None  # seconds to the lease's expiry on the store's clock
     at: float | None = None          # None: never read
+    released: bool = False           # the holder gave the lease up at a clean stop (no replica acts)
 
     def leader_member(self) -> Member | None:
         return next((m for m in self.members if m.holder == self.leader), None)
@@ -103,7 +104,7 @@ class VantageLink:
         lease = got["lease"]
         held = lease is not None and float(lease["left_s"]) > 0
         self._roll = Roll(tuple(members), lease["holder"] if held else None, lease["term"] if lease else None,
-                          float(lease["left_s"]) if lease else None, local)
+                          float(lease["left_s"]) if lease else None, local, bool(lease and lease.get("released")))
         newest: dict[str, VantageView] = {}
         for m in members:  # newest first: a name's freshest view wins (a restarted agent's old row ages out)
             if m.view is not None and m.holder != me.holder and m.name not in newest:

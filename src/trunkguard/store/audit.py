@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from trunkguard.core.failover import OperatorAction, PairSnapshot
@@ -51,9 +51,22 @@ class AuditRows(Database):
         """The newest `limit` decisions, oldest first."""
         with self._tx() as s:
             rows = s.scalars(select(DecisionRow).order_by(DecisionRow.id.desc()).limit(limit)).all()
-            return [{"id": r.id, "at": r.at, "kind": r.kind, "sentence": r.sentence, "state": r.state,
-                     "active": r.active, "intent_key": r.intent_key, "evidence": r.evidence, "term": r.term}
-                    for r in reversed(rows)]
+            return [_decision(r) for r in reversed(rows)]
+
+    def history_page(self, limit: int = 50, page: int | None = None,
+                     since: float | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Page `page` of the decisions made at or after `since` (every one without it), `limit` to a page,
+        oldest first: page 1 holds the oldest, so a page once full keeps its rows while new decisions
+        come (they go on the last page). `page` None is the last page. With the count of those decisions,
+        read in the same transaction."""
+        with self._tx() as s:
+            after = [] if since is None else [DecisionRow.at >= since]
+            total = s.scalar(select(func.count()).select_from(DecisionRow).where(*after)) or 0
+            if page is None:
+                page = max(1, -(-total // limit))
+            rows = s.scalars(select(DecisionRow).where(*after).order_by(DecisionRow.id)
+                             .offset((page - 1) * limit).limit(limit)).all()
+            return [_decision(r) for r in rows], total
 
     def stored_view(self) -> dict[str, Any] | None:
         """The pair snapshot as last written, with its time and term (for status without the daemon)."""
@@ -115,3 +128,8 @@ class AuditRows(Database):
             rows = s.scalars(select(OperatorActionRow).order_by(OperatorActionRow.id.desc()).limit(limit)).all()
             return [{"kind": r.kind, "who": r.who, "why": r.why, "at": r.at, "result": r.result,
                      "used_at": r.used_at, "used_by": r.used_by} for r in reversed(rows)]
+
+
+def _decision(r: DecisionRow) -> dict[str, Any]:
+    return {"id": r.id, "at": r.at, "kind": r.kind, "sentence": r.sentence, "state": r.state, "active": r.active,
+            "intent_key": r.intent_key, "evidence": r.evidence, "term": r.term}
