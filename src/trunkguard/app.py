@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from trunkguard.actuation.base import EdgeFeed, Platform
 from trunkguard.actuation.cxone import CXONE_TOKEN_URL, CxonePlatform
@@ -61,22 +62,24 @@ def listen_address(listen: str) -> tuple[str, int]:
 def api_tokens(config: Config, environ: Mapping[str, str] | None = None) -> ApiTokens:
     """The operator and read tokens from the environment (config validation has made sure a
     non-loopback API has both); a variable named but empty is refused."""
-    secrets = Secrets(environ)
+    secrets = Secrets(environ, base_dir=config.source_dir)
     found: dict[str, str | None] = {}
-    for key, why in (("token_env", "the API's actions need a token"), ("read_token_env", "reads need a token")):
-        found[key] = secrets.get(f"api.{key}", getattr(config.api, key), why)
+    for key, why in (("token", "the API's actions need a token"), ("read_token", "reads need a token")):
+        env, file = config.api.secret(key)
+        found[key] = secrets.get(f"api.{key}_env", env, why, file=file)
         secrets.check()
     named = []
     for i, t in enumerate(config.api.tokens):
-        value = secrets.get(f"api.tokens.{i}.token_env", t.token_env, f"{t.name}'s token")
+        env, file = t.secret("token")
+        value = secrets.get(f"api.tokens.{i}.token_env", env, f"{t.name}'s token", file=file)
         secrets.check()
         assert value is not None
         named.append(NamedToken(t.name, value, t.role))
-    values = [n.token for n in named] + [v for v in (found["token_env"], found["read_token_env"]) if v]
+    values = [n.token for n in named] + [v for v in (found["token"], found["read_token"]) if v]
     if len(set(values)) != len(values):
         raise ConfigError([("api.tokens", "two of the API's tokens have the same value: each must be its own "
                                           "(the name recorded for an action comes from the token)")], "environment")
-    return ApiTokens(found["token_env"], found["read_token_env"], frozenset(config.api.open_endpoints), tuple(named))
+    return ApiTokens(found["token"], found["read_token"], frozenset(config.api.open_endpoints), tuple(named))
 
 
 @dataclass
@@ -108,7 +111,7 @@ class Service:
             problems.extend(exc.problems)
         if not agent:
             try:
-                senders = senders_from_config(config.notify, environ)
+                senders = senders_from_config(config.notify, environ, config.source_dir)
             except ConfigError as exc:
                 problems.extend(exc.problems)
             try:
@@ -186,17 +189,18 @@ class Service:
 
 # ---- what the config names, built: the platform adapter and the notification destinations ----
 
-SECRET_FIELDS = ("client_id_env", "client_secret_env", "access_key_id_env", "access_key_secret_env")
+PLATFORM_SECRETS = ("client_id", "client_secret", "access_key_id", "access_key_secret")
 
 
 def platform_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Platform:
     p = config.platform
     if p is None:
         raise ConfigError([("platform", "is required to run the daemon (kind: generic | genesys | cxone | emulator)")])
-    reader = Secrets(environ)
-    secrets = {field: reader.get(f"platform.{field}", getattr(p, field)) for field in SECRET_FIELDS}
+    reader = Secrets(environ, base_dir=config.source_dir)
+    secrets = {name: reader.get(f"platform.{name}_env", p.secret(name)[0], file=p.secret(name)[1])
+               for name in PLATFORM_SECRETS}
     reader.check()
-    client_id, client_secret = secrets["client_id_env"], secrets["client_secret_env"]
+    client_id, client_secret = secrets["client_id"], secrets["client_secret"]
     base = p.base_url or GENESYS_REGIONS[p.region or ""]
     carriers = config.carriers
     if p.kind == "genesys":
@@ -209,8 +213,8 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
                                datatable_id=p.datatable_id, datatable_row=p.datatable_row,
                                manage_trunk_enabled=p.manage_trunk_enabled)
     if p.kind == "cxone":
-        form = {"grant_type": "password", "username": secrets["access_key_id_env"] or "",
-                "password": secrets["access_key_secret_env"] or ""}
+        form = {"grant_type": "password", "username": secrets["access_key_id"] or "",
+                "password": secrets["access_key_secret"] or ""}
         http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
                             token_url=p.login_url or CXONE_TOKEN_URL, token_form=form)
         assert p.point_of_contact_id
@@ -221,15 +225,15 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
     return GenericPlatform(http, rule_id=p.rule_id, queue_id=p.queue_id, fallback_queue_id=p.fallback_queue_id)
 
 
-def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None) -> list[Sender]:
-    """Build the destinations, reading each key or URL from the environment variable it names."""
-    secrets = Secrets(environ)
+def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None,
+                        base_dir: Path | None = None) -> list[Sender]:
+    """Build the destinations, reading each key or URL from the variable or file it names."""
+    secrets = Secrets(environ, base_dir=base_dir)
     senders: list[Sender] = []
     for i, n in enumerate(notifiers):
-        var = (n.routing_key_env if isinstance(n, PagerDutyNotify) else n.api_key_env if isinstance(n, OpsgenieNotify)
-               else n.webhook_url_env if isinstance(n, SlackNotify) else n.url_env)
-        field = next(k for k in type(n).model_fields if k.endswith("_env"))
-        secret = secrets.get(f"notify[{i}].{field}", var)
+        [name] = n.required_secrets
+        env, file = n.secret(name)
+        secret = secrets.get(f"notify[{i}].{name}_env", env, file=file)
         if secret is None:
             continue
         sender: Sender
