@@ -25,6 +25,7 @@ from trunkguard.api.auth import ApiTokens, NamedToken
 from trunkguard.asgi import serving
 from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
 from trunkguard.config_checks import check_certs, check_parity_live, check_sweep
+from trunkguard.config_reload import changes, refusals
 from trunkguard.core.failover import Role
 from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
@@ -92,6 +93,7 @@ class Service:
     dispatcher: Dispatcher
     reader: StoreLink[Store]  # the API's read-only queries, on their own thread
     lease: LeaseKeeper
+    pollers: Pollers | None = None  # None: a vantage agent
 
     @classmethod
     def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
@@ -138,7 +140,7 @@ class Service:
                                                                                 config.replica.lease_ttl / 3)
         vantages = VantageLink(StoreLink(store, name="members"), identity, "agent" if agent else "replica", every,
                                clock,
-                               lambda now: own_view(runtime.state, rules, now))
+                               lambda now: own_view(runtime.state, runtime.rules, now))
 
         def context() -> dict[str, str]:
             pair = runtime.status().pair
@@ -157,7 +159,31 @@ class Service:
                               clock, groups, edge_feed(config, platform), alerts.notify, routing.check_drift)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(probe_plan(config), runtime.post, clock),
                              pollers, actuator, dispatcher, vantages, routing))
-        return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease)
+        return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease,
+                   pollers)
+
+    def reload(self, config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
+        """Apply a re-read config without a restart (SIGHUP): the policy's numbers, the notification
+        destinations and the API tokens, each built once more by the functions start-up builds them with
+        (machine_rules, poll_rules, rechecks, senders_from_config, api_tokens). Returns the dotted paths
+        that changed. Raises ConfigError, changing nothing, when a part read only at start changed
+        (config_reload.AT_START) or a secret cannot be read."""
+        changed = changes(self.config, config)
+        refused = refusals(changed)
+        if refused:
+            raise ConfigError(refused, "the new config")
+        tokens = api_tokens(config, environ)
+        senders = senders_from_config(config.notify, environ, config.source_dir) if self.platform else []
+        old = self.runtime.rules
+        rules = machine_rules(config, key_prefix=old.policy.key_prefix, vantage=old.vantage)
+        assert rules.trunks == old.trunks, "the carriers are unchanged, and so are the trunks' rules"
+        self.runtime.reconfigure(rules)
+        if self.pollers is not None and self.platform is not None:
+            self.pollers.reconfigure(poll_rules(config), rechecks(config, self.platform))
+        if self.platform is not None:
+            self.dispatcher.replace(senders)
+        self.tokens, self.config = tokens, config
+        return changed
 
     def status(self) -> StatusView:
         return self.runtime.status()
@@ -171,7 +197,8 @@ class Service:
             if not serve_api:
                 await self.runtime.run(stop)
                 return
-            api = create_api(self.runtime, self.reader, self.tokens, max_body=self.config.api.max_body, stopping=stop)
+            api = create_api(self.runtime, self.reader, lambda: self.tokens, max_body=self.config.api.max_body,
+                             stopping=stop)
             tls = self.config.api.tls
             async with serving(api, host, port, certfile=tls.cert_file if tls else None,
                                keyfile=tls.key_file if tls else None):
@@ -265,13 +292,24 @@ def edge_feed(config: Config, platform: Platform) -> EdgeFeed | None:
     return None
 
 
-def stop_on_signals(stop: asyncio.Event) -> None:
+def stop_on_signals(stop: asyncio.Event, *, on_stop: Callable[[], None] | None = None,
+                    on_hup: Callable[[], None] | None = None) -> None:
+    """SIGTERM and SIGINT set `stop` (and call `on_stop`: systemd hears STOPPING=1); SIGHUP reads the
+    trunks' TLS files again, then calls `on_hup` (the daemon re-reads its config)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stopping, stop, sig)
-    loop.add_signal_handler(signal.SIGHUP, tls_files.reload)  # trunks' TLS files read again, no restart
+        loop.add_signal_handler(sig, _stopping, stop, sig, on_stop)
+    loop.add_signal_handler(signal.SIGHUP, _hangup, on_hup)
 
 
-def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
+def _stopping(stop: asyncio.Event, sig: signal.Signals, then: Callable[[], None] | None) -> None:
     logging.getLogger("trunkguard").info("%s received: stopping cleanly", sig.name)
     stop.set()
+    if then is not None:
+        then()
+
+
+def _hangup(then: Callable[[], None] | None) -> None:
+    tls_files.reload()  # trunks' TLS files read again at their next connection, no restart
+    if then is not None:
+        then()
