@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from trunkguard.actuation.base import EdgeFeed, Platform
 from trunkguard.actuation.cxone import CXONE_TOKEN_URL, CxonePlatform
@@ -24,6 +25,7 @@ from trunkguard.api.auth import ApiTokens, NamedToken
 from trunkguard.asgi import serving
 from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
 from trunkguard.config_checks import check_certs, check_parity_live, check_sweep
+from trunkguard.config_reload import changes, refusals
 from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
@@ -60,22 +62,24 @@ def listen_address(listen: str) -> tuple[str, int]:
 def api_tokens(config: Config, environ: Mapping[str, str] | None = None) -> ApiTokens:
     """The operator and read tokens from the environment (config validation has made sure a
     non-loopback API has both); a variable named but empty is refused."""
-    secrets = Secrets(environ)
+    secrets = Secrets(environ, base_dir=config.source_dir)
     found: dict[str, str | None] = {}
-    for key, why in (("token_env", "the API's actions need a token"), ("read_token_env", "reads need a token")):
-        found[key] = secrets.get(f"api.{key}", getattr(config.api, key), why)
+    for key, why in (("token", "the API's actions need a token"), ("read_token", "reads need a token")):
+        env, file = config.api.secret(key)
+        found[key] = secrets.get(f"api.{key}_env", env, why, file=file)
         secrets.check()
     named = []
     for i, t in enumerate(config.api.tokens):
-        value = secrets.get(f"api.tokens.{i}.token_env", t.token_env, f"{t.name}'s token")
+        env, file = t.secret("token")
+        value = secrets.get(f"api.tokens.{i}.token_env", env, f"{t.name}'s token", file=file)
         secrets.check()
         assert value is not None
         named.append(NamedToken(t.name, value, t.role))
-    values = [n.token for n in named] + [v for v in (found["token_env"], found["read_token_env"]) if v]
+    values = [n.token for n in named] + [v for v in (found["token"], found["read_token"]) if v]
     if len(set(values)) != len(values):
         raise ConfigError([("api.tokens", "two of the API's tokens have the same value: each must be its own "
                                           "(the name recorded for an action comes from the token)")], "environment")
-    return ApiTokens(found["token_env"], found["read_token_env"], frozenset(config.api.open_endpoints), tuple(named))
+    return ApiTokens(found["token"], found["read_token"], frozenset(config.api.open_endpoints), tuple(named))
 
 
 @dataclass
@@ -88,6 +92,7 @@ class Service:
     dispatcher: Dispatcher
     reader: StoreLink[Store]  # the API's read-only queries, on their own thread
     lease: LeaseKeeper
+    pollers: Pollers | None = None  # None: a vantage agent
 
     @classmethod
     def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
@@ -107,7 +112,7 @@ class Service:
             problems.extend(exc.problems)
         if not agent:
             try:
-                senders = senders_from_config(config.notify, environ)
+                senders = senders_from_config(config.notify, environ, config.source_dir)
             except ConfigError as exc:
                 problems.extend(exc.problems)
             try:
@@ -133,7 +138,7 @@ class Service:
                                                                                 config.replica.lease_ttl / 3)
         vantages = VantageLink(StoreLink(store, name="members"), identity, "agent" if agent else "replica", every,
                                clock,
-                               lambda now: own_view(runtime.state, rules, now))
+                               lambda now: own_view(runtime.state, runtime.rules, now))
 
         def context() -> dict[str, str]:
             pair = runtime.status().pair
@@ -153,7 +158,31 @@ class Service:
                               clock, groups, edge_feed(config, platform), alerts.notify, routing.check_drift)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(probe_plan(config), runtime.post, clock),
                              pollers, actuator, dispatcher, vantages, routing))
-        return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease)
+        return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease,
+                   pollers)
+
+    def reload(self, config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
+        """Apply a re-read config without a restart (SIGHUP): the policy's numbers, the notification
+        destinations and the API tokens, each built once more by the functions start-up builds them with
+        (machine_rules, poll_rules, rechecks, senders_from_config, api_tokens). Returns the dotted paths
+        that changed. Raises ConfigError, changing nothing, when a part read only at start changed
+        (config_reload.AT_START) or a secret cannot be read."""
+        changed = changes(self.config, config)
+        refused = refusals(changed)
+        if refused:
+            raise ConfigError(refused, "the new config")
+        tokens = api_tokens(config, environ)
+        senders = senders_from_config(config.notify, environ, config.source_dir) if self.platform else []
+        old = self.runtime.rules
+        rules = machine_rules(config, key_prefix=old.policy.key_prefix, vantage=old.vantage)
+        assert rules.trunks == old.trunks, "the carriers are unchanged, and so are the trunks' rules"
+        self.runtime.reconfigure(rules)
+        if self.pollers is not None and self.platform is not None:
+            self.pollers.reconfigure(poll_rules(config), rechecks(config, self.platform))
+        if self.platform is not None:
+            self.dispatcher.replace(senders)
+        self.tokens, self.config = tokens, config
+        return changed
 
     def status(self) -> StatusView:
         return self.runtime.status()
@@ -167,7 +196,8 @@ class Service:
             if not serve_api:
                 await self.runtime.run(stop)
                 return
-            api = create_api(self.runtime, self.reader, self.tokens, max_body=self.config.api.max_body, stopping=stop)
+            api = create_api(self.runtime, self.reader, lambda: self.tokens, max_body=self.config.api.max_body,
+                             stopping=stop)
             tls = self.config.api.tls
             async with serving(api, host, port, certfile=tls.cert_file if tls else None,
                                keyfile=tls.key_file if tls else None):
@@ -185,17 +215,18 @@ class Service:
 
 # ---- what the config names, built: the platform adapter and the notification destinations ----
 
-SECRET_FIELDS = ("client_id_env", "client_secret_env", "access_key_id_env", "access_key_secret_env")
+PLATFORM_SECRETS = ("client_id", "client_secret", "access_key_id", "access_key_secret")
 
 
 def platform_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Platform:
     p = config.platform
     if p is None:
         raise ConfigError([("platform", "is required to run the daemon (kind: generic | genesys | cxone | emulator)")])
-    reader = Secrets(environ)
-    secrets = {field: reader.get(f"platform.{field}", getattr(p, field)) for field in SECRET_FIELDS}
+    reader = Secrets(environ, base_dir=config.source_dir)
+    secrets = {name: reader.get(f"platform.{name}_env", p.secret(name)[0], file=p.secret(name)[1])
+               for name in PLATFORM_SECRETS}
     reader.check()
-    client_id, client_secret = secrets["client_id_env"], secrets["client_secret_env"]
+    client_id, client_secret = secrets["client_id"], secrets["client_secret"]
     base = p.base_url or GENESYS_REGIONS[p.region or ""]
     carriers = config.carriers
     if p.kind == "genesys":
@@ -208,8 +239,8 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
                                datatable_id=p.datatable_id, datatable_row=p.datatable_row,
                                manage_trunk_enabled=p.manage_trunk_enabled)
     if p.kind == "cxone":
-        form = {"grant_type": "password", "username": secrets["access_key_id_env"] or "",
-                "password": secrets["access_key_secret_env"] or ""}
+        form = {"grant_type": "password", "username": secrets["access_key_id"] or "",
+                "password": secrets["access_key_secret"] or ""}
         http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
                             token_url=p.login_url or CXONE_TOKEN_URL, token_form=form)
         assert p.point_of_contact_id
@@ -220,15 +251,15 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
     return GenericPlatform(http, rule_id=p.rule_id, queue_id=p.queue_id, fallback_queue_id=p.fallback_queue_id)
 
 
-def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None) -> list[Sender]:
-    """Build the destinations, reading each key or URL from the environment variable it names."""
-    secrets = Secrets(environ)
+def senders_from_config(notifiers: Sequence[Notifier], environ: Mapping[str, str] | None = None,
+                        base_dir: Path | None = None) -> list[Sender]:
+    """Build the destinations, reading each key or URL from the variable or file it names."""
+    secrets = Secrets(environ, base_dir=base_dir)
     senders: list[Sender] = []
     for i, n in enumerate(notifiers):
-        var = (n.routing_key_env if isinstance(n, PagerDutyNotify) else n.api_key_env if isinstance(n, OpsgenieNotify)
-               else n.webhook_url_env if isinstance(n, SlackNotify) else n.url_env)
-        field = next(k for k in type(n).model_fields if k.endswith("_env"))
-        secret = secrets.get(f"notify[{i}].{field}", var)
+        [name] = n.required_secrets
+        env, file = n.secret(name)
+        secret = secrets.get(f"notify[{i}].{name}_env", env, file=file)
         if secret is None:
             continue
         sender: Sender
@@ -260,13 +291,24 @@ def edge_feed(config: Config, platform: Platform) -> EdgeFeed | None:
     return None
 
 
-def stop_on_signals(stop: asyncio.Event) -> None:
+def stop_on_signals(stop: asyncio.Event, *, on_stop: Callable[[], None] | None = None,
+                    on_hup: Callable[[], None] | None = None) -> None:
+    """SIGTERM and SIGINT set `stop` (and call `on_stop`: systemd hears STOPPING=1); SIGHUP reads the
+    trunks' TLS files again, then calls `on_hup` (the daemon re-reads its config)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stopping, stop, sig)
-    loop.add_signal_handler(signal.SIGHUP, tls_files.reload)  # trunks' TLS files read again, no restart
+        loop.add_signal_handler(sig, _stopping, stop, sig, on_stop)
+    loop.add_signal_handler(signal.SIGHUP, _hangup, on_hup)
 
 
-def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
+def _stopping(stop: asyncio.Event, sig: signal.Signals, then: Callable[[], None] | None) -> None:
     logging.getLogger("trunkguard").info("%s received: stopping cleanly", sig.name)
     stop.set()
+    if then is not None:
+        then()
+
+
+def _hangup(then: Callable[[], None] | None) -> None:
+    tls_files.reload()  # trunks' TLS files read again at their next connection, no restart
+    if then is not None:
+        then()

@@ -3,7 +3,8 @@
 Every problem is reported as (field path, rule), e.g.
 `carriers.primary.health.timeout: must be shorter than interval (15s)`. Timing rules are
 checked here, at load, and refused rather than silently adjusted. Secrets are never inline:
-keys ending in `_env` name the environment variable that holds them.
+keys ending in `_env` name the environment variable that holds them, or their `_file` siblings name
+a file (systemd's `LoadCredential=`); one of the two, never both. credentials.Secrets reads them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     RootModel,
     ValidationError,
     ValidationInfo,
@@ -75,14 +77,26 @@ Codes = Annotated[
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                description="name of the environment variable holding the secret")]
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+# Kept as written: a relative path is looked up in $CREDENTIALS_DIRECTORY when systemd sets it, else beside
+# the config file (credentials.secret_path), so it is resolved where the secret is read, not here.
+SecretFile = Annotated[Path, Field(description="a file holding the secret (a final newline is dropped); a "
+                                               "relative path is read from $CREDENTIALS_DIRECTORY when systemd "
+                                               "sets it (LoadCredential=), else beside the config file")]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 _SECRET_KEYS = {"client_secret", "client_id", "secret", "password", "token", "api_key",
                 "routing_key", "webhook_url", "api_token", "url_secret"}
 
 
+def secret_names(model: type[BaseModel]) -> tuple[str, ...]:
+    """The secrets a section names: each `X` with both an `X_env` and an `X_file` key."""
+    return tuple(name.removesuffix("_env") for name in model.model_fields
+                 if name.endswith("_env") and name.removesuffix("_env") + "_file" in model.model_fields)
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    required_secrets: ClassVar[tuple[str, ...]] = ()  # secrets this section cannot do without
 
     @model_validator(mode="before")
     @classmethod
@@ -90,9 +104,24 @@ class Section(BaseModel):
         if isinstance(data, dict):
             for key in data:
                 if key in _SECRET_KEYS and f"{key}_env" in cls.model_fields:
-                    raise FieldRule(key, f"inline secrets are not accepted: put the value in an "
-                                         f"environment variable and name it in {key}_env")
+                    raise FieldRule(key, f"inline secrets are not accepted: name the environment variable "
+                                         f"holding it in {key}_env, or a file holding it in {key}_file")
         return data
+
+    @model_validator(mode="after")
+    def _one_source_per_secret(self) -> Section:
+        for name in secret_names(type(self)):
+            env, file = self.secret(name)
+            if env is not None and file is not None:
+                raise FieldRule(f"{name}_file", f"give {name}_env or {name}_file, not both")
+            if env is None and file is None and name in self.required_secrets:
+                raise FieldRule(f"{name}_env", f"is required (or {name}_file)")
+        return self
+
+    def secret(self, name: str) -> tuple[str | None, Path | None]:
+        """Where secret `name` is: (the variable its `_env` key names, the file its `_file` key names)."""
+        env, file = getattr(self, f"{name}_env"), getattr(self, f"{name}_file")
+        return env, file
 
 
 class HealthSettings(Section):
@@ -450,6 +479,13 @@ class PlatformConfig(Section):
     client_secret_env: EnvName | None = Field(None, description="the variable holding the OAuth client secret")
     access_key_id_env: EnvName | None = Field(None, description="cxone: the access key id's variable")
     access_key_secret_env: EnvName | None = Field(None, description="cxone: the access key secret's variable")
+    client_id_file: SecretFile | None = Field(None, description="the file holding the OAuth client id "
+                                                                "(instead of client_id_env)")
+    client_secret_file: SecretFile | None = Field(None, description="the file holding the OAuth client secret "
+                                                                    "(instead of client_secret_env)")
+    access_key_id_file: SecretFile | None = Field(None, description="cxone: the file holding the access key id")
+    access_key_secret_file: SecretFile | None = Field(None, description="cxone: the file holding the access key "
+                                                                        "secret")
     timeout: Interval = Field(10.0, description="one request, its retries of 429/5xx included")
     readback_deadline: Interval = Field(10.0, description="after each write, how long to read until it shows "
                                                           "(the platform is eventually consistent)")
@@ -485,7 +521,10 @@ class PlatformConfig(Section):
         needs = {"generic": ("rule_id",), "emulator": ("rule_id",), "genesys": (),
                  "cxone": ("point_of_contact_id", "access_key_id_env", "access_key_secret_env")}[self.kind]
         for key in needs:
-            if getattr(self, key) is None:
+            secret = key.removesuffix("_env")
+            if secret != key and self.secret(secret) == (None, None):
+                raise FieldRule(key, f"is required for kind {self.kind} (or {secret}_file)")
+            if getattr(self, key) is None and secret == key:
                 raise FieldRule(key, f"is required for kind {self.kind}")
         return self
 
@@ -627,8 +666,10 @@ def is_loopback(host: str) -> bool:
 class NamedToken(Section):
     """One person's (or one tool's) token: its name is the `who` of every action it takes."""
 
+    required_secrets: ClassVar[tuple[str, ...]] = ("token",)
     name: Name = Field(description="recorded as who acted, for every action taken with this token")
-    token_env: EnvName
+    token_env: EnvName | None = Field(None, description="the variable holding this token")
+    token_file: SecretFile | None = Field(None, description="the file holding the token (instead of token_env)")
     role: Literal["operator", "reader"] = Field("operator", description="operator: actions and reads; reader: reads")
 
 
@@ -640,6 +681,10 @@ class ApiConfig(Section):
     read_token_env: EnvName | None = Field(None, description="a read-only token's variable: status, history, "
                                                              "intents, checks and metrics; when set, reads need "
                                                              "this or the operator token (required off loopback)")
+    token_file: SecretFile | None = Field(None, description="the file holding the operator token (instead of "
+                                                            "token_env, whose default then does not apply)")
+    read_token_file: SecretFile | None = Field(None, description="the file holding the read-only token (instead "
+                                                                 "of read_token_env)")
     tokens: list[NamedToken] = Field(default_factory=list, description="named tokens, one per person or tool: "
                                                                        "the audit records the token's name as who "
                                                                        "acted (the CLI sends $TRUNKGUARD_TOKEN); "
@@ -652,6 +697,14 @@ class ApiConfig(Section):
     max_body: int = Field(65_536, ge=1024, le=10_485_760, description="request bodies larger than this many "
                                                                       "bytes are refused (413)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _token_file_replaces_the_default(cls, data: Any) -> Any:
+        """token_env's default (TRUNKGUARD_API_TOKEN) gives way to a token_file."""
+        if isinstance(data, dict) and data.get("token_file") is not None and "token_env" not in data:
+            data = {**data, "token_env": None}
+        return data
+
     @model_validator(mode="after")
     def _exposure(self) -> ApiConfig:
         host, _, port_text = self.listen.rpartition(":")
@@ -662,10 +715,12 @@ class ApiConfig(Section):
             # Anyone on the network can reach it: the tokens must not cross it in clear, and reads are
             # no longer private to this machine.
             named = {t.role for t in self.tokens}
+            given = {"tls": self.tls is not None, "token_env": self.secret("token") != (None, None),
+                     "read_token_env": self.secret("read_token") != (None, None)}
             for key, why in (("tls", "the tokens would cross the network in clear"),
                              ("token_env", "anyone on the network could act"),
                              ("read_token_env", "anyone on the network could read the routing and the audit")):
-                if getattr(self, key) is None and not (key == "token_env" and "operator" in named) \
+                if not given[key] and not (key == "token_env" and "operator" in named) \
                         and not (key == "read_token_env" and named):
                     raise FieldRule(key, f"is required when api.listen ({self.listen}) is not a loopback address: "
                                          f"{why}")
@@ -682,14 +737,19 @@ MIN_SEVERITY = "the least severe notification sent (an incident's resolve is alw
 
 class PagerDutyNotify(Section):
     kind: Literal["pagerduty"] = Field(description="PagerDuty Events v2")
-    routing_key_env: EnvName
+    required_secrets: ClassVar[tuple[str, ...]] = ("routing_key",)
+    routing_key_env: EnvName | None = Field(None, description="the variable holding the routing key")
+    routing_key_file: SecretFile | None = Field(None, description="the file holding the routing key (instead "
+                                                                  "of routing_key_env)")
     base_url: str = Field("https://events.pagerduty.com", description="the Events API's base URL")
     min_severity: Severity = Field("warning", description=MIN_SEVERITY)
 
 
 class OpsgenieNotify(Section):
     kind: Literal["opsgenie"] = Field(description="Opsgenie alerts")
-    api_key_env: EnvName
+    required_secrets: ClassVar[tuple[str, ...]] = ("api_key",)
+    api_key_env: EnvName | None = Field(None, description="the variable holding the API key")
+    api_key_file: SecretFile | None = Field(None, description="the file holding the API key (instead of api_key_env)")
     base_url: str = Field("https://api.opsgenie.com", description="EU: https://api.eu.opsgenie.com; Opsgenie's "
                                                                   "API is being replaced by Jira Service Management's")
     min_severity: Severity = Field("warning", description=MIN_SEVERITY)
@@ -697,13 +757,18 @@ class OpsgenieNotify(Section):
 
 class SlackNotify(Section):
     kind: Literal["slack"] = Field(description="a Slack incoming webhook")
-    webhook_url_env: EnvName
+    required_secrets: ClassVar[tuple[str, ...]] = ("webhook_url",)
+    webhook_url_env: EnvName | None = Field(None, description="the variable holding the webhook URL")
+    webhook_url_file: SecretFile | None = Field(None, description="the file holding the webhook URL (instead "
+                                                                  "of webhook_url_env)")
     min_severity: Severity = Field("info", description=MIN_SEVERITY)
 
 
 class WebhookNotify(Section):
     kind: Literal["webhook"] = Field(description="a JSON POST to any URL")
-    url_env: EnvName
+    required_secrets: ClassVar[tuple[str, ...]] = ("url",)
+    url_env: EnvName | None = Field(None, description="the variable holding the URL")
+    url_file: SecretFile | None = Field(None, description="the file holding the URL (instead of url_env)")
     min_severity: Severity = Field("info", description=MIN_SEVERITY)
 
 
@@ -712,6 +777,7 @@ Notifier = Annotated[PagerDutyNotify | OpsgenieNotify | SlackNotify | WebhookNot
 
 
 class Config(Section):
+    _source_dir: Path | None = PrivateAttr(None)  # the config file's folder (parse_config's base_dir)
     carriers: Carriers = Field(description="the carriers by name (at least two); `primary` and `secondary`, or "
                                            "any names with `chain`")
     chain: list[Name] | None = Field(None, description="the carriers in priority order, first preferred: calls go "
@@ -816,6 +882,12 @@ class Config(Section):
             raise FieldRule("policy.quorum", f"must be at most the {counted} configured vantages, not {q}")
         return self
 
+    @property
+    def source_dir(self) -> Path | None:
+        """The folder of the file this config was read from: where a relative `*_file` secret is, outside
+        systemd (None for a config not read from a file: the working directory)."""
+        return self._source_dir
+
     def all_trunks(self) -> list[tuple[str, CarrierConfig, TrunkConfig]]:
         return [(role, carrier, trunk) for role, carrier in self.carriers.items() for trunk in carrier.trunks]
 
@@ -849,9 +921,11 @@ def parse_config(text: str | bytes, *, source: str = "config", base_dir: Path | 
     if not isinstance(data, dict):
         raise ConfigError([("(top)", "the file must be a YAML mapping with a carriers section")], source)
     try:
-        return Config.model_validate(data, context={"base_dir": base_dir})
+        config = Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc), source) from None
+    config._source_dir = base_dir
+    return config
 
 
 def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:

@@ -13,7 +13,9 @@ INTRO = """# Configuration reference
 Generated from the schema by `trunkguard config reference`; do not edit by hand
 (`tests/test_docs.py` checks it is current). Every section refuses unknown keys. Durations take
 seconds as a number or a string such as `500ms`, `15s`, `5m`. Secrets are never inline: keys
-ending in `_env` name the environment variable holding the value. `trunkguard config check FILE`
+ending in `_env` name the environment variable holding the value, or their `_file` siblings name a
+file holding it (one of the two); a relative `_file` path is read from `$CREDENTIALS_DIRECTORY`
+when systemd sets it (`LoadCredential=`), else beside the config file. `trunkguard config check FILE`
 validates a file and names each bad field with its rule; `trunkguard config schema` prints the
 JSON Schema for editors.
 """

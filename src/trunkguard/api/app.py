@@ -60,16 +60,19 @@ SUMMARY = StatusQuery(problems=True)  # an action's answer: the status with only
 MAX_JSON_DEPTH = 32
 
 
-def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *, max_body: int = 65_536,
-               stopping: asyncio.Event | None = None) -> Starlette:
+def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | Callable[[], ApiTokens], *,
+               max_body: int = 65_536, stopping: asyncio.Event | None = None) -> Starlette:
     """`runtime` gives the published status and takes actions; `reader` runs the read-only queries;
-    `stopping`, once set, ends the event streams (a page must not keep hearing from a stopping daemon)."""
+    `tokens`, or what it returns at each request (the daemon's, replaced by a config reload), says who
+    may read and act; `stopping`, once set, ends the event streams (a page must not keep hearing from a
+    stopping daemon)."""
     stopping = stopping or asyncio.Event()
     store = reader.store
+    current: Callable[[], ApiTokens] = tokens if callable(tokens) else lambda: tokens
 
     def readable(endpoint: Endpoint, name: str = "", params: frozenset[str] = frozenset()) -> Endpoint:
         async def guarded(request: Request) -> Response:
-            if not tokens.can_read(request, name):
+            if not current().can_read(request, name):
                 return problem(401, "a read token is required (Authorization: Bearer ...)",
                                headers={"WWW-Authenticate": "Bearer"})
             unknown = sorted(set(request.query_params) - params)
@@ -105,6 +108,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         return respond({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
 
     async def act(request: Request) -> Response:
+        tokens = current()
         actor = tokens.actor(request)
         if actor is None and tokens.only_reads(request):
             return problem(403, "this token may only read")
@@ -203,10 +207,9 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens, *,
         status = runtime.status()
         return JSONResponse({"ok": True, "leader": status.leader, "store_ok": status.store_ok})
 
-    document = openapi(reads_need_token=tokens.reader is not None, open_endpoints=tokens.open_endpoints)
-
     async def schema(_: Request) -> Response:
-        return JSONResponse(document)
+        tokens = current()
+        return JSONResponse(openapi(reads_need_token=tokens.reader is not None, open_endpoints=tokens.open_endpoints))
 
     return Starlette(routes=[
         Route("/api/v1/status", readable(status, params=frozenset({"carrier", "trunk", "samples", "problems"}))),

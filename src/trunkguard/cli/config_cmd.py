@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,21 +40,27 @@ def file_warnings(config: Config) -> list[tuple[str, str]]:
     return warnings
 
 
-def named_secrets(config: Config) -> list[tuple[str, str]]:
-    """(field path, variable) for every secret the config names: each `*_env` key that has a value,
-    defaults included (api.token_env is TRUNKGUARD_API_TOKEN unless set to null)."""
+def named_secrets(config: Config) -> list[tuple[str, str | None, Path | None]]:
+    """(dotted path of its `*_env` key, variable, file) for every secret the config names: each `*_env`
+    key that has a value, defaults included (api.token_env is TRUNKGUARD_API_TOKEN unless set to null or
+    replaced by api.token_file), and each `*_file` key naming a secret."""
     from pydantic import BaseModel
 
-    found: list[tuple[str, str]] = []
+    from trunkguard.config import Section, secret_names
+
+    found: list[tuple[str, str | None, Path | None]] = []
 
     def walk(value: Any, path: str) -> None:
         if isinstance(value, BaseModel):
+            secrets = secret_names(type(value)) if isinstance(value, Section) else ()
+            for name in secrets:
+                assert isinstance(value, Section)
+                env, file = value.secret(name)
+                if env is not None or file is not None:
+                    found.append((f"{path}.{name}_env" if path else f"{name}_env", env, file))
             for name in type(value).model_fields:
-                child, where = getattr(value, name), f"{path}.{name}" if path else name
-                if name.endswith("_env") and isinstance(child, str):
-                    found.append((where, child))
-                else:
-                    walk(child, where)
+                if name.removesuffix("_env").removesuffix("_file") not in secrets:
+                    walk(getattr(value, name), f"{path}.{name}" if path else name)
         elif isinstance(value, list | tuple):
             for i, item in enumerate(value):
                 walk(item, f"{path}[{i}]")
@@ -65,16 +72,16 @@ def named_secrets(config: Config) -> list[tuple[str, str]]:
     return found
 
 
-def check_environment(config: Config) -> list[tuple[str, str]]:
-    """Read every secret the config names, through the daemon's one reader (credentials.Secrets); raise
-    its ConfigError naming each variable that is unset or empty (never a value). The (path, variable)
-    pairs read."""
+def check_environment(config: Config) -> list[tuple[str, str | None, Path | None]]:
+    """Read every secret the config names, through the daemon's one reader (credentials.Secrets): each
+    variable set, each file there, readable and not empty; raise its ConfigError naming each that is
+    not (never a value). What was read: (path of the `*_env` key, variable, file)."""
     from trunkguard.credentials import Secrets
 
     named = named_secrets(config)
-    secrets = Secrets()
-    for field, variable in named:
-        secrets.get(field, variable)
+    secrets = Secrets(base_dir=config.source_dir)
+    for field, variable, file in named:
+        secrets.get(field, variable, file=file)
     secrets.check()
     return named
 
@@ -86,13 +93,15 @@ def check_environment(config: Config) -> list[tuple[str, str]]:
 def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
           as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
           strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors (exit 2): for CI."),
-          env: bool = typer.Option(False, "--env", help="Also check that every secret the config names (each "
-                                                        "*_env key) is set in this environment: for systemd's "
-                                                        "ExecStartPre.")) -> None:
+          env: bool = typer.Option(False, "--env", help="Also check that every secret the config names is "
+                                                        "there: each *_env variable set in this environment, "
+                                                        "each *_file readable and not empty (for systemd's "
+                                                        "ExecStartPre).")) -> None:
     """Validate FILE: exit 0 if it is valid, 2 naming each bad field and the rule it breaks.
     Settings that are valid but likely to flap are warnings (errors with --strict)."""
     from trunkguard.config_advice import policy_warnings
     from trunkguard.core.vantage import quorum_need
+    from trunkguard.credentials import secret_path
     from trunkguard.durations import format_duration
     from trunkguard.errors import ConfigError
 
@@ -101,7 +110,7 @@ def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
     driver = store_driver_problem(config.storage.url)
     if driver is not None:
         warnings.append(("storage.url", driver))
-    secrets: list[tuple[str, str]] = []
+    secrets: list[tuple[str, str | None, Path | None]] = []
     if env:
         try:
             secrets = check_environment(config)
@@ -113,8 +122,10 @@ def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
         emit_json({"ok": not failed, "problems": found if failed else [], "warnings": [] if failed else found,
                    "trunks": [{"carrier": role, "name": t.name, "uri": t.uri, "alive_codes": str(t.alive_codes)}
                               for role, _, t in config.all_trunks()],
-                   **({"secrets": [{"path": field, "variable": v, "set": True} for field, v in secrets]}
-                      if env else {})})
+                   **({"secrets": [{"path": field, "variable": v, "set": True} if file is None else
+                                   {"path": field.removesuffix("_env") + "_file", "file": str(secret_path(
+                                       file, os.environ, config.source_dir)), "readable": True}
+                                   for field, v, file in secrets]} if env else {})})
         if failed:
             raise typer.Exit(EXIT_USAGE)
         return
@@ -136,8 +147,11 @@ def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
     typer.echo(f"  lease: {format_duration(config.replica.lease_ttl)}, renewed every "
                f"{format_duration(round(config.replica.lease_ttl / 3, 3))}")
     if env:
-        names = ", ".join(sorted({v for _, v in secrets})) or "none named"
+        names = ", ".join(sorted({v for _, v, file in secrets if file is None and v})) or "none named"
         typer.echo(f"  environment: every secret the config names is set ({names})")
+        files = [str(secret_path(file, os.environ, config.source_dir)) for _, _, file in secrets if file]
+        if files:
+            typer.echo(f"  secret files: each is there and readable ({', '.join(files)})")
     for field, why in warnings:
         typer.echo(f"  warning: {field}: {why}")
 

@@ -54,7 +54,8 @@ def cycle_config(config: Config) -> Config:
     ages = max_ages(config)
     readiness = config.policy.readiness.model_copy(update={"recheck_interval": 0.0, "certs_max_age": ages["certs"],
                                                            "parity_max_age": ages["parity"]})
-    api = config.api.model_copy(update={"token_env": None, "read_token_env": None, "tokens": []})
+    api = config.api.model_copy(update={"token_env": None, "read_token_env": None, "token_file": None,
+                                        "read_token_file": None, "tokens": []})
     return config.model_copy(update={"api": api, "policy": config.policy.model_copy(update={"readiness": readiness})})
 
 

@@ -51,6 +51,15 @@ class Unreachable(Exception):
 PERSONAL_TOKEN = "TRUNKGUARD_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
+def _configured(cfg: Config, name: str) -> str:
+    """The daemon's own token `name` (token, read_token), read as the daemon reads it: from its variable or
+    its file; "" when this user cannot (the problem is the daemon's to report, not this command's)."""
+    from trunkguard.credentials import Secrets
+
+    env, file = cfg.api.secret(name)
+    return Secrets(base_dir=cfg.source_dir).get(f"api.{name}_env", env, file=file) or ""
+
+
 def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None, *,
           fallback: bool = False) -> httpx.Response:
     """One request to the daemon at `api.listen` (HTTPS when `api.tls` is set), with the operator
@@ -66,10 +75,13 @@ def _call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = Non
     url = f"{'https' if tls else 'http'}://{host}:{port}{path}"
     headers = {}
     own = os.environ.get(PERSONAL_TOKEN, "")  # a person's named token (api.tokens): the audit records its name
-    write_token = own or (os.environ.get(cfg.api.token_env, "") if cfg.api.token_env else "")
-    read_token = own or (os.environ.get(cfg.api.read_token_env, "") if cfg.api.read_token_env else "")
-    if method != "GET" and not write_token and (cfg.api.token_env or cfg.api.tokens):
+    write_token = own or _configured(cfg, "token")
+    read_token = own or _configured(cfg, "read_token")
+    if method != "GET" and not write_token and (cfg.api.token_env or cfg.api.token_file or cfg.api.tokens):
         named = f"{PERSONAL_TOKEN} (your token in api.tokens)"
+        if cfg.api.token_file is not None:
+            usage_error(f"the operator token's file (api.token_file: {cfg.api.token_file}) cannot be read here: "
+                        f"set {named}")
         usage_error(f"environment variable {cfg.api.token_env} (api.token_env) is not set" if cfg.api.token_env and
                     not cfg.api.tokens else f"set {named}" + (f" or {cfg.api.token_env} (api.token_env)"
                                                               if cfg.api.token_env else ""))

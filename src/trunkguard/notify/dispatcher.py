@@ -42,15 +42,24 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
+        self._started = False  # start() was called: a reload that adds destinations starts the worker
         self.sent: collections.Counter[str] = collections.Counter()
         self.failed: collections.Counter[str] = collections.Counter()
         self.dropped = 0
         self.last_error: dict[str, str] = {}
 
     def start(self) -> None:
+        self._started = True
         if self.senders and self._task is None:
             self._http = httpx.AsyncClient(timeout=self.timeout)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="notify")
+
+    def replace(self, senders: Sequence[Sender]) -> None:
+        """New destinations (a config reload): alerts still queued go to them; the counters of the
+        destinations that stay go on."""
+        self.senders = list(senders)
+        if self._started:
+            self.start()
 
     def post(self, alert: Alert) -> None:
         """Queue one alert; never waits."""

@@ -45,8 +45,8 @@ class _Request:  # a person's action and where its sentences go
 class Runtime:
     def __init__(self, rules: MachineRules, state: MachineState, groups: dict[str, str],
                  clock: Callable[[], float] = time.time) -> None:
-        self.rules, self.groups, self.clock = rules, groups, clock
-        self._state = state
+        self.rules, self.groups, self.clock, self._state = rules, groups, clock, state
+        self.max_sleep = float("inf")  # the loop turns at least this often (a watchdog's WATCHDOG=1 comes from it)
         self._parts: Parts | None = None
         self._queue: collections.deque[Event | _Request] = collections.deque()
         self._waker = Waker()
@@ -55,6 +55,9 @@ class Runtime:
         self._status: StatusView | None = None
         self._published: MachineState | None = None  # the state the view was made from
         self._background: set[asyncio.Task[None]] = set()
+
+    def reconfigure(self, rules: MachineRules) -> None:  # a config reload: the same trunks, new policy numbers
+        self.rules, self._status = rules, None  # the published view is rebuilt with them at its next read
 
     def attach(self, parts: Parts) -> None:
         self._parts = parts
@@ -109,8 +112,7 @@ class Runtime:
             while not stop.is_set():
                 wait = next_wake(self._state, self.rules) - self.clock()
                 if wait > 0 and not self._queue:
-                    if not stop.is_set():
-                        await self._waker.sleep(max(wait, WAKE_QUANTUM))
+                    await self._waker.sleep(min(max(wait, WAKE_QUANTUM), self.max_sleep))
                 elif self._queue:
                     await asyncio.sleep(0)  # a slice was cut short: read the sockets first
                 began = time.perf_counter()

@@ -79,6 +79,18 @@ class Pollers:
         self._next_sweep = now + rules.sweep_every if rules.sweep_every else float("inf")
         self._next_drift = now + rules.drift_every if rules.drift_every else float("inf")
 
+    def reconfigure(self, rules: PollRules, checks: Rechecks) -> None:
+        """New settings and checks (a config reload); a re-check whose interval changed is next due one new
+        interval from now (0: never)."""
+        now = self._clock()
+        if rules.recheck_every != self.rules.recheck_every:
+            self._next_recheck = now + rules.recheck_every if rules.recheck_every else float("inf")
+        if rules.sweep_every != self.rules.sweep_every:
+            self._next_sweep = now + rules.sweep_every if rules.sweep_every else float("inf")
+        if rules.drift_every != self.rules.drift_every:
+            self._next_drift = now + rules.drift_every if rules.drift_every else float("inf")
+        self.rules, self.checks, self.timeout, self._ages = rules, checks, rules.timeout, rules.ages
+
     def poll(self) -> None:
         self._spawn(self._calls(), "active calls")
         self._spawn(self._checks(), "stored checks")
