@@ -89,7 +89,7 @@ async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None
                    "trunkguard_sip_messages_total{outcome=\"malformed\"} 0.0",
                    "trunkguard_trunk_state{carrier=\"secondary\",state=\"up\",trunk=\"carrier-b-1\"} 1.0",
                    "trunkguard_active_carrier{carrier=\"primary\",trunk_group=\"tg-primary\"} 1.0",
-                   "trunkguard_probes_total{carrier=\"primary\",kind=\"options\",result=\"success\",trunk=\"carrier-a-1\"}",
+                   "trunkguard_probes_total{carrier=\"primary\",kind=\"options\",result=\"ok\",trunk=\"carrier-a-1\"}",
                    "trunkguard_decision_latency_seconds_bucket", "trunkguard_leader 1.0"):
         assert family in text, family
     daemon.lab.primary.fault = Fault(down=True)

@@ -62,12 +62,12 @@ async def test_every_counter_label_set_is_exported_at_zero_before_anything_happe
                                       ("primary-2", "primary", ("options", "media")),
                                       ("secondary-1", "secondary", ("options",))):
             for kind in kinds:
-                for result in ("success", "failure"):
+                for result in ("ok", "timeout", "rejected", "error"):
                     line = (f'trunkguard_probes_total{{carrier="{carrier}",kind="{kind}",result="{result}",'
                             f'trunk="{trunk}"}} 0.0')
                     assert line in lines, line
         # no media checks on the secondary: no media series for it (they would stay 0 for ever)
-        assert 'kind="media",result="success",trunk="secondary-1"' not in text
+        assert 'kind="media",result="ok",trunk="secondary-1"' not in text
         for destination in ("pagerduty", "slack", "webhook"):
             for family in ("trunkguard_notifications_total", "trunkguard_notification_failures_total"):
                 line = f'{family}{{destination="{destination}"}} 0.0'
@@ -86,14 +86,16 @@ async def test_the_first_swap_and_probe_count_from_zero(tmp_path: Path) -> None:
     try:
         api = create_api(service.runtime, service.reader, service.tokens)  # its Metrics hear what follows
         service.runtime.observe("swap_done", {"to": "secondary", "ok": False})
-        service.runtime.observe("probe", {"trunk": "primary-1", "kind": "options", "ok": False, "rtt_ms": None})
+        service.runtime.observe("probe", {"trunk": "primary-1", "kind": "options", "ok": False, "outcome": "timeout",
+                                          "rtt_ms": None})
         text = await scrape(api)
         assert 'trunkguard_swaps_total{result="failed",to="secondary"} 1.0' in text
         assert 'trunkguard_swaps_total{result="applied",to="secondary"} 0.0' in text
-        assert ('trunkguard_probes_total{carrier="primary",kind="options",result="failure",trunk="primary-1"} 1.0'
+        assert ('trunkguard_probes_total{carrier="primary",kind="options",result="timeout",trunk="primary-1"} 1.0'
                 in text)
-        assert ('trunkguard_probes_total{carrier="primary",kind="options",result="success",trunk="primary-1"} 0.0'
-                in text)
+        for result in ("ok", "rejected", "error"):
+            assert (f'trunkguard_probes_total{{carrier="primary",kind="options",result="{result}",trunk="primary-1"}} '
+                    "0.0" in text), result
     finally:
         service.reader.close()
         service.store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,9 +50,12 @@ async def test_replicas_of_one_host_share_out_one_lease_and_status_names_the_lea
                 metrics = (await client.get(f"http://127.0.0.1:{ports[standby]}/metrics",
                                             headers={"Authorization": "Bearer t"})).text
             assert codes[leader] == 200 and codes[standby] == 503
-            heard = [line for line in metrics.splitlines() if line.startswith("trunkguard_replica_heard_age_seconds{")]
+            heard = [line for line in metrics.splitlines()
+                     if line.startswith("trunkguard_replica_heard_timestamp_seconds{")]
             # one series per replica name (these two share the host's): no per-process id, no flipping leader label
             assert len(heard) == 1 and "leader=" not in heard[0] and "id=" not in heard[0], heard
+            # a Unix time, not an age: within the last few heartbeats
+            assert time.time() - 10 < float(heard[0].rsplit(" ", 1)[1]) <= time.time(), heard
             assert "trunkguard_lease_term 1.0" in metrics
             me = services[leader].status().facts.me
             view = status_json(services[standby].status())
@@ -114,7 +118,10 @@ async def test_status_and_metrics_count_each_vantage_and_name_the_silent_one(pos
                 metrics = (await client.get(f"http://127.0.0.1:{ports[0]}/metrics")).text
             assert 'trunkguard_vantage_state{state="isolated",vantage="site-c"} 1.0' in metrics
             assert 'trunkguard_vantage_state{state="up",vantage="site-b"} 1.0' in metrics
-            assert 'trunkguard_replica_heard_age_seconds{kind="agent",name=' in metrics
+            assert 'trunkguard_replica_heard_timestamp_seconds{kind="agent",name=' in metrics
+            heard = [line for line in metrics.splitlines()
+                     if line.startswith('trunkguard_vantage_heard_timestamp_seconds{vantage="site-b"}')]
+            assert len(heard) == 1 and time.time() - 10 < float(heard[0].rsplit(" ", 1)[1]) <= time.time(), heard
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)

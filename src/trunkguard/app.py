@@ -5,6 +5,7 @@ checked here, before anything listens."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -22,6 +23,8 @@ from trunkguard.actuation.genesys_channel import EdgeChannel
 from trunkguard.actuation.http import PlatformHttp
 from trunkguard.api.app import create_api
 from trunkguard.api.auth import ApiTokens, NamedToken
+from trunkguard.api.metrics import Metrics
+from trunkguard.api.scrape import create_metrics_app
 from trunkguard.asgi import serving
 from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
 from trunkguard.config_checks import check_certs, check_parity_live, check_sweep
@@ -189,18 +192,24 @@ class Service:
 
     async def run(self, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None,
                   serve_api: bool = True) -> None:
-        """Until `stop`; `serve_api` False: no API (a `trunkguard cycle`, which lives seconds)."""
+        """Until `stop`; `serve_api` False: no API (a `trunkguard cycle`, which lives seconds). With
+        `api.metrics_listen`, a second, plain-HTTP listener serves /metrics, /healthz and /leader."""
         host, port = listen_address(self.config.api.listen)
         self.dispatcher.start()
         try:
             if not serve_api:
                 await self.runtime.run(stop)
                 return
+            metrics = Metrics(self.runtime)  # one set of counters, whichever port is scraped
             api = create_api(self.runtime, self.reader, lambda: self.tokens, max_body=self.config.api.max_body,
-                             stopping=stop)
+                             stopping=stop, metrics=metrics)
             tls = self.config.api.tls
-            async with serving(api, host, port, certfile=tls.cert_file if tls else None,
-                               keyfile=tls.key_file if tls else None):
+            async with contextlib.AsyncExitStack() as listening:
+                await listening.enter_async_context(serving(api, host, port, certfile=tls.cert_file if tls else None,
+                                                            keyfile=tls.key_file if tls else None))
+                if self.config.api.metrics_listen is not None:
+                    await listening.enter_async_context(serving(create_metrics_app(self.runtime, metrics),
+                                                                *listen_address(self.config.api.metrics_listen)))
                 if on_ready:
                     on_ready()
                 await self.runtime.run(stop)

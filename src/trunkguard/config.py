@@ -673,9 +673,17 @@ class NamedToken(Section):
     role: Literal["operator", "reader"] = Field("operator", description="operator: actions and reads; reader: reads")
 
 
+LISTEN = r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$"  # host:port, an IPv6 host in brackets
+
+
 class ApiConfig(Section):
-    listen: str = Field("127.0.0.1:8080", pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+    listen: str = Field("127.0.0.1:8080", pattern=LISTEN,
                         description="host:port of the API, dashboard and /metrics (loopback by default)")
+    metrics_listen: str | None = Field(None, pattern=LISTEN,
+                                       description="host:port of a plain-HTTP listener serving only /metrics, "
+                                                   "/healthz and /leader, with no token, for a Prometheus on "
+                                                   "another host; the API stays on listen (behind TLS off "
+                                                   "loopback). Off by default")
     token_env: EnvName | None = Field("TRUNKGUARD_API_TOKEN", description="the operator token's variable: "
                                       "actions (failover, failback, pause, ...), and reads")
     read_token_env: EnvName | None = Field(None, description="a read-only token's variable: status, history, "
@@ -711,6 +719,14 @@ class ApiConfig(Section):
         port = int(port_text)
         if not 1 <= port <= 65535:
             raise FieldRule("listen", f"port {port} is outside 1 to 65535")
+        if self.metrics_listen is not None:
+            metrics_host, _, metrics_port = self.metrics_listen.rpartition(":")
+            if not 1 <= int(metrics_port) <= 65535:
+                raise FieldRule("metrics_listen", f"port {int(metrics_port)} is outside 1 to 65535")
+            if int(metrics_port) == port and (metrics_host == host or "0.0.0.0" in (host, metrics_host)
+                                              or "[::]" in (host, metrics_host)):
+                raise FieldRule("metrics_listen", f"{self.metrics_listen} is the API's own address ({self.listen}): "
+                                                  "give the metrics their own port")
         if not is_loopback(host):
             # Anyone on the network can reach it: the tokens must not cross it in clear, and reads are
             # no longer private to this machine.

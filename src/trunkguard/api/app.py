@@ -13,7 +13,8 @@
   change; history on a decision; a tick every second.
 - `GET  /leader`          200 on the replica holding the lease, 503 elsewhere.
 - `GET  /healthz`         200 while the daemon's loop answers (liveness; no token: it says nothing secret).
-- `GET  /metrics`         Prometheus metrics (api/metrics.py).
+- `GET  /metrics`         Prometheus metrics (api/metrics.py), through prometheus_client's app (api/scrape.py).
+(`api.metrics_listen` serves /metrics, /healthz and /leader alone in plain HTTP: api/scrape.py.)
 - `GET  /api/v1/openapi.json` the OpenAPI document of the above (api/schema.py).
 - `GET  /`                the dashboard: one static page fed by /api/v1/events.
 Every answer is described in the document by a pydantic model (api/models.py), each error by `ErrorBody`
@@ -33,7 +34,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
@@ -46,6 +46,7 @@ from trunkguard.api.auth import ApiTokens
 from trunkguard.api.limits import BodyLimit
 from trunkguard.api.metrics import Metrics
 from trunkguard.api.schema import ACTIONS, LIMIT_MAX, PAGE_MAX, ActionRequest, openapi
+from trunkguard.api.scrape import METRICS_PARAMS, MetricsEndpoint, healthz_endpoint, leader_endpoint, passed
 from trunkguard.api.view import StatusQuery, changed_trunks, history_json, status_json, summary_json
 from trunkguard.core.failover import OperatorAction
 from trunkguard.moments import iso_times, parse_since
@@ -61,11 +62,13 @@ MAX_JSON_DEPTH = 32
 
 
 def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | Callable[[], ApiTokens], *,
-               max_body: int = 65_536, stopping: asyncio.Event | None = None) -> Starlette:
+               max_body: int = 65_536, stopping: asyncio.Event | None = None,
+               metrics: Metrics | None = None) -> Starlette:
     """`runtime` gives the published status and takes actions; `reader` runs the read-only queries;
     `tokens`, or what it returns at each request (the daemon's, replaced by a config reload), says who
     may read and act; `stopping`, once set, ends the event streams (a page must not keep hearing from a
-    stopping daemon)."""
+    stopping daemon); `metrics`: the ones `api.metrics_listen` serves too (one set of counters), else
+    made here."""
     stopping = stopping or asyncio.Event()
     store = reader.store
     current: Callable[[], ApiTokens] = tokens if callable(tokens) else lambda: tokens
@@ -149,10 +152,8 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
         return respond({name: None if name not in latest else
                         {k: latest[name][k] for k in ("ok", "at", "summary", "term")} for name in CHECKS})
 
-    metrics = Metrics(runtime)
-
-    async def prometheus(_: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    prometheus = MetricsEndpoint((metrics or Metrics(runtime)).registry,
+                                 guard=readable(passed, "metrics", params=METRICS_PARAMS))
 
     page = resources.files("trunkguard.api").joinpath("static/index.html").read_text()
 
@@ -160,10 +161,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
         return HTMLResponse(page, headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
                                                                       "style-src 'unsafe-inline'"})
 
-    async def leader(_: Request) -> Response:
-        status = runtime.status()
-        return JSONResponse({"leader": status.leader, "term": status.facts.term},
-                            status_code=200 if status.leader else 503)
+    leader = leader_endpoint(runtime)
 
     async def events(request: Request) -> Response:
         """The dashboard's feed (server-sent events): `status` (the summary, no trunks) at once and again
@@ -201,11 +199,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
                 await asyncio.sleep(0.1)
         return EventSourceResponse(stream(), ping=15, send_timeout=10)
 
-    async def healthz(_: Request) -> Response:
-        """Alive: this answer comes from the loop that runs the machine, so a hung loop never answers.
-        Leader or standby, store reachable or not: those are /leader's and the page's business."""
-        status = runtime.status()
-        return JSONResponse({"ok": True, "leader": status.leader, "store_ok": status.store_ok})
+    healthz = healthz_endpoint(runtime)
 
     async def schema(_: Request) -> Response:
         tokens = current()
@@ -221,7 +215,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
         Route("/api/v1/openapi.json", schema),
         Route("/leader", readable(leader, "leader")),
         Route("/healthz", healthz),
-        Route("/metrics", readable(prometheus, "metrics")),
+        Route("/metrics", prometheus, methods=["GET"]),
         Route("/", dashboard),
     ], middleware=[Middleware(BodyLimit, max_body=max_body)],
         exception_handlers={404: _not_found, 405: _not_found})

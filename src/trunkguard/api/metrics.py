@@ -1,7 +1,9 @@
 """Prometheus metrics in the blackbox_exporter style, on the daemon's `/metrics`.
 
 Counters and the decision-latency histogram are fed by the runtime's observations; gauges are read
-from the status snapshot it published last, at scrape time.
+from the status snapshot it published last, at scrape time. Times are Unix timestamps
+(`*_timestamp_seconds`), not ages: a value that does not change between scrapes, which an alert turns
+into an age with `time() - x`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from prometheus_client import (
     Info,
     ProcessCollector,
     disable_created_metrics,
-    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -31,15 +32,14 @@ SWAP_RESULTS = ("applied", "failed")  # trunkguard_swaps_total's `result`, as ob
 
 
 class Metrics:
-    def render(self) -> bytes:
-        """The whole exposition: the library's families, then the per-trunk ones (api/trunk_metrics.py)."""
-        view = self.runtime.status()
-        return generate_latest(self.registry) + self.trunks.render(view).encode()
+    """Every family of `/metrics` on one registry: the counters and histograms fed by observations, the
+    gauges read from the published status, the per-trunk series (api/trunk_metrics.py), the process
+    and the build. Served by prometheus_client's ASGI app (api/scrape.py)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: nobody graphs them
-        self.registry = CollectorRegistry()
+        self.registry = CollectorRegistry(auto_describe=True)  # ProcessCollector has no describe(): names by collect
         self.rtt = Histogram("trunkguard_probe_rtt_seconds", "OPTIONS round-trip times, by carrier.", ["carrier"],
                              buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2), registry=self.registry)
         self.carrier_of = {t.name: t.carrier for t in runtime.rules.trunks}
@@ -49,10 +49,12 @@ class Metrics:
                                   "From the loop waking on an event to the decision persisted and acted on.",
                                   buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
                                   registry=self.registry)
-        self.trunks = TrunkSeries((t.name, t.carrier, t.media_interval is not None) for t in runtime.rules.trunks)
+        self.trunks = TrunkSeries(((t.name, t.carrier, t.media_interval is not None) for t in runtime.rules.trunks),
+                                  runtime.status)
         self._zero(runtime)
         runtime.subscribe(self.observe)
         self.registry.register(_StatusCollector(runtime, self))
+        self.registry.register(self.trunks)
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
         Info("trunkguard_build", "The running trunkguard's version.", registry=self.registry).info(
             {"version": version("trunkguard")})
@@ -70,7 +72,9 @@ class Metrics:
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "probe":
             carrier = self.carrier_of.get(data["trunk"], "")
-            self.trunks.probed(data["trunk"], data["kind"], bool(data["ok"]))
+            # "" for a probe whose outcome is not known (none in the daemon): counted by its `ok`
+            outcome = data.get("outcome") or ("ok" if data["ok"] else "error")
+            self.trunks.probed(data["trunk"], data["kind"], outcome)
             if data["kind"] != "media" and data.get("rtt_ms") is not None:
                 self.rtt.labels(carrier).observe(float(data["rtt_ms"]) / 1000)
         elif kind == "swap_done":
@@ -79,10 +83,31 @@ class Metrics:
             self.decision.observe(float(data["seconds"]))
 
 
+# Every family _StatusCollector can yield, some only at times (the lease's term once read, the calls
+# once counted, the vantages with a quorum): the registry learns their names from `describe`, so that
+# `/metrics?name[]=...` finds them (tests/test_metrics_port.py checks this list against a scrape).
+STATUS_FAMILIES = (
+    ("trunkguard_carrier_usable_trunks", "gauge"), ("trunkguard_carrier_trunks", "gauge"),
+    ("trunkguard_readiness_gate", "gauge"), ("trunkguard_store_ok", "gauge"), ("trunkguard_sip_messages", "counter"),
+    ("trunkguard_active_carrier", "gauge"), ("trunkguard_pair_state", "gauge"), ("trunkguard_swap_in_flight", "gauge"),
+    ("trunkguard_leader", "gauge"), ("trunkguard_replica_heard_timestamp_seconds", "gauge"),
+    ("trunkguard_lease_term", "gauge"), ("trunkguard_vantage_state", "gauge"),
+    ("trunkguard_vantage_heard_timestamp_seconds", "gauge"), ("trunkguard_quorum_primary_down", "gauge"),
+    ("trunkguard_cert_expiry_timestamp_seconds", "gauge"), ("trunkguard_trunk_maintenance", "gauge"),
+    ("trunkguard_observe_mode", "gauge"), ("trunkguard_active_calls", "gauge"),
+    ("trunkguard_notifications", "counter"), ("trunkguard_notification_failures", "counter"),
+    ("trunkguard_notifications_dropped", "counter"),
+)
+
+
 class _StatusCollector(Collector):
     def __init__(self, runtime: Runtime, metrics: Metrics) -> None:
         self.runtime = runtime
         self.metrics = metrics
+
+    def describe(self) -> Iterator[Metric]:
+        for name, kind in STATUS_FAMILIES:
+            yield Metric(name, "", kind)
 
     def collect(self) -> Iterator[Metric]:
         e = self.runtime.status()
@@ -167,16 +192,18 @@ def _carriers(e: StatusView) -> Iterator[Metric]:
 def _replicas(e: StatusView) -> Iterator[GaugeMetricFamily]:
     """Every replica and agent the store has heard of, who holds the lease, and each vantage's count."""
     roll = e.facts.roll
-    heard = GaugeMetricFamily("trunkguard_replica_heard_age_seconds", "Seconds since the store last heard of "
-                              "each replica and vantage agent (its heartbeat, on the store's clock), by name: "
-                              "no per-process id and no leader label, so series do not churn across restarts "
-                              "and takeovers (trunkguard_leader says who leads).", labels=["name", "kind"])
+    heard = GaugeMetricFamily("trunkguard_replica_heard_timestamp_seconds", "When the store last heard of each "
+                              "replica and vantage agent (its heartbeat; Unix time on this replica's clock, moved "
+                              "from the store's by its age there), by name: no per-process id and no leader label, "
+                              "so series do not churn across restarts and takeovers (trunkguard_leader says who "
+                              "leads).", labels=["name", "kind"])
     newest: dict[tuple[str, str], float] = {}
+    read_at = roll.at or 0.0  # members come only from a round, which sets `at`
     for m in roll.members:  # a restarted process under the same name is one series: its newest heartbeat
         key = (m.name, m.kind)
-        newest[key] = min(m.age, newest.get(key, m.age))
-    for (name, kind), seconds in newest.items():
-        heard.add_metric([name, kind], seconds)
+        newest[key] = max(read_at - m.age, newest.get(key, read_at - m.age))
+    for (name, kind), at in newest.items():
+        heard.add_metric([name, kind], at)
     yield heard
     if roll.term is not None:
         yield GaugeMetricFamily("trunkguard_lease_term", "The lease's term (grows by one at each change of leader).",
@@ -187,14 +214,14 @@ def _replicas(e: StatusView) -> Iterator[GaugeMetricFamily]:
     counted = GaugeMetricFamily("trunkguard_vantage_state", "1 for how each configured vantage counts for the "
                                 "primary: up, down, or isolated (reaches nothing, or not heard from).",
                                 labels=["vantage", "state"])
-    age = GaugeMetricFamily("trunkguard_vantage_age_seconds", "Seconds since each vantage's view was heard.",
-                            labels=["vantage"])
+    heard = GaugeMetricFamily("trunkguard_vantage_heard_timestamp_seconds", "When each vantage's view was last "
+                              "heard (Unix time).", labels=["vantage"])
     for v in quorum["vantages"]:
         for state in ("up", "down", "isolated"):
             counted.add_metric([v["name"], state], 1.0 if v["state"] == state else 0.0)
         if v["age_s"] is not None:
-            age.add_metric([v["name"]], float(v["age_s"]))
+            heard.add_metric([v["name"]], e.at - float(v["age_s"]))
     yield counted
-    yield age
+    yield heard
     yield GaugeMetricFamily("trunkguard_quorum_primary_down", "1 while a quorum of vantages sees the primary down.",
                             value=1.0 if quorum["primary_down"] else 0.0)

@@ -26,6 +26,12 @@ class TargetSeen(NamedTuple):
     detail: str = ""
 
 
+# How a probe ended, as the metrics count it: ok; timeout (no answer within the deadline); rejected (the
+# peer answered, and the answer is a failure: a code outside the alive codes, a test call with no audio
+# or audio over its limits); error (DNS, connection, TLS, an answer that cannot be parsed).
+PROBE_OUTCOMES = ("ok", "timeout", "rejected", "error")
+
+
 @dataclass(frozen=True)
 class ProbeDone:
     """A probe's outcome. `targets`: each resolved address's, when the URI is a name; the machine
@@ -38,6 +44,7 @@ class ProbeDone:
     detail: str = ""
     rtt_ms: float | None = None
     targets: tuple[TargetSeen, ...] = ()
+    outcome: str = ""  # one of PROBE_OUTCOMES; "" where not known (a simulated probe, an older trace)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class MediaDone:
     trunk: str
     ok: bool
     detail: str = ""
+    outcome: str = ""  # as ProbeDone's
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ class Runtime:
             parts.probes.note(event, now)
             rtt = event.rtt_ms if isinstance(event, ev.ProbeDone) else None
             self.observe("probe", {"trunk": event.trunk, "kind": "options" if isinstance(event, ev.ProbeDone) else
-                                   "media", "ok": event.ok, "rtt_ms": rtt})
+                                   "media", "ok": event.ok, "outcome": event.outcome, "rtt_ms": rtt})
             if isinstance(event, ev.MediaDone) and event.trunk in self.rules.index:
                 carrier = self.rules.trunks[self.rules.index[event.trunk]].carrier
                 parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)

@@ -140,7 +140,7 @@ class ProbeRunner:
         self._phases[task.trunk] = result.phases
         targets = tuple(TargetSeen(t.target, t.success, t.summary()) for t in result.targets)
         self._post(ProbeDone(task.trunk, task.seq, result.success, result.code, result.summary(), result.rtt_ms,
-                             targets))
+                             targets, result.status.value))
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -192,10 +192,18 @@ class ProbeRunner:
         if result.rtp is not None:
             self._rtp[trunk] = result.rtp
         ok, detail = judge(result, self.limits[trunk])
-        self._post(MediaDone(trunk, ok, detail))
+        self._post(MediaDone(trunk, ok, detail, media_outcome(result.status, ok)))
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.client.close()
+
+
+def media_outcome(status: str, ok: bool) -> str:
+    """A test call's outcome as the probe counters take it (core/events.PROBE_OUTCOMES): a call answered
+    without audio, or with audio over its limits, was answered with a failure, so it is `rejected`."""
+    if ok:
+        return "ok"
+    return status if status in ("timeout", "error") else "rejected"

@@ -102,6 +102,8 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
     data = dict(vars(event))
     if kind == "ProbeDone" and not data["targets"]:
         del data["targets"]  # an IP trunk's probe, as traces were before targets
+    if kind in ("ProbeDone", "MediaDone") and not data["outcome"]:
+        del data["outcome"]  # a simulated probe, as traces were before outcomes
     return kind, data
 
 
