@@ -339,7 +339,7 @@ class Carriers(RootModel[dict[Name, CarrierConfig]]):
     metrics and the CLI."""
 
     model_config = ConfigDict(frozen=True)
-    root: dict[Name, CarrierConfig] = Field(min_length=2)
+    root: dict[Name, CarrierConfig] = Field(min_length=2, description="each carrier under its name")
 
     @property
     def chain(self) -> tuple[str, ...]:
