@@ -104,7 +104,7 @@ async def test_every_operation_is_named_and_every_answer_fits_the_published_docu
         failover = {"kind": "failover", "reason": "contract test", "who": "t"}
         done = await answer("POST", "/api/v1/actions", 200, json=failover, headers=AUTH)
         assert done["sentences"] and done["status"]["mode"] == "act"
-        await eventually(lambda: service.status().pair.active.value == "secondary"
+        await eventually(lambda: service.status().pair.active == "secondary"
                          and service.status().pair.in_flight is None, "the forced swap")
         again = await answer("POST", "/api/v1/actions", 200, json=failover, headers=AUTH)  # (a 409 is this shape too)
         assert "ignored: routing is already on the secondary" in again["sentences"][0]

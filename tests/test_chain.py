@@ -144,9 +144,6 @@ def test_a_chain_config_orders_the_carriers_and_gives_later_ones_the_faster_down
     (chain_yaml("[a, b, d]"), ("chain[2]", "'d' is not a carrier: carriers has a, b, c")),
     (chain_yaml("[a, b]"), ("carriers.c", "is not in the chain")),
     (chain_yaml(None), ("chain", "list the carriers in priority order")),
-    (chain_yaml("[a, b, c]", extra="platform: {kind: genesys, region: us_east_1, client_id_env: A, "
-                                   "client_secret_env: B}\n"),
-     ("chain", "the genesys adapter switches between two carriers so far")),
 ])
 def test_a_bad_chain_is_refused_with_the_field_named(text: str, problem: tuple[str, str]) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -468,3 +468,52 @@ async def test_a_writer_that_lost_its_lease_writes_nothing_more_and_undoes_nothi
     never = await carry_out(platform, peer.home, "k-never", FAST, may_write=lambda: False)
     assert not never.ok and never.writes == 0 and emulator.writes() == outcome.writes
     await platform.close()
+
+
+# ---- chains: three carriers on every adapter ----------------------------------------------------
+
+CHAIN3 = {  # per adapter: the three carriers' ids on the platform, and an adapter that knows all three
+    "generic": ("tg-primary", "tg-secondary", "tg-tertiary"),
+    "genesys": ("tb-carrier-a", "tb-carrier-b", "tb-carrier-c"),
+    "cxone": ("1001", "1002", "1003"),
+}
+
+
+def _chain_adapter(name: str, url: str) -> Platform:
+    if name != "genesys":
+        return PEERS[name].make_adapter(url)
+    http = PlatformHttp(url, client_id="trunkguard", client_secret="lab-secret", deadline=5.0)
+    a, b, c = CHAIN3["genesys"]
+    return GenesysPlatform(http, primary_trunk_base=a, secondary_trunk_base=b, datatable_id="dt-carrier",
+                           manage_trunk_enabled=True, chain=(("a", a), ("b", b), ("c", c)))
+
+
+@pytest.mark.parametrize("name", sorted(CHAIN3))
+async def test_a_chain_of_three_moves_from_a_to_c_skipping_b_and_back(name: str) -> None:
+    """A move down that skips a carrier writes the third's ids directly; the way back restores what was
+    recorded. Genesys: the routes' carrier bases in chain order behind the active one, the row naming it."""
+    peer = PEERS[name]
+    state = byoc_org(more=("tb-carrier-c",)) if name == "genesys" else peer.make_state()
+    peer.set_calls(state, 0)
+    port = free_port(socket.SOCK_STREAM)
+    a, b, c = CHAIN3[name]
+    async with serving(peer.make_app(state), "127.0.0.1", port):
+        platform = _chain_adapter(name, f"http://127.0.0.1:{port}")
+        try:
+            before = await platform.read_routing()
+            assert before.trunk_group_id == a
+            out = await swap(platform, c, "chain-1-to-c")
+            assert out.ok, out.detail
+            assert peer.routed_to(state) == c and (await platform.read_routing()).trunk_group_id == c
+            if name == "genesys":
+                assert [t["id"] for t in state.routes["route-1"]["externalTrunkBases"]] == [c, a, b]
+                assert state.rows[("dt-carrier", "active")]["activeCarrier"] == "c"
+                assert state.trunk_bases[a]["properties"]["trunk_enabled"]["value"]["instance"] is False
+            back = await swap(platform, a, "chain-2-to-a", restore=before)
+            assert back.ok, back.detail
+            assert peer.routed_to(state) == a and (await platform.read_routing()).trunk_group_id == a
+            if name == "genesys":
+                assert [t["id"] for t in state.routes["route-1"]["externalTrunkBases"]] == [a, b, c]
+                assert state.rows[("dt-carrier", "active")]["activeCarrier"] == "primary"
+        finally:
+            await platform.close()

@@ -246,7 +246,8 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
                                primary_trunk_base=carriers.first.trunk_group_id,
                                secondary_trunk_base=carriers[carriers.chain[1]].trunk_group_id,
                                datatable_id=p.datatable_id, datatable_row=p.datatable_row,
-                               manage_trunk_enabled=p.manage_trunk_enabled)
+                               manage_trunk_enabled=p.manage_trunk_enabled,
+                               chain=tuple((name, c.trunk_group_id) for name, c in carriers.items()))
     if p.kind == "cxone":
         form = {"grant_type": "password", "username": secrets["access_key_id"] or "",
                 "password": secrets["access_key_secret"] or ""}

@@ -874,9 +874,6 @@ class Config(Section):
                                 f"{carrier.trunk_group_id!r} is the {groups[carrier.trunk_group_id]}'s "
                                 "trunk_group_id too: a swap between them would change nothing")
             groups[carrier.trunk_group_id] = role
-        if len(chain) > 2 and self.platform is not None and self.platform.kind in ("genesys", "cxone"):
-            raise FieldRule("chain", f"{len(chain)} carriers: the {self.platform.kind} adapter switches between two "
-                                     "carriers so far; a longer chain needs platform.kind generic (or emulator)")
         return self
 
     @model_validator(mode="after")

@@ -31,7 +31,8 @@ def render() -> str:
     also: dict[str, list[str]] = {}
 
     def walk(model: dict[str, Any], path: str) -> None:
-        named = {"<name>": p for p in model.get("patternProperties", {}).values()}  # a mapping by name (carriers)
+        subs = list(model.get("patternProperties", {}).values())  # a mapping by name (carriers)
+        named = {"<name>": subs[0]} if subs else {}
         for key, prop in {**model.get("properties", {}), **named}.items():
             for ref in _refs(prop):
                 where = f"{path}.{key}" if path else key

@@ -67,9 +67,14 @@ class GenesysPlatform:
     def __init__(self, http: PlatformHttp, *, primary_trunk_base: str, secondary_trunk_base: str,
                  sites: tuple[str, ...] = (), outbound_routes: tuple[str, ...] = (),
                  datatable_id: str | None = None, datatable_row: str = "active",
-                 manage_trunk_enabled: bool = False) -> None:
+                 manage_trunk_enabled: bool = False, chain: tuple[tuple[str, str], ...] = ()) -> None:
+        """`chain`: every carrier as (name, trunk base id) in priority order, for a chain longer than the
+        pair `primary_trunk_base`, `secondary_trunk_base` (which are then its first two)."""
         self.http = http
         self.primary, self.secondary = primary_trunk_base, secondary_trunk_base
+        self.chain = chain or (("primary", primary_trunk_base), ("secondary", secondary_trunk_base))
+        self.bases = tuple(base for _, base in self.chain)  # every carrier's trunk base, in chain order
+        self.names = {base: name for name, base in self.chain}
         self.sites, self.route_ids = tuple(sites), tuple(outbound_routes)
         self.row = ObjectRef(ROW, f"{datatable_id}/{datatable_row}",
                              f"/api/v2/flows/datatables/{datatable_id}/rows/{datatable_row}") if datatable_id else None
@@ -92,7 +97,7 @@ class GenesysPlatform:
         page = 1
         while True:
             data = json_object(await self.http.request("GET", f"{EDGES}/outboundroutes", params={
-                "externalTrunkBases.ids": f"{self.primary},{self.secondary}", "pageSize": "100",
+                "externalTrunkBases.ids": ",".join(self.bases), "pageSize": "100",
                 "pageNumber": str(page)}), "outbound routes listing")
             entities = data.get("entities")
             if not isinstance(entities, list):
@@ -113,12 +118,12 @@ class GenesysPlatform:
         if not found:
             limits = f" within sites {list(self.sites)} and routes {list(self.route_ids)}" \
                 if self.sites or self.route_ids else ""
-            raise PlatformError(f"no outbound route uses trunk base {self.primary} or {self.secondary}{limits}")
+            raise PlatformError(f"no outbound route uses trunk base {' or '.join(self.bases)}{limits}")
         return found
 
     async def read_routing(self) -> RoutingState:
         routes = await self.routes()
-        carriers = (self.primary, self.secondary)
+        carriers = self.bases
         firsts = {next((i for i in _base_ids(r) if i in carriers), "none") for r in routes}
         raw: dict[str, Any] = {"outboundRoutes": {r["id"]: r for r in routes}}
         current = sorted(firsts)[0]
@@ -193,30 +198,32 @@ class GenesysPlatform:
         """Per carrier trunk base: does the Genesys edge see a trunk in service answering OPTIONS?
         None when it has no trunks or OPTIONS monitoring is off."""
         view: dict[str, bool | None] = {}
-        for base in (self.primary, self.secondary):
+        for base in self.bases:
             view[base] = trunks_answering(await self.trunks(base))
         return view
 
     # ---- the swap's objects ------------------------------------------------------------------
 
     async def plan(self, target: str, restore: RoutingState | None) -> tuple[Stage, ...]:
-        if target not in (self.primary, self.secondary):
-            raise PlatformError(f"{target} is neither carrier's trunk base ({self.primary}, {self.secondary})")
-        role = "primary" if target == self.primary else "secondary"
+        if target not in self.bases:
+            raise PlatformError(f"{target} is no carrier's trunk base ({', '.join(self.bases)})")
+        role = self.names[target]
         recorded = dict(restore.raw) if restore is not None and restore.trunk_group_id == target else {}
         recorded_routes = recorded.get("outboundRoutes") or {}
         routes: list[Change] = []
         for route in await self.routes():
             ids = _base_ids(route)
             was = _base_ids(recorded_routes.get(route["id"]) or {})
-            carriers = (self.primary, self.secondary)
+            carriers = self.bases
             if next((i for i in was if i in carriers), None) == target:
                 # back to the recorded order: a carrier base the swap added goes; others added since go last
                 wanted = [*was, *[i for i in ids if i not in was and i not in carriers]]
                 says = f"{' > '.join(wanted)}, as recorded"
             else:
-                wanted = _preferring(ids, target, carriers)
-                says = f"{target} before {'the other carrier' if len(wanted) > 1 else 'nothing'}"
+                wanted = _preferring(ids, target, carriers) if len(carriers) == 2 else _in_chain_order(ids, target,
+                                                                                                      carriers)
+                says = f"{target} before {'the other carrier' if len(wanted) > 1 else 'nothing'}" \
+                    if len(carriers) == 2 else f"{' > '.join(i for i in wanted if i in carriers)}"
             routes.append(Change(ObjectRef(ROUTE, route["id"],
                                            f"{EDGES}/sites/{route['site']['id']}/outboundroutes/{route['id']}"),
                                  {"externalTrunkBases": wanted}, says))
@@ -227,7 +234,7 @@ class GenesysPlatform:
                 else {"activeCarrier": role, "trunkBaseId": target}
             stages.append((Change(self.row, want, f"activeCarrier {want.get('activeCarrier', role)}"),))
         if self.manage_trunk_enabled:
-            enabled = role == "primary"
+            enabled = target == self.primary
             change = Change(self.trunk_base, {"trunk_enabled": enabled}, f"trunk_enabled {str(enabled).lower()}")
             stages = [(change,), *stages] if enabled else [*stages, (change,)]
         return tuple(stages)
@@ -313,6 +320,17 @@ def _preferring(ids: list[str], target: str, carriers: tuple[str, str]) -> list[
     rest = [i for i in ids if i != target]
     at = next((n for n, i in enumerate(rest) if i in carriers), len(rest))
     return [*rest[:at], target, *rest[at:]]
+
+
+def _in_chain_order(ids: list[str], target: str, carriers: tuple[str, ...]) -> list[str]:
+    """`ids` with the carriers' bases as one block where the first of them was: `target` first (added if
+    the route lacked it), then the other carriers the route has, in chain order; the route's other bases
+    keep their places around the block (an emergency route's own first trunk stays first)."""
+    rest = [i for i in ids if i not in carriers]
+    first = next((n for n, i in enumerate(ids) if i in carriers), len(ids))
+    at = sum(1 for i in ids[:first] if i not in carriers)
+    block = [target, *[c for c in carriers if c != target and c in ids]]
+    return [*rest[:at], *block, *rest[at:]]
 
 
 def _base_ids(route: Mapping[str, Any]) -> list[str]:

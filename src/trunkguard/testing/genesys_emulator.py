@@ -162,10 +162,14 @@ class GenesysState(EmulatorState):
 
 
 def byoc_org(primary: str = "tb-carrier-a", secondary: str = "tb-carrier-b", *, site: str = "site-1",
-             route: str = "route-1", table: str = "dt-carrier", row: str = "active") -> GenesysState:
-    """A small BYOC Cloud org: two carrier trunk bases, one trunk each, one outbound route, one flag row."""
+             route: str = "route-1", table: str = "dt-carrier", row: str = "active",
+             more: tuple[str, ...] = ()) -> GenesysState:
+    """A small BYOC Cloud org: two carrier trunk bases (and `more`, for a chain), one trunk each, one
+    outbound route using them all in that order, one flag row."""
     state = GenesysState()
-    for tb, name, network in ((primary, "Carrier A", "198.51.100.0/24"), (secondary, "Carrier B", "203.0.113.0/24")):
+    bases = ((primary, "Carrier A", "198.51.100.0/24"), (secondary, "Carrier B", "203.0.113.0/24"),
+             *((tb, f"Carrier {chr(ord('C') + i)}", f"192.0.2.{64 * i}/26") for i, tb in enumerate(more)))
+    for tb, name, network in bases:
         state.trunk_bases[tb] = {
             "id": tb, "name": name, "version": 1, "state": "active", "trunkType": "EXTERNAL",
             "trunkMetabase": {"id": "external_sip_pcv_byoc_carrier.json", "name": "Generic BYOC Carrier"},
@@ -180,7 +184,7 @@ def byoc_org(primary: str = "tb-carrier-a", secondary: str = "tb-carrier-b", *, 
                                "optionStateTime": "2026-11-27T03:00:00Z"}],
             "optionsEnabledStatus": "ENABLED"}
         state.trunk_calls[trunk_id] = (0, 0)
-    state.add_route(route, site, [primary, secondary], name="Default Outbound Route")
+    state.add_route(route, site, [primary, secondary, *more], name="Default Outbound Route")
     state.routes[route]["classificationTypes"] = ["National", "International"]
     state.rows[(table, row)] = {"key": row, "activeCarrier": "primary", "trunkBaseId": primary}
     return state
