@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_binary
+from tests.conftest import IN_CI, need_binary
+from tests.daemon import Daemon, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "deploy" / "trunkguard.service"
@@ -55,3 +56,31 @@ def test_the_unit_runs_as_a_notify_service_with_a_watchdog_and_reloads_on_sighup
             "DynamicUser=yes", "StateDirectory=trunkguard", "UMask=0077", "CapabilityBoundingSet=",
             "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "SystemCallFilter=@system-service",
             "ProtectSystem=strict"} <= lines
+
+
+def test_the_daemon_does_its_job_under_the_units_system_call_filter(tmp_path: Path) -> None:
+    """The unit's SystemCallFilter=, RestrictAddressFamilies= and MemoryDenyWriteExecute=, applied by
+    tests/unit_sandbox.py with libseccomp: the daemon serves its API and metrics, probes its trunks over
+    UDP, writes its SQLite store and stops cleanly; and the sandbox does refuse what the unit refuses."""
+    need_binary("systemd-analyze", "systemd", "it expands the unit's system call groups")
+    sandbox = [sys.executable, str(ROOT / "tests" / "unit_sandbox.py"), str(UNIT), sys.executable]
+    refused = subprocess.run([*sandbox, "-c", "import os, socket\n"
+                              "for call in (lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW),"
+                              " lambda: os.chroot('/')):\n"
+                              "    try: call()\n"
+                              "    except PermissionError: print('refused')\n"],
+                             capture_output=True, text=True, timeout=60)
+    if refused.returncode == 3 and not IN_CI:
+        pytest.skip(f"this machine cannot build the sandbox: {refused.stderr.strip()}")
+    assert refused.stdout.split() == ["refused", "refused"], refused.stdout + refused.stderr
+    path, port = write_config(tmp_path)
+    daemon = Daemon(path, port, wrapper=sandbox[:-1])
+    try:
+        daemon.wait_for("API listening on")
+        assert daemon.get("/healthz").json()["ok"] is True
+        assert "process_cpu_seconds_total" in daemon.get("/metrics").text  # /proc as the metrics read it
+        daemon.wait_for("trunk a1 is suspect")  # its OPTIONS went out over UDP and were not answered
+        assert (tmp_path / "tg.db").stat().st_size > 0
+    finally:
+        assert daemon.stop() == 0
+    assert "SIGTERM received: stopping cleanly" in [e.get("message") for e in daemon.drain()]
