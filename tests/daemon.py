@@ -39,11 +39,13 @@ def write_config(tmp: Path, *, api_extra: str = "token_env: TG_TEST_TOKEN", extr
 
 
 class Daemon:
-    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None, *,
+                 wrapper: list[str] | None = None) -> None:
+        """`wrapper`: a command the daemon's is appended to (a sandbox)."""
         self.port = port
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("TG_TEST_", "NOTIFY_", "WATCHDOG_"))}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "trunkguard", "run", "--config", str(config), "--log-format", "json"],
+            [*(wrapper or []), sys.executable, "-m", "trunkguard", "run", "--config", str(config), "--log-format", "json"],
             env={**clean, "TG_TEST_TOKEN": "t", "TG_TEST_ID": "i", "TG_TEST_SECRET": "s", **(env or {})},
             stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -71,6 +73,15 @@ class Daemon:
                 return line
         raise AssertionError(f"no log line with {text!r} within {timeout}s; saw: "
                              f"{[e.get('message') for e in self.seen[-20:]]}")
+
+    def drain(self, timeout: float = 2.0) -> list[dict[str, Any]]:
+        """The log lines still to come, until none arrives for `timeout` seconds."""
+        rest = []
+        while True:
+            try:
+                rest.append(self.lines.get(timeout=timeout))
+            except queue.Empty:
+                return rest
 
     def get(self, path: str, token: str | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

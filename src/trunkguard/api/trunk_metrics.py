@@ -1,7 +1,7 @@
 """The per-trunk series of `/metrics`, as one prometheus_client collector.
 
 The library encodes them (text format 0.0.4 or OpenMetrics, as the scraper asks; api/scrape.py). At
-1,000 trunks per carrier they are about 26,000 samples, and the encoding is the library's, about
+1,000 trunks per carrier they are about 26,000 samples, and the encoding is the library's, 5 to
 8 µs a sample here; what this collector saves is the building: every label dict a trunk's series
 can carry is made once, at start, and a scrape only appends `Sample`s that point at them (12 ms
 for 26,000 samples against 49 ms through `add_metric`, measured here). Targets are the exception:
