@@ -241,3 +241,25 @@ def test_the_chain_invariants_hold_for_any_night(night: tuple[PolicyRules, list[
                 assert not usable[snap.active] or swap.trigger == "operator"
         assert isinstance(d.intents, tuple) and all(not isinstance(i, Swap) or i is swap for i in d.intents)
         snap = d.snapshot
+
+
+def test_simulate_takes_a_chain_and_a_failback_to_a_named_carrier() -> None:
+    from pathlib import Path
+
+    from trunkguard.config import load_config
+    from trunkguard.rules import sim_world
+    from trunkguard.sim.runner import Simulation
+    from trunkguard.sim.scenario import Scenario
+
+    config = load_config(Path(__file__).resolve().parent.parent / "examples" / "chain.yaml")
+    scenario = Scenario.model_validate({"duration": 2000, "events": [
+        {"at": 100, "trunk": "b-1", "condition": "down"},  # b not ready, then a down: to c
+        {"at": 200, "trunk": "a-1", "condition": "down"},
+        {"at": 600, "trunk": "a-1", "condition": "up"},
+        {"at": 650, "trunk": "b-1", "condition": "up"},
+        {"at": 1000, "operator": "failback", "to": "carrier-a", "who": "ana", "reason": "a is fixed"}]})
+    sim = Simulation(sim_world(config), scenario, seed=1)
+    sim.run()
+    assert [s["to"] for s in sim.result.swaps] == ["carrier-c", "carrier-a"]  # the jump skips carrier-b
+    with pytest.raises(ValueError, match="is only for operator failover or failback"):
+        Scenario.model_validate({"duration": 10, "events": [{"at": 1, "operator": "pause", "to": "carrier-a"}]})

@@ -230,7 +230,7 @@ class Simulation:
         elif event.operator is not None:
             until = now + event.for_ if event.for_ is not None else None
             self.feed(now, OperatorDid(OperatorAction(event.operator, event.who, event.reason, now, event.trunk,
-                                                      until)))
+                                                      until, to=event.to)))
 
     def _say(self, now: float, sentence: str) -> None:
         if self.record_timeline:

@@ -7,7 +7,7 @@ events:                  # in time order; all trunks start "up", active calls st
   - {at: 0, trunk: primary-1, condition: {loss: 0.3}}
   - {at: 3600, trunk: primary-1, condition: down}
   - {at: 3700, active_calls: 12}
-  - {at: 5000, operator: failback}
+  - {at: 5000, operator: failback}              # a chain: `to: carrier-a` approves a jump up
   - {at: 6000, operator: maintenance, trunk: primary-1, for: 10m, reason: "SBC work"}
   - {at: 6300, operator: maintenance_end, trunk: primary-1}
 ```
@@ -75,6 +75,7 @@ class Event(BaseModel):
                       "maintenance_end"] | None = None
     who: str = "scenario"
     reason: str = "scenario step"
+    to: str | None = Field(None, description="failover/failback: the carrier a person names (a chain's jump)")
     for_: Annotated[float | None, BeforeValidator(lambda v: None if v is None else parse_duration(v))] = Field(
         None, alias="for", description="maintenance: how long it lasts (it ends by itself); none: until ended")
 
@@ -96,6 +97,8 @@ class Event(BaseModel):
         maintenance = self.operator in ("maintenance", "maintenance_end")
         if maintenance and self.trunk is None:
             raise FieldRule("trunk", f"operator {self.operator} needs the trunk it is about")
+        if self.to is not None and self.operator not in ("failover", "failback"):
+            raise FieldRule("to", "is only for operator failover or failback")
         if self.for_ is not None and self.operator != "maintenance":
             raise FieldRule("for", "is only for operator maintenance")
         if self.for_ is not None and self.for_ <= 0:
