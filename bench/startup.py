@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How fast the `trunkguard` command starts: `--version`, `--help`, `config check` and `probe`.
+"""How fast the `trunkguard` command starts: `--version`, `--help`, `config check`, `probe --help` and `probe`.
 
 Each command runs as a fresh process (`python -m trunkguard ...`), N times; the table gives the
 median and best wall time, the modules' import time from `python -X importtime` (the sum of the
@@ -8,8 +8,8 @@ top-level imports' cumulative times, one more run), and which heavy libraries th
 so its time is start-up plus one OPTIONS transaction on loopback.
 
 `--before REF` runs the same commands on the source of a git commit too (a temporary worktree, run
-with this interpreter), and prints both tables: the start-up before and after a change. Target
-(issue 26): each of these under 0.3 s. Usage:
+with this interpreter), each run alternating between the two trees, and prints both tables: the
+start-up before and after a change. Target (issue 26): each of these under 0.3 s. Usage:
     python bench/startup.py [--runs 9] [--before REF]
 """
 
@@ -60,38 +60,52 @@ def commands(port: int) -> dict[str, list[str]]:
         "--version": ["--version"],
         "--help": ["--help"],
         "config check": ["config", "check", str(ROOT / "examples" / "design-example.yaml")],
+        "probe --help": ["probe", "--help"],
         "probe": ["probe", f"sip:127.0.0.1:{port}", "--timeout", "1s"],
     }
 
 
-def measure(src: Path, runs: int, port: int) -> dict[str, tuple[float, float, float, list[str]]]:
-    """Per command: (median wall s, best wall s, import time s, heavy modules loaded)."""
-    env = {**os.environ, "PYTHONPATH": str(src), "COLUMNS": "100"}
-    out: dict[str, tuple[float, float, float, list[str]]] = {}
+Row = tuple[float, float, float, list[str]]
+
+
+def measure(srcs: list[Path], runs: int, port: int) -> list[dict[str, Row]]:
+    """Per tree, per command: (median wall s, best wall s, import time s, heavy modules loaded). With several
+    trees, each run of a command runs it on every tree in turn (interleaved), so a load from other
+    processes on a shared machine falls on the trees alike, not on whichever was measured second."""
+    envs = [{**os.environ, "PYTHONPATH": str(src), "COLUMNS": "100"} for src in srcs]
+    out: list[dict[str, Row]] = [{} for _ in srcs]
     for name, args in commands(port).items():
         argv = [sys.executable, "-m", "trunkguard", *args]
-        walls = []
+        walls: list[list[float]] = [[] for _ in srcs]
         for _ in range(runs):
-            started = time.perf_counter()
-            done = subprocess.run(argv, env=env, capture_output=True, check=False)
-            walls.append(time.perf_counter() - started)
-            if done.returncode != 0:
-                sys.exit(f"{' '.join(args)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
-        traced = subprocess.run([sys.executable, "-X", "importtime", *argv[1:]], env=env, capture_output=True,
-                                check=False, text=True)
-        top, loaded = 0, set()
-        for line in traced.stderr.splitlines():
-            found = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
-            if found is None:
-                continue
-            loaded.add(found.group(3).split(".")[0])
-            if len(found.group(2)) == 1:  # a top-level import: its cumulative time counts the nested ones
-                top += int(found.group(1))
-        out[name] = (statistics.median(walls), min(walls), top / 1e6, [m for m in HEAVY if m in loaded])
+            for env, tree_walls in zip(envs, walls, strict=True):
+                started = time.perf_counter()
+                done = subprocess.run(argv, env=env, capture_output=True, check=False)
+                tree_walls.append(time.perf_counter() - started)
+                if done.returncode != 0:
+                    sys.exit(f"{' '.join(args)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
+        for env, tree_walls, rows in zip(envs, walls, out, strict=True):
+            rows[name] = (statistics.median(tree_walls), min(tree_walls), *_imports(argv, env))
     return out
 
 
-def table(title: str, rows: dict[str, tuple[float, float, float, list[str]]]) -> str:
+def _imports(argv: list[str], env: dict[str, str]) -> tuple[float, list[str]]:
+    """One more run under `python -X importtime`: the top-level imports' cumulative seconds, and the heavy
+    libraries loaded."""
+    traced = subprocess.run([sys.executable, "-X", "importtime", *argv[1:]], env=env, capture_output=True,
+                            check=False, text=True)
+    top, loaded = 0, set()
+    for line in traced.stderr.splitlines():
+        found = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
+        if found is None:
+            continue
+        loaded.add(found.group(3).split(".")[0])
+        if len(found.group(2)) == 1:  # a top-level import: its cumulative time counts the nested ones
+            top += int(found.group(1))
+    return top / 1e6, [m for m in HEAVY if m in loaded]
+
+
+def table(title: str, rows: dict[str, Row]) -> str:
     lines = [title, f"| command | median | best | imports | under {TARGET_S:g} s | heavy modules loaded |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, (median, best, imports, heavy) in rows.items():
@@ -113,13 +127,14 @@ def main() -> int:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), args.before],
                                check=True)
                 try:
-                    before = measure(tree / "src", args.runs, port)
+                    before, after = measure([tree / "src", ROOT / "src"], args.runs, port)
                 finally:
                     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
             print(table(f"before ({args.before}):", before))
             print()
-        after = measure(ROOT / "src", args.runs, port)
-        print(table("after (this tree):" if args.before else "this tree:", after))
+        else:
+            [after] = measure([ROOT / "src"], args.runs, port)
+        print(table("after (this tree, runs interleaved with the before's):" if args.before else "this tree:", after))
     finally:
         stop.set()
     print(f"\n{args.runs} runs each, {sys.executable} (Python {sys.version.split()[0]}), {os.cpu_count()} CPUs")

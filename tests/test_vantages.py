@@ -9,7 +9,8 @@ from trunkguard.config import parse_config
 from trunkguard.core.events import EdgeRead, ProbeDone, SendProbe, StartSwap, Tick, VantagesRead
 from trunkguard.core.health import TrunkState
 from trunkguard.core.machine import MachineState, initial, own_view, step
-from trunkguard.core.vantage import QuorumRules, VantageView, judge, quorum_need
+from trunkguard.core.quorum import quorum_need
+from trunkguard.core.vantage import QuorumRules, VantageView, judge
 from trunkguard.errors import ConfigError
 from trunkguard.rules import machine_rules
 

@@ -11,8 +11,9 @@ from trunkguard.config_advice import unconfigured_gates
 from trunkguard.core.failover import PolicyRules
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import MachineRules
+from trunkguard.core.quorum import quorum_need
 from trunkguard.core.scheduler import TrunkSpec, spread
-from trunkguard.core.vantage import QuorumRules, quorum_need
+from trunkguard.core.vantage import QuorumRules
 from trunkguard.probing.quality import MediaLimits
 from trunkguard.probing.sip_invite import CallPlan
 from trunkguard.probing.sip_options import OptionsCheck, tls_context

@@ -2,9 +2,10 @@
 
 - `GET  /api/v1/status`   the pair state, each carrier's counts, every trunk's state (in full, with RTT
   history, the ones not UP), queued activation, approval; `?carrier=&trunk=&samples=&problems=1` (api/view.py).
-- `GET  /api/v1/history`  decisions with their sentences and evidence, a page at a time, oldest first:
-  `?since=` (ISO 8601, or a duration back from now), `?page=` (1 is the oldest; default the last, newest),
-  `?limit=` (the page size, 50); the body says `page`, `pages`, `total` and links `next` and `previous`.
+- `GET  /api/v1/history`  decisions with their sentences and evidence, a page at a time, oldest first in
+  the page: `?since=` (ISO 8601, or a duration back from now), `?page=` (1, the default: the newest),
+  `?limit=` (the page size, 50); the body says `page`, `pages`, `total` and links `next` (older) and
+  `previous` (newer).
 - `GET  /api/v1/intents`  swaps with their outcome.
 - `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`;
   `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600), `maintenance_end` a `"trunk"`.
@@ -97,7 +98,7 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
             return problem(400, page)
         limit, number, since = page
         try:
-            rows, total = await reader.call(store.history_page, limit, number, since)
+            rows, total = await reader.call(store.history_page, limit, number or 1, since)
         except StoreError as exc:
             return problem(503, str(exc))
         return respond(history_json(rows, total, limit=limit, page=number, since=since))

@@ -223,8 +223,9 @@ class Decision(Model):
 
 
 class History(Model):
-    """One page of decisions, oldest first. Pages count from the oldest decision (page 1), so a full page
-    keeps its rows while new decisions come; without `page`, the last page (the newest decisions)."""
+    """One page of decisions, oldest first within the page. Pages count back from the newest: page 1 holds
+    the newest `page_size` decisions (the default), page `pages` the oldest. A decision made meanwhile
+    moves the older pages' rows along by one."""
 
     decisions: list[Decision]
     since: datetime | None = Field(description="the decisions at or after this moment only; null: all")
@@ -232,8 +233,8 @@ class History(Model):
     pages: int = Field(ge=1, description="how many pages there are now")
     page_size: int = Field(ge=1, description="decisions to a page (`limit`)")
     total: int = Field(ge=0, description="decisions since `since` (all of them without it)")
-    next: str | None = Field(description="the next (newer) page's URL, or null on the last page")
-    previous: str | None = Field(description="the previous (older) page's URL, or null on page 1")
+    next: str | None = Field(description="the next page's URL (older decisions), or null on the last page")
+    previous: str | None = Field(description="the previous page's URL (newer decisions), or null on page 1")
 
 
 class Intent(Model):

@@ -87,7 +87,7 @@ HISTORY_PARAMS = [
                                         "(2026-11-01T10:00:00Z; no offset is UTC) or a duration back from now "
                                         "(90m, 2h, 1d)"),
     _query("page", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
-           "the page, counted from the oldest decision (1); default: the last page, the newest decisions"),
+           "the page, counted back from the newest decisions (1, the default)"),
 ]
 
 

@@ -169,11 +169,11 @@ HISTORY_PATH = "/api/v1/history"
 def history_json(rows: list[dict[str, Any]], total: int, *, limit: int, page: int | None,
                  since: float | None) -> dict[str, Any]:
     """One page of the history (`GET /api/v1/history`, `trunkguard history --json`) from the store's
-    `history_page`: the page's number (the last one when `page` is None), how many pages and decisions
-    there are, and the links to the pages either side. A link gives `since` as the moment it was taken
-    to be (`since=2h` once read stays that moment), so following links walks the same pages."""
+    `history_page` (page 1, the newest, when `page` is None): how many pages and decisions there are,
+    and the links to the older (`next`) and newer (`previous`) pages. A link gives `since` as the
+    moment it was taken to be (`since=2h` once read stays that moment)."""
     pages = max(1, -(-total // limit))
-    number = pages if page is None else page
+    number = 1 if page is None else page
     fixed = {} if since is None else {"since": iso(since)}
 
     def link(to: int) -> str:

@@ -6,7 +6,6 @@ readiness gates. Exit 0 when the check passes, 1 when it does not, 2 for bad inp
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,6 +136,8 @@ def sweep_cmd(
                             chosen.sweep.caller))
     _store(cfg, sweep_result(result))
     if csv_file is not None:
+        import csv
+
         failed = {str(f["did"]): f for f in result.failed}
         with csv_file.open("w", newline="") as out:
             writer = csv.writer(out)

@@ -100,7 +100,7 @@ def check(file: Path = typer.Argument(..., help="The YAML configuration file."),
     """Validate FILE: exit 0 if it is valid, 2 naming each bad field and the rule it breaks.
     Settings that are valid but likely to flap are warnings (errors with --strict)."""
     from trunkguard.config_advice import policy_warnings
-    from trunkguard.core.vantage import quorum_need
+    from trunkguard.core.quorum import quorum_need
     from trunkguard.credentials import secret_path
     from trunkguard.durations import format_duration
     from trunkguard.errors import ConfigError

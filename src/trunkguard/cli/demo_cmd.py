@@ -11,9 +11,7 @@ Exit 0 when the cutover (onset to committed swap) meets the profile's target.
 from __future__ import annotations
 
 import logging
-import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +66,8 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
     if profile not in PROFILES:
         usage_error(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     drill = Drill(profile, quiet=as_json)
+    import tempfile  # here, not at the top: every command's start-up would pay for it (bench/startup.py)
+
     logging.getLogger("trunkguard").setLevel(logging.ERROR)  # the timeline below says it all
     folder = tempfile.mkdtemp(prefix="trunkguard-demo-")
     try:
@@ -92,6 +92,7 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
 
 async def _drill(drill: Drill, folder: Path) -> bool:
     import asyncio
+    import secrets  # 10 ms with hashlib and hmac: only when the drill runs
 
     from trunkguard.app import Service
     from trunkguard.config import parse_config

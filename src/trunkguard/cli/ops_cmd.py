@@ -202,10 +202,10 @@ def history(config: Path | None = CONFIG, as_json: bool = JSON,
                                                                    "ISO 8601 (2026-11-01T10:00:00Z) or a duration "
                                                                    "back from now (90m, 2h, 1d)."),
             page: int | None = typer.Option(None, "--page", min=1, max=1_000_000,
-                                            help="The page: 1 holds the oldest decisions; default: the last page, "
-                                                 "the newest.")) -> None:
-    """The decisions with their sentences, oldest first, a page at a time (from the store when the daemon does
-    not answer)."""
+                                            help="The page, counted back from the newest decisions (1, the "
+                                                 "default); 2 holds the N before them.")) -> None:
+    """The decisions with their sentences, newest last, a page of N at a time (from the store when the daemon
+    does not answer)."""
     cfg = load_or_exit(config)
     moment = None
     if since is not None:
@@ -220,7 +220,7 @@ def history(config: Path | None = CONFIG, as_json: bool = JSON,
     except Unreachable as exc:
         from trunkguard.api.view import history_json
 
-        rows, total = _from_store(cfg, lambda store: store.history_page(limit, page, moment))
+        rows, total = _from_store(cfg, lambda store: store.history_page(limit, page or 1, moment))
         data = {**history_json(rows, total, limit=limit, page=page, since=moment), "source": "store"}
         if not as_json:
             typer.echo(f"(the daemon at {cfg.api.listen} does not answer: {exc}; read from the store)", err=True)
@@ -231,8 +231,8 @@ def history(config: Path | None = CONFIG, as_json: bool = JSON,
         when = dt.datetime.fromtimestamp(epoch(d["at"])).strftime("%Y-%m-%d %H:%M:%S")
         typer.echo(f"{when}  {d['kind']:<8} {d['sentence']}")
     if data.get("pages", 1) > 1 or page is not None:
-        around = [f"older: --page {data['page'] - 1}"] if data["page"] > 1 else []
-        around += [f"newer: --page {data['page'] + 1}"] if data["page"] < data["pages"] else []
+        around = [f"older: --page {data['page'] + 1}"] if data["page"] < data["pages"] else []
+        around += [f"newer: --page {data['page'] - 1}"] if data["page"] > 1 else []
         typer.echo(f"(page {data['page']} of {data['pages']}, {limit} a page, {count(data['total'], 'decision')}"
                    + (f" since {iso(moment)}" if moment is not None else "")
                    + (f"; {', '.join(around)}" if around else "") + ")")

@@ -98,13 +98,6 @@ class QuorumRules:
         return len(self.names) + self.edge
 
 
-def quorum_need(quorum: int | str, counted: int) -> int:
-    """`policy.quorum` as a count: majority is more than half of the counted vantages."""
-    if counted == 0:
-        return 0
-    return counted // 2 + 1 if quorum == "majority" else int(quorum)
-
-
 @dataclass(frozen=True)
 class VantageState:
     """How one configured vantage counts right now: down, up, or isolated (with why)."""

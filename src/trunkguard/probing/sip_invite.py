@@ -16,9 +16,7 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Literal
-
-import dns.asyncresolver
+from typing import TYPE_CHECKING, Literal
 
 from trunkguard import __version__
 from trunkguard.errors import ResolveError, SipParseError, TransportError
@@ -29,6 +27,9 @@ from trunkguard.sip.client import Outcome, SipClient, Target
 from trunkguard.sip.message import SipResponse, build_dialog_request
 from trunkguard.sip.resolve import resolve
 from trunkguard.sip.uri import SipUri, Transport
+
+if TYPE_CHECKING:  # dnspython (32 ms to import) only once a name is resolved
+    import dns.asyncresolver
 
 CallStatus = Literal["ok", "no_media", "rejected", "timeout", "error"]
 CANCEL_GRACE = 2.0

@@ -14,9 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
-
-import dns.asyncresolver
+from typing import TYPE_CHECKING, Literal
 
 from trunkguard.codes import ALIVE_DEFAULT, CodeSet
 from trunkguard.errors import ResolveError
@@ -27,6 +25,9 @@ from trunkguard.sip.client import Outcome, SipClient, Target, TransactionResult
 from trunkguard.sip.resolve import resolve
 from trunkguard.sip.transport import StreamConnection, UdpEndpoint
 from trunkguard.sip.uri import SipUri
+
+if TYPE_CHECKING:  # dnspython (32 ms to import) only once a name is resolved
+    import dns.asyncresolver
 
 KIND = "sip_options"
 MAX_TARGETS = 16  # addresses probed per trunk; a name with more is a misconfiguration, not a carrier

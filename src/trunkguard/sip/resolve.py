@@ -21,17 +21,16 @@ import functools
 import random
 import socket
 from collections.abc import Sequence
-
-import dns.asyncresolver
-import dns.exception
-import dns.nameserver
-import dns.resolver
-from dns.rdtypes.IN.NAPTR import NAPTR
-from dns.rdtypes.IN.SRV import SRV
+from typing import TYPE_CHECKING
 
 from trunkguard.errors import ResolveError
 from trunkguard.sip.client import Target
 from trunkguard.sip.uri import SipUri, Transport
+
+if TYPE_CHECKING:  # dnspython takes 32 ms to import: only once a name is resolved (`probe` of an IP never does)
+    import dns.asyncresolver
+    import dns.rdata
+    from dns.rdtypes.IN.SRV import SRV
 
 DEFAULT_PORT = {Transport.UDP: 5060, Transport.TCP: 5060, Transport.TLS: 5061}
 _NAPTR_SERVICES = {"SIP+D2U": Transport.UDP, "SIP+D2T": Transport.TCP, "SIPS+D2T": Transport.TLS}
@@ -41,6 +40,11 @@ _SRV_PREFIX = {Transport.UDP: "_sip._udp", Transport.TCP: "_sip._tcp", Transport
 def make_resolver(nameservers: Sequence[tuple[str, int]] = ()) -> dns.asyncresolver.Resolver:
     """A resolver with a TTL cache: the system's (/etc/resolv.conf), or these servers only.
     Raises ResolveError when the system has no resolver configuration."""
+    import dns.asyncresolver
+    import dns.exception
+    import dns.nameserver
+    import dns.resolver
+
     try:
         resolver = dns.asyncresolver.Resolver(configure=not nameservers)
     except dns.exception.DNSException as exc:  # no /etc/resolv.conf, say
@@ -100,6 +104,8 @@ async def _resolve(uri: SipUri, resolver: dns.asyncresolver.Resolver | None, rng
 
 
 async def _naptr(host: str, resolver: dns.asyncresolver.Resolver) -> list[tuple[Transport, str | None]]:
+    from dns.rdtypes.IN.NAPTR import NAPTR
+
     answer = await _query(resolver, host, "NAPTR")
     records = sorted((r for r in answer if isinstance(r, NAPTR)), key=lambda r: (r.order, r.preference))
     found: list[tuple[Transport, str | None]] = []
@@ -112,6 +118,8 @@ async def _naptr(host: str, resolver: dns.asyncresolver.Resolver) -> list[tuple[
 
 async def _srv(name: str, transport: Transport, host: str, resolver: dns.asyncresolver.Resolver,
                own: dns.asyncresolver.Resolver | None, rng: random.Random) -> list[Target]:
+    from dns.rdtypes.IN.SRV import SRV
+
     records = [r for r in await _query(resolver, name, "SRV") if isinstance(r, SRV)]
     targets: list[Target] = []
     for record in _srv_order(records, rng):
@@ -145,6 +153,9 @@ def _srv_order(records: list[SRV], rng: random.Random) -> list[SRV]:
 
 
 async def _query(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) -> list[dns.rdata.Rdata]:
+    import dns.exception
+    import dns.resolver
+
     try:
         return list(await resolver.resolve(name, rdtype))
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):

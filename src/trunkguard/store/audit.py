@@ -53,20 +53,17 @@ class AuditRows(Database):
             rows = s.scalars(select(DecisionRow).order_by(DecisionRow.id.desc()).limit(limit)).all()
             return [_decision(r) for r in reversed(rows)]
 
-    def history_page(self, limit: int = 50, page: int | None = None,
+    def history_page(self, limit: int = 50, page: int = 1,
                      since: float | None = None) -> tuple[list[dict[str, Any]], int]:
         """Page `page` of the decisions made at or after `since` (every one without it), `limit` to a page,
-        oldest first: page 1 holds the oldest, so a page once full keeps its rows while new decisions
-        come (they go on the last page). `page` None is the last page. With the count of those decisions,
-        read in the same transaction."""
+        counted back from the newest (page 1: the newest `limit`, as `history`), each page oldest first,
+        by the decisions' time; with how many there are, read in the same transaction."""
         with self._tx() as s:
             after = [] if since is None else [DecisionRow.at >= since]
             total = s.scalar(select(func.count()).select_from(DecisionRow).where(*after)) or 0
-            if page is None:
-                page = max(1, -(-total // limit))
-            rows = s.scalars(select(DecisionRow).where(*after).order_by(DecisionRow.id)
+            rows = s.scalars(select(DecisionRow).where(*after).order_by(DecisionRow.at.desc(), DecisionRow.id.desc())
                              .offset((page - 1) * limit).limit(limit)).all()
-            return [_decision(r) for r in rows], total
+            return [_decision(r) for r in reversed(rows)], total
 
     def stored_view(self) -> dict[str, Any] | None:
         """The pair snapshot as last written, with its time and term (for status without the daemon)."""
