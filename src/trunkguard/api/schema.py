@@ -6,9 +6,9 @@ models (this request, the answers in api/models.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import models_json_schema
 
 from trunkguard.api.models import (
@@ -30,10 +30,11 @@ MAX_DAYS = 30
 class ActionRequest(BaseModel):
     """A person's action. `trunk` is for maintenance and maintenance_end; `for_s` for maintenance."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")  # lengths hold for the text as sent, as the document says
 
     kind: Literal["failover", "failback", "pause", "resume", "cancel", "ack", "maintenance", "maintenance_end"]
-    reason: str = Field(min_length=1, max_length=1000, description="why: recorded in the audit trail")
+    reason: Annotated[str, AfterValidator(str.strip)] = Field(
+        min_length=1, max_length=1000, pattern=r"\S", description="why: recorded in the audit trail (not blank)")
     who: str | None = Field(None, max_length=200, description="the person's name for the audit trail")
     trunk: str | None = Field(None, max_length=64, description="maintenance: the configured trunk's name")
     for_s: float | None = Field(None, gt=0, le=MAX_DAYS * 86400, description="maintenance: seconds (default 3600)")
