@@ -28,6 +28,7 @@ from trunkguard.core.failover import Role
 from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
+from trunkguard.logs import fields
 from trunkguard.notify import Dispatcher, Sender
 from trunkguard.notify.opsgenie import Opsgenie
 from trunkguard.notify.pagerduty import PagerDuty
@@ -269,5 +270,6 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
-    logging.getLogger("trunkguard").info("%s received: stopping cleanly", sig.name)
+    logging.getLogger("trunkguard").info("%s received: stopping cleanly", sig.name,
+                                         extra=fields("stopping", signal=sig.name))
     stop.set()

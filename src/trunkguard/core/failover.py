@@ -171,6 +171,10 @@ class PairSnapshot:
 
 @dataclass(frozen=True)
 class Decision:
+    """What the policy decided: the snapshot after it, what to carry out, its sentence, and `event`, the
+    stable name its log line carries (docs/logs.md lists them)."""
+
+    event: str
     snapshot: PairSnapshot
     intents: tuple[Intent, ...]
     sentence: str
@@ -190,14 +194,16 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
             snap = replace(snap, maintenance=tuple(m for m in snap.maintenance if m not in ended))
             d = decide(snap, obs, now, rules)
             names = ", ".join(str(m.trunk) for m in ended)
-            return Decision(d.snapshot, (Notify("maintenance_ended", "info", f"maintenance of {names} ended by "
+            return Decision(d.event,
+                            d.snapshot, (Notify("maintenance_ended", "info", f"maintenance of {names} ended by "
                                                 "itself: back in decisions"), *d.intents),
                             f"maintenance of {names} ended by itself; {d.sentence}")
         away = {m.trunk for m in snap.maintenance}
         primary_away = [t for t in obs.carrier(Role.PRIMARY) if t.name in away]
         if primary_away and len(primary_away) == len(obs.carrier(Role.PRIMARY)) and snap.active is Role.PRIMARY \
                 and snap.in_flight is None:
-            return Decision(snap, (), "no action: every primary trunk is in maintenance, so there is nothing to "
+            return Decision("no_action",
+                            snap, (), "no action: every primary trunk is in maintenance, so there is nothing to "
                                       "judge the primary by; routing stays on the primary carrier")
         # A trunk in maintenance counts neither for nor against the carrier. One that is down is left
         # out, and `fewer_usable_than` drops by one for it (the share is taken over the trunks left);
@@ -209,7 +215,7 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
         if down_away:
             rules = replace(rules, down_below=max(1, rules.down_below - down_away))
         d = _decide_now(snap, obs, now, rules)
-        return Decision(d.snapshot, d.intents,
+        return Decision(d.event, d.snapshot, d.intents,
                         f"{d.sentence} (in maintenance, not counted against the carrier: "
                         f"{', '.join(sorted(str(a) for a in away))})")
     return _decide_now(snap, obs, now, rules)
@@ -226,7 +232,8 @@ def _decide_now(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyR
     snap = replace(snap, primary_ok_since=(snap.primary_ok_since if snap.primary_ok_since is not None else now)
                    if primary_usable else None)
     if snap.in_flight is not None:
-        return Decision(snap, (), f"waiting: the swap to the {snap.in_flight.to.value} carrier is in flight "
+        return Decision("no_action",
+                        snap, (), f"waiting: the swap to the {snap.in_flight.to.value} carrier is in flight "
                                   f"(key {snap.in_flight.key})")
     if snap.state is PairState.PAUSED:
         return _while_paused(snap, obs, now, rules, primary_usable, verdict)
@@ -246,11 +253,11 @@ def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: Polic
     by = f" by {who.who} ({who.why})" if who else ""
     idle = f"no action: automatic actions are paused{by}; routing stays on the {snap.active.value} carrier"
     if snap.active is not Role.PRIMARY:
-        return Decision(snap, (), idle)
+        return Decision("no_action", snap, (), idle)
     if primary_usable:
         if snap.alerted & set(PAUSED_PAGES):
-            return Decision(replace(snap, alerted=snap.alerted - set(PAUSED_PAGES)), (), idle)
-        return Decision(snap, (), idle)
+            return Decision("no_action", replace(snap, alerted=snap.alerted - set(PAUSED_PAGES)), (), idle)
+        return Decision("no_action", snap, (), idle)
     unpaused = replace(snap, state=PairState.PRIMARY_ACTIVE, paused=None)
     would = _while_primary(unpaused, obs, now, rules, obs.carrier(Role.PRIMARY), primary_usable, verdict)
     if would.swap is not None:
@@ -264,7 +271,8 @@ def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: Polic
     snap, alerts = _alert_once(snap, page)
     if page.kind == "paused_would_swap" and "paused_primary_down" not in snap.alerted:
         snap = replace(snap, alerted=snap.alerted | {"paused_primary_down"})
-    return Decision(snap, alerts, f"paused{by}: not acting; unpaused it would be: {would.sentence}")
+    return Decision("paused_not_acting",
+                    snap, alerts, f"paused{by}: not acting; unpaused it would be: {would.sentence}")
 
 
 def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules,
@@ -273,12 +281,12 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
     if primary_usable:
         if snap.state is PairState.ACTIVATING:
             calm = _calm(snap, now, PairState.PRIMARY_ACTIVE)
-            return Decision(calm, (Notify("activation_cancelled", "info",
+            return Decision("activation_cancelled", calm, (Notify("activation_cancelled", "info",
                                           f"primary carrier recovered ({health}) while activation was queued; "
                                           "nothing moved"),),
                             f"cancelled the queued activation: the primary carrier recovered ({health})")
         some_see_it_down = verdict is not None and any(v.state == "down" for v in verdict.vantages)
-        return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
+        return Decision("no_action", _calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
                         f"no action: not enough vantages see the primary down ({health})" if some_see_it_down
                         else f"no action: primary carrier healthy, {health}")
     hard_down = verdict.hard if verdict is not None else all(t.sip_down for t in primary)
@@ -299,7 +307,8 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
             "secondary_not_ready", "critical",
             f"{why_down}, and the secondary is not ready: {'; '.join(gaps)}. "
             "Force it with `trunkguard failover --reason ...` if you must."))
-        return Decision(snap, alerts, f"cannot activate the secondary: {why_down}, but {'; '.join(gaps)}")
+        return Decision("secondary_not_ready",
+                        snap, alerts, f"cannot activate the secondary: {why_down}, but {'; '.join(gaps)}")
     calls = obs.active_calls
     blocked = calls is None or calls >= rules.max_active_calls
     if blocked and not (hard_down and rules.hard_down_bypass):
@@ -313,7 +322,8 @@ def _while_primary(snap: PairSnapshot, obs: Observation, now: float, rules: Poli
                     rules)
     if partial and d.swap is not None:
         left = ", ".join(obs.readiness.sweep_unready) or "see `trunkguard sweep`"
-        d = Decision(d.snapshot, (*d.intents, Notify("partial_sweep", "critical", f"swapping with {partial}, since "
+        d = Decision(d.event,
+                     d.snapshot, (*d.intents, Notify("partial_sweep", "critical", f"swapping with {partial}, since "
                                                      f"the primary is hard down: DIDs left unreachable: {left}")),
                      d.sentence)
     return d
@@ -324,7 +334,7 @@ def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None
     limit = f"the breaker allows fewer than {rules.max_active_calls}"
     if snap.state is not PairState.ACTIVATING:
         snap = replace(snap, state=PairState.ACTIVATING, since=now, queued_since=now, escalated=False)
-        return Decision(snap, (Notify("activation_queued", "warning",
+        return Decision("activation_queued", snap, (Notify("activation_queued", "warning",
                                       f"{why_down}; activation queued: {count}, {limit}. It runs by itself when "
                                       "calls drop; `trunkguard pause` cancels it."),),
                         f"activation queued: {why_down}, {count} and {limit}; re-checking every "
@@ -332,12 +342,13 @@ def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None
     waited = now - (snap.queued_since if snap.queued_since is not None else now)
     if waited >= rules.queue_timeout and not snap.escalated:
         snap = replace(snap, escalated=True)
-        return Decision(snap, (Notify("activation_escalated", "critical",
+        return Decision("activation_escalated", snap, (Notify("activation_escalated", "critical",
                                       f"activation queued for {format_duration(round(waited))}: {count}, {limit}. "
                                       "A person should decide: `trunkguard failover --reason ...` forces it."),),
                         f"activation still queued after {format_duration(round(waited))} ({count}); "
                         "escalated to a person")
-    return Decision(snap, (), f"activation queued for {format_duration(round(waited))}: {count}, {limit}")
+    return Decision("activation_queued",
+                    snap, (), f"activation queued for {format_duration(round(waited))}: {count}, {limit}")
 
 
 def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules, primary: tuple[TrunkHealth, ...],
@@ -349,10 +360,10 @@ def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules, primary
         state_back = replace(snap, state=PairState.SECONDARY_ACTIVE, since=now) \
             if snap.state is PairState.FAILBACK_PENDING else snap
         waiting = f"; failback approved by {snap.approval.who}, waiting for it" if snap.approval else ""
-        return Decision(state_back, (),
+        return Decision("no_action", state_back, (),
                         f"no action: on the secondary carrier; the primary is still down ({health}){waiting}")
     if cooling_left > 0:
-        return Decision(snap, (), f"no action: on the secondary carrier, cooling period "
+        return Decision("no_action", snap, (), f"no action: on the secondary carrier, cooling period "
                                   f"{format_duration(round(cooling_left))} left before any return")
     healthy_for = now - (snap.primary_ok_since if snap.primary_ok_since is not None else now)
     if snap.approval is not None:
@@ -370,9 +381,10 @@ def _while_secondary(snap: PairSnapshot, now: float, rules: PolicyRules, primary
         pending, alerts = _alert_once(pending, Notify(
             "failback_ready", "info", f"primary carrier healthy again ({health}); traffic stays on the secondary "
                                       "until a person approves: `trunkguard failback --reason ...`"))
-        return Decision(pending, alerts,
+        return Decision("failback_ready", pending, alerts,
                         f"no action: primary healthy ({health}) but failback needs a person's approval")
-    return Decision(pending, (), f"no action: primary healthy for {format_duration(round(healthy_for))} of the "
+    return Decision("no_action",
+                    pending, (), f"no action: primary healthy for {format_duration(round(healthy_for))} of the "
                                  f"{format_duration(rules.sustained_recovery)} sustained recovery needed")
 
 
@@ -383,12 +395,12 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "") ->
     """The platform adapter finished the swap in flight (written, read back) or gave up on it."""
     swap = snap.in_flight
     if swap is None:
-        return Decision(snap, (), "ignored a swap result: no swap was in flight")
+        return Decision("swap_ignored", snap, (), "ignored a swap result: no swap was in flight")
     if not ok:
         back = PairState.ACTIVATING if swap.to is Role.SECONDARY else PairState.FAILBACK_PENDING
         snap = replace(snap, in_flight=None, state=PairState.PAUSED if snap.paused else back, since=now,
                        queued_since=now if swap.to is Role.SECONDARY else snap.queued_since)
-        return Decision(snap, (Notify("swap_failed", "critical",
+        return Decision("swap_failed", snap, (Notify("swap_failed", "critical",
                                       f"the swap to the {swap.to.value} carrier failed: {detail}; routing unchanged, "
                                       "retrying at the next poll"),),
                         f"the swap to the {swap.to.value} carrier failed ({detail}); routing is unchanged")
@@ -398,7 +410,7 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "") ->
                    activated_at=now if swap.to is Role.SECONDARY else snap.activated_at,
                    approval=None)
     kind = "swap_committed" if swap.to is Role.SECONDARY else "failback_committed"
-    return Decision(snap, (Notify(kind, "critical" if swap.to is Role.SECONDARY else "info",
+    return Decision("swap_committed", snap, (Notify(kind, "critical" if swap.to is Role.SECONDARY else "info",
                                   f"inbound routing now on the {swap.to.value} carrier "
                                   f"({swap.trigger}): {swap.reason}"),),
                     f"committed: inbound routing is on the {swap.to.value} carrier ({swap.trigger}, key {swap.key})")
@@ -409,7 +421,8 @@ def swap_withdrawn(before: PairSnapshot, current: PairSnapshot, detail: str) -> 
     expiry): back to the snapshot `before` it, keeping the swap count so the next key is a new one."""
     swap = current.in_flight
     to = f"the swap to the {swap.to.value} carrier" if swap else "the swap"
-    return Decision(replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
+    return Decision("swap_withdrawn",
+                    replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
 
 
 def adopt(snap: PairSnapshot, active: Role, now: float, when: str, detail: str = "", *, hold: bool = False) -> Decision:
@@ -434,7 +447,7 @@ def adopt(snap: PairSnapshot, active: Role, now: float, when: str, detail: str =
         else ""
     page = (f"{sentence}{detail_page}{after}. trunkguard wrote nothing to get here: someone or something else "
             "changed the routing.")
-    return Decision(adopted, (Notify("routing_drift", "critical", page),), sentence + after)
+    return Decision("routing_adopted", adopted, (Notify("routing_drift", "critical", page),), sentence + after)
 
 
 def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: PolicyRules | None = None,
@@ -443,54 +456,62 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
     gates a failover does not skip are checked against."""
     by = f"{action.who} ({action.why})"
     if action.kind == "ack":
-        return Decision(replace(snap, acked=action), (Notify("acknowledged", "info", f"acknowledged by {by}"),),
+        return Decision("acknowledged",
+                        replace(snap, acked=action), (Notify("acknowledged", "info", f"acknowledged by {by}"),),
                         f"acknowledged by {by}: the page stops escalating; routing stays on the "
                         f"{snap.active.value} carrier and nothing else changes")
     if action.kind == "pause":
-        return Decision(replace(snap, state=PairState.PAUSED if snap.in_flight is None else snap.state,
+        return Decision("paused", replace(snap, state=PairState.PAUSED if snap.in_flight is None else snap.state,
                                 paused=action, since=now, queued_since=None),
                         (Notify("paused", "warning", f"automatic actions paused by {by}"),),
                         f"paused by {by}: no automatic action until resumed"
                         + (" (the swap in flight completes first)" if snap.in_flight else ""))
     if action.kind == "resume":
         if snap.paused is None:
-            return Decision(snap, (), f"resume by {by} ignored: not paused")
+            return Decision("operator_ignored", snap, (), f"resume by {by} ignored: not paused")
         state = PairState.PRIMARY_ACTIVE if snap.active is Role.PRIMARY else PairState.SECONDARY_ACTIVE
-        return Decision(replace(snap, paused=None, state=snap.state if snap.in_flight else state, since=now),
+        return Decision("resumed", replace(snap, paused=None, state=snap.state if snap.in_flight else state, since=now),
                         (Notify("resumed", "info", f"automatic actions resumed by {by}"),),
                         f"resumed by {by}: automatic actions are back on")
     if action.kind == "maintenance":
         until = f" until {_clock(action.until)}" if action.until is not None else ""
         kept = tuple(m for m in snap.maintenance if m.trunk != action.trunk)
-        return Decision(replace(snap, maintenance=(*kept, action)),
+        return Decision("maintenance_started", replace(snap, maintenance=(*kept, action)),
                         (Notify("maintenance", "info", f"trunk {action.trunk} in maintenance{until} by {by}"),),
                         f"trunk {action.trunk} in maintenance{until} by {by}: left out of decisions")
     if action.kind == "maintenance_end":
         if not any(m.trunk == action.trunk for m in snap.maintenance):
-            return Decision(snap, (), f"maintenance end by {by} ignored: trunk {action.trunk} is not in maintenance")
-        return Decision(replace(snap, maintenance=tuple(m for m in snap.maintenance if m.trunk != action.trunk)),
+            return Decision("operator_ignored",
+                            snap, (), f"maintenance end by {by} ignored: trunk {action.trunk} is not in maintenance")
+        return Decision("maintenance_ended",
+                        replace(snap, maintenance=tuple(m for m in snap.maintenance if m.trunk != action.trunk)),
                         (Notify("maintenance_ended", "info", f"maintenance of trunk {action.trunk} ended by {by}"),),
                         f"maintenance of trunk {action.trunk} ended by {by}: back in decisions")
     if action.kind == "cancel":
         if snap.state is PairState.ACTIVATING and snap.in_flight is None:
-            return Decision(replace(snap, state=PairState.PRIMARY_ACTIVE, since=now, queued_since=None),
+            return Decision("activation_cancelled",
+                            replace(snap, state=PairState.PRIMARY_ACTIVE, since=now, queued_since=None),
                             (Notify("activation_cancelled", "warning", f"queued activation cancelled by {by}"),),
                             f"cancelled the queued activation: {by}")
         if snap.approval is not None:
-            return Decision(replace(snap, approval=None), (), f"withdrew the failback approval: {by}")
-        return Decision(snap, (), f"cancel by {by}: nothing queued to cancel")
+            return Decision("failback_approval_withdrawn",
+                            replace(snap, approval=None), (), f"withdrew the failback approval: {by}")
+        return Decision("operator_ignored", snap, (), f"cancel by {by}: nothing queued to cancel")
     if snap.in_flight is not None:
-        return Decision(snap, (), f"{action.kind} by {by} refused: a swap to the {snap.in_flight.to.value} "
+        return Decision("operator_refused",
+                        snap, (), f"{action.kind} by {by} refused: a swap to the {snap.in_flight.to.value} "
                                   "carrier is in flight")
     if action.kind == "failover":
         if snap.active is Role.SECONDARY:
-            return Decision(snap, (), f"failover by {by} ignored: routing is already on the secondary carrier")
+            return Decision("operator_ignored",
+                            snap, (), f"failover by {by} ignored: routing is already on the secondary carrier")
         rules = rules or PolicyRules()
         if action.skip:  # the gates not named are checked: only what the person knowingly skips is skipped
             skipped = ", ".join(action.skip)
             gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - set(action.skip))) if obs else []
             if gaps:
-                return Decision(snap, (), f"failover by {by} refused: skipping {skipped}, the secondary is still not "
+                return Decision("operator_refused",
+                                snap, (), f"failover by {by} refused: skipping {skipped}, the secondary is still not "
                                           f"ready: {'; '.join(gaps)}")
             return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; gate {skipped} skipped, the other "
                                "gates passed; breaker not checked", now,
@@ -498,8 +519,10 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
         return _start_swap(snap, Role.SECONDARY, "operator", f"forced by {by}; readiness and breaker not checked",
                            now, f"activating the secondary carrier: forced by {by}", rules)
     if snap.active is Role.PRIMARY:  # failback
-        return Decision(snap, (), f"failback by {by} ignored: routing is already on the primary carrier")
-    return Decision(replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
+        return Decision("operator_ignored",
+                        snap, (), f"failback by {by} ignored: routing is already on the primary carrier")
+    return Decision("failback_approved",
+                    replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
                                                         "period is over and the primary is healthy")
 
 
@@ -561,13 +584,13 @@ def _start_swap(snap: PairSnapshot, to: Role, trigger: Trigger, reason: str, now
         snap, alerts = _alert_once(snap, Notify(f"would_swap_to_{to.value}", "warning",
                                                 f"observe mode: would swap to the {to.value} carrier: {reason}; "
                                                 "nothing written"))
-        return Decision(snap, alerts, f"observe mode: would swap to the {to.value} carrier ({sentence}); "
+        return Decision("would_swap", snap, alerts, f"observe mode: would swap to the {to.value} carrier ({sentence}); "
                                       "nothing written")
     number = snap.swaps + 1
     swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to.value}", now)
     state = PairState.ACTIVATING if to is Role.SECONDARY else PairState.RESTORING
     snap = replace(snap, in_flight=swap, swaps=number, state=PairState.PAUSED if snap.paused else state, since=now)
-    return Decision(snap, (swap,), sentence)
+    return Decision("swap_started", snap, (swap,), sentence)
 
 
 def _alert_once(snap: PairSnapshot, notify: Notify) -> tuple[PairSnapshot, tuple[Intent, ...]]:

@@ -20,7 +20,7 @@ from trunkguard.core import events as ev
 from trunkguard.core.events import Event
 from trunkguard.core.failover import Notify, OperatorAction
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
-from trunkguard.logs import about
+from trunkguard.logs import about, fields
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.status import StatusView, evidence, publish
 from trunkguard.runtime.waker import Waker
@@ -139,7 +139,7 @@ class Runtime:
             await asyncio.gather(*tasks, return_exceptions=True)
             await parts.close()
             self._publish()
-            log.info("stopped")
+            log.info("stopped", extra=fields("stopped"))
 
     def feed(self, event: Event) -> Step:
         """One event through the machine, at the clock's now; its effects carried out."""
@@ -171,9 +171,9 @@ class Runtime:
                 carrier = self.rules.trunks[self.rules.index[event.trunk]].carrier
                 parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)
         extra = about(event, self.rules)  # the trunk and carrier the sentences are about, for the logs
-        for sentence in result.sentences:
-            log.info("%s", sentence, extra=extra)
-            self.observe("sentence", {"sentence": sentence})
+        for said in result.said:
+            _log_said(said, extra)
+            self.observe("sentence", {"sentence": said.sentence})
         for effect in result.effects:
             self._carry_out(effect, now, extra)
         if isinstance(event, ev.SwapSettled) and parts.actuator is not None:
@@ -202,7 +202,7 @@ class Runtime:
             case Notify():
                 parts.alerts.notify(effect)
             case ev.Log():
-                log.info("%s", effect.sentence, extra=extra)
+                _log_said(effect.said, extra)
             case ev.RecordAction():
                 pass  # stored before the step is kept (`_operator`), or by `feed` for a replayed trace
             case _:
@@ -256,3 +256,10 @@ class Runtime:
         facts = parts.facts(now, self._state.leader, self._decisions, self._cycles)
         self._status = publish(self._state, self.rules, self.groups, facts, parts.probes.samples(), now, self._status)
         self._published = self._state
+
+
+def _log_said(said: ev.Said, about: dict[str, Any]) -> None:
+    """One of the machine's sentences as a log line: its own event name, level and fields (over the
+    trunk and carrier of the event that led to it)."""
+    log.log(logging.WARNING if said.level == "warning" else logging.INFO, "%s", said.sentence,
+            extra=fields(said.event, **{**about, **dict(said.fields)}))
