@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+if TYPE_CHECKING:
+    from trunkguard.core.events import Said
+
+HANDLER = "trunkguard"  # the name of the one handler `configure` installs
 EXTRA = "trunkguard_fields"  # the LogRecord attribute `fields()` fills (one name: no clash with LogRecord's own)
 LIBRARY_EVENT = "library_message"  # the event of a line logged by a library, not by trunkguard
 FIRST = ("ts", "level", "logger", "event")  # then the fields, then `msg` (and `exception`, if any)
@@ -31,6 +35,13 @@ FIRST = ("ts", "level", "logger", "event")  # then the fields, then `msg` (and `
 def fields(event: str, **values: Any) -> dict[str, Any]:
     """`extra=` for a log call: its stable event name and the values it is about (None left out)."""
     return {EXTRA: {"event": event, **{k: v for k, v in values.items() if v is not None}}}
+
+
+def log_said(logger: logging.Logger, said: Said, about: dict[str, Any]) -> None:
+    """One of the machine's sentences as a log line: its own event name, level and fields (over
+    `about`, the trunk and carrier of the event that led to it)."""
+    logger.log(logging.WARNING if said.level == "warning" else logging.INFO, "%s", said.sentence,
+               extra=fields(said.event, **{**about, **dict(said.fields)}))
 
 
 def about(event: object, rules: Any) -> dict[str, Any]:
@@ -74,6 +85,7 @@ def configure(level: int = logging.INFO, fmt: Literal["text", "json"] = "text") 
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
                     renderer])
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(HANDLER)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -20,7 +20,7 @@ from trunkguard.core import events as ev
 from trunkguard.core.events import Event
 from trunkguard.core.failover import Notify, OperatorAction
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
-from trunkguard.logs import about, fields
+from trunkguard.logs import about, fields, log_said
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.status import StatusView, evidence, publish
 from trunkguard.runtime.waker import Waker
@@ -172,7 +172,7 @@ class Runtime:
                 parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)
         extra = about(event, self.rules)  # the trunk and carrier the sentences are about, for the logs
         for said in result.said:
-            _log_said(said, extra)
+            log_said(log, said, extra)
             self.observe("sentence", {"sentence": said.sentence})
         for effect in result.effects:
             self._carry_out(effect, now, extra)
@@ -202,7 +202,7 @@ class Runtime:
             case Notify():
                 parts.alerts.notify(effect)
             case ev.Log():
-                _log_said(effect.said, extra)
+                log_said(log, effect.said, extra)
             case ev.RecordAction():
                 pass  # stored before the step is kept (`_operator`), or by `feed` for a replayed trace
             case _:
@@ -256,10 +256,3 @@ class Runtime:
         facts = parts.facts(now, self._state.leader, self._decisions, self._cycles)
         self._status = publish(self._state, self.rules, self.groups, facts, parts.probes.samples(), now, self._status)
         self._published = self._state
-
-
-def _log_said(said: ev.Said, about: dict[str, Any]) -> None:
-    """One of the machine's sentences as a log line: its own event name, level and fields (over the
-    trunk and carrier of the event that led to it)."""
-    log.log(logging.WARNING if said.level == "warning" else logging.INFO, "%s", said.sentence,
-            extra=fields(said.event, **{**about, **dict(said.fields)}))
