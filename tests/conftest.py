@@ -90,6 +90,23 @@ def _wait_ready(port: int, transport: str, process: subprocess.Popen[bytes], log
     raise RuntimeError(f"sipp did not open port {port}")
 
 
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A command run in-process (`CliRunner`) sets up trunkguard's log handler on the stream the
+    runner captured, which it closes: remove that handler (and the level it set) after each test, so a
+    later test's log lines neither hit a closed file nor land in another command's output."""
+    import logging
+
+    from trunkguard.logs import HANDLER
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if h.get_name() == HANDLER]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
 @pytest.fixture
 def sipp_uas(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     """Start SIPp as a UAS: `sipp_uas()` runs `-sn uas -aa` (auto-answers OPTIONS with 200, and no

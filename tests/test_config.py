@@ -145,7 +145,10 @@ def test_bad_bytes_exit_2_with_one_line_from_config_check_run_and_simulate(tmp_p
     for args in (("config", "check", str(utf16)), ("run", "--config", str(utf16))):
         result = _cli(*args)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-        assert f"{utf16} is not valid:\n  (file): is UTF-16 text: save it as UTF-8" in result.stderr
+        said = f"{utf16} is not valid:\n  (file): " if args[0] == "config" else \
+            f"event=config_invalid config={utf16} path=(file) rule=\"is UTF-16 text: save it as UTF-8\" msg=\"{utf16} " \
+            "is not valid: (file): "  # `run` says it as its one fatal log line (logfmt here)
+        assert f"{said}is UTF-16 text: save it as UTF-8" in result.stderr, result.stderr
     deep = _cli("config", "check", str(CONFIGS / "bad" / "deep_nesting.yaml"))
     assert deep.returncode == 2 and "nested deeper than 64 levels" in deep.stderr and "Traceback" not in deep.stderr
     scenario = tmp_path / "scenario.yaml"

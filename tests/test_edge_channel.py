@@ -22,6 +22,7 @@ from trunkguard.actuation.genesys_channel import EdgeChannel
 from trunkguard.actuation.http import PlatformHttp
 from trunkguard.actuation.swap import SwapRules, carry_out
 from trunkguard.asgi import serving
+from trunkguard.logs import EXTRA
 from trunkguard.testing.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 
 A, B = "tb-carrier-a", "tb-carrier-b"
@@ -191,8 +192,11 @@ async def test_going_live_renewing_and_dropping_are_one_log_line_each(
     clock = Clock()
     feed = Feed(_channel(url, clock=clock))
 
+    def channel_records() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if _event(r).startswith("edge_channel_")]
+
     def lines() -> list[str]:
-        return [r.getMessage() for r in caplog.records if getattr(r, "kind", None) == "edge_channel"]
+        return [r.getMessage() for r in channel_records()]
 
     feed.start()
     await eventually(lambda: len(lines()) == 1, "the live line")
@@ -207,8 +211,14 @@ async def test_going_live_renewing_and_dropping_are_one_log_line_each(
     assert len(messages) == 5, messages
     assert "is live" in messages[0] and "dropped" in messages[1] and "is live" in messages[2], messages
     assert "renewing" in messages[3] and "is live" in messages[4], messages
-    assert all(r.name == "trunkguard" for r in caplog.records if getattr(r, "kind", None) == "edge_channel")
-    assert [r.levelname for r in caplog.records if getattr(r, "kind", None) == "edge_channel"] == \
-        ["INFO", "WARNING", "INFO", "INFO", "INFO"]
+    assert all(r.name == "trunkguard" for r in channel_records())
+    assert [(_event(r), r.levelname) for r in channel_records()] == [
+        ("edge_channel_live", "INFO"), ("edge_channel_dropped", "WARNING"), ("edge_channel_live", "INFO"),
+        ("edge_channel_renewing", "INFO"), ("edge_channel_live", "INFO")]
     await feed.close()
     await feed.channel.platform.close()
+
+
+def _event(record: logging.LogRecord) -> str:
+    """A log record's stable event name (docs/logs.md), as `trunkguard.logs.fields` gave it."""
+    return str(getattr(record, EXTRA, {}).get("event", ""))

@@ -42,9 +42,11 @@ def test_one_dead_target_of_two_is_named_down_and_the_trunk_still_answers() -> N
         said_all += said
     states = {t.target: t.state for t in h.targets}
     assert states == {A: TrunkState.UP, B: TrunkState.DOWN}
-    assert said_all == [f"trunk p1: target {B} is down: 3 probes in a row failed (timeout); 1 of 2 targets answer"]
+    assert [c.sentence for c in said_all] == [
+        f"trunk p1: target {B} is down: 3 probes in a row failed (timeout); 1 of 2 targets answer"]
+    assert [(c.target, c.down) for c in said_all] == [(B, True)]
     h, ok, said = targets_result(h, 4, _seen(True, True), 4.0, RULES)
-    assert ok and said == [f"trunk p1: target {B} answers again"]
+    assert ok and [c.sentence for c in said] == [f"trunk p1: target {B} answers again"]
     assert all(t.state is TrunkState.UP for t in h.targets)
 
 

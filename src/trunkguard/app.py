@@ -32,6 +32,7 @@ from trunkguard.config_reload import changes, refusals
 from trunkguard.core.machine import initial, own_view
 from trunkguard.credentials import Secrets
 from trunkguard.errors import ConfigError
+from trunkguard.logs import fields
 from trunkguard.notify import Dispatcher, Sender
 from trunkguard.notify.opsgenie import Opsgenie
 from trunkguard.notify.pagerduty import PagerDuty
@@ -312,7 +313,8 @@ def stop_on_signals(stop: asyncio.Event, *, on_stop: Callable[[], None] | None =
 
 
 def _stopping(stop: asyncio.Event, sig: signal.Signals, then: Callable[[], None] | None) -> None:
-    logging.getLogger("trunkguard").info("%s received: stopping cleanly", sig.name)
+    logging.getLogger("trunkguard").info("%s received: stopping cleanly", sig.name,
+                                         extra=fields("stopping", signal=sig.name))
     stop.set()
     if then is not None:
         then()

@@ -97,6 +97,11 @@ class NotifyError(TrunkguardError):
         self.retry_after = retry_after
 
 
+class ListenError(TrunkguardError):
+    """A server trunkguard runs (the API) cannot listen: the address is in use or refused, or its
+    certificate does not load."""
+
+
 class StoreError(TrunkguardError):
     """The store could not be reached or refused a write."""
 

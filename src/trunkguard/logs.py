@@ -1,31 +1,47 @@
-"""The daemon's logs, through structlog: every line has an ISO 8601 time with its zone (UTC), the
-level, the logger, the message (the operator's sentence, as written), and the fields the line is
-about (trunk, carrier, target, term, intent key, vantage), as key=value pairs in text or as keys of
-one JSON object a line with `--log-format json`.
+"""The daemon's logs, through structlog, one line per event in one of two formats:
 
-The code logs with the standard library (`logging.getLogger("trunkguard").info(sentence,
-extra=fields(trunk=...))`), so third-party libraries' lines (uvicorn, alembic) come out in the same
-shape; structlog's ProcessorFormatter renders them all. Fields are given through `fields()`, which
-keeps only the known names, so a typo cannot silently invent a field.
+- `--log-format text` (the default): logfmt (structlog's LogfmtRenderer), the key=value lines
+  Loki's `| logfmt` and most log shippers parse as they are;
+- `--log-format json`: one JSON object a line.
+
+Both carry the same keys in the same order: `ts` (ISO 8601, UTC), `level`, `logger`, `event` (a
+stable snake_case name, e.g. `trunk_state_changed`; docs/logs.md lists every one with its fields),
+then the fields the line is about (`trunk`, `carrier`, `state`, `intent_key`, `to`, ...), each under
+its own name, and last `msg`, the operator's sentence as written. A query filters on `event` and the
+fields; the sentence is for the person reading.
+
+The code logs with the standard library, so third-party libraries' lines (uvicorn, alembic) come
+out in the same shape (their `event` is `library_message`); structlog's ProcessorFormatter renders
+them all. A trunkguard line names its event and fields through `fields("trunk_state_changed",
+trunk=..., state=...)` as the call's `extra=`; `tests/test_logs.py` holds every event name in the
+code to the table in docs/logs.md.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import structlog
+if TYPE_CHECKING:
+    from trunkguard.core.events import Said
 
-FIELDS = ("trunk", "carrier", "target", "term", "intent_key", "vantage", "kind")
+HANDLER = "trunkguard"  # the name of the one handler `configure` installs
+EXTRA = "trunkguard_fields"  # the LogRecord attribute `fields()` fills (one name: no clash with LogRecord's own)
+LIBRARY_EVENT = "library_message"  # the event of a line logged by a library, not by trunkguard
+FIRST = ("ts", "level", "logger", "event")  # then the fields, then `msg` (and `exception`, if any)
 
 
-def fields(**values: Any) -> dict[str, Any]:
-    """`extra=` for a log call: the named fields that have a value."""
-    unknown = set(values) - set(FIELDS)
-    if unknown:
-        raise ValueError(f"unknown log fields: {sorted(unknown)}")
-    return {k: v for k, v in values.items() if v is not None}
+def fields(event: str, **values: Any) -> dict[str, Any]:
+    """`extra=` for a log call: its stable event name and the values it is about (None left out)."""
+    return {EXTRA: {"event": event, **{k: v for k, v in values.items() if v is not None}}}
+
+
+def log_said(logger: logging.Logger, said: Said, about: dict[str, Any]) -> None:
+    """One of the machine's sentences as a log line: its own event name, level and fields (over
+    `about`, the trunk and carrier of the event that led to it)."""
+    logger.log(logging.WARNING if said.level == "warning" else logging.INFO, "%s", said.sentence,
+               extra=fields(said.event, **{**about, **dict(said.fields)}))
 
 
 def about(event: object, rules: Any) -> dict[str, Any]:
@@ -33,43 +49,43 @@ def about(event: object, rules: Any) -> dict[str, Any]:
     trunk = getattr(event, "trunk", None)
     if not isinstance(trunk, str) or trunk not in rules.index:
         return {}
-    return fields(trunk=trunk, carrier=rules.trunks[rules.index[trunk]].carrier)
+    return {"trunk": trunk, "carrier": rules.trunks[rules.index[trunk]].carrier}
 
 
-def _rename_event(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    event["message"] = event.pop("event", "")
-    return event
-
-
-def _only_known_extras(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _shape(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog's `event` (the record's message) becomes `msg`; `event` is the line's stable name and
+    the fields follow it, so both formats give the keys in one order."""
     record = event.get("_record")
-    if record is not None:
-        for name in FIELDS:
-            value = record.__dict__.get(name)
-            if value is not None:
-                event[name] = value
-    return event
+    given: dict[str, Any] = dict(getattr(record, EXTRA, None) or {})
+    msg = event.pop("event", "")
+    shaped = {key: event.pop(key) for key in FIRST[:3] if key in event}
+    shaped["event"] = given.pop("event", LIBRARY_EVENT)
+    shaped.update(given)
+    shaped.update(event)  # structlog's own keys (`_record`, `exc_info`), removed or rendered later
+    shaped["msg"] = msg
+    return shaped
 
 
 def configure(level: int = logging.INFO, fmt: Literal["text", "json"] = "text") -> None:
-    """Route every logger through one stderr handler rendering text (key=value) or JSON lines."""
+    """Route every logger through one stderr handler rendering logfmt or JSON lines. structlog is
+    imported here, not with the module: the SIP transport and the CLI's commands name their log
+    lines through `fields` without paying for it at start-up."""
+    import structlog
+
     pre_chain: list[Any] = [
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts" if fmt == "json" else "timestamp"),
-        _only_known_extras,
+        _shape,
     ]
-    renderer: Any
-    if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
-        pre_chain.append(_rename_event)
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0, pad_level=False, sort_keys=False)
+    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else \
+        structlog.processors.LogfmtRenderer(bool_as_flag=False)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=pre_chain,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
                     renderer])
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(HANDLER)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

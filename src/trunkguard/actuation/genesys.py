@@ -54,6 +54,7 @@ from trunkguard.actuation.base import (
     fields_of,
 )
 from trunkguard.actuation.http import PlatformHttp, json_object
+from trunkguard.logs import fields
 
 EDGES = "/api/v2/telephony/providers/edges"
 READ_ONLY = ("selfUri", "dateCreated", "dateModified", "modifiedBy", "createdBy", "modifiedByApp", "createdByApp")
@@ -109,7 +110,8 @@ class GenesysPlatform:
                         (self.route_ids and route["id"] not in self.route_ids):
                     continue
                 if route.get("managed"):
-                    log.warning("outbound route %s is managed by Genesys and cannot be changed", route["id"])
+                    log.warning("outbound route %s is managed by Genesys and cannot be changed", route["id"],
+                                extra=fields("route_managed", route=str(route["id"])))
                     continue
                 found.append(route)
             if page >= int(data.get("pageCount") or 1):
@@ -304,7 +306,7 @@ class GenesysPlatform:
             try:
                 watcher(seen.ref.id, enabled)
             except Exception:  # a watcher's fault never fails the swap that read or wrote the object
-                log.exception("a trunk base watcher failed")
+                log.exception("a trunk base watcher failed", extra=fields("watcher_failed", trunk_base=seen.ref.id))
 
 
 def trunks_answering(trunks: list[dict[str, Any]]) -> bool | None:

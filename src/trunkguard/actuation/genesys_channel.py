@@ -100,11 +100,11 @@ class EdgeChannel:
                 if self.times_live > lives:  # it was live: a drop, retried after a short pause
                     failures = 1
                     log.warning("the Genesys notification channel dropped (%s); polling the edge view until it "
-                                "is back", why, extra=fields(kind="edge_channel"))
+                                "is back", why, extra=fields("edge_channel_dropped", error=why))
                 else:
                     failures += 1
                     log.warning("the Genesys notification channel could not be opened (%s); polling the edge view "
-                                "until it is", why, extra=fields(kind="edge_channel"))
+                                "until it is", why, extra=fields("edge_channel_unavailable", error=why))
             self.live = False
             if not stop.is_set() and failures:
                 with contextlib.suppress(TimeoutError):
@@ -140,7 +140,9 @@ class EdgeChannel:
             self.times_live += 1
             renew_at = expires - min(self.renew_before, max(0.0, (expires - self.clock()) / 2))
             log.info("the Genesys notification channel is live: %d trunks pushed, renewed at %s (expires %s)",
-                     len(self._trunks), _iso(renew_at), _iso(expires), extra=fields(kind="edge_channel"))
+                     len(self._trunks), _iso(renew_at), _iso(expires),
+                     extra=fields("edge_channel_live", trunks=len(self._trunks), renew_at=_iso(renew_at),
+                                  expires=_iso(expires)))
             publish(self.view(), self.clock())
             pinger = asyncio.create_task(self._ping(ws, publish), name="genesys channel pings")
             try:
@@ -171,7 +173,8 @@ class EdgeChannel:
         if set(listed) != set(self._trunks):
             added, gone = len(set(listed) - set(self._trunks)), len(set(self._trunks) - set(listed))
             log.info("renewing the Genesys notification channel: the carriers' trunks changed (%d added, %d gone)",
-                     added, gone, extra=fields(kind="edge_channel"))
+                     added, gone, extra=fields("edge_channel_renewing", reason="trunks_changed", added=added,
+                                               gone=gone))
             return False
         self._trunks.update(listed)
         publish(self.view(), self.clock())
@@ -185,7 +188,7 @@ class EdgeChannel:
             left = renew_at - now
             if left <= 0:
                 log.info("renewing the Genesys notification channel before it expires at %s", _iso(expires),
-                         extra=fields(kind="edge_channel"))
+                         extra=fields("edge_channel_renewing", reason="expiring", expires=_iso(expires)))
                 return  # renew: a new channel before this one expires
             if now >= relist_at:
                 try:
@@ -195,7 +198,7 @@ class EdgeChannel:
                 except (PlatformError, OSError, TimeoutError) as exc:
                     retry = min(self.relist_every, RELIST_RETRY)
                     log.warning("could not list the Genesys trunks again (%s); the pushed view is kept, next try "
-                                "in %gs", exc, retry)
+                                "in %gs", exc, retry, extra=fields("edge_relist_failed", error=str(exc), retry_s=retry))
                     relist_at = self.clock() + retry
                 continue
             try:

@@ -68,15 +68,23 @@ CONFIG = typer.Option(None, "--config", "-c", envvar=CONFIG_ENV, show_envvar=Tru
                            "/etc/trunkguard/trunkguard.yaml.")
 
 
-def find_config(path: Path | None) -> Path:
-    """`--config` (or $TRUNKGUARD_CONFIG), else the first of CONFIG_PLACES that exists."""
+NO_CONFIG = (f"no configuration: give --config FILE or set {CONFIG_ENV} (looked for "
+             + " and ".join(str(p) for p in CONFIG_PLACES) + ")")
+
+
+def locate_config(path: Path | None) -> Path | None:
+    """`--config` (or $TRUNKGUARD_CONFIG), else the first of CONFIG_PLACES that exists; None: none."""
     if path is not None:
         return path
-    for place in CONFIG_PLACES:
-        if place.is_file():
-            return place
-    usage_error(f"no configuration: give --config FILE or set {CONFIG_ENV} (looked for "
-                + " and ".join(str(p) for p in CONFIG_PLACES) + ")")
+    return next((place for place in CONFIG_PLACES if place.is_file()), None)
+
+
+def find_config(path: Path | None) -> Path:
+    """`locate_config`, or a usage error (exit 2) naming where it looked."""
+    found = locate_config(path)
+    if found is None:
+        usage_error(NO_CONFIG)
+    return found
 
 
 def load_or_exit(path: Path | None, *, as_json: bool = False) -> Config:
@@ -100,8 +108,22 @@ def store_driver_problem(url: str) -> str | None:
     return None
 
 
-def require_store_driver(cfg: Config, *, as_json: bool = False) -> None:
-    """Exit 2 naming the `postgres` extra when the config's store needs a driver this install lacks."""
+def check_store_driver(cfg: Config) -> None:
+    """ConfigError naming the `postgres` extra when the config's store needs a driver this install lacks."""
     problem = store_driver_problem(cfg.storage.url)
     if problem is not None:
-        config_error_exit(ConfigError([("storage.url", problem)], "this installation"), as_json=as_json)
+        raise ConfigError([("storage.url", problem)], "this installation")
+
+
+def require_store_driver(cfg: Config, *, as_json: bool = False) -> None:
+    """Exit 2 naming the `postgres` extra when the config's store needs a driver this install lacks."""
+    try:
+        check_store_driver(cfg)
+    except ConfigError as exc:
+        config_error_exit(exc, as_json=as_json)
+
+
+def store_kind(url: str) -> str:
+    """`sqlite` or `postgresql`: what a store URL names, for a log line (never the URL: it may hold a password)."""
+    return "sqlite" if url.startswith("sqlite") else "postgresql"
+

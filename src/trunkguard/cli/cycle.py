@@ -34,6 +34,7 @@ from trunkguard.core.failover import Notify, OperatorAction, PairState
 from trunkguard.core.health import TrunkState
 from trunkguard.core.machine import ChecksRead
 from trunkguard.errors import TrunkguardError
+from trunkguard.logs import fields
 from trunkguard.notify import Alert
 from trunkguard.readiness import CheckResult, readiness_from
 from trunkguard.rules import max_ages, swap_rules
@@ -108,7 +109,7 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
         try:  # before deciding: a swap must not be refused for a result this run was about to renew
             await until(recheck.done, "the certificate and parity re-checks", deadline / 2)
         except TimeoutError as exc:
-            log.warning("%s; deciding with the stored results", exc)
+            log.warning("%s; deciding with the stored results", exc, extra=fields("recheck_late", error=str(exc)))
         service.lease.stand()
         ttl = service.config.replica.lease_ttl
         try:
@@ -170,7 +171,7 @@ async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
     try:
         latest = await asyncio.to_thread(store.latest_checks, "secondary")
     except StoreError as exc:
-        log.warning("cannot read the stored check results: %s", exc)
+        log.warning("cannot read the stored check results: %s", exc, extra=fields("checks_read_failed", error=str(exc)))
         return ()
     now = time.time()
     if all(c in latest and now - float(latest[c]["at"]) < every for c in gates):
@@ -180,11 +181,11 @@ async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
                                       *([await check_parity_live(config, service.platform)] if "parity" in gates
                                         else [])]
     except (TrunkguardError, OSError) as exc:
-        log.warning("readiness re-check failed to run: %s", exc)
+        log.warning("readiness re-check failed to run: %s", exc, extra=fields("recheck_failed", error=str(exc)))
         return ()
     for r in results:
-        (log.info if r.ok else log.warning)("readiness re-check: %s %s (%s)", r.check,
-                                            "passed" if r.ok else "FAILED", r.summary)
+        log.log(logging.INFO if r.ok else logging.WARNING, "readiness re-check: %s %s (%s)", r.check,
+                "passed" if r.ok else "FAILED", r.summary, extra=fields("recheck_done", check=r.check, ok=r.ok))
         if r.check == "certs":
             for page in cert_pages(r, config.tls.warn_days):
                 _page(service, page)
@@ -193,7 +194,8 @@ async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
             await asyncio.to_thread(r.save, store)
         latest = await asyncio.to_thread(store.latest_checks, "secondary")
     except StoreError as exc:
-        log.warning("could not store the re-checks' results: %s", exc)
+        log.warning("could not store the re-checks' results: %s", exc,
+                    extra=fields("check_store_failed", check=",".join(r.check for r in results), error=str(exc)))
         return ()
     service.runtime.post(ChecksRead(readiness_from(latest, time.time(), max_ages(config))))
     return tuple(r.check for r in results)
@@ -201,7 +203,8 @@ async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
 
 def _page(service: Service, notify: Notify) -> None:
     """A page on the pair's incident, as the daemon's alerts send it."""
-    log.warning("notify %s: %s", notify.kind, notify.message)
+    log.warning("notify %s: %s", notify.kind, notify.message,
+                extra=fields("notification_posted", kind=notify.kind, severity=notify.severity))
     pair = service.runtime.status().pair
     service.dispatcher.post(Alert(notify.kind, notify.severity, notify.message,
                                   f"trunkguard/{service.config.carriers.first.trunk_group_id}", time.time(),

@@ -61,7 +61,9 @@ def scheduled(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     logs.configure(logging.INFO, "json")
     path = Path(env.get("TRUNKGUARD_CONFIG", "/etc/trunkguard/trunkguard.yaml"))
     result = run_cycle(path, deadline=float(env.get("TRUNKGUARD_CYCLE_DEADLINE", "50")), environ=env)
-    logging.getLogger("trunkguard").info("cycle: %s", json.dumps(result.as_json()))
+    logging.getLogger("trunkguard").info("cycle: %s", json.dumps(result.as_json()),
+                                         extra=logs.fields("cycle_finished", outcome=result.outcome, code=result.code,
+                                                           result=result.as_json()))
     if result.code in (TROUBLE, SWAP_FAILED):
         raise CycleFailed(f"trunkguard cycle: {result.outcome}: {result.sentence}")
     return result.as_json()

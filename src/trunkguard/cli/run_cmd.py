@@ -5,19 +5,23 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
 
+from trunkguard import __version__
 from trunkguard.cli.common import (
     CONFIG,
     EXIT_FAILED,
-    config_error_exit,
+    EXIT_USAGE,
+    NO_CONFIG,
+    check_store_driver,
     find_config,
-    load_or_exit,
-    require_store_driver,
+    locate_config,
+    store_kind,
 )
-from trunkguard.errors import ConfigError, StoreError, TrunkguardError
+from trunkguard.errors import ConfigError, ListenError, StoreError, TrunkguardError
+from trunkguard.logs import fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,7 +35,10 @@ NAME = typer.Option(None, "--name", help="This process's name among replicas and
 LISTEN = typer.Option(None, "--listen", help="Serve the API here instead of api.listen (several replicas sharing "
                                              "one config on one host).")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Also log debug detail.")
-LOG_FORMAT = typer.Option("text", "--log-format", help="json: one object per line, for log shippers.")
+LOG_FORMAT = typer.Option("text", "--log-format", help="text: logfmt (key=value) lines; json: one object per "
+                                                      "line. Both carry ts, level, event, fields, msg "
+                                                      "(docs/logs.md).")
+log = logging.getLogger("trunkguard")
 
 
 def run(config: Path | None = CONFIG,
@@ -53,28 +60,41 @@ def agent(config: Path | None = CONFIG,
 
 def _serve(config: Path | None, verbose: bool, log_format: Literal["text", "json"], name: str | None,
            listen: str | None, *, agent: bool) -> None:
+    """Start the daemon (or agent). Logging is set up first, so every fatal start-up error is one log
+    line in the chosen format (JSON with `--log-format json`) with its event name, then a non-zero exit:
+    2 for a bad config (one `config_invalid` line per problem), 1 for the rest."""
     from trunkguard import aio, logs
+
+    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
     from trunkguard.app import Service
-    from trunkguard.config import with_listen
+    from trunkguard.config import load_config, with_listen
     from trunkguard.config_advice import policy_warnings
 
-    cfg = load_or_exit(config)
-    require_store_driver(cfg)
-    if listen is not None:
-        try:
+    path = locate_config(config)
+    if path is None:
+        _fatal("config_missing", NO_CONFIG, EXIT_USAGE)
+    try:
+        cfg = load_config(path)
+        check_store_driver(cfg)
+        if listen is not None:
             cfg = with_listen(cfg, listen)
-        except ConfigError as exc:
-            config_error_exit(exc)
-    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
+    except ConfigError as exc:
+        _config_fatal(exc, path)
     for field, why in policy_warnings(cfg):
-        logging.getLogger("trunkguard").warning("config: %s: %s", field, why)
+        log.warning("config: %s: %s", field, why, extra=fields("config_warning", path=field, rule=why))
+    store = store_kind(cfg.storage.url)
     try:
         service = Service.build(cfg, name=name, agent=agent)
     except ConfigError as exc:
-        config_error_exit(exc)
+        _config_fatal(exc, path)
     except StoreError as exc:
-        typer.echo(f"trunkguard: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        _fatal("store_unavailable", f"cannot open the store: {exc}", EXIT_FAILED, store=store)
+    trunks = len(cfg.all_trunks())
+    mode = "agent" if agent else "daemon"
+    log.info("trunkguard %s started as %s %s: config %s, %d trunks, %s store", __version__, mode,
+             service.lease.identity.name, path, trunks, store,
+             extra=fields("started", version=__version__, mode=mode, name=service.lease.identity.name,
+                          config=str(path), trunks=trunks, store=store))
     def reread() -> Config:
         from trunkguard.config import load_config
 
@@ -83,9 +103,28 @@ def _serve(config: Path | None, verbose: bool, log_format: Literal["text", "json
 
     try:
         aio.run(_main(service, reread))
+    except ListenError as exc:
+        _fatal("listen_failed", str(exc), EXIT_FAILED, listen=service.config.api.listen)
     except TrunkguardError as exc:
-        typer.echo(f"trunkguard: {exc}", err=True)
+        _fatal("fatal_error", str(exc), EXIT_FAILED, error=type(exc).__name__)
+    except Exception as exc:  # a bug: still one log line (with the traceback) in the chosen format, exit 1
+        log.critical("stopped on an unexpected error: %s: %s", type(exc).__name__, exc, exc_info=True,
+                     extra=fields("crashed", error=type(exc).__name__))
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def _fatal(event: str, sentence: str, code: int, **values: object) -> NoReturn:
+    """A fatal start-up error: one critical log line, then exit `code`."""
+    log.critical("%s", sentence, extra=fields(event, **values))
+    raise typer.Exit(code)
+
+
+def _config_fatal(exc: ConfigError, path: Path) -> NoReturn:
+    """A bad config: one `config_invalid` line per problem (the field's dotted path and its rule), exit 2."""
+    for field, rule in exc.problems:
+        log.critical("%s is not valid: %s: %s", exc.source, field, rule,
+                     extra=fields("config_invalid", config=str(path), path=field, rule=rule))
+    raise typer.Exit(EXIT_USAGE)
 
 
 async def _main(service: Service, reread: Callable[[], Config]) -> None:
@@ -105,7 +144,7 @@ async def _main(service: Service, reread: Callable[[], Config]) -> None:
     listen = service.config.api.listen
 
     def ready() -> None:
-        logging.getLogger("trunkguard").info("API listening on %s", listen)
+        log.info("API listening on %s", listen, extra=fields("api_listening", listen=listen))
         systemd.ready()
         # What start-up built (modules, the config, the store's engine, the API) lives as long as the
         # process: out of the cyclic collector's sight, so its full collections scan only what the
@@ -125,13 +164,14 @@ async def _main(service: Service, reread: Callable[[], Config]) -> None:
 
 def _reload(service: Service, reread: Callable[[], Config], systemd: Notifier) -> None:
     """SIGHUP: re-read the config and apply its reloadable parts, or refuse it; one log line either way."""
-    log = logging.getLogger("trunkguard")
     systemd.reloading()
     try:
         changed = service.reload(reread())
     except ConfigError as exc:
-        log.warning("config reload refused: %s; still running with the config as it was",
-                    "; ".join(f"{path}: {rule}" for path, rule in exc.problems))
+        why = "; ".join(f"{path}: {rule}" for path, rule in exc.problems)
+        log.warning("config reload refused: %s; still running with the config as it was", why,
+                    extra=fields("config_reload_refused", problems=why))
     else:
-        log.info("config reloaded: %s", f"{', '.join(changed)} changed" if changed else "nothing changed")
+        log.info("config reloaded: %s", f"{', '.join(changed)} changed" if changed else "nothing changed",
+                 extra=fields("config_reloaded", changed=",".join(changed)))
     systemd.ready()

@@ -4,7 +4,7 @@ values, the daemon's and the simulator's only vocabulary with the machine (`core
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, Readiness, Swap
 from trunkguard.core.scheduler import ProbeTask
@@ -171,11 +171,31 @@ class StartSwap:
     sentence: str
 
 
+LogValue = str | int | float | bool
+Level = Literal["info", "warning"]
+
+
+@dataclass(frozen=True)
+class Said:
+    """One sentence as the logs carry it: `event` is its stable snake_case name (docs/logs.md lists
+    every one, and a test holds the list to the code), `level` how much it matters to whoever reads
+    the logs, `fields` the values it is about, each under its own name."""
+
+    event: str
+    sentence: str
+    level: Level = "info"
+    fields: tuple[tuple[str, LogValue], ...] = ()
+
+
 @dataclass(frozen=True)
 class Log:
     """A routine sentence (a suspicion raised or cleared): logged, not put in the audit trail."""
 
-    sentence: str
+    said: Said
+
+    @property
+    def sentence(self) -> str:
+        return self.said.sentence
 
 
 Effect = SendProbe | Poll | Record | SavePair | RecordAction | StartSwap | Notify | Log

@@ -205,6 +205,10 @@ class PairSnapshot:
 
 @dataclass(frozen=True)
 class Decision:
+    """What the policy decided: the snapshot after it, what to carry out, its sentence, and `event`, the
+    stable name its log line carries (docs/logs.md lists them)."""
+
+    event: str
     snapshot: PairSnapshot
     intents: tuple[Intent, ...]
     sentence: str
@@ -224,14 +228,16 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
             snap = replace(snap, maintenance=tuple(m for m in snap.maintenance if m not in ended))
             d = decide(snap, obs, now, rules)
             names = ", ".join(str(m.trunk) for m in ended)
-            return Decision(d.snapshot, (Notify("maintenance_ended", "info", f"maintenance of {names} ended by "
+            return Decision(d.event,
+                            d.snapshot, (Notify("maintenance_ended", "info", f"maintenance of {names} ended by "
                                                 "itself: back in decisions"), *d.intents),
                             f"maintenance of {names} ended by itself; {d.sentence}")
         away = {m.trunk for m in snap.maintenance}
         primary_away = [t for t in obs.carrier(rules.first) if t.name in away]
         if primary_away and len(primary_away) == len(obs.carrier(rules.first)) and snap.active == rules.first \
                 and snap.in_flight is None:
-            return Decision(snap, (), "no action: every primary trunk is in maintenance, so there is nothing to "
+            return Decision("no_action",
+                            snap, (), "no action: every primary trunk is in maintenance, so there is nothing to "
                                       "judge the primary by; routing stays on the primary carrier")
         # A trunk in maintenance counts neither for nor against the carrier. One that is down is left
         # out, and `fewer_usable_than` drops by one for it (the share is taken over the trunks left);
@@ -243,7 +249,7 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
         if down_away:
             rules = replace(rules, down_below=max(1, rules.down_below - down_away))
         d = _decide_now(snap, obs, now, rules)
-        return Decision(d.snapshot, d.intents,
+        return Decision(d.event, d.snapshot, d.intents,
                         f"{d.sentence} (in maintenance, not counted against the carrier: "
                         f"{', '.join(sorted(str(a) for a in away))})")
     return _decide_now(snap, obs, now, rules)
@@ -284,7 +290,7 @@ def _decide_now(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyR
     if ok_since != snap.ok_since:
         snap = replace(snap, ok_since=ok_since)
     if snap.in_flight is not None:
-        return Decision(snap, (), f"waiting: the swap to {_carrier(snap.in_flight.to)} is in flight "
+        return Decision("no_action", snap, (), f"waiting: the swap to {_carrier(snap.in_flight.to)} is in flight "
                                   f"(key {snap.in_flight.key})")
     if snap.state is PairState.PAUSED:
         return _while_paused(snap, obs, now, rules, carriers)
@@ -315,13 +321,13 @@ def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: Polic
     active = carriers.get(snap.active)
     if active is not None and active.usable:
         if snap.alerted & set(PAUSED_PAGES):
-            return Decision(replace(snap, alerted=snap.alerted - set(PAUSED_PAGES)), (), idle)
-        return Decision(snap, (), idle)
+            return Decision("no_action", replace(snap, alerted=snap.alerted - set(PAUSED_PAGES)), (), idle)
+        return Decision("no_action", snap, (), idle)
     if not _below(snap, rules):
-        return Decision(snap, (), idle)
+        return Decision("no_action", snap, (), idle)
     unpaused = replace(snap, state=PairState.PRIMARY_ACTIVE if snap.active == rules.first
                        else PairState.SECONDARY_ACTIVE, paused=None)
-    would = _move_down(unpaused, obs, now, rules, carriers) or Decision(unpaused, (), "no action")
+    would = _move_down(unpaused, obs, now, rules, carriers) or Decision("no_action", unpaused, (), "no action")
     if would.swap is not None:
         page = Notify("paused_would_swap", "critical",
                       f"paused{by}, so not acting, but unpaused this would run now: {would.sentence}. "
@@ -333,23 +339,25 @@ def _while_paused(snap: PairSnapshot, obs: Observation, now: float, rules: Polic
     snap, alerts = _alert_once(snap, page)
     if page.kind == "paused_would_swap" and "paused_primary_down" not in snap.alerted:
         snap = replace(snap, alerted=snap.alerted | {"paused_primary_down"})
-    return Decision(snap, alerts, f"paused{by}: not acting; unpaused it would be: {would.sentence}")
+    return Decision("paused_not_acting",
+                    snap, alerts, f"paused{by}: not acting; unpaused it would be: {would.sentence}")
 
 
 def _while_first(snap: PairSnapshot, now: float, first: _Carrier) -> Decision:
     """On the first carrier and it is usable (or nothing below could take the calls)."""
     health = first.health
     if not first.usable:  # _move_down said why nothing moved; only reached without a carrier below
-        return Decision(snap, (), f"no action: {_carrier(first.name)} is down ({health}) and no carrier follows it")
+        return Decision("no_action",
+                        snap, (), f"no action: {_carrier(first.name)} is down ({health}) and no carrier follows it")
     if snap.state is PairState.ACTIVATING:
         calm = _calm(snap, now, PairState.PRIMARY_ACTIVE)
-        return Decision(calm, (Notify("activation_cancelled", "info",
+        return Decision("activation_cancelled", calm, (Notify("activation_cancelled", "info",
                                       f"{first.name} carrier recovered ({health}) while activation was queued; "
                                       "nothing moved"),),
                         f"cancelled the queued activation: the {first.name} carrier recovered ({health})")
     verdict = first.verdict
     some_see_it_down = verdict is not None and any(v.state == "down" for v in verdict.vantages)
-    return Decision(_calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
+    return Decision("no_action", _calm(snap, now, PairState.PRIMARY_ACTIVE) if snap.alerted else snap, (),
                     f"no action: not enough vantages see the {first.name} down ({health})" if some_see_it_down
                     else f"no action: {first.name} carrier healthy, {health}")
 
@@ -405,7 +413,7 @@ def _move_down(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRu
             up = _while_later(snap, obs, now, rules, carriers)
             if up.swap is not None:
                 return up
-        return Decision(snap, alerts, said)
+        return Decision("secondary_not_ready", snap, alerts, said)
     calls = obs.active_calls
     blocked = calls is None or calls >= rules.max_active_calls
     if blocked and not (hard_down and rules.hard_down_bypass):
@@ -419,7 +427,8 @@ def _move_down(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRu
     d = _start_swap(snap, target, "automatic", reason, now, f"activating {_carrier(target)}: {reason}", rules)
     if partial and d.swap is not None:
         left = ", ".join(obs.ready_of(target).sweep_unready) or "see `trunkguard sweep`"
-        d = Decision(d.snapshot, (*d.intents, Notify("partial_sweep", "critical", f"swapping with {partial}, since "
+        d = Decision(d.event,
+                     d.snapshot, (*d.intents, Notify("partial_sweep", "critical", f"swapping with {partial}, since "
                                                      f"the {snap.active} is hard down: DIDs left unreachable: "
                                                      f"{left}")),
                      d.sentence)
@@ -431,7 +440,7 @@ def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None
     limit = f"the breaker allows fewer than {rules.max_active_calls}"
     if snap.state is not PairState.ACTIVATING:
         snap = replace(snap, state=PairState.ACTIVATING, since=now, queued_since=now, escalated=False)
-        return Decision(snap, (Notify("activation_queued", "warning",
+        return Decision("activation_queued", snap, (Notify("activation_queued", "warning",
                                       f"{why_down}; activation queued: {count}, {limit}. It runs by itself when "
                                       "calls drop; `trunkguard pause` cancels it."),),
                         f"activation queued: {why_down}, {count} and {limit}; re-checking every "
@@ -439,12 +448,13 @@ def _queue(snap: PairSnapshot, now: float, rules: PolicyRules, calls: int | None
     waited = now - (snap.queued_since if snap.queued_since is not None else now)
     if waited >= rules.queue_timeout and not snap.escalated:
         snap = replace(snap, escalated=True)
-        return Decision(snap, (Notify("activation_escalated", "critical",
+        return Decision("activation_escalated", snap, (Notify("activation_escalated", "critical",
                                       f"activation queued for {format_duration(round(waited))}: {count}, {limit}. "
                                       "A person should decide: `trunkguard failover --reason ...` forces it."),),
                         f"activation still queued after {format_duration(round(waited))} ({count}); "
                         "escalated to a person")
-    return Decision(snap, (), f"activation queued for {format_duration(round(waited))}: {count}, {limit}")
+    return Decision("activation_queued",
+                    snap, (), f"activation queued for {format_duration(round(waited))}: {count}, {limit}")
 
 
 def _step_up(snap: PairSnapshot, obs: Observation, rules: PolicyRules, carriers: Mapping[str, _Carrier],
@@ -488,9 +498,9 @@ def _while_later(snap: PairSnapshot, obs: Observation, now: float, rules: Policy
             why = f"the {first.name} is still down ({first.health})"
         else:
             why = "; ".join(passed)
-        return Decision(state_back, (), f"no action: on {here}; {why}{waiting}")
+        return Decision("no_action", state_back, (), f"no action: on {here}; {why}{waiting}")
     if cooling_left > 0:
-        return Decision(snap, (), f"no action: on {here}, cooling period "
+        return Decision("no_action", snap, (), f"no action: on {here}, cooling period "
                                   f"{format_duration(round(cooling_left))} left before any return")
     ok_at = snap.usable_since(target.name)
     healthy_for = now - (ok_at if ok_at is not None else now)
@@ -510,9 +520,10 @@ def _while_later(snap: PairSnapshot, obs: Observation, now: float, rules: Policy
         pending, alerts = _alert_once(pending, Notify(
             "failback_ready", "info", f"{target.name} carrier healthy again ({health}); traffic stays on "
                                       f"{here} until a person approves: `trunkguard failback --reason ...`"))
-        return Decision(pending, alerts,
+        return Decision("failback_ready", pending, alerts,
                         f"no action: {target.name} healthy ({health}) but failback needs a person's approval")
-    return Decision(pending, (), f"no action: {target.name} healthy for {format_duration(round(healthy_for))} of "
+    return Decision("no_action",
+                    pending, (), f"no action: {target.name} healthy for {format_duration(round(healthy_for))} of "
                                  f"the {format_duration(rules.sustained_recovery)} sustained recovery needed")
 
 
@@ -525,13 +536,13 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "",
     rules = rules or DEFAULT_RULES
     swap = snap.in_flight
     if swap is None:
-        return Decision(snap, (), "ignored a swap result: no swap was in flight")
+        return Decision("swap_ignored", snap, (), "ignored a swap result: no swap was in flight")
     down = rules.rank(swap.to) > rules.rank(snap.active)  # down the chain (a failover) or up (a failback)
     if not ok:
         back = PairState.ACTIVATING if down else PairState.FAILBACK_PENDING
         snap = replace(snap, in_flight=None, state=PairState.PAUSED if snap.paused else back, since=now,
                        queued_since=now if down else snap.queued_since)
-        return Decision(snap, (Notify("swap_failed", "critical",
+        return Decision("swap_failed", snap, (Notify("swap_failed", "critical",
                                       f"the swap to {_carrier(swap.to)} failed: {detail}; routing unchanged, "
                                       "retrying at the next poll"),),
                         f"the swap to {_carrier(swap.to)} failed ({detail}); routing is unchanged")
@@ -541,7 +552,7 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "",
                    since=now, queued_since=None, escalated=False, alerted=frozenset(),
                    activated_at=snap.activated_at if first else now, approval=None)
     kind = "swap_committed" if down else "failback_committed"
-    return Decision(snap, (Notify(kind, "critical" if down else "info",
+    return Decision("swap_committed", snap, (Notify(kind, "critical" if down else "info",
                                   f"inbound routing now on {_carrier(swap.to)} "
                                   f"({swap.trigger}): {swap.reason}"),),
                     f"committed: inbound routing is on {_carrier(swap.to)} ({swap.trigger}, key {swap.key})")
@@ -552,7 +563,8 @@ def swap_withdrawn(before: PairSnapshot, current: PairSnapshot, detail: str) -> 
     expiry): back to the snapshot `before` it, keeping the swap count so the next key is a new one."""
     swap = current.in_flight
     to = f"the swap to {_carrier(swap.to)}" if swap else "the swap"
-    return Decision(replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
+    return Decision("swap_withdrawn",
+                    replace(before, swaps=current.swaps), (), f"{to} was not started ({detail}); routing is unchanged")
 
 
 def adopt(snap: PairSnapshot, active: str, now: float, when: str, detail: str = "", *, hold: bool = False,
@@ -579,7 +591,7 @@ def adopt(snap: PairSnapshot, active: str, now: float, when: str, detail: str = 
         else ""
     page = (f"{sentence}{detail_page}{after}. trunkguard wrote nothing to get here: someone or something else "
             "changed the routing.")
-    return Decision(adopted, (Notify("routing_drift", "critical", page),), sentence + after)
+    return Decision("routing_adopted", adopted, (Notify("routing_drift", "critical", page),), sentence + after)
 
 
 def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: PolicyRules | None = None,
@@ -589,65 +601,73 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
     rules = rules or DEFAULT_RULES
     by = f"{action.who} ({action.why})"
     if action.kind == "ack":
-        return Decision(replace(snap, acked=action), (Notify("acknowledged", "info", f"acknowledged by {by}"),),
+        return Decision("acknowledged",
+                        replace(snap, acked=action), (Notify("acknowledged", "info", f"acknowledged by {by}"),),
                         f"acknowledged by {by}: the page stops escalating; routing stays on "
                         f"{_carrier(snap.active)} and nothing else changes")
     if action.kind == "pause":
-        return Decision(replace(snap, state=PairState.PAUSED if snap.in_flight is None else snap.state,
+        return Decision("paused", replace(snap, state=PairState.PAUSED if snap.in_flight is None else snap.state,
                                 paused=action, since=now, queued_since=None),
                         (Notify("paused", "warning", f"automatic actions paused by {by}"),),
                         f"paused by {by}: no automatic action until resumed"
                         + (" (the swap in flight completes first)" if snap.in_flight else ""))
     if action.kind == "resume":
         if snap.paused is None:
-            return Decision(snap, (), f"resume by {by} ignored: not paused")
+            return Decision("operator_ignored", snap, (), f"resume by {by} ignored: not paused")
         state = PairState.PRIMARY_ACTIVE if snap.active == rules.first else PairState.SECONDARY_ACTIVE
-        return Decision(replace(snap, paused=None, state=snap.state if snap.in_flight else state, since=now),
+        return Decision("resumed", replace(snap, paused=None, state=snap.state if snap.in_flight else state, since=now),
                         (Notify("resumed", "info", f"automatic actions resumed by {by}"),),
                         f"resumed by {by}: automatic actions are back on")
     if action.kind == "maintenance":
         until = f" until {_clock(action.until)}" if action.until is not None else ""
         kept = tuple(m for m in snap.maintenance if m.trunk != action.trunk)
-        return Decision(replace(snap, maintenance=(*kept, action)),
+        return Decision("maintenance_started", replace(snap, maintenance=(*kept, action)),
                         (Notify("maintenance", "info", f"trunk {action.trunk} in maintenance{until} by {by}"),),
                         f"trunk {action.trunk} in maintenance{until} by {by}: left out of decisions")
     if action.kind == "maintenance_end":
         if not any(m.trunk == action.trunk for m in snap.maintenance):
-            return Decision(snap, (), f"maintenance end by {by} ignored: trunk {action.trunk} is not in maintenance")
-        return Decision(replace(snap, maintenance=tuple(m for m in snap.maintenance if m.trunk != action.trunk)),
+            return Decision("operator_ignored",
+                            snap, (), f"maintenance end by {by} ignored: trunk {action.trunk} is not in maintenance")
+        return Decision("maintenance_ended",
+                        replace(snap, maintenance=tuple(m for m in snap.maintenance if m.trunk != action.trunk)),
                         (Notify("maintenance_ended", "info", f"maintenance of trunk {action.trunk} ended by {by}"),),
                         f"maintenance of trunk {action.trunk} ended by {by}: back in decisions")
     if action.kind == "cancel":
         if snap.state is PairState.ACTIVATING and snap.in_flight is None:
             back = PairState.PRIMARY_ACTIVE if snap.active == rules.first else PairState.SECONDARY_ACTIVE
-            return Decision(replace(snap, state=back, since=now, queued_since=None),
+            return Decision("activation_cancelled", replace(snap, state=back, since=now, queued_since=None),
                             (Notify("activation_cancelled", "warning", f"queued activation cancelled by {by}"),),
                             f"cancelled the queued activation: {by}")
         if snap.approval is not None:
-            return Decision(replace(snap, approval=None), (), f"withdrew the failback approval: {by}")
-        return Decision(snap, (), f"cancel by {by}: nothing queued to cancel")
+            return Decision("failback_approval_withdrawn",
+                            replace(snap, approval=None), (), f"withdrew the failback approval: {by}")
+        return Decision("operator_ignored", snap, (), f"cancel by {by}: nothing queued to cancel")
     if snap.in_flight is not None:
-        return Decision(snap, (), f"{action.kind} by {by} refused: a swap to {_carrier(snap.in_flight.to)} "
+        return Decision("operator_refused",
+                        snap, (), f"{action.kind} by {by} refused: a swap to {_carrier(snap.in_flight.to)} "
                                   "is in flight")
     rank = rules.rank(snap.active)
     if action.to is not None and action.to not in rules.chain:
-        return Decision(snap, (), f"{action.kind} by {by} refused: {action.to!r} is not a carrier of the chain "
+        return Decision("operator_refused",
+                        snap, (), f"{action.kind} by {by} refused: {action.to!r} is not a carrier of the chain "
                                   f"({', '.join(rules.chain)})")
     if action.kind == "failover":
         below = rules.chain[rank + 1:]
         if not below:
-            return Decision(snap, (), f"failover by {by} ignored: routing is already on {_carrier(snap.active)}"
+            return Decision("operator_ignored",
+                            snap, (), f"failover by {by} ignored: routing is already on {_carrier(snap.active)}"
                                       + (", the last of the chain" if len(rules.chain) > 2 else ""))
         to = action.to or below[0]
         if to not in below:
-            return Decision(snap, (), f"failover by {by} refused: {_carrier(to)} is not below "
+            return Decision("operator_refused", snap, (), f"failover by {by} refused: {_carrier(to)} is not below "
                                       f"{_carrier(snap.active)} in the chain; `trunkguard failback --to {to}` "
                                       "approves a move up")
         if action.skip:  # the gates not named are checked: only what the person knowingly skips is skipped
             skipped = ", ".join(action.skip)
             gaps = readiness_gaps(obs, replace(rules, gates=rules.gates - set(action.skip)), to) if obs else []
             if gaps:
-                return Decision(snap, (), f"failover by {by} refused: skipping {skipped}, {_the(to)} is still not "
+                return Decision("operator_refused",
+                                snap, (), f"failover by {by} refused: skipping {skipped}, {_the(to)} is still not "
                                           f"ready: {'; '.join(gaps)}")
             return _start_swap(snap, to, "operator", f"forced by {by}; gate {skipped} skipped, the other "
                                "gates passed; breaker not checked", now,
@@ -655,14 +675,16 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
         return _start_swap(snap, to, "operator", f"forced by {by}; readiness and breaker not checked",
                            now, f"activating {_carrier(to)}: forced by {by}", rules)
     if rank == 0:  # failback
-        return Decision(snap, (), f"failback by {by} ignored: routing is already on {_carrier(snap.active)}")
+        return Decision("operator_ignored",
+                        snap, (), f"failback by {by} ignored: routing is already on {_carrier(snap.active)}")
     if action.to is not None and rules.rank(action.to) >= rank:
-        return Decision(snap, (), f"failback by {by} refused: {_carrier(action.to)} is not above "
+        return Decision("operator_refused", snap, (), f"failback by {by} refused: {_carrier(action.to)} is not above "
                                   f"{_carrier(snap.active)} in the chain; `trunkguard failover --to {action.to}` "
                                   "moves down")
     target = f"{_the(action.to)} is healthy" if action.to is not None else \
         ("the primary is healthy" if len(rules.chain) == 2 else "the carrier above is healthy")
-    return Decision(replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
+    return Decision("failback_approved",
+                    replace(snap, approval=action), (), f"failback approved by {by}; it runs once the cooling "
                                                         f"period is over and {target}")
 
 
@@ -738,13 +760,13 @@ def _start_swap(snap: PairSnapshot, to: str, trigger: Trigger, reason: str, now:
         snap, alerts = _alert_once(snap, Notify(f"would_swap_to_{to}", "warning",
                                                 f"observe mode: would swap to {_carrier(to)}: {reason}; "
                                                 "nothing written"))
-        return Decision(snap, alerts, f"observe mode: would swap to {_carrier(to)} ({sentence}); "
+        return Decision("would_swap", snap, alerts, f"observe mode: would swap to {_carrier(to)} ({sentence}); "
                                       "nothing written")
     number = snap.swaps + 1
     swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to}", now)
     state = PairState.ACTIVATING if rules.rank(to) > rules.rank(snap.active) else PairState.RESTORING
     snap = replace(snap, in_flight=swap, swaps=number, state=PairState.PAUSED if snap.paused else state, since=now)
-    return Decision(snap, (swap,), sentence)
+    return Decision("swap_started", snap, (swap,), sentence)
 
 
 def _alert_once(snap: PairSnapshot, notify: Notify) -> tuple[PairSnapshot, tuple[Intent, ...]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from trunkguard.core.values import evolve
 
@@ -137,14 +138,22 @@ def probe_result(h: TrunkHealth, seq: int, ok: bool, now: float, rules: HealthRu
     return h, None
 
 
+class TargetChange(NamedTuple):
+    """One of a trunk's targets went down or came back, and the sentence saying so."""
+
+    target: str
+    down: bool
+    sentence: str
+
+
 def targets_result(h: TrunkHealth, seq: int, seen: tuple[tuple[str, bool, str], ...], now: float,
-                   rules: HealthRules) -> tuple[TrunkHealth, bool, list[str]]:
+                   rules: HealthRules) -> tuple[TrunkHealth, bool, list[TargetChange]]:
     """Fold what each target answered to probe `seq`. Returns the trunk with its targets' health, the
     probe's outcome for the trunk (any or all targets answered, by the rules), and a sentence for
     each target that went down or came back. Targets no longer resolved are dropped."""
     before = {t.target: t for t in h.targets}
     targets: list[TargetHealth] = []
-    said: list[str] = []
+    said: list[TargetChange] = []
     for target, ok, detail in seen:
         t = before.get(target) or TargetHealth(target, since=now)
         if seq <= t.seq:
@@ -152,15 +161,16 @@ def targets_result(h: TrunkHealth, seq: int, seen: tuple[tuple[str, bool, str], 
             continue
         if ok:
             if t.state is TrunkState.DOWN:
-                said.append(f"trunk {h.name}: target {target} answers again")
+                said.append(TargetChange(target, False, f"trunk {h.name}: target {target} answers again"))
             t = TargetHealth(target, TrunkState.UP, now if t.state is not TrunkState.UP else t.since, 0, seq, detail)
         else:
             fails = t.fails + 1
             state = TrunkState.DOWN if fails >= rules.down_after else TrunkState.SUSPECT
             if state is TrunkState.DOWN and t.state is not TrunkState.DOWN:
                 alive = sum(o for _, o, _ in seen)
-                said.append(f"trunk {h.name}: target {target} is down: {fails} probes in a row failed "
-                            f"({detail or 'no answer'}); {alive} of {len(seen)} targets answer")
+                said.append(TargetChange(target, True, f"trunk {h.name}: target {target} is down: {fails} probes "
+                                         f"in a row failed ({detail or 'no answer'}); {alive} of {len(seen)} "
+                                         "targets answer"))
             t = TargetHealth(target, state, t.since if state is t.state else now, fails, seq, detail)
         targets.append(t)
     answered = [ok for _, ok, _ in seen]

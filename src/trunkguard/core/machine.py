@@ -1,11 +1,12 @@
 """The one machine: a pure fold over every event the world can send, driven by `trunkguard run`
 and `trunkguard simulate` alike, so what the simulator predicts is what the daemon does.
 
-`step(state, event, now, rules) -> Step(state, effects, sentences)`. The state is frozen: every
+`step(state, event, now, rules) -> Step(state, effects, said)`. The state is frozen: every
 trunk's health, the probe schedule, the carrier pair, the platform's counts and views, whether
 this replica holds the lease. Effects are plain values the caller carries out: probes to send,
 a poll of the platform, decisions to record, notifications, and at most one swap at a time.
-Sentences are what an operator reads, in order.
+Sentences are what an operator reads, in order; each is `Said` with its stable event name, level and
+fields, which is how the daemon logs it (docs/logs.md).
 
 When it decides (the policy in `failover.decide`): on every poll tick, after a trunk change that
 matters (not a routine suspicion raised or cleared), after a call count, edge view or check result
@@ -29,7 +30,9 @@ from trunkguard.core.events import (
     Effect,
     Event,
     LeaseChanged,
+    Level,
     Log,
+    LogValue,
     MediaDone,
     OperatorDid,
     Poll,
@@ -38,6 +41,7 @@ from trunkguard.core.events import (
     Record,
     RecordAction,
     RoutingRead,
+    Said,
     SavePair,
     SendProbe,
     StartSwap,
@@ -177,7 +181,11 @@ def next_wake(state: MachineState, rules: MachineRules) -> float:
 class Step:
     state: MachineState
     effects: tuple[Effect, ...]
-    sentences: tuple[str, ...]
+    said: tuple[Said, ...]
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        return tuple(s.sentence for s in self.said)
 
 
 # ---- the fold -----------------------------------------------------------------------------------
@@ -188,7 +196,42 @@ class _Out:
 
     def __init__(self) -> None:
         self.effects: list[Effect] = []
-        self.said: list[str] = []
+        self.said: list[Said] = []
+
+    def say(self, event: str, sentence: str, level: Level = "info", **fields: LogValue) -> None:
+        self.said.append(Said(event, sentence, level, tuple(fields.items())))
+
+
+def _trunk_said(before: TrunkHealth, h: TrunkHealth, sentence: str) -> Said:
+    """A trunk's sentence with its name: its state changed, or (same state) whether it carries media."""
+    about: dict[str, LogValue] = {"trunk": h.name, "carrier": h.carrier}
+    if h.state is not before.state:
+        return Said("trunk_state_changed", sentence, "warning" if h.state is TrunkState.DOWN else "info",
+                    (*about.items(), ("state", h.state.value), ("previous", before.state.value)))
+    media = bool(h.media_ok) if h.media_ok is not None else True
+    return Said("trunk_media_changed", sentence, "info" if media else "warning",
+                (*about.items(), ("media_ok", media)))
+
+
+def _decision_fields(before: PairSnapshot, d: Decision) -> dict[str, LogValue]:
+    """What a decision's log line carries: the pair's state and carrier after it, and the swap it
+    starts, or the one it settles (`to`, `intent_key`)."""
+    found: dict[str, LogValue] = {"state": d.snapshot.state.value, "active": d.snapshot.active}
+    swap = d.swap or (before.in_flight if d.snapshot.in_flight is None else None)
+    if swap is not None:
+        found.update(to=swap.to, intent_key=swap.key, trigger=swap.trigger)
+    kinds = [i.kind for i in d.intents if isinstance(i, Notify)]
+    if kinds:
+        found["notify"] = ",".join(kinds)
+    return found
+
+
+def _decision_level(before: PairSnapshot, d: Decision, policy: PolicyRules) -> Level:
+    """A decision that pages at warning or above, or moves calls down the chain, is a warning."""
+    swap = d.swap
+    if swap is not None and policy.rank(swap.to) > policy.rank(before.active):
+        return "warning"
+    return "warning" if any(isinstance(i, Notify) and i.severity != "info" for i in d.intents) else "info"
 
 
 def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> Step:
@@ -201,10 +244,12 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
             h, ok = state.trunks[i], event.ok
             if event.targets:  # a name's addresses, each with its own health; the rule judges the probe
                 h, ok, said = targets_result(h, event.seq, event.targets, now, rules.trunks[i].rules)
-                for line in said:
-                    out.said.append(line)
+                for change in said:
+                    out.say("trunk_target_changed", change.sentence, "warning" if change.down else "info",
+                            trunk=h.name, carrier=h.carrier, target=change.target,
+                            state="down" if change.down else "up")
                     if state.leader:
-                        out.effects.append(Record("trunk", line, state.pair, h.name))
+                        out.effects.append(Record("trunk", change.sentence, state.pair, h.name))
             h, sentence = probe_result(h, event.seq, ok, now, rules.trunks[i].rules,
                                        code=event.code, detail=event.detail)
             state = evolve(state, schedule=finished(state.schedule, i, event.seq))
@@ -296,10 +341,11 @@ def _trunk(state: MachineState, i: int, h: TrunkHealth, sentence: str | None, no
     state = evolve(state, trunks=trunks, schedule=schedule, usable=usable)
     if sentence is None:
         return state
+    said = _trunk_said(before, h, sentence)
     if routine_change(before.state, h.state) and before.usable == h.usable:
-        out.effects.append(Log(sentence))
+        out.effects.append(Log(said))
         return state
-    out.said.append(sentence)
+    out.said.append(said)
     if state.leader:
         out.effects.append(Record("trunk", sentence, state.pair, h.name))
     return _decide(state, now, rules, out) if matters else state
@@ -309,7 +355,7 @@ def _decide(state: MachineState, now: float, rules: MachineRules, out: _Out, kin
     d = decide(state.pair, state.observation(rules, now), now, rules.policy)
     if state.leader and not state.routing_read:
         return evolve(state, last_sentence=f"not acting until the platform's routing is read; would say: {d.sentence}")
-    return _apply(state, d, kind, out)
+    return _apply(state, d, kind, out, rules)
 
 
 def _routing(state: MachineState, event: RoutingRead, now: float, rules: MachineRules, out: _Out) -> MachineState:
@@ -319,7 +365,7 @@ def _routing(state: MachineState, event: RoutingRead, now: float, rules: Machine
     if event.active is None and state.leader and pair.in_flight is None:  # neither carrier: a person must look
         sentence = (f"the platform's routing matches neither carrier ({event.when}: {event.detail}); keeping the "
                     f"stored view (the {pair.active} carrier)")
-        out.said.append(sentence)
+        out.say("routing_unknown", sentence, "warning", active=pair.active)
         out.effects.append(Record("routing", sentence, pair))
         out.effects.append(Notify("routing_drift", "critical", f"{sentence}. trunkguard wrote nothing to get here; "
                                   "`trunkguard failover` or `trunkguard failback` re-asserts one carrier."))
@@ -328,10 +374,10 @@ def _routing(state: MachineState, event: RoutingRead, now: float, rules: Machine
         sentence = (f"the platform routes to the {event.active or 'neither'} carrier ({event.when})"
                     + (f"; the swap {pair.in_flight.key} is in flight" if pair.in_flight is not None else
                        ", as the store says"))
-        out.effects.append(Log(sentence))
+        out.effects.append(Log(Said("routing_read", sentence, fields=(("routing", event.active or "neither"),))))
         return _decide(state, now, rules, out)
     state = _apply(state, adopt(pair, event.active, now, event.when, event.detail, hold=event.hold,
-                                rules=rules.policy), "routing", out, force=True)
+                                rules=rules.policy), "routing", out, rules, force=True)
     return _decide(state, now, rules, out)
 
 
@@ -367,20 +413,24 @@ def _vantages(state: MachineState, event: VantagesRead, now: float, rules: Machi
     if not changed:
         return state
     sentence = f"vantage {'; '.join(changed)}"
-    out.said.append(sentence)
+    out.say("vantage_changed", sentence, "warning" if any(s.state != "up" for s in seen) else "info")
     if state.leader:
         out.effects.append(Record("vantage", sentence, state.pair))
     return _decide(state, now, rules, out)
 
 
-def _apply(state: MachineState, d: Decision, kind: str, out: _Out, *, force: bool = False) -> MachineState:
-    """Keep the decision and say what to carry out: notifications, a record, at most one swap."""
+def _apply(state: MachineState, d: Decision, kind: str, out: _Out, rules: MachineRules, *, force: bool = False,
+           by: OperatorAction | None = None) -> MachineState:
+    """Keep the decision and say what to carry out: notifications, a record, at most one swap.
+    `by`: the person's action it answers, named in its log line."""
     if not state.leader:
         return evolve(state, last_sentence=f"standby: this replica does not hold the lease; would say: {d.sentence}")
     notable = force or bool(d.intents) or d.snapshot.state is not state.pair.state
     swap = d.swap
+    said = Said(d.event, d.sentence, _decision_level(state.pair, d, rules.policy), tuple({
+        **_decision_fields(state.pair, d), **({"action": by.kind, "by": by.who} if by is not None else {})}.items()))
     if swap is not None:
-        out.said.append(d.sentence)
+        out.said.append(said)
         out.effects.append(StartSwap(swap, d.snapshot, d.sentence))
         state = evolve(state, pair=d.snapshot, before_swap=state.pair, last_sentence=d.sentence,
                         last_recorded=d.sentence)
@@ -393,7 +443,7 @@ def _apply(state: MachineState, d: Decision, kind: str, out: _Out, *, force: boo
             else:
                 out.effects.append(SavePair(d.snapshot))
         if notable:
-            out.said.append(d.sentence)
+            out.said.append(said)
         state = evolve(state, pair=d.snapshot, last_sentence=d.sentence, last_recorded=recorded)
     out.effects.extend(i for i in d.intents if isinstance(i, Notify))
     return state
@@ -402,29 +452,31 @@ def _apply(state: MachineState, d: Decision, kind: str, out: _Out, *, force: boo
 def _operator(state: MachineState, action: OperatorAction, now: float, rules: MachineRules,
               out: _Out) -> MachineState:
     if not state.leader:
-        out.said.append(f"{action.kind} by {action.who} refused: this replica does not hold the lease")
+        out.say("operator_refused", f"{action.kind} by {action.who} refused: this replica does not hold the lease",
+                action=action.kind, by=action.who)
         return state
     if not state.routing_read and action.kind in ("failover", "failback"):
-        out.said.append(f"{action.kind} by {action.who} refused: the platform's routing has not been read yet "
-                        "(trunkguard acts only on what the platform shows)")
+        out.say("operator_refused", f"{action.kind} by {action.who} refused: the platform's routing has not been "
+                "read yet (trunkguard acts only on what the platform shows)", action=action.kind, by=action.who)
         return state
     d = operator(state.pair, action, now, rules.policy, state.observation(rules, now))
     out.effects.append(RecordAction(action, d.sentence))
-    state = _apply(state, d, "operator", out, force=True)
+    state = _apply(state, d, "operator", out, rules, force=True, by=action)
     return _decide(state, now, rules, out)
 
 
 def _settled(state: MachineState, event: SwapSettled, now: float, rules: MachineRules, out: _Out) -> MachineState:
     flight = state.pair.in_flight
     if flight is None or flight.key != event.key:
-        out.effects.append(Log(f"ignored the result of swap {event.key}: it is not the swap in flight"))
+        out.effects.append(Log(Said("swap_ignored", f"ignored the result of swap {event.key}: it is not the swap in "
+                                    "flight", fields=(("intent_key", event.key),))))
         return state
     if not event.attempted:  # retried at the next poll, so a store that refuses is not hammered
         before = state.before_swap or evolve(state.pair, in_flight=None)
-        state = _apply(state, swap_withdrawn(before, state.pair, event.detail), "swap", out, force=True)
+        state = _apply(state, swap_withdrawn(before, state.pair, event.detail), "swap", out, rules, force=True)
         return evolve(state, before_swap=None)
     state = _apply(state, swap_finished(state.pair, event.applied, now, event.detail, rules.policy), "swap", out,
-                   force=True)
+                   rules, force=True)
     state = evolve(state, before_swap=None)
     return _decide(state, now, rules, out) if event.applied else state
 
@@ -433,18 +485,19 @@ def _lease(state: MachineState, event: LeaseChanged, now: float, rules: MachineR
     if event.leader == state.leader:
         return state
     if not event.leader:
-        out.said.append(f"standby: {event.detail or 'this replica no longer holds the lease'}")
+        out.say("standby", f"standby: {event.detail or 'this replica no longer holds the lease'}", "warning")
         return evolve(state, leader=False, before_swap=None)
     pair = event.restored if event.restored is not None else state.pair
     if event.restored is not None:
-        out.said.append(f"restored: inbound routing on the {pair.active} carrier ({pair.state.value})")
+        out.say("state_restored", f"restored: inbound routing on the {pair.active} carrier ({pair.state.value})",
+                active=pair.active, state=pair.state.value)
     state = evolve(state, leader=True, pair=pair, routing_read=not event.await_routing)
     if event.await_routing:
-        out.said.append("reading the platform's routing before acting")
+        out.say("routing_awaited", "reading the platform's routing before acting")
     return _decide(state, now, rules, out)
 
 
 __all__ = ["CallsRead", "ChecksRead", "EdgeRead", "Effect", "Event", "LeaseChanged", "Log", "MachineRules",
            "MachineState", "MediaDone", "OperatorDid", "Poll", "ProbeDone", "ProbeLate", "Record", "RecordAction",
-           "RoutingRead", "SavePair", "SendProbe", "StartSwap", "Step", "SwapSettled", "Tick", "VantagesRead",
+           "RoutingRead", "Said", "SavePair", "SendProbe", "StartSwap", "Step", "SwapSettled", "Tick", "VantagesRead",
            "initial", "next_wake", "own_view", "step"]

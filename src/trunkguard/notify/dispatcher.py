@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from trunkguard.logs import fields
 from trunkguard.notify.base import Alert, NotifyError, Sender
 from trunkguard.retry import backoff
 
@@ -124,7 +125,8 @@ class Dispatcher:
             if not retryable or loop.time() + wait > end:
                 self.failed[sender.name] += 1
                 self.last_error[sender.name] = why
-                log.warning("notification %s to %s not delivered after %d attempts: %s", alert.kind, sender.name,
-                            attempt, why)
+                log.error("notification %s to %s not delivered after %d attempts: %s", alert.kind, sender.name,
+                          attempt, why, extra=fields("notification_failed", kind=alert.kind, sender=sender.name,
+                                                     attempts=attempt, error=why))
                 return
             await asyncio.sleep(wait)

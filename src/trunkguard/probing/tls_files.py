@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trunkguard.errors import TlsError
+from trunkguard.logs import fields
 from trunkguard.sip.transport import PinMode, TrunkTlsContext, client_tls_context
 
 log = logging.getLogger("trunkguard.tls")
@@ -93,12 +94,14 @@ class TlsContexts:
                     raise
                 loaded.refused, loaded.generation = now, self._generation
                 log.warning("the TLS files %s changed but do not load (%s): the previous ones stay in use until "
-                            "they change again", _names(files), exc)
+                            "they change again", _names(files), exc,
+                            extra=fields("tls_files_refused", files=_names(files), error=str(exc)))
                 return loaded.context
             context.successor = functools.partial(self.context, files)
             self._loaded[files] = _Loaded(context, now, self._generation)
         if loaded is not None:
-            log.info("the TLS files %s were re-read: the next connection uses them", _names(files))
+            log.info("the TLS files %s were re-read: the next connection uses them", _names(files),
+                     extra=fields("tls_files_reloaded", files=_names(files)))
         return context
 
     def reload(self) -> None:
@@ -117,4 +120,5 @@ CONTEXTS = TlsContexts()  # the process's: every trunk context comes from here
 def reload() -> None:
     """SIGHUP: every trunk's TLS files are read again at its next connection."""
     CONTEXTS.reload()
-    log.info("SIGHUP received: the trunks' TLS files are read again at their next connection")
+    log.info("SIGHUP received: the trunks' TLS files are read again at their next connection",
+             extra=fields("sighup_received"))

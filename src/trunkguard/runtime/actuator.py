@@ -90,7 +90,8 @@ class Actuator:
     async def finish(self, timeout: float) -> None:
         """At shutdown: let a swap in flight finish (or leave it to be reconciled at the next start)."""
         if self._task is not None and not self._task.done():
-            log.warning("stopping with a swap in flight: it is left to finish or to be reconciled at the next start")
+            log.warning("stopping with a swap in flight: it is left to finish or to be reconciled at the next start",
+                        extra=fields("stopping_with_swap_in_flight"))
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
 
@@ -217,7 +218,9 @@ class Actuator:
                 self._post(SwapSettled(intent.key, applied, outcome))
                 flight = None
             else:
-                log.info("reconciled swap %s: %s", intent.key, outcome, extra=fields(intent_key=intent.key, term=term))
+                log.info("reconciled swap %s: %s", intent.key, outcome,
+                         extra=fields("swap_reconciled", intent_key=intent.key, term=term, applied=applied,
+                                      outcome=outcome))
         if flight is not None:  # its outcome was stored, but the snapshot after it was not
             found = await self.link.call(self.link.store.intents, key=flight.key)
             record = found[0] if found else None

@@ -46,7 +46,7 @@ class Alerts:
 
     def notify(self, notify: Notify, *, incident: str | None = None) -> None:
         log.log(logging.WARNING if notify.severity != "info" else logging.INFO, "notify %s: %s", notify.kind,
-                notify.message, extra=fields(kind=notify.kind))
+                notify.message, extra=fields("notification_posted", kind=notify.kind, severity=notify.severity))
         self._observe("notify", {"kind": notify.kind, "severity": notify.severity, "message": notify.message})
         self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, incident or self.dedup_key,
                                    self._clock(), self._context()))
@@ -54,7 +54,7 @@ class Alerts:
     def store_trouble(self, exc: StoreError, what: str) -> None:
         """A store call failed: page once per outage; the caller does not act on `what`."""
         if isinstance(exc, LeaseLost):
-            log.warning("%s: %s", what, exc)
+            log.warning("%s: %s", what, exc, extra=fields("lease_lost", doing=what, error=str(exc)))
             return
         now = self._clock()
         if self._down_since is None:
@@ -65,7 +65,8 @@ class Alerts:
                                    f"the store failed ({exc}); not acting on: {what}. Routing is left as it is; "
                                    "probing and paging go on"), incident=self.store_incident)
         else:
-            log.warning("store still failing (%s): not acting on: %s", exc, what)
+            log.warning("store still failing (%s): not acting on: %s", exc, what,
+                        extra=fields("store_failing", doing=what, error=str(exc)))
 
     def held_back(self, sentence: str) -> None:
         """The machine decided a swap the store cannot record: page it once per outage (and at most

@@ -117,11 +117,12 @@ class LeaseKeeper:
                     if term is None:  # another holds it: try again the moment it lapses, not up to a renewal later
                         wait = min(self.renew_every, left + LAPSE_MARGIN)
                 except StoreError as exc:
-                    log.error("cannot reach the store to take the lease: %s", exc)
+                    log.error("cannot reach the store to take the lease: %s", exc,
+                              extra=fields("lease_store_unreachable", error=str(exc)))
                     term = None
                 if term is not None:
                     self._term = Term(term, now + self.ttl)
-                    log.info("acting as leader with lease term %d", term, extra=fields(term=term))
+                    log.info("acting as leader with lease term %d", term, extra=fields("lease_acquired", term=term))
                     # Restoring and reconciling may read the platform for up to `platform.settle`: renewals
                     # go on meanwhile (the restored snapshot's swap in flight blocks any other until then).
                     self._taking = asyncio.create_task(self._take(term, acquired), name="take the lease")

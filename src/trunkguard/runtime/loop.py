@@ -20,7 +20,7 @@ from trunkguard.core import events as ev
 from trunkguard.core.events import Event
 from trunkguard.core.failover import Notify, OperatorAction
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
-from trunkguard.logs import about
+from trunkguard.logs import about, fields, log_said
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.status import StatusView, evidence, publish
 from trunkguard.runtime.waker import Waker
@@ -141,7 +141,7 @@ class Runtime:
             await asyncio.gather(*tasks, return_exceptions=True)
             await parts.close()
             self._publish()
-            log.info("stopped")
+            log.info("stopped", extra=fields("stopped"))
 
     def feed(self, event: Event) -> Step:
         """One event through the machine, at the clock's now; its effects carried out."""
@@ -173,9 +173,9 @@ class Runtime:
                 carrier = self.rules.trunks[self.rules.index[event.trunk]].carrier
                 parts.recorder.media(now, carrier, event.trunk, event.ok, event.detail)
         extra = about(event, self.rules)  # the trunk and carrier the sentences are about, for the logs
-        for sentence in result.sentences:
-            log.info("%s", sentence, extra=extra)
-            self.observe("sentence", {"sentence": sentence})
+        for said in result.said:
+            log_said(log, said, extra)
+            self.observe("sentence", {"sentence": said.sentence})
         for effect in result.effects:
             self._carry_out(effect, now, extra)
         if isinstance(event, ev.SwapSettled) and parts.actuator is not None:
@@ -204,7 +204,7 @@ class Runtime:
             case Notify():
                 parts.alerts.notify(effect)
             case ev.Log():
-                log.info("%s", effect.sentence, extra=extra)
+                log_said(log, effect.said, extra)
             case ev.RecordAction():
                 pass  # stored before the step is kept (`_operator`), or by `feed` for a replayed trace
             case _:

@@ -18,6 +18,7 @@ from trunkguard.actuation.base import EdgeFeed, EdgeView, Platform, PlatformErro
 from trunkguard.core.failover import Notify
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
+from trunkguard.logs import fields
 from trunkguard.readiness import CheckResult, readiness_from
 from trunkguard.runtime.lease import LeaseView
 from trunkguard.runtime.storelink import StoreLink
@@ -125,7 +126,8 @@ class Pollers:
             async with asyncio.timeout(self.timeout):
                 view = await platform.edge_view()
         except (PlatformError, TimeoutError) as exc:
-            log.info("the platform's edge view is unavailable: %s", exc)
+            log.info("the platform's edge view is unavailable: %s", exc,
+                     extra=fields("edge_view_unavailable", error=str(exc)))
             view = {}
         self._pushed(view, None)
 
@@ -139,7 +141,8 @@ class Pollers:
             try:
                 latest = await self.link.call(self.link.store.latest_checks, carrier)
             except StoreError as exc:
-                log.warning("cannot read the stored check results: %s", exc)
+                log.warning("cannot read the stored check results: %s", exc,
+                            extra=fields("checks_read_failed", error=str(exc)))
                 return
             self._post(ChecksRead(readiness_from(latest, self._clock(), self._ages), carrier))
 
@@ -152,21 +155,23 @@ class Pollers:
                     [*([await self.checks.certs(carrier)] if rules.certs else []),
                      *([await self.checks.parity(carrier)] if rules.parity else [])]
             except (TrunkguardError, OSError) as exc:
-                log.warning("readiness re-check of the %s carrier failed to run: %s", carrier, exc)
+                log.warning("readiness re-check of the %s carrier failed to run: %s", carrier, exc,
+                            extra=fields("recheck_failed", carrier=carrier, error=str(exc)))
         for r in results:
             if r.check == "certs" and self._notify is not None:
                 for page in cert_pages(r, rules.warn_days):
                     self._notify(page)
         term = self.lease.current().term
         for r in results:
-            (log.info if r.ok else log.warning)("readiness re-check: %s %s (%s)", r.check,
-                                                "passed" if r.ok else "FAILED", r.summary)
+            log.log(logging.INFO if r.ok else logging.WARNING, "readiness re-check: %s %s (%s)", r.check,
+                    "passed" if r.ok else "FAILED", r.summary, extra=fields("recheck_done", check=r.check, ok=r.ok))
             if term is None:
                 continue
             try:
                 await self.link.call(r.save, self.link.store, term)
             except StoreError as exc:
-                log.warning("could not store the %s result: %s", r.check, exc)
+                log.warning("could not store the %s result: %s", r.check, exc,
+                            extra=fields("check_store_failed", check=r.check, error=str(exc)))
         await self._checks()
 
     def _spawn(self, coro: Any, name: str) -> None:

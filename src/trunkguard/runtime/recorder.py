@@ -18,6 +18,7 @@ from typing import Any
 from trunkguard.core.failover import PairSnapshot
 from trunkguard.core.machine import Event
 from trunkguard.core.wording import count
+from trunkguard.logs import fields
 from trunkguard.runtime.lease import LeaseView
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import Batch, LeaseLost, RecorderStore, StoreError
@@ -114,6 +115,8 @@ class Recorder:
                     pruned = await self.link.call(self.link.store.prune_trace, now - self.retention,
                                                   doing="pruning the trace")
                     if pruned:
-                        log.info("pruned %d trace events older than the retention", pruned)
+                        log.info("pruned %d trace events older than the retention", pruned,
+                                 extra=fields("trace_pruned", count=pruned))
                 except StoreError as exc:
-                    log.warning("could not prune the trace: %s", exc)
+                    log.warning("could not prune the trace: %s", exc,
+                                extra=fields("trace_prune_failed", error=str(exc)))

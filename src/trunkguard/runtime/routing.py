@@ -13,6 +13,7 @@ from collections.abc import Callable
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
 from trunkguard.core.failover import Notify
 from trunkguard.core.machine import Event, RoutingRead
+from trunkguard.logs import fields
 from trunkguard.runtime.actuator import Actuator
 
 log = logging.getLogger("trunkguard")
@@ -56,7 +57,9 @@ class RoutingWatch:
                 continue
             self.known = True
             if failed_at is not None:
-                log.warning("the platform's routing was read after %.0f s of trying", self._clock() - failed_at)
+                took = self._clock() - failed_at
+                log.info("the platform's routing was read after %.0f s of trying", took,
+                         extra=fields("routing_read_after_failures", seconds=round(took, 1)))
             return self._read(routing, when)
         return None
 
@@ -71,7 +74,8 @@ class RoutingWatch:
             async with asyncio.timeout(self.deadline):
                 routing = await self.platform.read_routing()
         except (PlatformError, TimeoutError) as exc:
-            log.warning("drift check: cannot read the platform's routing: %s", exc or "no answer")
+            log.warning("drift check: cannot read the platform's routing: %s", exc or "no answer",
+                        extra=fields("routing_read_failed", error=str(exc) or "no answer"))
             return
         last = actuator.routing()
         lagging = last is not None and routing.version < int(last["version"])  # eventual consistency

@@ -23,6 +23,7 @@ from typing import Any
 
 from trunkguard.core.events import Event, VantagesRead
 from trunkguard.core.vantage import VantageView
+from trunkguard.logs import fields
 from trunkguard.runtime.lease import Identity
 from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import LeaseStore, StoreError
@@ -92,7 +93,7 @@ class VantageLink:
                                        host=me.host, pid=me.pid, started_at=me.started_at,
                                        view=self._own_view(sent).as_json())
         except StoreError as exc:
-            log.debug("vantage round failed: %s", exc)
+            log.debug("vantage round failed: %s", exc, extra=fields("vantage_round_failed", error=str(exc)))
             return
         local = self._clock()
         members = []

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from trunkguard.errors import SipParseError, TlsError, TransportError
+from trunkguard.logs import fields
 from trunkguard.sip.message import MAX_MESSAGE_BYTES, parse_content_length
 
 UDP_RCVBUF = 4 * 1024 * 1024
@@ -238,7 +239,8 @@ def _check_pins(conn: StreamConnection, ctx: TrunkTlsContext, host: str, port: i
         raise TlsError(what)
     if (host, port, key) not in _reported:
         _reported.add((host, port, key))
-        log.warning("%s (pin_mode report: the connection is kept; set pin_mode enforce to refuse it)", what)
+        log.warning("%s (pin_mode report: the connection is kept; set pin_mode enforce to refuse it)", what,
+                    extra=fields("tls_pin_mismatch", peer=f"{host}:{port}", spki_sha256=key))
 
 
 @functools.cache
