@@ -58,7 +58,7 @@ class Daemon:
             try:
                 self.lines.put(json.loads(line))
             except ValueError:
-                self.lines.put({"message": line.rstrip(), "level": "raw"})
+                self.lines.put({"msg": line.rstrip(), "level": "raw"})
 
     def wait_for(self, text: str, timeout: float = 20.0) -> dict[str, Any]:
         """The first log line (from now on) whose message contains `text`."""
@@ -69,10 +69,10 @@ class Daemon:
             except queue.Empty:
                 break
             self.seen.append(line)
-            if text in line.get("message", ""):
+            if text in line.get("msg", ""):
                 return line
         raise AssertionError(f"no log line with {text!r} within {timeout}s; saw: "
-                             f"{[e.get('message') for e in self.seen[-20:]]}")
+                             f"{[e.get('msg') for e in self.seen[-20:]]}")
 
     def drain(self, timeout: float = 2.0) -> list[dict[str, Any]]:
         """The log lines still to come, until none arrives for `timeout` seconds."""

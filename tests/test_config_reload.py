@@ -32,7 +32,7 @@ def test_sighup_applies_the_policy_and_the_tokens_and_refuses_what_is_read_only_
         daemon.signal(signal.SIGHUP)
         line = daemon.wait_for("config reloaded")
         assert line["level"] == "info"
-        assert line["message"] == ("config reloaded: policy.mode, policy.cooling_period, policy.readiness.sweep, "
+        assert line["msg"] == ("config reloaded: policy.mode, policy.cooling_period, policy.readiness.sweep, "
                                    "notify changed")
         assert daemon.get("/api/v1/status", "read-1").status_code == 401  # the old token no longer reads
         status = daemon.get("/api/v1/status", "read-2").json()
@@ -47,7 +47,7 @@ def test_sighup_applies_the_policy_and_the_tokens_and_refuses_what_is_read_only_
         daemon.signal(signal.SIGHUP)
         refused = daemon.wait_for("config reload refused")
         assert refused["level"] == "warning"
-        assert refused["message"] == (
+        assert refused["msg"] == (
             "config reload refused: carriers.secondary.trunks[0].uri: changed, and the carriers and their trunks "
             "are read only at start: restart trunkguard to apply it; storage.url: changed, and the store is read "
             "only at start: restart trunkguard to apply it; still running with the config as it was")
@@ -57,13 +57,13 @@ def test_sighup_applies_the_policy_and_the_tokens_and_refuses_what_is_read_only_
         path.write_text(original + "policy: {cooling_period: 3d}\n")
         daemon.signal(signal.SIGHUP)
         broken = daemon.wait_for("config reload refused")
-        assert "policy.cooling_period: must be at most 1d, not 3d" in broken["message"]
+        assert "policy.cooling_period: must be at most 1d, not 3d" in broken["msg"]
         # an unreadable token file is refused too, and the tokens in use stay
         (tmp_path / "operator-token").unlink()
         path.write_text(original)
         daemon.signal(signal.SIGHUP)
         missing = daemon.wait_for("config reload refused")
-        assert f"api.token_file: {tmp_path}/operator-token does not exist" in missing["message"]
+        assert f"api.token_file: {tmp_path}/operator-token does not exist" in missing["msg"]
         assert daemon.get("/api/v1/status", "read-2").status_code == 200
 
         assert daemon.get("/healthz").json()["ok"] is True  # still running

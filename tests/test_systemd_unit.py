@@ -83,4 +83,4 @@ def test_the_daemon_does_its_job_under_the_units_system_call_filter(tmp_path: Pa
         assert (tmp_path / "tg.db").stat().st_size > 0
     finally:
         assert daemon.stop() == 0
-    assert "SIGTERM received: stopping cleanly" in [e.get("message") for e in daemon.drain()]
+    assert "SIGTERM received: stopping cleanly" in [e.get("msg") for e in daemon.drain()]

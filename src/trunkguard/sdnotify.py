@@ -21,6 +21,8 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
+from trunkguard.logs import fields
+
 log = logging.getLogger("trunkguard")
 
 
@@ -52,7 +54,8 @@ class Notifier:
                 self._socket.setblocking(False)
             self._socket.sendto("\n".join(lines).encode(), self.address)
         except OSError as exc:
-            log.debug("sd_notify %s not sent: %s", lines[0], exc)
+            log.debug("sd_notify %s not sent: %s", lines[0], exc,
+                      extra=fields("sd_notify_failed", notice=lines[0], error=str(exc)))
             return False
         return True
 
