@@ -817,8 +817,8 @@ class Config(Section):
         if not isinstance(data, dict) or not isinstance(data.get("carriers"), dict):
             return data
         named = set(data["carriers"])
-        if data.get("chain") is None and named and named < set(PAIR):  # half a pair: name the one missing
-            raise FieldRule(f"carriers.{(set(PAIR) - named).pop()}", "is required")
+        if data.get("chain") is None and named < set(PAIR):  # none, or half a pair: name the first missing
+            raise FieldRule(f"carriers.{next(r for r in PAIR if r not in named)}", "is required")
         chain = _chain_of(data)
         carriers = dict(data["carriers"])
         for name in (chain or [])[1:]:
