@@ -263,3 +263,17 @@ def test_simulate_takes_a_chain_and_a_failback_to_a_named_carrier() -> None:
     assert [s["to"] for s in sim.result.swaps] == ["carrier-c", "carrier-a"]  # the jump skips carrier-b
     with pytest.raises(ValueError, match="is only for operator failover or failback"):
         Scenario.model_validate({"duration": 10, "events": [{"at": 1, "operator": "pause", "to": "carrier-a"}]})
+
+
+def test_the_next_step_up_passes_over_a_carrier_still_down() -> None:
+    """One step at a time means not crossing a carrier that could take the calls; one still down is
+    passed over, as a move down passes over one not ready."""
+    on_c = commit(decide(PairSnapshot(active="a"), world({"a", "b"}), 0.0, RULES), 1.0)
+    b_down = world({"b"})
+    seen = decide(on_c, b_down, 70.0, RULES).snapshot  # a usable from here on
+    step = decide(seen, b_down, 101.0, RULES)
+    assert step.swap is not None and step.swap.to == "a", step.sentence
+    quiet = decide(on_c, world({"a", "b"}), 70.0, RULES)
+    assert quiet.swap is None and quiet.sentence == ("no action: on carrier c; carrier b still down (0/2 trunks usable "
+                                                     "(b1 down, b2 down)); carrier a still down (0/2 trunks usable "
+                                                     "(a1 down, a2 down))")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Sipp, _postgres_schema, eventually, free_port
-from tests.test_daemon_e2e import RULE, Lab, _stop
+from tests.test_daemon_e2e import RULE, Lab, _stop, rest_of_config
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
@@ -50,22 +50,7 @@ async def chain_lab(tmp_path: Path, sipp_uas: Callable[..., Sipp], pg_url: str) 
         lab.config.write_text(f"""
 chain: [a, b, c]
 carriers:{carriers}
-policy:
-  cooling_period: 2s
-  poll_interval: 500ms
-  failback: {{mode: approval}}
-  readiness: {{trunks: true, sweep: false, certs: false, parity: false}}
-platform:
-  kind: emulator
-  base_url: {lab.emulator_url}
-  rule_id: {RULE}
-  queue_id: primary_inbound_queue_id
-  client_id_env: TRUNKGUARD_CLIENT_ID
-  client_secret_env: TRUNKGUARD_CLIENT_SECRET
-  timeout: 3s
-storage: {{url: "{pg_url}"}}
-api: {{listen: "127.0.0.1:{api_port}", token_env: TRUNKGUARD_API_TOKEN}}
-""")
+{rest_of_config(lab.emulator_url, pg_url, api_port)}""")
         yield lab, c
 
 
@@ -87,7 +72,9 @@ async def test_a_dead_first_carrier_moves_to_the_third_skipping_the_second_and_b
 
         lab.start_sipp(port=lab.primary.port)
         lab.start_sipp(port=b.port)
-        await lab.until(lambda s: s["pending_approval"], what="failback to wait for approval", timeout=30)
+        await lab.until(lambda s: s["pending_approval"] and all(t["state"] == "up" for c in s["carriers"].values()
+                                                                for t in c["trunks"]),
+                        what="a and b up, failback waiting for approval", timeout=30)
         # (no --wait: the emulator answers from this process's loop, which a blocking CLI call holds)
         step = lab.cli("failback", "--reason", "a and b are back", "--who", "alice")
         assert step.returncode == 0, step.stderr + step.stdout
@@ -165,8 +152,10 @@ api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}
 
             sipp_uas(port=a.port)
             sipp_uas(port=b.port)
-            await eventually(lambda: pair().state.value == "failback_pending", "failback pending", timeout=30,
-                             detail=lambda: service.status().last_sentence)
+            # both back before the approval: with b still down, the next step up would be a (b skipped)
+            await eventually(lambda: all(h.state.value == "up" for h in service.status().health.values())
+                             and pair().state.value == "failback_pending", "a and b up, failback pending",
+                             timeout=30, detail=lambda: service.status().last_sentence)
             await service.runtime.submit(OperatorAction("failback", "alice", "b is back", time.time()))
             await eventually(lambda: pair().active == "b" and pair().in_flight is None, "one step up, to b",
                              detail=lambda: service.status().last_sentence)

@@ -86,6 +86,27 @@ def _all_up(status: dict[str, Any] | None) -> bool:
     return status is not None and all(t["state"] == "up" for c in status["carriers"].values() for t in c["trunks"])
 
 
+def rest_of_config(emulator_url: str, store_url: str, api_port: int) -> str:
+    """What follows the carriers in these tests' configs: a fast approval policy with only the trunks gate,
+    the emulator as the platform, the store and the API."""
+    return f"""policy:
+  cooling_period: 2s
+  poll_interval: 500ms
+  failback: {{mode: approval}}
+  readiness: {{trunks: true, sweep: false, certs: false, parity: false}}
+platform:
+  kind: emulator
+  base_url: {emulator_url}
+  rule_id: {RULE}
+  queue_id: primary_inbound_queue_id
+  client_id_env: TRUNKGUARD_CLIENT_ID
+  client_secret_env: TRUNKGUARD_CLIENT_SECRET
+  timeout: 3s
+storage: {{url: "{store_url}"}}
+api: {{listen: "127.0.0.1:{api_port}", token_env: TRUNKGUARD_API_TOKEN}}
+"""
+
+
 @pytest.fixture
 async def lab(tmp_path: Path, sipp_uas: Callable[..., Sipp]) -> AsyncIterator[Lab]:
     state = EmulatorState(rules={RULE: default_rule(RULE, "tg-primary")}, calls={"primary_inbound_queue_id": 0})
@@ -104,22 +125,7 @@ carriers:
     trunk_group_id: tg-secondary
     health: {{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2, confirm_burst: 2, up_after: 2}}
     trunks: [{{name: secondary-1, uri: "{secondary.uri}"}}]
-policy:
-  cooling_period: 2s
-  poll_interval: 500ms
-  failback: {{mode: approval}}
-  readiness: {{trunks: true, sweep: false, certs: false, parity: false}}
-platform:
-  kind: emulator
-  base_url: {lab.emulator_url}
-  rule_id: {RULE}
-  queue_id: primary_inbound_queue_id
-  client_id_env: TRUNKGUARD_CLIENT_ID
-  client_secret_env: TRUNKGUARD_CLIENT_SECRET
-  timeout: 3s
-storage: {{url: "sqlite:///{tmp_path}/trunkguard.db"}}
-api: {{listen: "127.0.0.1:{api_port}", token_env: TRUNKGUARD_API_TOKEN}}
-""")
+{rest_of_config(lab.emulator_url, f"sqlite:///{tmp_path}/trunkguard.db", api_port)}""")
         yield lab
 
 
