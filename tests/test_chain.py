@@ -277,3 +277,20 @@ def test_the_next_step_up_passes_over_a_carrier_still_down() -> None:
     assert quiet.swap is None and quiet.sentence == ("no action: on carrier c; carrier b still down (0/2 trunks usable "
                                                      "(b1 down, b2 down)); carrier a still down (0/2 trunks usable "
                                                      "(a1 down, a2 down))")
+
+
+def test_with_vantages_the_quorum_judges_a_later_active_carrier_too() -> None:
+    from trunkguard.core.vantage import QuorumRules, VantageView
+
+    rules = replace(RULES, quorum=QuorumRules(names=("x", "y"), need=2))
+    on_b = PairSnapshot(active="b", state=PairState.SECONDARY_ACTIVE, activated_at=0.0)
+    here_down = world({"a", "b"})
+
+    def views(*seeing_b_down: str) -> dict[str, VantageView]:
+        return {n: VantageView(n, 10.0, down=("a", "b") if n in seeing_b_down else ("a",), hard=(),
+                               reaches=("c",) if n in seeing_b_down else ("b", "c")) for n in ("x", "y")}
+
+    one = decide(on_b, replace(here_down, vantages=views("x")), 10.0, rules)
+    assert one.swap is None, one.sentence  # only x sees b down: not enough to leave it
+    both = decide(on_b, replace(here_down, vantages=views("x", "y")), 10.0, rules)
+    assert both.swap is not None and both.swap.to == "c" and "b down from 2 of 2 vantages" in both.sentence

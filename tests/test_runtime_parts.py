@@ -260,6 +260,25 @@ async def test_the_leader_rechecks_when_due_and_stores_under_its_term() -> None:
     await parts.pollers.close()
 
 
+async def test_in_a_chain_each_later_carrier_is_rechecked_and_the_certificates_are_read_and_paged_once() -> None:
+    parts = PollParts()
+    pages: list[Any] = []
+    chain = {"a": "tg-a", "b": "tg-b", "c": "tg-c"}
+    rules = PollRules(timeout=1.0, ages={"sweep": None, "certs": None, "parity": None}, recheck_every=3600.0)
+    parts.pollers = Pollers(rules, parts.pollers.checks, parts.platform, StoreLink(parts.store), HeldLease(1),
+                            parts.posted.put_nowait, parts.clock, chain, notify=pages.append)
+    parts.pollers.poll()
+    seen: set[str] = set()
+    while seen != {"b", "c"} or len(parts.ran) < 3:
+        event = await parts.next(ChecksRead)
+        if event.readiness.certs_ok is not None:
+            seen.add(event.carrier)
+    assert parts.ran == ["certs", "parity", "parity"]  # the certificates once, parity per carrier
+    stored = {(c["check"], c["carrier"]) for c in parts.store.checks}
+    assert stored == {("certs", "b"), ("certs", "c"), ("parity", "b"), ("parity", "c")}
+    await parts.pollers.close()
+
+
 async def test_a_standby_rechecks_nothing() -> None:
     parts = PollParts(term=None)
     parts.pollers.poll()

@@ -258,7 +258,7 @@ def decide(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRules)
 @dataclass(frozen=True)
 class _Carrier:
     """One carrier as this decision sees it: its trunks, whether it is usable by its rule (the quorum's
-    verdict for the first carrier when vantages vote), and the words for it."""
+    verdict when vantages vote), and the words for it."""
 
     name: str
     trunks: tuple[TrunkHealth, ...]
@@ -276,7 +276,7 @@ def _carriers(obs: Observation, now: float, rules: PolicyRules) -> dict[str, _Ca
         trunks = obs.carrier(name)
         usable = rules.down_rule(name, sum(t.usable for t in trunks), len(trunks)) is None
         verdict = None
-        if name == rules.first and rules.quorum.active:  # several vantages: the quorum judges the first carrier
+        if rules.quorum.active:  # several vantages: the quorum judges each carrier (the active one, whichever)
             verdict = judge(name, obs.vantages, obs.edge.get(name), obs.edge_as_of, now, rules.quorum)
             usable = not verdict.down
         out[name] = _Carrier(name, trunks, usable, verdict)

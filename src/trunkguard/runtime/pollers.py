@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trunkguard.actuation.base import EdgeFeed, EdgeView, Platform, PlatformError
@@ -149,18 +149,21 @@ class Pollers:
     async def _recheck(self, *, sweep: bool) -> None:
         rules = self.rules
         results: list[CheckResult] = []
-        for carrier in list(self.groups)[1:]:
+        later = list(self.groups)[1:]
+        certs: CheckResult | None = None
+        for carrier in later:
             try:
+                if not sweep and rules.certs and certs is None:  # every TLS trunk's, read once for all
+                    certs = await self.checks.certs(carrier)
                 results += [await self.checks.sweep(carrier)] if sweep else \
-                    [*([await self.checks.certs(carrier)] if rules.certs else []),
+                    [*([replace(certs, carrier=carrier)] if certs is not None else []),
                      *([await self.checks.parity(carrier)] if rules.parity else [])]
             except (TrunkguardError, OSError) as exc:
                 log.warning("readiness re-check of the %s carrier failed to run: %s", carrier, exc,
                             extra=fields("recheck_failed", carrier=carrier, error=str(exc)))
-        for r in results:
-            if r.check == "certs" and self._notify is not None:
-                for page in cert_pages(r, rules.warn_days):
-                    self._notify(page)
+        if certs is not None and self._notify is not None:  # paged once, however many carriers it counts for
+            for page in cert_pages(certs, rules.warn_days):
+                self._notify(page)
         term = self.lease.current().term
         for r in results:
             log.log(logging.INFO if r.ok else logging.WARNING, "readiness re-check: %s %s (%s)", r.check,
