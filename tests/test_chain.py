@@ -294,3 +294,62 @@ def test_with_vantages_the_quorum_judges_a_later_active_carrier_too() -> None:
     assert one.swap is None, one.sentence  # only x sees b down: not enough to leave it
     both = decide(on_b, replace(here_down, vantages=views("x", "y")), 10.0, rules)
     assert both.swap is not None and both.swap.to == "c" and "b down from 2 of 2 vantages" in both.sentence
+
+
+# ---- from a review of the chain policy (each failed before its fix) ---------------------------------
+
+def _on(active: str, **kw: object) -> PairSnapshot:
+    return PairSnapshot(active=active, state=PairState.SECONDARY_ACTIVE, activated_at=0.0, **kw)  # type: ignore[arg-type]
+
+
+def test_a_queued_move_off_a_later_carrier_is_cancelled_when_it_recovers_and_its_next_outage_pages_again() -> None:
+    rules = replace(RULES, failback_mode="approval", hard_down_bypass=False, max_active_calls=5)
+    queued = decide(_on("b"), world({"a", "b"}, calls=9), 10.0, rules)
+    assert queued.snapshot.state is PairState.ACTIVATING and [n.kind for n in queued.intents] == ["activation_queued"]
+    back = decide(queued.snapshot, world({"a"}), 20.0, rules)
+    assert back.snapshot.state is PairState.SECONDARY_ACTIVE and back.snapshot.queued_since is None
+    assert [n.kind for n in back.intents] == ["activation_cancelled"]
+    again = decide(back.snapshot, world({"a", "b"}, calls=9), 5000.0, rules)
+    assert [n.kind for n in again.intents] == ["activation_queued"]  # paged again, not "queued for 4990s"
+
+
+def test_a_later_carriers_second_outage_pages_not_ready_again() -> None:
+    not_ready = {"b": READY, "c": SWEEP_FAILED}
+    first = decide(_on("b"), world({"a", "b"}, not_ready), 10.0, RULES)
+    assert [n.kind for n in first.intents] == ["secondary_not_ready"]
+    fine = decide(first.snapshot, world({"a"}, not_ready), 20.0, RULES)
+    second = decide(fine.snapshot, world({"a", "b"}, not_ready), 9000.0, RULES)
+    assert [n.kind for n in second.intents] == ["secondary_not_ready"]
+
+
+def test_nothing_below_ready_but_a_carrier_above_usable_points_the_page_at_failback() -> None:
+    rules = replace(RULES, failback_mode="approval")
+    d = decide(_on("b"), world({"b"}, {"b": READY, "c": SWEEP_FAILED}), 100.0, rules)
+    assert d.swap is None
+    page = next(n for n in d.intents if n.kind == "secondary_not_ready")
+    assert "`trunkguard failback --reason ...` approves the return to it" in page.message
+    assert "failback needs a person's approval" in d.sentence and "failback_ready" in [n.kind for n in d.intents]
+
+
+def test_an_active_carrier_not_in_the_chain_moves_down_from_the_top() -> None:
+    gone = PairSnapshot(active="x", state=PairState.SECONDARY_ACTIVE, activated_at=0.0)
+    d = decide(gone, world({"a"}), 100.0, RULES)
+    assert d.swap is not None and d.swap.to == "b" and not d.swap.up, d.sentence
+    assert d.snapshot.state is PairState.ACTIVATING
+
+
+def test_a_stored_approval_that_no_longer_points_up_the_chain_is_dropped() -> None:
+    rules = replace(RULES, chain=("a", "c", "b"), failback_mode="approval")
+    stale = _on("c", approval=OperatorAction("failback", "ana", "b", 1.0, to="b"))
+    d = decide(stale, world(set()), 500.0, rules)
+    assert d.swap is None or d.swap.to == "a", d.sentence
+    assert d.snapshot.approval is None
+
+
+def test_a_jump_approval_outlives_an_automatic_step_below_it() -> None:
+    jump = _on("c", approval=OperatorAction("failback", "ana", "to a", 1.0, to="a"))
+    step = decide(jump, world({"a"}), 100.0, RULES)  # sustained: b recovered, a not yet
+    step = decide(step.snapshot, world({"a"}), 140.0, RULES)
+    assert step.swap is not None and step.swap.to == "b" and step.swap.trigger == "automatic"
+    on_b = swap_finished(step.snapshot, True, 141.0, rules=RULES).snapshot
+    assert on_b.approval is not None and on_b.approval.to == "a"

@@ -342,3 +342,22 @@ def test_the_intent_never_overwrites_a_newer_snapshot_in_its_batch() -> None:
     store.begin_intent(term, 10.0, swap, "tg-b", in_flight, sentence="s", evidence={},
                        batch=Batch(snapshot=(12.0, paused)))  # a pause folded while the routing was read
     assert store.snapshot == paused
+
+
+async def test_the_way_home_restores_the_routing_recorded_when_the_chain_was_left() -> None:
+    """a > b > c > b > a: the swap home restores what a's objects said before a > b, though the newest
+    swap into b started on c and the newest into c started on b (what a lookup by target missed)."""
+    parts = Parts()
+    chain = {"a": "tg-a", "b": "tg-b", "c": "tg-c"}
+    parts.actuator.groups = chain
+    store, at = parts.store, 0.0
+    for n, (frm, to) in enumerate((("a", "b"), ("b", "c"), ("c", "b")), start=1):
+        at += 10
+        swap = Swap(to, "automatic", "down", f"k{n}", at, up=to == "b" and frm == "c")
+        prior = {"rule_id": "r", "trunk_group_id": chain[frm], "version": n, "raw": {"order": f"as {frm} had it"}}
+        store.begin_intent(1, at, swap, chain[to], replace(PairSnapshot(active=frm), in_flight=swap), sentence="s",
+                           evidence={}, prior=prior)
+        store.finish_intent(1, f"k{n}", IntentStatus.APPLIED, "applied", at + 1)
+    restore = await parts.actuator._recorded_before("a")
+    assert restore is not None and restore.trunk_group_id == "tg-a" and restore.raw == {"order": "as a had it"}
+    assert (await parts.actuator._recorded_before("c")).raw == {"order": "as c had it"}  # type: ignore[union-attr]

@@ -13,7 +13,8 @@ from trunkguard.store import Batch, IntentStatus, LeaseLost, Store
 
 
 def _swap(n: int = 1, to: str = "secondary", trigger: str = "automatic") -> Swap:
-    return Swap(to, trigger, "primary carrier unusable", f"swap-{n}-to-{to}", 100.0)  # type: ignore[arg-type]
+    return Swap(to, trigger, "primary carrier unusable", f"swap-{n}-to-{to}", 100.0,  # type: ignore[arg-type]
+                up=to == "primary")
 
 
 def test_migrations_create_every_table_and_run_twice_harmlessly(store_url: str) -> None:
@@ -220,3 +221,25 @@ def test_a_frozen_replicas_open_transaction_cannot_hold_the_lease_row_for_ever()
         candidate.close()
     finally:
         schemas.close()
+
+
+def test_a_chains_carrier_names_are_stored_whole_and_an_approved_step_up_uses_the_approval(store_url: str) -> None:
+    """Carrier names come from the config (up to 64 characters), not only primary/secondary: the intent's
+    target, the decision's active carrier and a check's carrier keep them whole, on PostgreSQL too
+    (its VARCHAR(16) refused them before migration 0004). A person's approval is used by the step up it
+    allows, whatever the carrier's name."""
+    name = "emea-backup-carrier-" + "x" * 44
+    store = Store.open(store_url)
+    term = store.acquire_lease("a", ttl=10, now=0)
+    assert term is not None
+    store.record_action(term, OperatorAction("failback", "alice", "carrier fixed", 50.0), "failback approved")
+    swap = Swap(name, "operator", "failback approved by alice", "swap-1-to-long", 60.0, up=True)
+    store.begin_intent(term, 60, swap, "tg-long", replace(PairSnapshot(active="c"), in_flight=swap),
+                       sentence="back", evidence={})
+    store.save_check("sweep", name, True, 61.0, "20/20 DIDs answered", {})
+    [intent] = store.intents()
+    assert intent.to_role == name and store.history(1)[0]["active"] == "c"
+    assert store.latest_checks(name)["sweep"]["ok"] is True
+    [row] = store.actions()
+    assert row["used_by"] == swap.key
+    store.close()

@@ -99,9 +99,9 @@ async def check_parity_live(cfg: Config, platform: object | None,
     try:
         settings = await platform.trunk_settings()
     except TrunkSettingsUnreadable as exc:
-        return parity_live_result([], str(exc))
+        return parity_live_result([], str(exc), carrier=name)
     except PlatformError as exc:
-        return parity_live_result([], f"could not read the carriers' trunk settings ({exc})")
+        return parity_live_result([], f"could not read the carriers' trunk settings ({exc})", carrier=name)
     return parity_live_result(live_differences(cfg, settings), answers=answers, carrier=name)
 
 

@@ -71,6 +71,7 @@ class Swap:
     reason: str
     key: str
     requested_at: float
+    up: bool = False  # a move up the chain (a failback); otherwise down (a failover)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,11 @@ class PolicyRules:
     def rank(self, carrier: str) -> int:
         """The carrier's place in the chain (0: the first); a carrier not in it ranks last."""
         return self.chain.index(carrier) if carrier in self.chain else len(self.chain)
+
+    def moves_up(self, frm: str, to: str) -> bool:
+        """Is a swap from `frm` to `to` a move up the chain? From a carrier not in the chain (the
+        platform routes to a carrier the config no longer has), every move is down: a failover."""
+        return frm in self.chain and self.rank(to) < self.rank(frm)
 
     def down_rule(self, carrier: str, usable: int, total: int) -> str | None:
         """Which rule says `carrier` is down (None: it is up): the first carrier by `primary_down`
@@ -305,7 +311,9 @@ def _decide_now(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyR
 
 
 def _below(snap: PairSnapshot, rules: PolicyRules) -> tuple[str, ...]:
-    return rules.chain[rules.rank(snap.active) + 1:]
+    """The carriers a move down may go to: those after the active one (all of them when the active
+    carrier is not in the chain, as after a config change)."""
+    return rules.chain[rules.rank(snap.active) + 1:] if snap.active in rules.chain else rules.chain
 
 
 PAUSED_PAGES = ("paused_primary_down", "paused_would_swap")
@@ -406,14 +414,19 @@ def _move_down(snap: PairSnapshot, obs: Observation, now: float, rules: PolicyRu
         else:
             what = f"no carrier below it is ready: {', '.join(skipped)}"
             said = f"cannot activate a carrier below {_carrier(snap.active)}: {why_down}; {', '.join(skipped)}"
-        snap, alerts = _alert_once(snap, Notify(
-            "secondary_not_ready", "critical",
-            f"{why_down}, and {what}. Force it with `trunkguard failover --reason ...` if you must."))
-        if snap.active != rules.first:  # calls may still go up the chain: the failback rules decide that
+        up = None
+        if snap.active in rules.chain[1:]:  # calls may still go up the chain: the failback rules decide that
             up = _while_later(snap, obs, now, rules, carriers)
             if up.swap is not None:
                 return up
-        return Decision("secondary_not_ready", snap, alerts, said)
+        hint = ""
+        if up is not None and _step_up(snap, obs, rules, carriers)[0] is not None:
+            hint = "; a carrier above is usable: `trunkguard failback --reason ...` approves the return to it"
+        base, alerts = _alert_once(up.snapshot if up is not None else snap, Notify(
+            "secondary_not_ready", "critical",
+            f"{why_down}, and {what}. Force it with `trunkguard failover --reason ...` if you must{hint}."))
+        return Decision("secondary_not_ready", base, (*alerts, *(up.intents if up is not None else ())),
+                        said + (f"; {up.sentence}" if up is not None else ""))
     calls = obs.active_calls
     blocked = calls is None or calls >= rules.max_active_calls
     if blocked and not (hard_down and rules.hard_down_bypass):
@@ -479,6 +492,19 @@ def _while_later(snap: PairSnapshot, obs: Observation, now: float, rules: Policy
                  carriers: Mapping[str, _Carrier]) -> Decision:
     """On a carrier after the first: back up the chain one step at a time, each step after the
     cooling period and then by approval or sustained recovery (a person may approve a jump)."""
+    active = carriers.get(snap.active)
+    if active is not None and active.usable:
+        if snap.state is PairState.ACTIVATING:  # a move down was queued (breaker) and the carrier recovered
+            calm = _calm(snap, now, PairState.SECONDARY_ACTIVE)
+            return Decision("activation_cancelled", calm, (Notify(
+                "activation_cancelled", "info", f"{active.name} carrier recovered ({active.health}) while "
+                                                "activation was queued; nothing moved"),),
+                            f"cancelled the queued activation: the {active.name} carrier recovered ({active.health})")
+        if "secondary_not_ready" in snap.alerted:  # the next outage of this carrier pages again
+            snap = replace(snap, alerted=snap.alerted - {"secondary_not_ready"})
+    if snap.approval is not None and snap.approval.to is not None \
+            and not rules.moves_up(snap.active, snap.approval.to):  # stored before the chain changed
+        snap = replace(snap, approval=None)
     activated = snap.activated_at if snap.activated_at is not None else snap.since
     cooling_left = activated + rules.cooling_period - now
     up, passed = _step_up(snap, obs, rules, carriers)
@@ -537,7 +563,7 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "",
     swap = snap.in_flight
     if swap is None:
         return Decision("swap_ignored", snap, (), "ignored a swap result: no swap was in flight")
-    down = rules.rank(swap.to) > rules.rank(snap.active)  # down the chain (a failover) or up (a failback)
+    down = not swap.up  # down the chain (a failover) or up (a failback)
     if not ok:
         back = PairState.ACTIVATING if down else PairState.FAILBACK_PENDING
         snap = replace(snap, in_flight=None, state=PairState.PAUSED if snap.paused else back, since=now,
@@ -548,9 +574,11 @@ def swap_finished(snap: PairSnapshot, ok: bool, now: float, detail: str = "",
                         f"the swap to {_carrier(swap.to)} failed ({detail}); routing is unchanged")
     first = swap.to == rules.first
     state = PairState.PRIMARY_ACTIVE if first else PairState.SECONDARY_ACTIVE
+    a = snap.approval  # a person's approved jump stays for the steps still to go; any other is used
+    kept = a if a is not None and a.to is not None and rules.rank(a.to) < rules.rank(swap.to) else None
     snap = replace(snap, in_flight=None, active=swap.to, state=PairState.PAUSED if snap.paused else state,
                    since=now, queued_since=None, escalated=False, alerted=frozenset(),
-                   activated_at=snap.activated_at if first else now, approval=None)
+                   activated_at=snap.activated_at if first else now, approval=kept)
     kind = "swap_committed" if down else "failback_committed"
     return Decision("swap_committed", snap, (Notify(kind, "critical" if down else "info",
                                   f"inbound routing now on {_carrier(swap.to)} "
@@ -763,8 +791,9 @@ def _start_swap(snap: PairSnapshot, to: str, trigger: Trigger, reason: str, now:
         return Decision("would_swap", snap, alerts, f"observe mode: would swap to {_carrier(to)} ({sentence}); "
                                       "nothing written")
     number = snap.swaps + 1
-    swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to}", now)
-    state = PairState.ACTIVATING if rules.rank(to) > rules.rank(snap.active) else PairState.RESTORING
+    up = rules.moves_up(snap.active, to)
+    swap = Swap(to, trigger, reason, f"{rules.key_prefix}-{number}-to-{to}", now, up)
+    state = PairState.RESTORING if up else PairState.ACTIVATING
     snap = replace(snap, in_flight=swap, swaps=number, state=PairState.PAUSED if snap.paused else state, since=now)
     return Decision("swap_started", snap, (swap,), sentence)
 

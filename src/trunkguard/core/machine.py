@@ -226,10 +226,10 @@ def _decision_fields(before: PairSnapshot, d: Decision) -> dict[str, LogValue]:
     return found
 
 
-def _decision_level(before: PairSnapshot, d: Decision, policy: PolicyRules) -> Level:
+def _decision_level(d: Decision) -> Level:
     """A decision that pages at warning or above, or moves calls down the chain, is a warning."""
     swap = d.swap
-    if swap is not None and policy.rank(swap.to) > policy.rank(before.active):
+    if swap is not None and not swap.up:
         return "warning"
     return "warning" if any(isinstance(i, Notify) and i.severity != "info" for i in d.intents) else "info"
 
@@ -427,7 +427,7 @@ def _apply(state: MachineState, d: Decision, kind: str, out: _Out, rules: Machin
         return evolve(state, last_sentence=f"standby: this replica does not hold the lease; would say: {d.sentence}")
     notable = force or bool(d.intents) or d.snapshot.state is not state.pair.state
     swap = d.swap
-    said = Said(d.event, d.sentence, _decision_level(state.pair, d, rules.policy), tuple({
+    said = Said(d.event, d.sentence, _decision_level(d), tuple({
         **_decision_fields(state.pair, d), **({"action": by.kind, "by": by.who} if by is not None else {})}.items()))
     if swap is not None:
         out.said.append(said)

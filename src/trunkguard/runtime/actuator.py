@@ -52,6 +52,9 @@ class _Outcome:
     after: dict[str, Any] | None
 
 
+RESTORE_LOOKBACK = 200  # intents read back to find the routing to restore (a chain's whole incident, many times)
+
+
 class Actuator:
     def __init__(self, platform: Platform, link: StoreLink[IntentStore], lease: LeaseView, recorder: Recorder,
                  alerts: Alerts,
@@ -186,17 +189,15 @@ class Actuator:
             await asyncio.gather(*self._finishing, return_exceptions=True)
 
     async def _recorded_before(self, to: str) -> RoutingState | None:
-        """The routing recorded before the newest landed swap away from `to`: what a swap back restores.
-        (In a chain the swap away may have gone to any other carrier: the newest of them that left `to`.)"""
-        found: list[tuple[float, RoutingState]] = []
-        for away in self.groups:
-            if away == to:
-                continue
-            last = await self.link.call(self.link.store.last_intent, to_role=away, statuses=LANDED)
-            prior = routing_from_json(last.prior) if last is not None else None
-            if last is not None and prior is not None and prior.trunk_group_id == self.groups[to]:
-                found.append((last.created_at, prior))
-        return max(found, key=lambda f: f[0])[1] if found else None
+        """The routing recorded before the newest landed swap that left `to` (its `prior` routed to `to`):
+        what a swap back restores. In a chain the way home passes other carriers (a > c > b > a), so it is
+        the newest swap whose prior was `to`'s, not the newest swap into any one carrier."""
+        recent = await self.link.call(self.link.store.intents, limit=RESTORE_LOOKBACK)
+        for intent in reversed(recent):  # newest first
+            prior = routing_from_json(intent.prior) if intent.status in LANDED else None
+            if prior is not None and prior.trunk_group_id == self.groups[to]:
+                return prior
+        return None
 
     async def reconcile(self, term: int, restored: PairSnapshot | None, stop: asyncio.Event) -> bool:
         """Settle what a crash (or the previous leader) left in flight, by reading only. False if stopped first."""

@@ -42,13 +42,14 @@ def _swap_json(swap: Swap | None) -> dict[str, Any] | None:
     if swap is None:
         return None
     return {"to": swap.to, "trigger": swap.trigger, "reason": swap.reason, "key": swap.key,
-            "requested_at": swap.requested_at}
+            "requested_at": swap.requested_at, "up": swap.up}
 
 
 def _swap(data: dict[str, Any] | None) -> Swap | None:
     if not data:
         return None
-    return Swap(str(data["to"]), data["trigger"], data["reason"], data["key"], float(data["requested_at"]))
+    up = bool(data["up"]) if "up" in data else data["to"] == "primary"  # stored before chains: only failbacks went up
+    return Swap(str(data["to"]), data["trigger"], data["reason"], data["key"], float(data["requested_at"]), up)
 
 
 def _action_json(action: OperatorAction | None) -> dict[str, Any] | None:

@@ -69,7 +69,7 @@ class IntentRows(AuditRows):
                 self._put_snapshot(s, term, now, snapshot)
             s.add(DecisionRow(at=now, kind="swap", sentence=sentence, state=snapshot.state.value,
                               active=snapshot.active, intent_key=swap.key, evidence=evidence, term=term))
-            if swap.trigger == "operator" and swap.to == "primary":
+            if swap.trigger == "operator" and swap.up:  # a person's approved return up the chain
                 approval = s.scalars(select(OperatorActionRow).where(
                     OperatorActionRow.kind == "failback", OperatorActionRow.used_at.is_(None))
                     .order_by(OperatorActionRow.id.desc()).limit(1)).first()

@@ -61,7 +61,7 @@ class DecisionRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     sentence: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(32))
-    active: Mapped[str] = mapped_column(String(16))
+    active: Mapped[str] = mapped_column(String(64))
     intent_key: Mapped[str | None] = mapped_column(String(120), nullable=True)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     term: Mapped[int] = mapped_column(Integer)
@@ -73,7 +73,7 @@ class IntentRow(Base):
     __tablename__ = "intents"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(120), unique=True)
-    to_role: Mapped[str] = mapped_column(String(16))
+    to_role: Mapped[str] = mapped_column(String(64))
     trunk_group_id: Mapped[str] = mapped_column(String(200))
     trigger: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
@@ -109,7 +109,7 @@ class CheckRow(Base):
     __tablename__ = "checks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     check: Mapped[str] = mapped_column(String(16), index=True)
-    carrier: Mapped[str] = mapped_column(String(16))
+    carrier: Mapped[str] = mapped_column(String(64))
     trunk: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ok: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[float] = mapped_column(Float, index=True)
