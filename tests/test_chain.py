@@ -336,6 +336,8 @@ def test_an_active_carrier_not_in_the_chain_moves_down_from_the_top() -> None:
     d = decide(gone, world({"a"}), 100.0, RULES)
     assert d.swap is not None and d.swap.to == "b" and not d.swap.up, d.sentence
     assert d.snapshot.state is PairState.ACTIVATING
+    forced = operator(gone, OperatorAction("failover", "ana", "drill", 101.0), 101.0, RULES, world(set()))
+    assert forced.swap is not None and forced.swap.to == "a" and not forced.swap.up  # the top of the chain
 
 
 def test_a_stored_approval_that_no_longer_points_up_the_chain_is_dropped() -> None:

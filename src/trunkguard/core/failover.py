@@ -680,7 +680,7 @@ def operator(snap: PairSnapshot, action: OperatorAction, now: float, rules: Poli
                         snap, (), f"{action.kind} by {by} refused: {action.to!r} is not a carrier of the chain "
                                   f"({', '.join(rules.chain)})")
     if action.kind == "failover":
-        below = rules.chain[rank + 1:]
+        below = _below(snap, rules)
         if not below:
             return Decision("operator_ignored",
                             snap, (), f"failover by {by} ignored: routing is already on {_carrier(snap.active)}"
