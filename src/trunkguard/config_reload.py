@@ -17,7 +17,8 @@ from trunkguard.config import Config
 
 RELOADED = ("policy", "tls", "notify", "api.token_env", "api.token_file", "api.read_token_env",
             "api.read_token_file", "api.tokens", "api.open_endpoints")
-AT_START = {"carriers": "the carriers and their trunks are", "chain": "the carriers' order is", "storage": "the store is", "platform": "the platform is",
+AT_START = {"carriers": "the carriers and their trunks are", "chain": "the carriers' order is",
+            "storage": "the store is", "platform": "the platform is",
             "replica": "this replica's name and lease are", "vantages": "the vantages are",
             "dns": "name resolution is", "api": "the API's address, TLS and body limit are"}
 
