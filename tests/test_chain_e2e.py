@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import Sipp, _postgres_schema, eventually, free_port
 from tests.test_daemon_e2e import RULE, Lab, _stop, rest_of_config
+from tests.test_engine_genesys import ENV, genesys_platform
 from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
@@ -113,19 +114,10 @@ policy:
   poll_interval: 300ms
   cooling_period: 1s
   readiness: {{sweep: false, certs: false, parity: false}}
-platform:
-  kind: genesys
-  base_url: http://127.0.0.1:{port}
-  site_id: site-1
-  outbound_route_id: route-1
-  datatable_id: dt-carrier
-  manage_trunk_enabled: true
-  client_id_env: GC_CLIENT_ID
-  client_secret_env: GC_CLIENT_SECRET
-storage: {{url: "{pg_url}"}}
+{genesys_platform(port)}storage: {{url: "{pg_url}"}}
 api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}}
 """)
-    service = Service.build(cfg, {"GC_CLIENT_ID": "trunkguard", "GC_CLIENT_SECRET": "lab-secret", "TG_TOKEN": "t"})
+    service = Service.build(cfg, ENV)
     stop = asyncio.Event()
 
     def pair() -> PairSnapshot:

@@ -34,6 +34,20 @@ class Running:
         await eventually(check, what, timeout=timeout, detail=lambda: self.service.status().last_sentence)
 
 
+def genesys_platform(port: int) -> str:
+    """The config's platform section for the Genesys Cloud emulator at `port` (byoc_org's objects)."""
+    return f"""platform:
+  kind: genesys
+  base_url: http://127.0.0.1:{port}
+  site_id: site-1
+  outbound_route_id: route-1
+  datatable_id: dt-carrier
+  manage_trunk_enabled: true
+  client_id_env: GC_CLIENT_ID
+  client_secret_env: GC_CLIENT_SECRET
+"""
+
+
 @pytest.fixture
 async def running(tmp_path: Path, sipp_uas: Callable[..., Sipp], monkeypatch: pytest.MonkeyPatch
                   ) -> AsyncIterator[Running]:
@@ -50,19 +64,10 @@ policy:
   poll_interval: 300ms
   breaker: {{max_active_calls: 5, hard_down_bypass: false}}
   readiness: {{sweep: false, certs: false, parity: false}}
-platform:
-  kind: genesys
-  base_url: http://127.0.0.1:{port}
-  site_id: site-1
-  outbound_route_id: route-1
-  datatable_id: dt-carrier
-  manage_trunk_enabled: true
-  client_id_env: GC_CLIENT_ID
-  client_secret_env: GC_CLIENT_SECRET
-storage: {{url: "sqlite:///{tmp_path}/tg.db"}}
+{genesys_platform(port)}storage: {{url: "sqlite:///{tmp_path}/tg.db"}}
 api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}}
 """)
-    service = Service.build(cfg, ENV)
+    service = Service.build(cfg, ENV)  # ENV: what genesys_platform names
     stop = asyncio.Event()
     async with serving(create_genesys_app(org), "127.0.0.1", port):
         task = asyncio.create_task(service.run(stop))
