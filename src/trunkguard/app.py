@@ -132,7 +132,7 @@ class Service:
         store = Store.open(config.storage.url)
         dispatcher = Dispatcher(senders)
         rules = machine_rules(config, key_prefix=swap_key_prefix(), vantage=identity.name)
-        groups = {name: carrier.trunk_group_id for name, carrier in config.carriers.items()}  # in chain order
+        groups = config.carriers.groups()  # in chain order
         runtime = Runtime(rules, initial(rules, clock()), groups, clock)
         link = StoreLink(store)
         lease = LeaseKeeper(link, config.replica.lease_ttl, clock, identity, candidate=candidate and not agent)
@@ -248,7 +248,7 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
                                secondary_trunk_base=carriers[carriers.chain[1]].trunk_group_id,
                                datatable_id=p.datatable_id, datatable_row=p.datatable_row,
                                manage_trunk_enabled=p.manage_trunk_enabled,
-                               chain=tuple((name, c.trunk_group_id) for name, c in carriers.items()))
+                               chain=tuple(carriers.groups().items()))
     if p.kind == "cxone":
         form = {"grant_type": "password", "username": secrets["access_key_id"] or "",
                 "password": secrets["access_key_secret"] or ""}

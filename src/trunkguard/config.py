@@ -355,6 +355,10 @@ class Carriers(RootModel[dict[Name, CarrierConfig]]):
     def items(self) -> list[tuple[str, CarrierConfig]]:
         return list(self.root.items())
 
+    def groups(self) -> dict[str, str]:
+        """Each carrier's trunk_group_id (its id on the platform), by name, in chain order."""
+        return {name: carrier.trunk_group_id for name, carrier in self.root.items()}
+
     def later(self) -> list[tuple[str, CarrierConfig]]:
         """Every carrier after the first: those a move down the chain may go to."""
         return list(self.root.items())[1:]

@@ -481,7 +481,7 @@ def _stored_json(cfg: Config, stored: dict[str, Any], lease: dict[str, Any] | No
     from trunkguard.runtime.status import Facts, PolicyView, StatusView
 
     snap = stored["snapshot"]
-    groups = {name: carrier.trunk_group_id for name, carrier in cfg.carriers.items()}
+    groups = cfg.carriers.groups()
     policy = PolicyView.of(policy_rules(cfg.policy, unconfigured=unconfigured_gates(cfg), chain=cfg.carriers.chain))
     view = StatusView(stored["updated_at"], snap, (), {}, (), groups, policy, Facts(term=stored["term"]),
                       Samples({}, {}, {}), calls=None, last_sentence=sentence)
