@@ -48,6 +48,18 @@ class Parts:
                                  self.posted.put_nowait, self.clock, GROUPS, SwapRules(deadline=5, readback=1),
                                  lambda *_: None)
 
+    def hold_reads(self) -> asyncio.Event:
+        """The platform's routing reads wait until the returned event is set."""
+        gate = asyncio.Event()
+        read = self.platform.read_routing
+
+        async def held() -> Any:
+            await gate.wait()
+            return await read()
+
+        self.platform.read_routing = held  # type: ignore[method-assign]
+        return gate
+
     async def swap(self, to: str = "secondary") -> SwapSettled:
         swap = Swap(to, "automatic", "primary down", f"swap-t-1-to-{to}", self.clock())
         snapshot = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
@@ -289,14 +301,7 @@ async def test_a_standby_rechecks_nothing() -> None:
 
 async def test_a_second_swap_is_refused_while_one_is_being_carried_out() -> None:
     parts = Parts()
-    gate = asyncio.Event()
-    read = parts.platform.read_routing
-
-    async def slow_read() -> Any:
-        await gate.wait()
-        return await read()
-
-    parts.platform.read_routing = slow_read  # type: ignore[method-assign]
+    gate = parts.hold_reads()
     swap = Swap("secondary", "automatic", "primary down", "swap-t-1-to-secondary", parts.clock())
     snapshot = replace(PairSnapshot(), state=PairState.ACTIVATING, in_flight=swap, swaps=1)
     parts.actuator.start(StartSwap(swap, snapshot, "activating"), {})
@@ -314,14 +319,7 @@ async def test_a_drift_read_begun_before_a_swap_is_dropped() -> None:
     watch = RoutingWatch(parts.platform, parts.actuator, GROUPS, 5.0, parts.pages.append, parts.posted.put_nowait,
                          parts.clock)
     watch.known = True
-    gate = asyncio.Event()
-    read = parts.platform.read_routing
-
-    async def slow_read() -> Any:
-        await gate.wait()
-        return await read()
-
-    parts.platform.read_routing = slow_read  # type: ignore[method-assign]
+    gate = parts.hold_reads()
     drift = asyncio.create_task(watch.check_drift())
     await asyncio.sleep(0)
     parts.actuator.started += 1  # a swap starts while the drift read waits on the platform
