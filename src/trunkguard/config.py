@@ -364,12 +364,12 @@ class Carriers(RootModel[dict[Name, CarrierConfig]]):
         return list(self.root.items())[1:]
 
 
-def _chain_of(data: dict[str, Any]) -> list[str] | None:
-    """The chain as the file gives it (or the pair's), before validation; None when it cannot be told."""
-    chain, carriers = data.get("chain"), data.get("carriers")
+def _chain_of(chain: object, names: object) -> list[str] | None:
+    """The chain as given, or, when none is given, the pair's for carriers named primary and secondary;
+    None when it cannot be told (read on the raw file and on the validated config alike)."""
     if isinstance(chain, list) and all(isinstance(c, str) for c in chain):
         return list(chain)
-    if chain is None and isinstance(carriers, dict) and set(carriers) == set(PAIR):
+    if chain is None and isinstance(names, dict | list) and set(names) == set(PAIR):
         return list(PAIR)
     return None
 
@@ -823,7 +823,7 @@ class Config(Section):
         named = set(data["carriers"])
         if data.get("chain") is None and named < set(PAIR):  # none, or half a pair: name the first missing
             raise FieldRule(f"carriers.{next(r for r in PAIR if r not in named)}", "is required")
-        chain = _chain_of(data)
+        chain = _chain_of(data.get("chain"), data["carriers"])
         carriers = dict(data["carriers"])
         for name in (chain or [])[1:]:
             carrier = carriers.get(name)
@@ -836,13 +836,11 @@ class Config(Section):
     @model_validator(mode="after")
     def _chain(self) -> Config:
         names = list(self.carriers.root)
-        chain = self.chain
+        chain = _chain_of(self.chain, names)
         if chain is None:
-            if set(names) != set(PAIR):
-                raise FieldRule("chain", "list the carriers in priority order, first preferred (e.g. chain: "
-                                         f"[{', '.join(names)}]): needed unless the carriers are named primary and "
-                                         "secondary")
-            chain = list(PAIR)
+            raise FieldRule("chain", "list the carriers in priority order, first preferred (e.g. chain: "
+                                     f"[{', '.join(names)}]): needed unless the carriers are named primary and "
+                                     "secondary")
         if len(chain) < 2:
             raise FieldRule("chain", "a chain needs at least two carriers: one to take the calls when the other "
                                      "is down")
