@@ -7,6 +7,7 @@ chains of 2 to 4 carriers."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -244,8 +245,6 @@ def test_the_chain_invariants_hold_for_any_night(night: tuple[PolicyRules, list[
 
 
 def test_simulate_takes_a_chain_and_a_failback_to_a_named_carrier() -> None:
-    from pathlib import Path
-
     from trunkguard.config import load_config
     from trunkguard.rules import sim_world
     from trunkguard.sim.runner import Simulation
@@ -355,3 +354,18 @@ def test_a_jump_approval_outlives_an_automatic_step_below_it() -> None:
     assert step.swap is not None and step.swap.to == "b" and step.swap.trigger == "automatic"
     on_b = swap_finished(step.snapshot, True, 141.0, rules=RULES).snapshot
     assert on_b.approval is not None and on_b.approval.to == "a"
+
+
+def test_failover_and_failback_to_a_carrier_not_in_the_chain_is_a_usage_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trunkguard.cli import app
+
+    config = tmp_path / "chain.yaml"
+    config.write_text(chain_yaml("[a, b, c]"))
+    for kind in ("failover", "failback"):
+        result = CliRunner().invoke(app, [kind, "--config", str(config), "--reason", "drill", "--to", "z", "--force"]
+                                    if kind == "failover" else [kind, "--config", str(config), "--reason", "drill",
+                                                                "--to", "z"])
+        assert result.exit_code == 2, result.output
+        assert "--to must be one of the chain's carriers (a, b, c), not 'z'" in result.output

@@ -247,6 +247,9 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
     cfg = load_or_exit(config)
     if not reason.strip():
         usage_error("--reason must say why")
+    to = (extra or {}).get("to")
+    if to is not None and to not in cfg.carriers.chain:
+        usage_error(f"--to must be one of the chain's carriers ({', '.join(cfg.carriers.chain)}), not {to!r}")
     if queue:  # no daemon: `trunkguard cycle` runs from a scheduler and takes it from the store
         from trunkguard.core.failover import OperatorAction
 
