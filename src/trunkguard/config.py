@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PlainSerializer,
     PrivateAttr,
     RootModel,
@@ -539,6 +541,121 @@ class PlatformConfig(Section):
         return tuple(dict.fromkeys(sites)), tuple(dict.fromkeys(routes))
 
 
+# The keys of `platform` that name what a swap changes; a group gives its own, the rest is shared.
+ROUTING_KEYS = ("rule_id", "queue_id", "fallback_queue_id", "sites", "outbound_routes", "site_id",
+                "outbound_route_id", "datatable_id", "datatable_row", "point_of_contact_id")
+
+
+def _routing_field(key: str) -> Any:
+    """A group's own value of a routing key, described as `platform` describes it."""
+    return Field(None, description=f"{PlatformConfig.model_fields[key].description} (default: platform's)")
+
+
+class GroupPlatform(Section):
+    """A routing group's own routing objects on the platform, merged over the top-level `platform` (which
+    keeps what every group shares: kind, base_url, credentials, timeouts). A swap in one group must not
+    move another's routing, so no two groups may name the same objects."""
+
+    rule_id: str | None = _routing_field("rule_id")
+    queue_id: str | None = _routing_field("queue_id")
+    fallback_queue_id: str | None = _routing_field("fallback_queue_id")
+    sites: list[str] | None = _routing_field("sites")
+    outbound_routes: list[str] | None = _routing_field("outbound_routes")
+    site_id: str | None = _routing_field("site_id")
+    outbound_route_id: str | None = _routing_field("outbound_route_id")
+    datatable_id: str | None = _routing_field("datatable_id")
+    datatable_row: str | None = _routing_field("datatable_row")
+    point_of_contact_id: str | None = _routing_field("point_of_contact_id")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key in PlatformConfig.model_fields and key not in ROUTING_KEYS:
+                    raise FieldRule(key, "is set once for every group, under platform (a group gives only its "
+                                         f"routing objects: {', '.join(ROUTING_KEYS)})")
+        return data
+
+
+class GroupConfig(Section):
+    """One routing group: an operation (a region, a brand) with its own carrier chain, DIDs, policy and
+    routing objects. Its carriers are named from the top-level `carriers`, where each is defined (and
+    probed) once however many groups list it."""
+
+    chain: list[Name] = Field(description="the group's carriers in priority order, first preferred, by their "
+                                          "names under carriers (at least two); a carrier may be in several "
+                                          "groups' chains")
+    dids: list[str] | None = Field(None, description="the numbers the group's sweep calls (without them: each "
+                                                     "later carrier's own dids)")
+    dids_file: ConfigPath | None = Field(None, description="the same, one per line (# comments), for long lists; "
+                                                           "read when the config is")
+    policy: dict[str, Any] | None = Field(None, description="the group's own policy: merged key by key over the "
+                                                            "top-level policy (a mapping within it too), the "
+                                                            "result checked as policy is")
+    platform: GroupPlatform | None = Field(None, description="the group's own routing objects, merged over the "
+                                                             "top-level platform")
+
+    @model_validator(mode="after")
+    def _rules(self) -> GroupConfig:
+        if len(self.chain) < 2:
+            raise FieldRule("chain", "a chain needs at least two carriers: one to take the calls when the other "
+                                     "is down")
+        for i, name in enumerate(self.chain):
+            if name in self.chain[:i]:
+                raise FieldRule(f"chain[{i}]", f"{name!r} is listed twice; each carrier has one place in the chain")
+        if self.dids is not None and self.dids_file is not None:
+            raise FieldRule("dids_file", "give dids or dids_file, not both")
+        for i, did in enumerate(self.dids or []):
+            if not _DID.match(did):
+                raise FieldRule(f"dids[{i}]", f"{did!r} is not a number like +15550000001")
+        return self
+
+
+DEFAULT_GROUP = "default"  # the one routing group of a config without `groups`
+
+
+@dataclass(frozen=True)
+class RoutingGroup:
+    """One routing group as the config makes it: its chain, its policy and platform with the top-level
+    ones merged in and checked, and its DIDs. A config without `groups` is one group, DEFAULT_GROUP."""
+
+    name: str
+    chain: tuple[str, ...]
+    policy: Policy
+    platform: PlatformConfig | None  # None when the config has no platform
+    dids: tuple[str, ...] = ()  # the group's dids, or its dids_file's; empty when it gives none
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` on `base`, key by key; a mapping in both is merged the same way, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        out[key] = _deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+def _as_mapping(value: object) -> dict[str, Any]:
+    """A section as written: the file's mapping, or what was set of a section given as a model."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _read_dids(path: Path, where: str) -> tuple[str, ...]:
+    """A dids_file's numbers: one per line, # comments and blank lines skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise FieldRule(where, f"cannot read {path}: {exc.strerror or exc}") from None
+    dids = [line.split("#", 1)[0].strip() for line in lines]
+    for i, did in enumerate(dids):
+        if did and not _DID.match(did):
+            raise FieldRule(where, f"line {i + 1}: {did!r} is not a number like +15550000001")
+    return tuple(d for d in dids if d)
+
+
 def _nameserver(value: Any) -> tuple[str, int]:
     """`192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53` or `[2001:db8::53]:5353`: an address, not a name."""
     if not isinstance(value, str):
@@ -798,15 +915,29 @@ Notifier = Annotated[PagerDutyNotify | OpsgenieNotify | SlackNotify | WebhookNot
 
 class Config(Section):
     _source_dir: Path | None = PrivateAttr(None)  # the config file's folder (parse_config's base_dir)
+    _routing_groups: tuple[RoutingGroup, ...] = PrivateAttr(())  # made once, when the config is validated
     carriers: Carriers = Field(description="the carriers by name (at least two); `primary` and `secondary`, or "
-                                           "any names with `chain`")
+                                           "any names with `chain` (or `groups`)")
     chain: list[Name] | None = Field(None, description="the carriers in priority order, first preferred: calls go "
                                                        "to the first that is usable and ready (default, for carriers "
-                                                       "named primary and secondary: [primary, secondary])")
+                                                       "named primary and secondary: [primary, secondary]). Not "
+                                                       "given with groups, each of which has its own; once read, "
+                                                       "it holds the first group's chain")
     tls: TlsPolicy = Field(TlsPolicy(), description="certificate checks across trunks")
-    policy: Policy = Field(Policy(), description="when to swap, when to return, and what must hold first")
+    policy: Policy = Field(Policy(), description="when to swap, when to return, and what must hold first (with "
+                                                 "groups: what each group's own policy is merged over)")
     platform: PlatformConfig | None = Field(None, description="where inbound routing is switched (needed by run "
-                                                               "and cycle)")
+                                                               "and cycle). With groups: what every group shares "
+                                                               "(kind, base_url, credentials, timeouts), each "
+                                                               "group's routing objects merged over it; once read, it "
+                                                               "holds the first group's merged platform")
+    groups: dict[Name, GroupConfig] | None = Field(
+        None, description="routing groups by name: independent operations (e.g. na, emea) in one deployment, each "
+                          "with its own chain, DIDs, policy and routing objects; without it the config is one group "
+                          "(default) of chain, policy and platform. The carriers stay under carriers, each probed "
+                          "once however many groups list it, and are read in order of first appearance across the "
+                          "groups' chains. A carrier first in any group keeps health.down_after's 3 by default; "
+                          "every other carrier gets 2. No two groups may share routing objects")
     storage: StorageConfig = Field(StorageConfig(), description="the store: state, audit trail, checks, trace, lease")
     api: ApiConfig = Field(ApiConfig(), description="the daemon's REST API, dashboard and /metrics")
     dns: DnsSettings = Field(DnsSettings(), description="name resolution for trunks given by name")
@@ -817,15 +948,25 @@ class Config(Section):
     @model_validator(mode="before")
     @classmethod
     def _later_default(cls, data: Any) -> Any:
-        """The guide's asymmetry: every carrier after the first is marked down after 2 failures, not 3."""
+        """The guide's asymmetry: every carrier after the first is marked down after 2 failures, not 3.
+        With groups, a carrier first in any group keeps 3: it is some group's primary."""
         if not isinstance(data, dict) or not isinstance(data.get("carriers"), dict):
             return data
         named = set(data["carriers"])
-        if data.get("chain") is None and named < set(PAIR):  # none, or half a pair: name the first missing
-            raise FieldRule(f"carriers.{next(r for r in PAIR if r not in named)}", "is required")
-        chain = _chain_of(data.get("chain"), data["carriers"])
+        if isinstance(data.get("groups"), dict):
+            if data.get("chain") is not None:
+                raise FieldRule("chain", "use each group's chain under groups: with groups, there is no chain "
+                                         "of the whole config")
+            chains = [[c for c in g["chain"] if isinstance(c, str)] for g in data["groups"].values()
+                      if isinstance(g, dict) and isinstance(g.get("chain"), list)]
+            firsts = {chain[0] for chain in chains if chain}
+            later = [name for chain in chains for name in chain[1:] if name not in firsts]
+        else:
+            if data.get("chain") is None and named < set(PAIR):  # none, or half a pair: name the first missing
+                raise FieldRule(f"carriers.{next(r for r in PAIR if r not in named)}", "is required")
+            later = (_chain_of(data.get("chain"), data["carriers"]) or [])[1:]
         carriers = dict(data["carriers"])
-        for name in (chain or [])[1:]:
+        for name in dict.fromkeys(later):
             carrier = carriers.get(name)
             if isinstance(carrier, dict):
                 health = carrier.get("health", {})
@@ -836,23 +977,42 @@ class Config(Section):
     @model_validator(mode="after")
     def _chain(self) -> Config:
         names = list(self.carriers.root)
-        chain = _chain_of(self.chain, names)
-        if chain is None:
-            raise FieldRule("chain", "list the carriers in priority order, first preferred (e.g. chain: "
-                                     f"[{', '.join(names)}]): needed unless the carriers are named primary and "
-                                     "secondary")
-        if len(chain) < 2:
-            raise FieldRule("chain", "a chain needs at least two carriers: one to take the calls when the other "
-                                     "is down")
-        for i, name in enumerate(chain):
-            if name not in self.carriers.root:
-                raise FieldRule(f"chain[{i}]", f"{name!r} is not a carrier: carriers has {', '.join(names)}")
-            if name in chain[:i]:
-                raise FieldRule(f"chain[{i}]", f"{name!r} is listed twice; each carrier has one place in the chain")
-        for name in names:
-            if name not in chain:
-                raise FieldRule(f"carriers.{name}", "is not in the chain: list it in chain, or remove it")
-        object.__setattr__(self, "carriers", Carriers({name: self.carriers.root[name] for name in chain}))
+        if self.groups is not None:
+            if not self.groups:
+                raise FieldRule("groups", "name at least one group with its chain, or leave groups out for one "
+                                          "chain")
+            order: list[str] = []
+            for group_name, group in self.groups.items():
+                for i, name in enumerate(group.chain):
+                    if name not in self.carriers.root:
+                        raise FieldRule(f"groups.{group_name}.chain[{i}]",
+                                        f"{name!r} is not a carrier: carriers has {', '.join(names)}")
+                    if name not in order:
+                        order.append(name)
+            for name in names:
+                if name not in order:
+                    raise FieldRule(f"carriers.{name}", "is in no group's chain: list it in a group, or remove it")
+            chain = list(next(iter(self.groups.values())).chain)
+        else:
+            found = _chain_of(self.chain, names)
+            if found is None:
+                raise FieldRule("chain", "list the carriers in priority order, first preferred (e.g. chain: "
+                                         f"[{', '.join(names)}]): needed unless the carriers are named primary "
+                                         "and secondary")
+            chain = order = found
+            if len(chain) < 2:
+                raise FieldRule("chain", "a chain needs at least two carriers: one to take the calls when the "
+                                         "other is down")
+            for i, name in enumerate(chain):
+                if name not in self.carriers.root:
+                    raise FieldRule(f"chain[{i}]", f"{name!r} is not a carrier: carriers has {', '.join(names)}")
+                if name in chain[:i]:
+                    raise FieldRule(f"chain[{i}]", f"{name!r} is listed twice; each carrier has one place in the "
+                                                   "chain")
+            for name in names:
+                if name not in chain:
+                    raise FieldRule(f"carriers.{name}", "is not in the chain: list it in chain, or remove it")
+        object.__setattr__(self, "carriers", Carriers({name: self.carriers.root[name] for name in order}))
         object.__setattr__(self, "chain", list(chain))
         seen: set[str] = set()
         where: dict[tuple[str, str, int | None, str], tuple[str, str]] = {}
@@ -880,6 +1040,8 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _primary_down_when(self) -> Config:
+        if self.groups is not None:  # checked for each group's policy, against its own first carrier
+            return self
         below = self.policy.primary_down_when.fewer_usable_than
         count = len(self.carriers.first.trunks)
         if below is not None and below > count:
@@ -897,6 +1059,87 @@ class Config(Section):
             raise FieldRule("policy.quorum", f"must be at most the {counted} configured vantages, not {q}")
         return self
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _routing(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+        """The routing groups, made once, when every other rule of the config holds (defined last, this
+        runs outermost). A group's policy and platform are the top-level ones as written with the group's
+        keys merged over them, checked whole: with groups the top-level platform need not name routing
+        objects, each group gives its own."""
+        raw = data if isinstance(data, dict) else None
+        if raw is not None and isinstance(raw.get("groups"), dict) and isinstance(raw.get("platform"), dict):
+            data = {**raw, "platform": None}  # checked below, once merged with each group's
+        config = handler(data)
+        if config.groups is None:
+            config._routing_groups = (config._default_group(),)
+        elif raw is not None:
+            made = tuple(config._group(name, group, raw) for name, group in config.groups.items())
+            _distinct_routing(made)
+            config._routing_groups = made
+            object.__setattr__(config, "platform", made[0].platform)
+        return config
+
+    def _default_group(self) -> RoutingGroup:
+        """A config without groups as its one group: the chain, the policy and the platform as they are."""
+        return RoutingGroup(DEFAULT_GROUP, self.carriers.chain, self.policy, self.platform)
+
+    def _group(self, name: str, group: GroupConfig, raw: Mapping[str, Any]) -> RoutingGroup:
+        """Group `name` made: its policy and platform merged over the top-level ones as written (`raw`),
+        each checked as the top-level one is, and the rules that hold a group's parts together."""
+        where = f"groups.{name}"
+        try:
+            policy = Policy.model_validate(_deep_merge(_as_mapping(raw.get("policy")), group.policy or {}))
+        except ValidationError as exc:
+            path, rule = describe(exc, Policy)[0]
+            raise FieldRule(f"{where}.policy" + ("" if path == "(top)" else f".{path}"), rule) from None
+        platform: PlatformConfig | None = None
+        own = group.platform.model_dump(exclude_unset=True) if group.platform is not None else {}
+        if raw.get("platform") is None:
+            if group.platform is not None:
+                raise FieldRule(f"{where}.platform", "needs the top-level platform: kind, base_url and the "
+                                                     "credentials are set once for every group, under platform")
+        else:
+            try:
+                platform = PlatformConfig.model_validate(_deep_merge(_as_mapping(raw.get("platform")), own))
+            except ValidationError as exc:
+                path, rule = describe(exc, PlatformConfig)[0]
+                key = re.split(r"[.\[]", path, maxsplit=1)[0]
+                # a key is named where it was written: the group's own keys, and the routing objects it lacks,
+                # under the group; the shared ones under platform
+                base = f"{where}.platform" if key in own or key in ROUTING_KEYS or path == "(top)" else "platform"
+                raise FieldRule(base + ("" if path == "(top)" else f".{path}"), rule) from None
+        first = self.carriers[group.chain[0]]
+        below, count = policy.primary_down_when.fewer_usable_than, len(first.trunks)
+        if below is not None and below > count:
+            raise FieldRule(f"{where}.policy.primary_down_when.fewer_usable_than",
+                            f"must be at most the {group.chain[0]}'s {count} trunk{'s' if count != 1 else ''}, "
+                            f"not {below}: with fewer trunks than that, the {group.chain[0]} would count as down "
+                            "from the start")
+        counted = len(self.vantages.names) + self.vantages.edge
+        if counted and isinstance(policy.quorum, int) and policy.quorum > counted:
+            raise FieldRule(f"{where}.policy.quorum",
+                            f"must be at most the {counted} configured vantages, not {policy.quorum}")
+        dids = tuple(group.dids or ()) if group.dids_file is None else _read_dids(group.dids_file,
+                                                                                   f"{where}.dids_file")
+        later = [self.carriers[carrier] for carrier in group.chain[1:]]
+        if policy.readiness.sweep and not dids and not all(c.dids or c.dids_file is not None for c in later):
+            raise FieldRule(f"{where}.dids", "is required while the group's sweep gate is on "
+                                             "(policy.readiness.sweep): list the numbers the sweep calls, or turn "
+                                             "the gate off for this group")
+        return RoutingGroup(name, tuple(group.chain), policy, platform, dids)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Config:
+        """A copy with `update` applied, unchecked (pydantic's); a config without groups has its one group
+        made again, so it stays the chain, policy and platform the copy has."""
+        copy = super().model_copy(update=update, deep=deep)
+        if copy.groups is None:
+            copy._routing_groups = (copy._default_group(),)
+        return copy
+
+    def routing_groups(self) -> tuple[RoutingGroup, ...]:
+        """The routing groups in the config's order; for a config without `groups`, one: DEFAULT_GROUP."""
+        return self._routing_groups
+
     @property
     def source_dir(self) -> Path | None:
         """The folder of the file this config was read from: where a relative `*_file` secret is, outside
@@ -905,6 +1148,38 @@ class Config(Section):
 
     def all_trunks(self) -> list[tuple[str, CarrierConfig, TrunkConfig]]:
         return [(role, carrier, trunk) for role, carrier in self.carriers.items() for trunk in carrier.trunks]
+
+
+def _routing_objects(platform: PlatformConfig) -> list[tuple[str, str]]:
+    """(what, how it is said) for each platform object a group's swap writes."""
+    if platform.kind == "genesys":
+        row = [(f"row {platform.datatable_id}/{platform.datatable_row}",
+                f"data table row {platform.datatable_id}/{platform.datatable_row}")] if platform.datatable_id else []
+        return row + [(f"route {r}", f"outbound route {r!r}") for r in platform.route_limits()[1]]
+    if platform.kind == "cxone":
+        return [(f"poc {platform.point_of_contact_id}", f"point_of_contact_id {platform.point_of_contact_id!r}")]
+    return [(f"rule {platform.rule_id}", f"rule_id {platform.rule_id!r}")]
+
+
+def _distinct_routing(groups: tuple[RoutingGroup, ...]) -> None:
+    """No two groups may write the same routing object: a swap in one would move the other's calls."""
+    if len(groups) < 2:
+        return
+    owner: dict[str, str] = {}
+    for group in groups:
+        platform = group.platform
+        if platform is None:
+            continue
+        where = f"groups.{group.name}.platform"
+        if platform.kind == "genesys" and platform.datatable_id is None and not platform.route_limits()[1]:
+            raise FieldRule(where, "needs routing objects of its own: outbound_routes, or a datatable_row of its "
+                                   "own (with datatable_id); with several groups, one group's swap must not move "
+                                   "another's routing")
+        for key, said in _routing_objects(platform):
+            if key in owner:
+                raise FieldRule(where, f"names the same {said} as group {owner[key]}: one group's swap would move "
+                                       "the other's routing; give each group its own")
+            owner.setdefault(key, group.name)
 
 
 def with_listen(config: Config, listen: str) -> Config:
@@ -953,6 +1228,9 @@ SCHEMA_ID = "urn:trunkguard:config:v1"  # the file itself is in the repository: 
 
 def json_schema() -> dict[str, Any]:
     schema = Config.model_json_schema()
+    # A group's policy is kept as written, to be merged over the top-level one; editors check it as a policy.
+    group_policy = schema["$defs"]["GroupConfig"]["properties"]["policy"]
+    group_policy["anyOf"] = [{"$ref": "#/$defs/Policy"}, {"type": "null"}]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID
     schema["title"] = "trunkguard configuration"

@@ -56,7 +56,9 @@ def _did_you_mean(loc: list[int | str], root: type[BaseModel]) -> str:
             continue
         fields = getattr(model, "model_fields", {})
         field = fields.get(part, fields.get("root"))  # a RootModel (a mapping by name): its values' section
-        model = _section_of(field.annotation) if field is not None else None
+        if field is not None:
+            model = _section_of(field.annotation)
+        # else a key of a dict of sections by name (groups), whose section _section_of has reached already
     keys = list(getattr(model, "model_fields", {})) if model is not None else []
     close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else (f" (the keys here: {', '.join(keys)})" if keys else "")

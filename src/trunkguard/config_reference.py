@@ -34,6 +34,9 @@ def render() -> str:
         subs = list(model.get("patternProperties", {}).values())  # a mapping by name (carriers)
         named = {"<name>": subs[0]} if subs else {}
         for key, prop in {**model.get("properties", {}), **named}.items():
+            for part in prop.get("anyOf", []):  # a mapping by name that may be left out (groups)
+                if "patternProperties" in part:
+                    walk(part, f"{path}.{key}" if path else key)
             for ref in _refs(prop):
                 where = f"{path}.{key}" if path else key
                 if prop.get("type") == "array" or "items" in prop:
