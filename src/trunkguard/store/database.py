@@ -19,14 +19,14 @@ from typing import Any, Self, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, Table, create_engine, event, inspect, make_url, text
+from sqlalchemy import Engine, Table, create_engine, event, inspect, make_url, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trunkguard.core.failover import PairSnapshot
 from trunkguard.errors import LeaseLost, StoreError
 from trunkguard.store.codec import snapshot_to_json
-from trunkguard.store.models import Base, Lease, PairStateRow
+from trunkguard.store.models import DEFAULT_GROUP, Base, Lease, PairStateRow, check_group
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x7472756E6B67  # "trunkg": the advisory lock migrations take on PostgreSQL
@@ -163,11 +163,18 @@ class Database:
             raise LeaseLost(f"write refused: lease term {term} is stale (now {row.term if row else 'none'})")
 
     @staticmethod
-    def _put_snapshot(s: Session, term: int, now: float, snapshot: PairSnapshot) -> None:
+    def _pair_row(s: Session, group: str) -> PairStateRow | None:
+        return s.scalars(select(PairStateRow).where(PairStateRow.group == group)).first()
+
+    @classmethod
+    def _put_snapshot(cls, s: Session, term: int, now: float, snapshot: PairSnapshot, *,
+                      group: str = DEFAULT_GROUP) -> None:
+        """The group's row, written over or added (its id from the database). Called in fenced
+        transactions only: the lease row's lock orders two writers, so no two add one group's row."""
         data = snapshot_to_json(snapshot)
-        row = s.get(PairStateRow, 1)
+        row = cls._pair_row(s, check_group(group))
         if row is None:
-            s.add(PairStateRow(id=1, snapshot=data, term=term, updated_at=now))
+            s.add(PairStateRow(group=group, snapshot=data, term=term, updated_at=now))
         else:
             row.snapshot, row.term, row.updated_at = data, term, now
 

@@ -2,6 +2,10 @@
 
 Every row that records a side effect carries `term`: the lease term of the replica that wrote it
 (a fencing token). Migrations live in `migrations/`; `Store.migrate()` runs them.
+
+Routing groups (independent carrier chains, e.g. NA and EMEA) share one store and one lease: the pair
+snapshot, decisions, intents and people's actions carry their `group`'s name; a store from before
+groups holds the "default" group's. Checks are per carrier (carriers are shared) and carry none.
 """
 
 from __future__ import annotations
@@ -10,6 +14,21 @@ from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+DEFAULT_GROUP = "default"  # the routing group of a config without groups (config.py names the same)
+GROUP_LENGTH = 64
+
+
+def check_group(group: str) -> str:
+    """A routing group's name as stored: 1 to 64 characters (ValueError otherwise, on SQLite as on PostgreSQL)."""
+    if not 0 < len(group) <= GROUP_LENGTH:
+        raise ValueError(f"a routing group's name is 1 to {GROUP_LENGTH} characters, not {group!r}")
+    return group
+
+
+def group_column(*, unique: bool = False) -> Mapped[str]:
+    return mapped_column("group", String(GROUP_LENGTH), nullable=False, server_default=DEFAULT_GROUP, index=True,
+                         unique=unique)
 
 
 class Base(DeclarativeBase):
@@ -43,10 +62,12 @@ class MemberRow(Base):
 
 
 class PairStateRow(Base):
-    """The carrier pair's latest snapshot (one row), restored at start-up."""
+    """Each routing group's latest pair snapshot (one row a group), restored at start-up. The row of a
+    store from before groups (id 1) is the "default" group's; a new group's row gets a new id."""
 
     __tablename__ = "pair_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group: Mapped[str] = group_column(unique=True)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     term: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -57,6 +78,7 @@ class DecisionRow(Base):
 
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group: Mapped[str] = group_column()
     at: Mapped[float] = mapped_column(Float, index=True)
     kind: Mapped[str] = mapped_column(String(32))
     sentence: Mapped[str] = mapped_column(Text)
@@ -72,6 +94,7 @@ class IntentRow(Base):
 
     __tablename__ = "intents"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group: Mapped[str] = group_column()
     key: Mapped[str] = mapped_column(String(120), unique=True)
     to_role: Mapped[str] = mapped_column(String(64))
     trunk_group_id: Mapped[str] = mapped_column(String(200))
@@ -92,6 +115,7 @@ class OperatorActionRow(Base):
 
     __tablename__ = "operator_actions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group: Mapped[str] = group_column()
     kind: Mapped[str] = mapped_column(String(16))
     who: Mapped[str] = mapped_column(String(200))
     why: Mapped[str] = mapped_column(Text)

@@ -2,11 +2,14 @@
 all on one database; a part is handed the one it needs (`StoreLink[LeaseStore]`, ...), and a test
 hands it `trunkguard.testing.MemoryStore`, which implements them in memory.
 
+Snapshots, decisions, intents and people's actions belong to a routing group: a write names its
+group ("default" unless told), a read one group or (where it takes None) every group.
+
 | protocol     | who uses it                          | rows                                   |
 | ------------ | ------------------------------------ | -------------------------------------- |
 | LeaseStore   | LeaseKeeper, VantageLink             | the lease, the members (heartbeats)    |
 | IntentStore  | Actuator                             | intents (+ the batch they carry)       |
-| AuditStore   | Recorder, the loop, cycle            | snapshot, decisions, people's actions  |
+| AuditStore   | Recorder, the loop, cycle            | snapshots, decisions, people's actions |
 | CheckStore   | Pollers, the check commands          | readiness check results                |
 | TraceStore   | Recorder (pruning), replay           | the event trace                        |
 """
@@ -18,6 +21,7 @@ from typing import Any, Protocol
 from trunkguard.core.failover import OperatorAction, PairSnapshot, Swap
 from trunkguard.store.audit import Batch
 from trunkguard.store.intents import IntentRecord, IntentStatus
+from trunkguard.store.models import DEFAULT_GROUP
 
 
 class LeaseStore(Protocol):
@@ -36,25 +40,28 @@ class LeaseStore(Protocol):
 
 
 class AuditStore(Protocol):
-    def load_snapshot(self) -> PairSnapshot | None: ...
+    def load_snapshot(self, *, group: str = DEFAULT_GROUP) -> PairSnapshot | None: ...
+
+    def load_snapshots(self) -> dict[str, PairSnapshot]: ...
 
     def write_batch(self, term: int, batch: Batch) -> None: ...
 
-    def record_action(self, term: int, action: OperatorAction, result: str) -> None: ...
+    def record_action(self, term: int, action: OperatorAction, result: str, *, group: str = DEFAULT_GROUP) -> None: ...
 
 
 class IntentStore(Protocol):
     def begin_intent(self, term: int, now: float, swap: Swap, trunk_group_id: str, snapshot: PairSnapshot,
                      *, sentence: str, evidence: dict[str, Any], prior: dict[str, Any] | None = None,
-                     batch: Batch | None = None) -> None: ...
+                     batch: Batch | None = None, group: str = DEFAULT_GROUP) -> None: ...
 
     def finish_intent(self, term: int, key: str, status: IntentStatus, outcome: str, now: float,
                       after: dict[str, Any] | None = None, *, batch: Batch | None = None) -> None: ...
 
-    def intents(self, *, status: IntentStatus | None = None, key: str | None = None,
-                limit: int = 100) -> list[IntentRecord]: ...
+    def intents(self, *, status: IntentStatus | None = None, key: str | None = None, limit: int = 100,
+                group: str | None = None) -> list[IntentRecord]: ...
 
-    def last_intent(self, *, to_role: str, statuses: tuple[IntentStatus, ...]) -> IntentRecord | None: ...
+    def last_intent(self, *, to_role: str, statuses: tuple[IntentStatus, ...],
+                    group: str = DEFAULT_GROUP) -> IntentRecord | None: ...
 
 
 class CheckStore(Protocol):

@@ -2,6 +2,9 @@
 write under a stale term raises LeaseLost and writes nothing), a record of each write transaction
 (`writes`), and a switch to make the next calls fail (`fail_with`).
 
+Snapshots, decisions, intents and people's actions belong to a routing group, as in the database
+("default" unless told; `snapshot` is the default group's, `snapshots` every group's).
+
 Not a model of SQL: a model of what the runtime may rely on. The contract both keep is tested in
 tests/test_memory_store.py against the real `Store` and this one alike.
 """
@@ -17,6 +20,7 @@ from trunkguard.core.failover import OperatorAction, PairSnapshot, Swap
 from trunkguard.errors import LeaseLost, StoreError
 from trunkguard.store.audit import Batch
 from trunkguard.store.intents import IntentRecord, IntentStatus
+from trunkguard.store.models import DEFAULT_GROUP, check_group
 
 
 @dataclass
@@ -31,7 +35,7 @@ class MemoryStore:
     clock: Any = time.time
     writes: list[str] = field(default_factory=list)  # the name of each write transaction, in order
     fail_with: StoreError | None = None  # raised by every call while set
-    snapshot: PairSnapshot | None = None
+    snapshots: dict[str, PairSnapshot] = field(default_factory=dict)
     decisions: list[dict[str, Any]] = field(default_factory=list)
     trace_rows: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -39,6 +43,18 @@ class MemoryStore:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     _intents: dict[str, IntentRecord] = field(default_factory=dict)
     _lease: _Lease | None = None
+
+    @property
+    def snapshot(self) -> PairSnapshot | None:
+        """The default group's snapshot."""
+        return self.snapshots.get(DEFAULT_GROUP)
+
+    @snapshot.setter
+    def snapshot(self, snapshot: PairSnapshot | None) -> None:
+        if snapshot is None:
+            self.snapshots.pop(DEFAULT_GROUP, None)
+        else:
+            self.snapshots[DEFAULT_GROUP] = snapshot
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -60,9 +76,10 @@ class MemoryStore:
     def _put(self, term: int, batch: Batch | None) -> None:
         if not batch:
             return
-        if batch.snapshot is not None:
-            self.snapshot = batch.snapshot[1]
-        self.decisions.extend({**d, "term": term} for d in copy.deepcopy(batch.decisions))
+        for group, (_, snapshot) in batch.latest().items():
+            self.snapshots[group] = snapshot
+        self.decisions.extend({**d, "group": check_group(d.get("group", DEFAULT_GROUP)), "term": term}
+                              for d in copy.deepcopy(batch.decisions))
         self.trace_rows.extend(batch.trace)
         self.checks.extend({**c, "term": term} for c in batch.checks)
 
@@ -127,35 +144,42 @@ class MemoryStore:
 
     # ---- AuditStore ----------------------------------------------------------------------------
 
-    def load_snapshot(self) -> PairSnapshot | None:
+    def load_snapshot(self, *, group: str = DEFAULT_GROUP) -> PairSnapshot | None:
         self._call()
-        return self.snapshot
+        return self.snapshots.get(group)
+
+    def load_snapshots(self) -> dict[str, PairSnapshot]:
+        self._call()
+        return dict(sorted(self.snapshots.items()))
 
     def write_batch(self, term: int, batch: Batch) -> None:
         self._write("write_batch", term)
         self._put(term, batch)
 
-    def record_action(self, term: int, action: OperatorAction, result: str) -> None:
+    def record_action(self, term: int, action: OperatorAction, result: str, *, group: str = DEFAULT_GROUP) -> None:
+        check_group(group)
         self._write("record_action", term)
-        self.actions.append({"kind": action.kind, "who": action.who, "why": action.why, "at": action.at,
-                             "result": result, "term": term})
+        self.actions.append({"group": group, "kind": action.kind, "who": action.who, "why": action.why,
+                             "at": action.at, "result": result, "term": term})
 
     # ---- IntentStore -------------------------------------------------------------------------
 
     def begin_intent(self, term: int, now: float, swap: Swap, trunk_group_id: str, snapshot: PairSnapshot,
                      *, sentence: str, evidence: dict[str, Any], prior: dict[str, Any] | None = None,
-                     batch: Batch | None = None) -> None:
+                     batch: Batch | None = None, group: str = DEFAULT_GROUP) -> None:
+        check_group(group)
         self._write("begin_intent", term)
         if swap.key in self._intents:
             raise StoreError(f"store write failed: intent {swap.key} exists already")
         self._put(term, batch)
         self._intents[swap.key] = IntentRecord(swap.key, swap.to, trunk_group_id, swap.trigger, swap.reason,
-                                               IntentStatus.PENDING, "", prior, None, now, None, term)
-        if batch is None or batch.snapshot is None or batch.snapshot[0] <= now:
-            self.snapshot = snapshot
-        self.decisions.append({"at": now, "kind": "swap", "sentence": sentence, "state": snapshot.state.value,
-                               "active": snapshot.active, "intent_key": swap.key, "evidence": evidence,
-                               "term": term})
+                                               IntentStatus.PENDING, "", prior, None, now, None, term, group)
+        newer = None if batch is None else batch.latest().get(group)
+        if newer is None or newer[0] <= now:
+            self.snapshots[group] = snapshot
+        self.decisions.append({"group": group, "at": now, "kind": "swap", "sentence": sentence,
+                               "state": snapshot.state.value, "active": snapshot.active, "intent_key": swap.key,
+                               "evidence": evidence, "term": term})
 
     def finish_intent(self, term: int, key: str, status: IntentStatus, outcome: str, now: float,
                       after: dict[str, Any] | None = None, *, batch: Batch | None = None) -> None:
@@ -165,16 +189,18 @@ class MemoryStore:
             self._intents[key] = replace(found, status=status, outcome=outcome, after=after, finished_at=now)
         self._put(term, batch)
 
-    def intents(self, *, status: IntentStatus | None = None, key: str | None = None,
-                limit: int = 100) -> list[IntentRecord]:
+    def intents(self, *, status: IntentStatus | None = None, key: str | None = None, limit: int = 100,
+                group: str | None = None) -> list[IntentRecord]:
         self._call()
         rows = [r for r in self._intents.values() if (status is None or r.status is status)
-                and (key is None or r.key == key)]
+                and (key is None or r.key == key) and (group is None or r.group == group)]
         return rows[-limit:]
 
-    def last_intent(self, *, to_role: str, statuses: tuple[IntentStatus, ...]) -> IntentRecord | None:
+    def last_intent(self, *, to_role: str, statuses: tuple[IntentStatus, ...],
+                    group: str = DEFAULT_GROUP) -> IntentRecord | None:
         self._call()
-        rows = [r for r in self._intents.values() if r.to_role == to_role and r.status in statuses]
+        rows = [r for r in self._intents.values()
+                if r.group == group and r.to_role == to_role and r.status in statuses]
         return rows[-1] if rows else None
 
     # ---- CheckStore --------------------------------------------------------------------------
