@@ -222,18 +222,18 @@ def test_two_groups_on_the_same_generic_rule() -> None:
 def _genesys(d: dict[str, Any]) -> None:
     d["platform"] = {"kind": "genesys", "region": "us_east_1", "datatable_id": "table-1",
                      "client_id_env": "TG_ID", "client_secret_env": "TG_SECRET"}
-    d["groups"]["na"]["platform"] = {"datatable_row": "na"}
-    d["groups"]["eu"]["platform"] = {"datatable_row": "eu"}
+    d["groups"]["na"]["platform"] = {"datatable_row": "na", "outbound_routes": ["route-na"]}
+    d["groups"]["eu"]["platform"] = {"datatable_row": "eu", "outbound_routes": ["route-eu"]}
 
 
-def test_genesys_groups_each_need_their_own_row_or_routes() -> None:
+def test_genesys_groups_each_need_their_own_routes_and_row() -> None:
     config = _config(_genesys)
     assert [(g.platform.datatable_id, g.platform.datatable_row) for g in config.routing_groups()
             if g.platform is not None] == [("table-1", "na"), ("table-1", "eu")]
 
     def same_row(d: dict[str, Any]) -> None:
         _genesys(d)
-        d["groups"]["eu"]["platform"] = {"datatable_row": "na"}
+        d["groups"]["eu"]["platform"] = {"datatable_row": "na", "outbound_routes": ["route-eu"]}
 
     where, rule = _refused(same_row)
     assert where == "groups.eu.platform" and "data table row table-1/na as group na" in rule
@@ -248,14 +248,20 @@ def test_genesys_groups_each_need_their_own_row_or_routes() -> None:
     where, rule = _refused(same_route)
     assert where == "groups.eu.platform" and "outbound route 'route-shared' as group na" in rule
 
-    def neither(d: dict[str, Any]) -> None:
+    def row_alone(d: dict[str, Any]) -> None:  # without its routes listed, a swap moves every route of its carriers
         _genesys(d)
-        del d["platform"]["datatable_id"]
-        d["groups"]["na"]["platform"] = {"outbound_routes": ["route-na"]}
-        del d["groups"]["eu"]["platform"]
+        d["groups"]["eu"]["platform"] = {"datatable_row": "eu"}
 
-    where, rule = _refused(neither)
-    assert where == "groups.eu.platform" and rule.startswith("needs routing objects of its own: outbound_routes, or a datatable_row")
+    where, rule = _refused(row_alone)
+    assert where == "groups.eu.platform" and rule.startswith("needs outbound_routes of its own")
+
+    def trunk_of_a_shared_first(d: dict[str, Any]) -> None:
+        _genesys(d)
+        d["platform"]["manage_trunk_enabled"] = True
+        d["groups"]["eu"]["chain"] = ["na-a", "eu-x", "shared-c"]  # na's first carrier is eu's too
+
+    where, rule = _refused(trunk_of_a_shared_first)
+    assert where == "groups.na.platform.manage_trunk_enabled" and "another group routes to it too" in rule
 
 
 def test_cxone_groups_on_the_same_point_of_contact() -> None:

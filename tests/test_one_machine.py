@@ -91,6 +91,7 @@ def _parts(taken: Taken) -> Parts:
             return record
 
     recorder, alerts, pollers, actuator = (Anything(n) for n in ("recorder", "alerts", "pollers", "actuator"))
+    actuator.group = "default"  # type: ignore[attr-defined]  # the one routing group's
     return Parts(link=Anything("link"), lease=Anything("lease"), alerts=alerts, recorder=recorder,  # type: ignore[arg-type]
                  probes=Probes(), pollers=pollers, actuator=actuator, dispatcher=Anything("dispatcher"),  # type: ignore[arg-type]
                  vantages=Anything("vantages"))  # type: ignore[arg-type]

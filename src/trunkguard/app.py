@@ -26,7 +26,7 @@ from trunkguard.api.auth import ApiTokens, NamedToken
 from trunkguard.api.metrics import Metrics
 from trunkguard.api.scrape import create_metrics_app
 from trunkguard.asgi import serving
-from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, SlackNotify
+from trunkguard.config import Config, Notifier, OpsgenieNotify, PagerDutyNotify, RoutingGroup, SlackNotify
 from trunkguard.config_checks import check_certs, check_parity_live, check_sweep
 from trunkguard.config_reload import changes, refusals
 from trunkguard.core.machine import initial, own_view
@@ -97,6 +97,7 @@ class Service:
     reader: StoreLink[Store]  # the API's read-only queries, on their own thread
     lease: LeaseKeeper
     pollers: Pollers | None = None  # None: a vantage agent
+    key_prefix: str = "swap"  # this process's swap keys' (each group's adds its name)
 
     @classmethod
     def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
@@ -114,13 +115,15 @@ class Service:
             tokens = api_tokens(config, environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
+        platforms: dict[str, Platform] = {}
         if not agent:
             try:
                 senders = senders_from_config(config.notify, environ, config.source_dir)
             except ConfigError as exc:
                 problems.extend(exc.problems)
             try:
-                platform = platform_from_config(config, environ)
+                platforms = {g.name: platform_from_config(config, environ, g) for g in config.routing_groups()}
+                platform = next(iter(platforms.values()))
             except ConfigError as exc:
                 problems.extend(exc.problems)
         identity = Identity.of_this_process(name or env.get("TRUNKGUARD_NAME") or config.replica.name)
@@ -131,7 +134,8 @@ class Service:
             raise ConfigError(problems, "config and environment")
         store = Store.open(config.storage.url)
         dispatcher = Dispatcher(senders)
-        rules = machine_rules(config, key_prefix=swap_key_prefix(), vantage=identity.name)
+        prefix = swap_key_prefix()
+        rules = machine_rules(config, key_prefix=prefix, vantage=identity.name)
         groups = config.carriers.groups()  # in chain order
         runtime = Runtime(rules, initial(rules, clock()), groups, clock)
         link = StoreLink(store)
@@ -148,22 +152,37 @@ class Service:
             pair = runtime.status().pair
             return {"active": pair.active, "state": pair.state.value}
 
-        alerts = Alerts(dispatcher, f"trunkguard/{config.carriers.first.trunk_group_id}", clock, context,
-                        runtime.observe)
+        routing_groups = config.routing_groups()
+        carriers = config.carriers
+        incidents = {g.name: f"trunkguard/{g.name}/{carriers[g.chain[0]].trunk_group_id}"
+                     for g in routing_groups} if len(routing_groups) > 1 else None
+        alerts = Alerts(dispatcher, f"trunkguard/{carriers.first.trunk_group_id}", clock, context,
+                        runtime.observe, incidents)
         link.health = alerts  # the link reports the store's health: paged once per outage, and its end
         recorder = Recorder(link, lease, clock, retention=config.storage.trace_retention)
-        actuator = pollers = routing = None
+        pollers = None
+        watched: dict[str, tuple[Actuator, RoutingWatch]] = {}
         if platform is not None:
-            actuator = Actuator(platform, link, lease, recorder, alerts, runtime.post, clock, groups,
-                                swap_rules(config), runtime.observe)
-            routing = RoutingWatch(platform, actuator, groups, swap_rules(config).deadline, alerts.notify,
-                                   runtime.post, clock)
+            for g in routing_groups:
+                own = {name: groups[name] for name in g.chain}
+                actuator = Actuator(platforms[g.name], link, lease, recorder, alerts, runtime.post, clock, own,
+                                    swap_rules(config), runtime.observe, group=g.name)
+                watched[g.name] = (actuator, RoutingWatch(platforms[g.name], actuator, own, swap_rules(config).deadline,
+                                                          alerts.notify, runtime.post, clock))
+            watches = [w for _, w in watched.values()]
+
+            async def drift() -> None:
+                await asyncio.gather(*(w.check_drift() for w in watches))
+
+            later = tuple(c for c in carriers.chain if any(c in g.chain[1:] for g in routing_groups))
             pollers = Pollers(poll_rules(config), rechecks(config, platform), platform, link, lease, runtime.post,
-                              clock, groups, edge_feed(config, platform), alerts.notify, routing.check_drift)
+                              clock, groups, edge_feed(config, platform), alerts.notify, drift, later=later)
+        first = next(iter(watched.values()), None)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(probe_plan(config), runtime.post, clock),
-                             pollers, actuator, dispatcher, vantages, routing))
+                             pollers, first[0] if first else None, dispatcher, vantages, first[1] if first else None,
+                             watched if len(watched) > 1 else {}))
         return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease,
-                   pollers)
+                   pollers, prefix)
 
     def reload(self, config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
         """Apply a re-read config without a restart (SIGHUP): the policy's numbers, the notification
@@ -178,7 +197,7 @@ class Service:
         tokens = api_tokens(config, environ)
         senders = senders_from_config(config.notify, environ, config.source_dir) if self.platform else []
         old = self.runtime.rules
-        rules = machine_rules(config, key_prefix=old.policy.key_prefix, vantage=old.vantage)
+        rules = machine_rules(config, key_prefix=self.key_prefix, vantage=old.vantage)
         assert rules.trunks == old.trunks, "the carriers are unchanged, and so are the trunks' rules"
         self.runtime.reconfigure(rules)
         if self.pollers is not None and self.platform is not None:
@@ -228,8 +247,12 @@ class Service:
 PLATFORM_SECRETS = ("client_id", "client_secret", "access_key_id", "access_key_secret")
 
 
-def platform_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Platform:
-    p = config.platform
+def platform_from_config(config: Config, environ: Mapping[str, str] | None = None,
+                         group: RoutingGroup | None = None) -> Platform:
+    """The adapter that reads and writes a routing group's objects (by default the first group's: the only
+    one without `groups`), with its chain's carriers."""
+    group = group or config.routing_groups()[0]
+    p = group.platform
     if p is None:
         raise ConfigError([("platform", "is required to run the daemon (kind: generic | genesys | cxone | emulator)")])
     reader = Secrets(environ, base_dir=config.source_dir)
@@ -238,17 +261,16 @@ def platform_from_config(config: Config, environ: Mapping[str, str] | None = Non
     reader.check()
     client_id, client_secret = secrets["client_id"], secrets["client_secret"]
     base = p.base_url or GENESYS_REGIONS[p.region or ""]
-    carriers = config.carriers
+    every = config.carriers.groups()
+    chain = tuple((name, every[name]) for name in group.chain)
     if p.kind == "genesys":
         http = PlatformHttp(base, client_id=client_id, client_secret=client_secret, deadline=p.timeout,
                             token_url=p.login_url or genesys_login_url(base))
         sites, routes = p.route_limits()
         return GenesysPlatform(http, sites=sites, outbound_routes=routes,
-                               primary_trunk_base=carriers.first.trunk_group_id,
-                               secondary_trunk_base=carriers[carriers.chain[1]].trunk_group_id,
+                               primary_trunk_base=chain[0][1], secondary_trunk_base=chain[1][1],
                                datatable_id=p.datatable_id, datatable_row=p.datatable_row,
-                               manage_trunk_enabled=p.manage_trunk_enabled,
-                               chain=tuple(carriers.groups().items()))
+                               manage_trunk_enabled=p.manage_trunk_enabled, chain=chain)
     if p.kind == "cxone":
         form = {"grant_type": "password", "username": secrets["access_key_id"] or "",
                 "password": secrets["access_key_secret"] or ""}

@@ -1171,10 +1171,15 @@ def _distinct_routing(groups: tuple[RoutingGroup, ...]) -> None:
         if platform is None:
             continue
         where = f"groups.{group.name}.platform"
-        if platform.kind == "genesys" and platform.datatable_id is None and not platform.route_limits()[1]:
-            raise FieldRule(where, "needs routing objects of its own: outbound_routes, or a datatable_row of its "
-                                   "own (with datatable_id); with several groups, one group's swap must not move "
-                                   "another's routing")
+        if platform.kind == "genesys" and not platform.route_limits()[1]:
+            # without a list, a swap moves every outbound route using the group's carriers (the sites
+            # filter aside): with a carrier shared, that is another group's route too
+            raise FieldRule(where, "needs outbound_routes of its own: with several groups, a swap moves only the "
+                                   "routes listed, so one group's swap never moves another's routing")
+        if platform.kind == "genesys" and platform.manage_trunk_enabled and any(
+                group.chain[0] in other.chain for other in groups if other is not group):
+            raise FieldRule(f"{where}.manage_trunk_enabled", f"takes carrier {group.chain[0]}'s trunk out of "
+                                                           "service on a move, but another group routes to it too")
         for key, said in _routing_objects(platform):
             if key in owner:
                 raise FieldRule(where, f"names the same {said} as group {owner[key]}: one group's swap would move "

@@ -61,6 +61,16 @@ def _later(cfg: Config, carrier: str | None) -> str:
     return carrier if carrier is not None else cfg.carriers.chain[1]
 
 
+def sweep_dids(cfg: Config, name: str) -> list[str]:
+    """The numbers the sweep calls through carrier `name`: its own `dids` (or `dids_file`), else, with
+    routing groups, the DIDs of every group whose chain has it after the first (each once)."""
+    carrier = cfg.carriers[name]
+    served = [d for g in cfg.routing_groups() if name in g.chain[1:] for d in g.dids]
+    if carrier.dids is None and carrier.dids_file is None and served:
+        return list(dict.fromkeys(served))
+    return carrier_dids(carrier.dids, carrier.dids_file, name)
+
+
 async def check_sweep(cfg: Config, carrier_name: str | None = None) -> CheckResult:
     """The DID sweep through a carrier's first trunk (by default the chain's second carrier)."""
     name = _later(cfg, carrier_name)
@@ -68,7 +78,7 @@ async def check_sweep(cfg: Config, carrier_name: str | None = None) -> CheckResu
     trunk = carrier.trunks[0]
     async with SipClient() as client:
         swept = await sweep_trunk(client, name, trunk.name, trunk.sip_uri, tls_files(trunk),
-                                  carrier_dids(carrier.dids, carrier.dids_file, name),
+                                  sweep_dids(cfg, name),
                                   cps=carrier.sweep.cps, concurrency=carrier.sweep.concurrency,
                                   answer_timeout=carrier.sweep.timeout, expect=sweep_expectation(carrier),
                                   caller=carrier.sweep.caller)

@@ -10,7 +10,7 @@ from trunkguard.config import CarrierConfig, Config, Policy, TrunkConfig
 from trunkguard.config_advice import unconfigured_gates
 from trunkguard.core.failover import PolicyRules
 from trunkguard.core.health import HealthRules
-from trunkguard.core.machine import MachineRules
+from trunkguard.core.machine import GroupRules, MachineRules
 from trunkguard.core.quorum import quorum_need
 from trunkguard.core.scheduler import TrunkSpec, spread
 from trunkguard.core.vantage import QuorumRules
@@ -68,11 +68,16 @@ def trunk_specs(config: Config) -> tuple[TrunkSpec, ...]:
 
 
 def machine_rules(config: Config, *, key_prefix: str = "swap", vantage: str = "") -> MachineRules:
-    """The machine's rules; `vantage`: this process's name, under which its own view counts."""
-    return MachineRules(trunk_specs(config), policy_rules(config.policy, key_prefix=key_prefix,
-                                                          quorum=quorum_rules(config),
-                                                          unconfigured=unconfigured_gates(config),
-                                                          chain=config.carriers.chain), vantage=vantage)
+    """The machine's rules; `vantage`: this process's name, under which its own view counts. Each routing
+    group gets its own policy and chain; with several, its swap keys carry its name (`<prefix>-<group>-3-to-b`),
+    so two groups' keys never meet."""
+    quorum, unconfigured = quorum_rules(config), unconfigured_gates(config)
+    routing = config.routing_groups()
+    groups = tuple(GroupRules(g.name, policy_rules(g.policy, key_prefix=key_prefix if len(routing) == 1 else
+                                                   f"{key_prefix}-{g.name}", quorum=quorum,
+                                                   unconfigured=unconfigured, chain=g.chain))
+                   for g in routing)
+    return MachineRules(trunk_specs(config), groups[0].policy, vantage=vantage, groups=groups)
 
 
 def tls_files(trunk: TrunkConfig) -> TlsFiles | None:

@@ -220,6 +220,7 @@ class Decision(Model):
     intent_key: str | None
     evidence: dict[str, Any]
     term: int
+    group: str = Field(description="the routing group it was decided for (`default` without `groups:`)")
 
 
 class History(Model):
@@ -248,6 +249,7 @@ class Intent(Model):
     created_at: datetime
     finished_at: datetime | None
     term: int
+    group: str = Field(description="the routing group whose objects the swap wrote")
 
 
 class OperatorActionRecord(Model):
@@ -258,6 +260,7 @@ class OperatorActionRecord(Model):
     result: str | None
     used_at: datetime | None
     used_by: str | None
+    group: str = Field(description="the routing group the action was for")
 
 
 class Intents(Model):

@@ -110,8 +110,7 @@ def sweep_cmd(
     """Call every DID of a carrier through its first trunk (a TLS trunk with its `tls` settings); every one
     must answer 200."""
     from trunkguard import aio
-    from trunkguard.config_checks import sweep_expectation
-    from trunkguard.probing.did_sweep import carrier_dids
+    from trunkguard.config_checks import sweep_dids, sweep_expectation
     from trunkguard.readiness import sweep_result
 
     cfg = load_or_exit(config, as_json=as_json)
@@ -122,7 +121,7 @@ def sweep_cmd(
                     f"not {carrier!r}")
     chosen = cfg.carriers[carrier]
     try:
-        dids = carrier_dids(chosen.dids, chosen.dids_file, carrier)
+        dids = sweep_dids(cfg, carrier)
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
     rate = cps if cps is not None else chosen.sweep.cps

@@ -37,7 +37,8 @@ def simulate(
     cfg = load_or_exit(config, as_json=as_json)
     try:
         plan = load_scenario(scenario)
-        plan.check_trunks({t.name for _, _, t in cfg.all_trunks()}, str(scenario))
+        plan.check_trunks({t.name for _, _, t in cfg.all_trunks()}, str(scenario),
+                          [g.name for g in cfg.routing_groups()])
     except ConfigError as exc:
         config_error_exit(exc, as_json=as_json)
     result = run_simulation(sim_world(cfg), plan, seed, record_timeline=not as_json, verbose=verbose)

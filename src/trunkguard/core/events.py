@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot, Readiness, Swap
+from trunkguard.core.failover import DEFAULT_GROUP, Notify, OperatorAction, PairSnapshot, Readiness, Swap
 from trunkguard.core.scheduler import ProbeTask
 from trunkguard.core.vantage import VantageView
 
@@ -94,14 +94,16 @@ class SwapSettled:
     applied: bool
     detail: str = ""
     attempted: bool = True  # False: never started (intent not stored, lease near expiry, stopping)
+    group: str = DEFAULT_GROUP  # the routing group whose swap it was
 
 
 @dataclass(frozen=True)
 class LeaseChanged:
     leader: bool
-    restored: PairSnapshot | None = None  # the stored snapshot, on taking the lease
+    restored: PairSnapshot | None = None  # the stored snapshot, on taking the lease (the default group's)
     detail: str = ""
     await_routing: bool = False  # the platform's routing is being read: act only once RoutingRead says it
+    restored_groups: tuple[tuple[str, PairSnapshot], ...] = ()  # with routing groups: each group's stored snapshot
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class RoutingRead:
     detail: str = ""  # what was read: "rule rule-1 version 7 routes to tg-secondary"
     when: str = "read at start-up"
     hold: bool = False  # a difference is a change behind trunkguard's back: pause rather than undo it
+    group: str = DEFAULT_GROUP  # the routing group whose objects were read
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,13 @@ class Record:
     sentence: str
     snapshot: PairSnapshot
     trunk: str | None = None
+    group: str = DEFAULT_GROUP  # the routing group whose snapshot it carries
 
 
 @dataclass(frozen=True)
 class SavePair:
     snapshot: PairSnapshot
+    group: str = DEFAULT_GROUP
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ class StartSwap:
     swap: Swap
     snapshot: PairSnapshot
     sentence: str
+    group: str = DEFAULT_GROUP  # the routing group whose objects the swap writes
 
 
 LogValue = str | int | float | bool

@@ -60,6 +60,7 @@ class PairState(StrEnum):
 Trigger = Literal["automatic", "operator"]
 Severity = Literal["info", "warning", "critical"]
 ActionKind = Literal["failover", "failback", "pause", "resume", "cancel", "ack", "maintenance", "maintenance_end"]
+DEFAULT_GROUP = "default"  # the routing group of a config without `groups:` (and of rows stored before groups)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Notify:
     kind: str
     severity: Severity
     message: str
+    group: str = ""  # the routing group it is about ("": the whole deployment: the store, the lease, certificates)
 
 
 Intent = Swap | Notify
@@ -94,6 +96,7 @@ class OperatorAction:
     until: float | None = None  # maintenance: when it ends by itself
     skip: tuple[str, ...] = ()  # failover: the readiness gates a person skips (the others are checked)
     to: str | None = None  # failover/failback: the carrier a person names (default: the next one down / up)
+    group: str = DEFAULT_GROUP  # the routing group it acts on
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
 from trunkguard.actuation.swap import Book, SwapRules, carry_out, routing_from_json, routing_json
-from trunkguard.core.failover import Notify, PairSnapshot
+from trunkguard.core.failover import DEFAULT_GROUP, Notify, PairSnapshot
 from trunkguard.core.machine import Event, StartSwap, SwapSettled
 from trunkguard.logs import fields
 from trunkguard.runtime.alerts import Alerts
@@ -59,7 +59,10 @@ class Actuator:
     def __init__(self, platform: Platform, link: StoreLink[IntentStore], lease: LeaseView, recorder: Recorder,
                  alerts: Alerts,
                  post: Callable[[Event], None], clock: Callable[[], float], groups: dict[str, str],
-                 rules: SwapRules, observe: Callable[[str, dict[str, Any]], None]) -> None:
+                 rules: SwapRules, observe: Callable[[str, dict[str, Any]], None], *,
+                 group: str = DEFAULT_GROUP) -> None:
+        """One routing group's: `platform` writes its objects, `groups` its carriers' trunk group ids."""
+        self.group = group
         self.platform = platform
         self.link = link
         self.lease = lease
@@ -84,7 +87,8 @@ class Actuator:
 
     def start(self, effect: StartSwap, evidence: dict[str, Any]) -> None:
         if self._task is not None and not self._task.done():  # never two at once, whatever the machine thinks
-            self._post(SwapSettled(effect.swap.key, False, "another swap is still being carried out", attempted=False))
+            self._post(SwapSettled(effect.swap.key, False, "another swap is still being carried out", attempted=False,
+                                   group=self.group))
             return
         self.started += 1  # a drift read begun before this swap is not the truth after it
         self._task = asyncio.get_running_loop().create_task(self._swap(effect, evidence),
@@ -101,20 +105,22 @@ class Actuator:
     async def _swap(self, effect: StartSwap, evidence: dict[str, Any]) -> None:
         swap, now = effect.swap, self._clock()
         if self.stopping:
-            self._post(SwapSettled(swap.key, False, "stopping: not starting a swap", attempted=False))
+            self._post(SwapSettled(swap.key, False, "stopping: not starting a swap", attempted=False,
+                                   group=self.group))
             return
         term = self.lease.current().term
         if term is None or not self.lease.fresh(now):
             self.alerts.held_back(effect.sentence)  # paged when the store is why the lease could not be renewed
-            self._post(SwapSettled(swap.key, False, "not acting: the lease is near expiry", attempted=False))
+            self._post(SwapSettled(swap.key, False, "not acting: the lease is near expiry", attempted=False,
+                                   group=self.group))
             return
-        group = self.groups[swap.to]
+        trunk_group = self.groups[swap.to]
         try:  # the routing as it is, read before anything is written: kept with the intent
             async with asyncio.timeout(self.rules.deadline):
                 prior = await self.platform.read_routing()
         except (PlatformError, TimeoutError) as exc:
             self._post(SwapSettled(swap.key, False, f"could not read the routing before writing: {exc or 'no answer'}"
-                                                    "; nothing was written"))
+                                                    "; nothing was written", group=self.group))
             return
         batch = None
         try:
@@ -122,18 +128,19 @@ class Actuator:
             # the decisions that led here go in the intent's transaction, queued at once: nothing the recorder
             # writes after this can land before them
             batch = self.recorder.take()
-            await self.link.submit(self.link.store.begin_intent, term, now, swap, group, effect.snapshot,
+            await self.link.submit(self.link.store.begin_intent, term, now, swap, trunk_group, effect.snapshot,
                                    sentence=effect.sentence, evidence=evidence, prior=routing_json(prior), batch=batch,
-                                   doing=effect.sentence)
+                                   doing=effect.sentence, group=self.group)
         except StoreError as exc:
             if batch is not None:
                 self.recorder.give_back(batch)
             self.alerts.held_back(effect.sentence)
-            self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False))
+            self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False,
+                                   group=self.group))
             return
         self._observe("swap_started", {"to": swap.to, "key": swap.key, "reason": swap.reason})
         started = time.perf_counter()
-        outcome = await carry_out(self.platform, group, swap.key, self.rules, restore=restore, book=self.book,
+        outcome = await carry_out(self.platform, trunk_group, swap.key, self.rules, restore=restore, book=self.book,
                                   prior=prior, may_write=lambda: self.lease.current().term == term
                                   and self.lease.fresh(self._clock()))
         seconds = time.perf_counter() - started
@@ -145,8 +152,8 @@ class Actuator:
                                     "detail": outcome.detail, "seconds": seconds})
         if outcome.half_switched:
             self.alerts.notify(Notify("swap_half_applied", "critical", f"swap {swap.key} to the {swap.to} "
-                                      f"carrier could not finish or be put back: {outcome.detail}"))
-        self._post(SwapSettled(swap.key, outcome.ok, outcome.detail))
+                                      f"carrier could not finish or be put back: {outcome.detail}", self.group))
+        self._post(SwapSettled(swap.key, outcome.ok, outcome.detail, group=self.group))
 
     def settled(self, key: str) -> None:
         """The machine has folded swap `key`'s result, and the recorder holds the decision that says so:
@@ -192,7 +199,7 @@ class Actuator:
         """The routing recorded before the newest landed swap that left `to` (its `prior` routed to `to`):
         what a swap back restores. In a chain the way home passes other carriers (a > c > b > a), so it is
         the newest swap whose prior was `to`'s, not the newest swap into any one carrier."""
-        recent = await self.link.call(self.link.store.intents, limit=RESTORE_LOOKBACK)
+        recent = await self.link.call(self.link.store.intents, limit=RESTORE_LOOKBACK, group=self.group)
         for intent in reversed(recent):  # newest first
             prior = routing_from_json(intent.prior) if intent.status in LANDED else None
             if prior is not None and prior.trunk_group_id == self.groups[to]:
@@ -201,7 +208,8 @@ class Actuator:
 
     async def reconcile(self, term: int, restored: PairSnapshot | None, stop: asyncio.Event) -> bool:
         """Settle what a crash (or the previous leader) left in flight, by reading only. False if stopped first."""
-        pending = await self.link.call(self.link.store.intents, status=IntentStatus.PENDING)
+        pending = await self.link.call(self.link.store.intents, status=IntentStatus.PENDING,
+                                       group=self.group)
         flight = restored.in_flight if restored is not None else None
         for intent in pending:
             routing = await self._settle(intent, stop)
@@ -216,18 +224,19 @@ class Actuator:
                                  routing_json(routing), doing=f"settling swap {intent.key}")
             self._routing = routing_json(routing)
             if flight is not None and flight.key == intent.key:
-                self._post(SwapSettled(intent.key, applied, outcome))
+                self._post(SwapSettled(intent.key, applied, outcome, group=self.group))
                 flight = None
             else:
                 log.info("reconciled swap %s: %s", intent.key, outcome,
                          extra=fields("swap_reconciled", intent_key=intent.key, term=term, applied=applied,
                                       outcome=outcome))
         if flight is not None:  # its outcome was stored, but the snapshot after it was not
-            found = await self.link.call(self.link.store.intents, key=flight.key)
+            found = await self.link.call(self.link.store.intents, key=flight.key, group=self.group)
             record = found[0] if found else None
             ok = record is not None and record.status in LANDED
             self._post(SwapSettled(flight.key, ok, "settled at start-up from the stored outcome "
-                                                   f"({record.status.value if record else 'no record'})"))
+                                                   f"({record.status.value if record else 'no record'})",
+                                   group=self.group))
         return True
 
     def busy(self) -> bool:
@@ -253,7 +262,7 @@ class Actuator:
                     alerted = True
                     self.alerts.notify(Notify("platform_unreachable", "critical",
                                               f"cannot read the platform to settle swap {intent.key}: {exc}; "
-                                              "no action until it answers"))
+                                              "no action until it answers", self.group))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25 if not alerted else 2.0)
         return None

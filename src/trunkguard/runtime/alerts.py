@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from trunkguard.core.failover import Notify
 from trunkguard.logs import fields
@@ -28,9 +28,14 @@ class Alerts:
     """
 
     def __init__(self, dispatcher: Dispatcher, dedup_key: str, clock: Callable[[], float],
-                 context: Callable[[], dict[str, str]], observe: Callable[[str, dict[str, object]], None]) -> None:
+                 context: Callable[[], dict[str, str]], observe: Callable[[str, dict[str, object]], None],
+                 incidents: Mapping[str, str] | None = None) -> None:
+        """`incidents`: with routing groups, each group's dedup key (its pages are its own incident: one
+        group's outage never resolves or repeats another's); a notification of no group, or of the only
+        group, goes under `dedup_key`."""
         self.dispatcher = dispatcher
         self.dedup_key = dedup_key
+        self.incidents = dict(incidents or {})
         self._clock = clock
         self._context = context
         self._observe = observe
@@ -47,9 +52,13 @@ class Alerts:
     def notify(self, notify: Notify, *, incident: str | None = None) -> None:
         log.log(logging.WARNING if notify.severity != "info" else logging.INFO, "notify %s: %s", notify.kind,
                 notify.message, extra=fields("notification_posted", kind=notify.kind, severity=notify.severity))
-        self._observe("notify", {"kind": notify.kind, "severity": notify.severity, "message": notify.message})
-        self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, incident or self.dedup_key,
-                                   self._clock(), self._context()))
+        self._observe("notify", {"kind": notify.kind, "severity": notify.severity, "message": notify.message,
+                                 **({"group": notify.group} if notify.group else {})})
+        context = self._context()
+        key = incident or self.incidents.get(notify.group) or self.dedup_key
+        if notify.group in self.incidents:
+            context = {**context, "group": notify.group}
+        self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, key, self._clock(), context))
 
     def store_trouble(self, exc: StoreError, what: str) -> None:
         """A store call failed: page once per outage; the caller does not act on `what`."""

@@ -18,10 +18,12 @@ from typing import Any, assert_never
 
 from trunkguard.core import events as ev
 from trunkguard.core.events import Event
-from trunkguard.core.failover import Notify, OperatorAction
+from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
 from trunkguard.logs import about, fields, log_said
+from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.parts import Parts
+from trunkguard.runtime.routing import RoutingWatch
 from trunkguard.runtime.status import StatusView, evidence, publish
 from trunkguard.runtime.waker import Waker
 from trunkguard.store import StoreError
@@ -129,9 +131,10 @@ class Runtime:
                 self._cycles += 1
                 self.observe("cycle", {"seconds": time.perf_counter() - began})
         finally:
-            if parts.actuator is not None:
-                parts.actuator.stopping = True
-                await parts.actuator.finish(5.0)
+            actuators = parts.actuators().values()
+            for actuator in actuators:
+                actuator.stopping = True
+            await asyncio.gather(*(actuator.finish(5.0) for actuator in actuators))
             while self._queue:  # fold in what the last swap and probes said
                 item = self._queue.popleft()
                 if not isinstance(item, _Request):
@@ -178,8 +181,10 @@ class Runtime:
             self.observe("sentence", {"sentence": said.sentence})
         for effect in result.effects:
             self._carry_out(effect, now, extra)
-        if isinstance(event, ev.SwapSettled) and parts.actuator is not None:
-            parts.actuator.settled(event.key)  # its outcome is stored with the decision just recorded
+        if isinstance(event, ev.SwapSettled):
+            settles = parts.actuators().get(event.group)
+            if settles is not None:
+                settles.settled(event.key)  # its outcome is stored with the decision just recorded
 
     def _carry_out(self, effect: ev.Effect, now: float, extra: dict[str, Any]) -> None:
         """Each effect to the part that owns it; a new kind of effect is a mypy error here until handled."""
@@ -194,13 +199,16 @@ class Runtime:
             case ev.Record():
                 self._decisions += 1
                 parts.recorder.decision(now, effect.kind, effect.sentence, effect.snapshot,
-                                        evidence(self._state, self.rules, parts.probes.samples_of, effect.trunk, now))
+                                        evidence(self._state, self.rules, parts.probes.samples_of, effect.trunk, now,
+                                                 effect.group), group=effect.group)
             case ev.SavePair():
-                parts.recorder.snapshot(now, effect.snapshot)
+                parts.recorder.snapshot(now, effect.snapshot, effect.group)
             case ev.StartSwap():
-                assert parts.actuator is not None, "a process without a platform never holds the lease"
+                actuator = parts.actuators().get(effect.group)
+                assert actuator is not None, "a process without a platform never holds the lease"
                 self._decisions += 1
-                parts.actuator.start(effect, evidence(self._state, self.rules, parts.probes.samples_of, now=now))
+                actuator.start(effect, evidence(self._state, self.rules, parts.probes.samples_of, now=now,
+                                                group=effect.group))
             case Notify():
                 parts.alerts.notify(effect)
             case ev.Log():
@@ -233,7 +241,8 @@ class Runtime:
         assert parts is not None
         try:
             await parts.link.call(parts.link.store.record_action, parts.lease.current().term or 0, effect.action,
-                                  effect.result, doing=f"recording {effect.action.kind} by {effect.action.who}")
+                                  effect.result, group=effect.action.group,
+                                  doing=f"recording {effect.action.kind} by {effect.action.who}")
         except StoreError:
             if raise_:
                 raise
@@ -241,13 +250,28 @@ class Runtime:
     async def _acquired(self, term: int, stop: asyncio.Event) -> None:
         parts = self._parts
         assert parts is not None
-        restored = await parts.link.call(parts.link.store.load_snapshot, doing="restoring the stored state after "
-                                                                               "taking the lease")
-        actuator = parts.actuator
-        self.post(ev.LeaseChanged(True, restored, f"took the lease with term {term}",
-                                  await_routing=actuator is not None))
-        if actuator is not None and parts.routing is not None and await actuator.reconcile(term, restored, stop):
-            read = await parts.routing.at_start(stop)  # retried, paged, until the platform answers
+        doing = "restoring the stored state after taking the lease"
+        if len(self.rules.groups) == 1:
+            restored = await parts.link.call(parts.link.store.load_snapshot, group=self.rules.groups[0].name,
+                                             doing=doing)
+            stored = {self.rules.groups[0].name: restored} if restored is not None else {}
+            event = ev.LeaseChanged(True, restored, f"took the lease with term {term}",
+                                    await_routing=bool(parts.watched()))
+        else:
+            stored = await parts.link.call(parts.link.store.load_snapshots, doing=doing)
+            event = ev.LeaseChanged(True, None, f"took the lease with term {term}",
+                                    await_routing=bool(parts.watched()),
+                                    restored_groups=tuple((g.name, stored[g.name]) for g in self.rules.groups
+                                                          if g.name in stored))
+        self.post(event)
+        await asyncio.gather(*(self._read_routing(actuator, watch, term, stored.get(actuator.group), stop)
+                               for actuator, watch in parts.watched()))
+
+    async def _read_routing(self, actuator: Actuator, watch: RoutingWatch, term: int, restored: PairSnapshot | None,
+                            stop: asyncio.Event) -> None:
+        """A group's swap left in flight settled, then its routing read until the platform answers."""
+        if await actuator.reconcile(term, restored, stop):
+            read = await watch.at_start(stop)  # retried, paged, until the platform answers
             if read is not None:  # with a stored state, a difference is a change made behind trunkguard's back
                 self.post(replace(read, hold=restored is not None))
 

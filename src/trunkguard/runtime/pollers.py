@@ -58,8 +58,12 @@ class Pollers:
     def __init__(self, rules: PollRules, checks: Rechecks, platform: Platform, link: StoreLink[CheckStore],
                  lease: LeaseView, post: Callable[[Event], None], clock: Callable[[], float], groups: dict[str, str],
                  feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None,
-                 drift: Callable[[], Awaitable[None]] | None = None) -> None:
+                 drift: Callable[[], Awaitable[None]] | None = None, later: tuple[str, ...] | None = None) -> None:
+        """`groups`: every carrier's trunk group id, in chain order; `later`: the carriers a move down may go
+        to, whose readiness is read and re-checked (default: every carrier after the first in `groups`;
+        with routing groups, each carrier after the first of any group's chain)."""
         self.rules = rules
+        self.later = later if later is not None else tuple(list(groups)[1:])
         self._drift = drift
         self.checks = checks
         self.platform = platform
@@ -137,7 +141,7 @@ class Pollers:
 
     async def _checks(self) -> None:
         """Each carrier after the chain's first: its stored checks, as its readiness."""
-        for carrier in list(self.groups)[1:]:
+        for carrier in self.later:
             try:
                 latest = await self.link.call(self.link.store.latest_checks, carrier)
             except StoreError as exc:
@@ -149,7 +153,7 @@ class Pollers:
     async def _recheck(self, *, sweep: bool) -> None:
         rules = self.rules
         results: list[CheckResult] = []
-        later = list(self.groups)[1:]
+        later = self.later
         certs: CheckResult | None = None
         for carrier in later:
             try:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from trunkguard.core.failover import PairSnapshot
+from trunkguard.core.failover import DEFAULT_GROUP, PairSnapshot
 from trunkguard.core.machine import Event
 from trunkguard.core.wording import count
 from trunkguard.logs import fields
@@ -44,17 +44,21 @@ class Recorder:
         self.dropped = 0
 
     def decision(self, at: float, kind: str, sentence: str, snapshot: PairSnapshot, evidence: dict[str, Any],
-                 intent_key: str | None = None) -> None:
+                 intent_key: str | None = None, group: str = DEFAULT_GROUP) -> None:
         decisions = self._pending.decisions
         if len(decisions) >= MAX_PENDING_DECISIONS:
             decisions.pop(0)
             self.dropped += 1
         decisions.append({"at": at, "kind": kind, "sentence": sentence, "state": snapshot.state.value,
-                          "active": snapshot.active, "intent_key": intent_key, "evidence": evidence})
-        self._pending.snapshot = (at, snapshot)
+                          "active": snapshot.active, "intent_key": intent_key, "evidence": evidence,
+                          "group": group})
+        self.snapshot(at, snapshot, group)
 
-    def snapshot(self, at: float, snapshot: PairSnapshot) -> None:
-        self._pending.snapshot = (at, snapshot)
+    def snapshot(self, at: float, snapshot: PairSnapshot, group: str = DEFAULT_GROUP) -> None:
+        if group == DEFAULT_GROUP:
+            self._pending.snapshot = (at, snapshot)
+        else:
+            self._pending.snapshots[group] = (at, snapshot)
 
     def trace(self, at: float, event: Event) -> None:
         if self.retention <= 0:
@@ -80,6 +84,7 @@ class Recorder:
         pending = self._pending
         pending.decisions[:0], pending.trace[:0], pending.checks[:0] = batch.decisions, batch.trace, batch.checks
         pending.snapshot = pending.snapshot or batch.snapshot
+        pending.snapshots = {**batch.snapshots, **pending.snapshots}
 
     async def flush(self) -> bool:
         """Write what is pending; True when it is all stored (or there was nothing to store)."""

@@ -36,7 +36,7 @@ class RoutingWatch:
         role = self.roles.get(routing.trunk_group_id)
         return RoutingRead(role,
                            f"{routing.rule_id} version {routing.version} routes to {routing.trunk_group_id}", when,
-                           hold=hold)
+                           hold=hold, group=self.actuator.group)
 
     async def at_start(self, stop: asyncio.Event, when: str = "read at start-up") -> RoutingRead | None:
         """The platform's routing, read until it answers (None: stopped first). Until then the machine does
@@ -51,7 +51,8 @@ class RoutingWatch:
                     failed_at = self._clock()
                     self._notify(Notify("platform_unreachable", "critical",
                                         f"cannot read the platform's routing after taking the lease: "
-                                        f"{exc or 'no answer'}; not acting until it answers"))
+                                        f"{exc or 'no answer'}; not acting until it answers",
+                                        self.actuator.group))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
                 continue

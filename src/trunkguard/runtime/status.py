@@ -39,6 +39,7 @@ class Facts:
     cycles: int = 0  # batches of events folded in
     roll: Roll = field(default_factory=Roll)  # the replicas and agents, and who leads, as last read from the store
     me: Identity | None = None
+    routings: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)  # each group's, with groups
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,24 @@ def carrier_views(trunks: Sequence[TrunkHealth], groups: Mapping[str, str]) -> t
 
 
 @dataclass(frozen=True)
+class GroupView:
+    """One routing group at a glance: where its calls go (its pair), its chain, its readiness for the
+    carrier after its first, whether its routing has been read, its last sentence, its policy."""
+
+    name: str
+    chain: tuple[str, ...]
+    pair: PairSnapshot
+    readiness: Readiness
+    routing_read: bool
+    last_sentence: str
+    policy: PolicyView
+
+    @property
+    def carriers(self) -> frozenset[str]:
+        return frozenset(self.chain)
+
+
+@dataclass(frozen=True)
 class StatusView:
     """What the service publishes after each batch of events, for every reader (the API, `/metrics`, the
     CLI, `cycle`, the demo): the pair, every trunk's health (the machine's immutable row, shared, not
@@ -109,6 +128,10 @@ class StatusView:
     routing_read: bool = True
     last_sentence: str = ""
     vantages: Mapping[str, Any] | None = None  # the quorum's verdict view (vantage_view), None without one
+    routing_groups: tuple[GroupView, ...] = ()  # every routing group, in config order (the first is `pair`'s)
+
+    def group(self, name: str) -> GroupView | None:
+        return next((g for g in self.routing_groups if g.name == name), None)
 
     @property
     def health(self) -> Mapping[str, TrunkHealth]:
@@ -140,10 +163,15 @@ def publish(state: MachineState, rules: MachineRules, groups: Mapping[str, str],
     carriers = before.carriers if before is not None and before.trunks is state.trunks \
         else carrier_views(state.trunks, groups)
     policy = before.policy if before is not None else PolicyView.of(rules.policy)
+    policies = [b.policy for b in before.routing_groups] if before is not None and before.routing_groups else \
+        [PolicyView.of(g.policy) for g in rules.groups]
+    views = tuple(GroupView(g.name, r.policy.chain, g.pair, state.readiness_of(r.policy.chain[1]), g.routing_read,
+                            g.last_sentence, p)
+                  for g, r, p in zip(state.groups, rules.groups, policies, strict=True))
     return StatusView(now, state.pair, state.trunks, rules.index, carriers, groups, policy, facts, samples,
                       state.calls, state.calls_detail, state.readiness_of(rules.policy.chain[1]), dict(state.edge),
                       state.edge_as_of,
-                      state.routing_read, state.last_sentence, vantage_view(state, rules, now))
+                      state.routing_read, state.last_sentence, vantage_view(state, rules, now), views)
 
 
 def vantage_view(state: MachineState, rules: MachineRules, now: float) -> dict[str, Any] | None:
@@ -171,21 +199,25 @@ def trunk_view(h: TrunkHealth, samples: Samples, keep: int = KEEP_VIEW) -> dict[
 
 
 def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[list[str]], Samples],
-             trunk: str | None = None, now: float | None = None) -> dict[str, Any]:
-    """Stored with a decision: what it rested on, bounded in size whatever the number of trunks."""
+             trunk: str | None = None, now: float | None = None, group: str | None = None) -> dict[str, Any]:
+    """Stored with a decision: what it rested on, bounded in size whatever the number of trunks. With
+    routing groups, a group's decision rests on its own carriers only."""
+    gi = rules.group_index.get(group or "", 0)
+    chain = rules.groups[gi].policy.chain
     if trunk is not None:
         i = rules.index.get(trunk)
         return {"trunks": [] if i is None else [trunk_view(state.trunks[i], samples_of([trunk]), 10)]}
     carriers: dict[str, dict[str, int]] = {}
     unusable: list[TrunkHealth] = []
-    for h in state.trunks:
+    trunks = state.trunks if len(rules.groups) == 1 else [state.trunks[i] for i in rules.group_trunks[gi]]
+    for h in trunks:
         counts = carriers.setdefault(h.carrier, {"trunks": 0, "usable": 0})
         counts["trunks"] += 1
         counts["usable"] += h.usable
         if not h.usable and len(unusable) < EVIDENCE_TRUNKS:
             unusable.append(h)
     samples = samples_of([h.name for h in unusable])
-    r = state.readiness_of(rules.policy.chain[1])
+    r = state.readiness_of(chain[1])
     quorum = vantage_view(state, rules, now) if now is not None else None
     return {"carriers": carriers, "trunks": [trunk_view(h, samples, 10) for h in unusable],
             **({"vantages": quorum} if quorum is not None else {}),
@@ -193,7 +225,8 @@ def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[lis
             "readiness": {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
                           "notes": dict(r.notes),
                           "not_configured": {gate: f"not configured ({why})"
-                                             for gate, why in rules.policy.unconfigured}},
+                                             for gate, why in rules.groups[gi].policy.unconfigured}},
             **({"readiness_by_carrier": {c: {"sweep_ok": x.sweep_ok, "certs_ok": x.certs_ok, "parity_ok": x.parity_ok,
-                                             "notes": dict(x.notes)} for c, x in state.readiness}}
-               if len(rules.policy.chain) > 2 else {})}
+                                             "notes": dict(x.notes)} for c, x in state.readiness if c in chain}}
+               if len(chain) > 2 else {}),
+            **({"group": rules.groups[gi].name} if len(rules.groups) > 1 else {})}

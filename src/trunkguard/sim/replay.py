@@ -20,11 +20,11 @@ import difflib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trunkguard.core.failover import Readiness, Swap
+from trunkguard.core.failover import DEFAULT_GROUP, Readiness, Swap
 from trunkguard.core.machine import (
     CallsRead,
     ChecksRead,
@@ -138,7 +138,7 @@ class ReplaySimulation(Simulation):
         duration = max(trace.end - trace.start, 1.0)
         started_here = any(isinstance(e, LeaseChanged) and e.leader for _, e in trace.events)
         read_checks = started_here or any(isinstance(e, ChecksRead) for _, e in trace.events)
-        rules = replace(world.rules, policy=replace(world.rules.policy, key_prefix=_key_prefix(trace)))
+        rules = world.rules.with_key_prefix(_key_prefix(trace))
         super().__init__(world, Scenario(duration=duration), seed=0, platform_latency=platform_latency,
                          verbose=verbose, rules=rules,
                          origin=trace.start, leader=not started_here,
@@ -162,20 +162,23 @@ class ReplaySimulation(Simulation):
             elif isinstance(event, OperatorDid | ChecksRead | EdgeRead | VantagesRead | RoutingRead | LeaseChanged):
                 self._at(at, event)
         for _, event in trace.events:  # a swap restored in flight at a start is settled as the restart settled it
-            if isinstance(event, LeaseChanged) and event.restored is not None and event.restored.in_flight is not None:
-                recorded = self.settled.get(event.restored.in_flight.key)
-                if recorded is not None:
-                    self._at(*recorded)
+            if not isinstance(event, LeaseChanged):
+                continue
+            for snapshot in (event.restored, *(p for _, p in event.restored_groups)):
+                if snapshot is not None and snapshot.in_flight is not None:
+                    recorded = self.settled.get(snapshot.in_flight.key)
+                    if recorded is not None:
+                        self._at(*recorded)
         self.unrecorded: set[str] = set(self.rules.index) - set(self.answers)
         for answers in self.answers.values():
             answers.sort(key=lambda a: a.at)
         self._times = {trunk: [a.at for a in answers] for trunk, answers in self.answers.items()}
         self._media_times = {trunk: [a.at for a in answers] for trunk, answers in self.media.items()}
 
-    def _settle(self, swap: Swap, now: float) -> None:
+    def _settle(self, swap: Swap, now: float, group: str) -> None:
         recorded = self.settled.get(swap.key)
         if recorded is None or recorded[0] < now:  # a swap the daemon did not make, or not then
-            super()._settle(swap, now)
+            super()._settle(swap, now, group)
             return
         at, event = recorded
         self._at(at, event)
@@ -217,11 +220,13 @@ def _key_prefix(trace: Trace) -> str:
         if isinstance(event, SwapSettled):
             found = _KEY.match(event.key)
             if found:
-                return found.group(1)
+                prefix, own = found.group(1), f"-{event.group}"
+                # with routing groups each group's keys carry its name after the process's prefix
+                return prefix.removesuffix(own) if event.group != DEFAULT_GROUP else prefix
     return "swap"
 
 
-_KEY = re.compile(r"^(.+)-\d+-to-[a-z]+$")
+_KEY = re.compile(r"^(.+)-\d+-to-.+$")
 
 
 def _at_or_before(answers: list[Answer] | None, times: list[float] | None, t: float) -> Answer | None:

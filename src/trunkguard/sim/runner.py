@@ -152,21 +152,22 @@ class Simulation:
                 self._at(now, CallsRead(self.calls))
             elif isinstance(effect, StartSwap):
                 self._swaps[effect.swap.key] = effect.swap
-                self._settle(effect.swap, now)
+                self._settle(effect.swap, now, effect.group)
             elif isinstance(effect, Notify):
                 self.result.notifications.append({"at_s": round(now - self.origin, 3), "kind": effect.kind})
             elif isinstance(effect, Log) and self.verbose:
                 self._say(now, effect.sentence)
-        if isinstance(event, SwapSettled) and event.applied and before.pair.in_flight is not None \
-                and before.pair.in_flight.key == event.key:
+        group = before.group(event.group) if isinstance(event, SwapSettled) else None
+        if isinstance(event, SwapSettled) and event.applied and group is not None and group.pair.in_flight is not None \
+                and group.pair.in_flight.key == event.key:
             swap = self._swaps[event.key]
-            self.result.swaps.append({"at_s": round(now - self.origin, 3), "to": swap.to,
-                                      "trigger": swap.trigger})
+            self.result.swaps.append({"at_s": round(now - self.origin, 3), "to": swap.to, "trigger": swap.trigger,
+                                      **({"group": group.name} if len(self.rules.groups) > 1 else {})})
         return result
 
-    def _settle(self, swap: Swap, now: float) -> None:
+    def _settle(self, swap: Swap, now: float, group: str) -> None:
         """The platform's answer to a swap: written and read back after `platform_latency`."""
-        self._at(now + self.platform_latency, SwapSettled(swap.key, True, "simulated write"))
+        self._at(now + self.platform_latency, SwapSettled(swap.key, True, "simulated write", group=group))
 
     def _at(self, when: float, item: Event | Callable[[float], None]) -> None:
         heapq.heappush(self._queue, (when, next(self._order), item))
@@ -229,8 +230,9 @@ class Simulation:
             self._say(now, f"world: the platform reports {event.active_calls} active calls")
         elif event.operator is not None:
             until = now + event.for_ if event.for_ is not None else None
+            group = event.group or self.rules.groups[0].name
             self.feed(now, OperatorDid(OperatorAction(event.operator, event.who, event.reason, now, event.trunk,
-                                                      until, to=event.to)))
+                                                      until, to=event.to, group=group)))
 
     def _say(self, now: float, sentence: str) -> None:
         if self.record_timeline:

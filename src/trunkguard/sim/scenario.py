@@ -10,6 +10,7 @@ events:                  # in time order; all trunks start "up", active calls st
   - {at: 5000, operator: failback}              # a chain: `to: carrier-a` approves a jump up
   - {at: 6000, operator: maintenance, trunk: primary-1, for: 10m, reason: "SBC work"}
   - {at: 6300, operator: maintenance_end, trunk: primary-1}
+  - {at: 7000, operator: pause, group: emea}     # with routing groups: the group a person acts on
 ```
 Conditions: `up`, `down` (no reply at all), `media_down` (SIP answers, RTP never arrives),
 `{loss: P}` (each probe lost with probability P), `{code: N}` (every probe answered with final
@@ -18,7 +19,7 @@ code N), `{latency_ms: N}` (answers N ms late). A condition holds until that tru
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -76,6 +77,8 @@ class Event(BaseModel):
     who: str = "scenario"
     reason: str = "scenario step"
     to: str | None = Field(None, description="failover/failback: the carrier a person names (a chain's jump)")
+    group: str | None = Field(None, description="an operator's action: the routing group it acts on (needed when "
+                                                "the config has several; a trunk is named alone: names are unique)")
     for_: Annotated[float | None, BeforeValidator(lambda v: None if v is None else parse_duration(v))] = Field(
         None, alias="for", description="maintenance: how long it lasts (it ends by itself); none: until ended")
 
@@ -97,6 +100,8 @@ class Event(BaseModel):
         maintenance = self.operator in ("maintenance", "maintenance_end")
         if maintenance and self.trunk is None:
             raise FieldRule("trunk", f"operator {self.operator} needs the trunk it is about")
+        if self.group is not None and self.operator is None:
+            raise FieldRule("group", "is only for an operator's action (a trunk is named by its name alone)")
         if self.to is not None and self.operator not in ("failover", "failback"):
             raise FieldRule("to", "is only for operator failover or failback")
         if self.for_ is not None and self.operator != "maintenance":
@@ -124,10 +129,20 @@ class Scenario(BaseModel):
                 raise FieldRule(f"events[{i}].at", f"is after the scenario's duration ({self.duration:g})")
         return self
 
-    def check_trunks(self, names: Collection[str], source: str = "scenario") -> None:
-        """Every trunk an event names is one of `names` (the config's trunks)."""
+    def check_trunks(self, names: Collection[str], source: str = "scenario", groups: Sequence[str] = ()) -> None:
+        """Every trunk an event names is one of `names` (the config's trunks), and every operator's action
+        names one of `groups` (the config's routing groups) when there are several."""
         problems = [(f"events[{i}].trunk", f"{e.trunk!r} is not a trunk of the config ({', '.join(sorted(names))})")
                     for i, e in enumerate(self.events) if e.trunk is not None and e.trunk not in names]
+        for i, e in enumerate(self.events):
+            if e.operator is None or (len(groups) < 2 and e.group is None):
+                continue
+            if e.group is None:
+                problems.append((f"events[{i}].group", f"is required: the config has {len(groups)} routing groups "
+                                                       f"({', '.join(groups)})"))
+            elif e.group not in groups:
+                problems.append((f"events[{i}].group", f"{e.group!r} is not a routing group of the config "
+                                                       f"({', '.join(groups)})"))
         if problems:
             raise ConfigError(problems, source)
 

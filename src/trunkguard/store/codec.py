@@ -6,7 +6,7 @@ from typing import Any
 
 from trunkguard.core import machine as m
 from trunkguard.core.events import TargetSeen
-from trunkguard.core.failover import OperatorAction, PairSnapshot, PairState, Readiness, Swap
+from trunkguard.core.failover import DEFAULT_GROUP, OperatorAction, PairSnapshot, PairState, Readiness, Swap
 from trunkguard.core.vantage import VantageView
 
 
@@ -62,6 +62,8 @@ def _action_json(action: OperatorAction | None) -> dict[str, Any] | None:
         out["skip"] = list(action.skip)
     if action.to is not None:
         out["to"] = action.to
+    if action.group != DEFAULT_GROUP:
+        out["group"] = action.group
     return out
 
 
@@ -71,7 +73,8 @@ def _action(data: dict[str, Any] | None) -> OperatorAction | None:
     until = data.get("until")
     return OperatorAction(data["kind"], data["who"], data["why"], float(data["at"]), data.get("trunk"),
                           None if until is None else float(until), tuple(str(g) for g in data.get("skip") or ()),
-                          None if data.get("to") is None else str(data["to"]))
+                          None if data.get("to") is None else str(data["to"]),
+                          str(data.get("group") or DEFAULT_GROUP))
 
 
 # ---- the machine's events, for the trace -------------------------------------------------------
@@ -88,7 +91,9 @@ def event_to_json(event: m.Event) -> tuple[str, dict[str, Any]]:
     if isinstance(event, m.LeaseChanged):
         return kind, {"leader": event.leader, "detail": event.detail,
                       "restored": None if event.restored is None else snapshot_to_json(event.restored),
-                      **({"await_routing": True} if event.await_routing else {})}
+                      **({"await_routing": True} if event.await_routing else {}),
+                      **({"restored_groups": {g: snapshot_to_json(p) for g, p in event.restored_groups}}
+                         if event.restored_groups else {})}
     if isinstance(event, m.ChecksRead):
         r = event.readiness
         named = {"carrier": event.carrier} if event.carrier != "secondary" else {}
@@ -121,7 +126,9 @@ def event_from_json(kind: str, data: dict[str, Any]) -> m.Event:
         if cls is m.LeaseChanged:
             restored = data.get("restored")
             return m.LeaseChanged(bool(data["leader"]), snapshot_from_json(restored) if restored else None,
-                                  str(data.get("detail", "")), bool(data.get("await_routing", False)))
+                                  str(data.get("detail", "")), bool(data.get("await_routing", False)),
+                                  tuple((str(g), snapshot_from_json(p))
+                                        for g, p in (data.get("restored_groups") or {}).items()))
         if cls is m.ChecksRead:
             ready = data.get("sweep_ready")
             return m.ChecksRead(Readiness(data["sweep_ok"], data["certs_ok"], data["parity_ok"],

@@ -66,6 +66,7 @@ class GenesysState(EmulatorState):
     trunk_calls: dict[str, tuple[int, int]] = field(default_factory=dict)
     conflict_status: int = 409
     writes: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # each write's object, by name ("row/dt/na", as history names it)
     foreign_fields: list[str] = field(default_factory=list)
     channels: dict[str, Channel] = field(default_factory=dict)
     channels_created: int = 0
@@ -266,6 +267,7 @@ def create_genesys_app(state: GenesysState) -> Starlette:
         state.history.wrote(name, current)
         state.writes_applied += 1
         state.writes.append(what)
+        state.written.append(name)
         return JSONResponse(current)
 
     async def route(request: Request) -> Response:
@@ -327,6 +329,7 @@ def create_genesys_app(state: GenesysState) -> Starlette:
         state.history.wrote(name, body)
         state.writes_applied += 1
         state.writes.append("datatable row")
+        state.written.append(name)
         return JSONResponse(body)
 
     async def trunks(request: Request) -> Response:

@@ -1,0 +1,135 @@
+"""Two routing groups end to end: the daemon's service in this process, four SIPp carriers, the
+Genesys Cloud emulator and PostgreSQL (issue 27, item 2).
+
+Group na routes route-1 by the chain a > b > c and names its carrier in data-table row `na`; group eu
+routes route-2 by x > c and names its carrier in row `eu`. Carrier c is in both chains: its trunk is
+probed once. a dies: na moves to b, and nothing of eu's is written. x dies: eu moves to c. A failback
+approval for eu (given with its group) brings eu home to x and leaves na on b."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Sipp, _postgres_schema, eventually, free_port
+from tests.test_engine_genesys import ENV
+from trunkguard.app import Service
+from trunkguard.asgi import serving
+from trunkguard.config import parse_config
+from trunkguard.core.failover import OperatorAction, PairSnapshot
+from trunkguard.testing.genesys_emulator import byoc_org, create_genesys_app
+
+pytestmark = [pytest.mark.sipp, pytest.mark.slow]
+HEALTH = "{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2, confirm_burst: 2, up_after: 2}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from _postgres_schema()
+
+
+async def test_two_groups_fail_over_apart_on_genesys_with_a_shared_carrier_probed_once(
+        tmp_path: Path, sipp_uas: Callable[..., Sipp], pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
+    org = byoc_org(more=("tb-carrier-c", "tb-carrier-x"), row="na")
+    org.rows[("dt-carrier", "na")] = {"key": "na", "activeCarrier": "a", "trunkBaseId": "tb-carrier-a"}
+    org.rows[("dt-carrier", "eu")] = {"key": "eu", "activeCarrier": "x", "trunkBaseId": "tb-carrier-x"}
+    org.routes["route-1"]["externalTrunkBases"] = [
+        {"id": f"tb-carrier-{n}", "name": f"Carrier {n.upper()}"} for n in ("a", "b", "c")]
+    org.add_route("route-2", "site-1", ["tb-carrier-x", "tb-carrier-c"], name="EMEA Outbound Route")
+    peers = {name: sipp_uas() for name in ("a", "b", "c", "x")}
+    port = free_port(socket.SOCK_STREAM)
+    carriers = "".join(f"""
+  {name}: {{trunk_group_id: tb-carrier-{name}, health: {HEALTH}, trunks: [{{name: {name}1, uri: "{peer.uri}"}}]}}"""
+                       for name, peer in peers.items())
+    cfg = parse_config(f"""
+carriers:{carriers}
+groups:
+  na:
+    chain: [a, b, c]
+    platform: {{outbound_routes: [route-1], datatable_row: na}}
+  eu:
+    chain: [x, c]
+    policy: {{failback: {{mode: approval}}}}
+    platform: {{outbound_routes: [route-2], datatable_row: eu}}
+policy:
+  poll_interval: 300ms
+  cooling_period: 1s
+  readiness: {{sweep: false, certs: false, parity: false}}
+platform:
+  kind: genesys
+  base_url: http://127.0.0.1:{port}
+  datatable_id: dt-carrier
+  client_id_env: GC_CLIENT_ID
+  client_secret_env: GC_CLIENT_SECRET
+storage: {{url: "{pg_url}"}}
+api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}}
+""")
+    service = Service.build(cfg, ENV)
+    stop = asyncio.Event()
+    probes: dict[str, int] = {}
+    service.runtime.subscribe(lambda kind, data: probes.__setitem__(data["trunk"], probes.get(data["trunk"], 0) + 1)
+                              if kind == "probe" else None)
+
+    def pair(group: str) -> PairSnapshot:
+        view = service.status().group(group)
+        assert view is not None
+        return view.pair
+
+    def order(route: str) -> list[str]:
+        return [t["id"].removeprefix("tb-carrier-") for t in org.routes[route]["externalTrunkBases"]]
+
+    def writes_to(route: str, row: str) -> list[str]:
+        return [w for w in org.written if w.endswith(f"/{route}") or w == f"row/dt-carrier/{row}"]
+
+    async with serving(create_genesys_app(org), "127.0.0.1", port):
+        task = asyncio.create_task(service.run(stop))
+        try:
+            await eventually(lambda: all(h.state.value == "up" for h in service.status().health.values())
+                             and service.status().routing_read, "four carriers up, both groups' routing read",
+                             detail=lambda: service.status().last_sentence)
+            started, counted = time.monotonic(), dict(probes)
+            await asyncio.sleep(3.0)
+            rate = {t: (probes.get(t, 0) - counted.get(t, 0)) / (time.monotonic() - started) for t in probes}
+            assert rate["c1"] <= 1.5 * max(rate["a1"], rate["x1"]), rate  # c is in two groups, probed once
+
+            eu_writes = len(writes_to("route-2", "eu"))
+            peers["a"].stop()
+            await eventually(lambda: pair("na").active == "b" and pair("na").in_flight is None, "na moves to b",
+                             detail=lambda: service.status().last_sentence)
+            assert order("route-1") == ["b", "a", "c"] and order("route-2") == ["x", "c"]
+            assert org.rows[("dt-carrier", "na")]["activeCarrier"] == "b"
+            assert org.rows[("dt-carrier", "eu")]["activeCarrier"] == "x"
+            assert len(writes_to("route-2", "eu")) == eu_writes, "nothing of eu's was written"
+            assert pair("eu").active == "x" and pair("eu").swaps == 0
+
+            peers["x"].stop()
+            await eventually(lambda: pair("eu").active == "c" and pair("eu").in_flight is None, "eu moves to c",
+                             detail=lambda: service.status().last_sentence)
+            assert order("route-2") == ["c", "x"] and org.rows[("dt-carrier", "eu")]["activeCarrier"] == "c"
+            assert order("route-1") == ["b", "a", "c"], "na's route untouched by eu's move"
+
+            sipp_uas(port=peers["x"].port)
+            await eventually(lambda: pair("eu").state.value == "failback_pending", "eu failback pending",
+                             timeout=30, detail=lambda: service.status().last_sentence)
+            said = await service.runtime.submit(OperatorAction("failback", "alice", "x is back", time.time(),
+                                                               group="eu"))
+            assert said and said[0].startswith("group eu: failback approved by alice"), said
+            await eventually(lambda: pair("eu").active == "x" and pair("eu").in_flight is None, "eu home to x",
+                             detail=lambda: service.status().last_sentence)
+            assert order("route-2") == ["x", "c"] and pair("na").active == "b"
+
+            history = service.store.history(200)
+            assert {d["group"] for d in history} >= {"na", "eu"}
+            eu_moves = [d for d in history if d["group"] == "eu" and d["intent_key"]]
+            assert eu_moves and all("-eu-" in d["intent_key"] for d in eu_moves), eu_moves
+            assert service.store.load_snapshot(group="na").active == "b"  # type: ignore[union-attr]
+            assert service.store.load_snapshot(group="eu").active == "x"  # type: ignore[union-attr]
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
