@@ -59,6 +59,7 @@ bench: compiled
 	$(CBIN)/python bench/sweep.py
 	$(CBIN)/python bench/cutover.py
 	$(CBIN)/python bench/scale.py
+	$(CBIN)/python bench/groups.py
 
 clean:
 	rm -rf $(VENV) $(CVENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

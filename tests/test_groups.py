@@ -8,11 +8,12 @@ it (ticks hand out probes, probe results come back), with the swaps committed as
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trunkguard.core.events import LeaseChanged, OperatorDid, ProbeDone, SendProbe, StartSwap, SwapSettled, Tick
+from trunkguard.core.events import CallsRead, LeaseChanged, OperatorDid, ProbeDone, SendProbe, StartSwap, SwapSettled, Tick
 from trunkguard.core.failover import Notify, OperatorAction, PolicyRules, Readiness
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import GroupRules, MachineRules, MachineState, initial, step
@@ -24,17 +25,17 @@ NA = PolicyRules(chain=("a", "b", "c"), key_prefix="t-na", cooling_period=30.0)
 EU = PolicyRules(chain=("x", "c"), key_prefix="t-eu", cooling_period=30.0)
 
 
-def rules() -> MachineRules:
+def rules(na: PolicyRules = NA, eu: PolicyRules = EU) -> MachineRules:
     specs = [TrunkSpec(f"{c}{i}", c, 1.0, 0.5, 0.1, HealthRules(down_after=2, up_after=2, confirm_burst=1))
              for c, n in CARRIERS.items() for i in range(1, n + 1)]
-    return MachineRules(tuple(spread(specs)), NA, groups=(GroupRules("na", NA), GroupRules("eu", EU)))
+    return MachineRules(tuple(spread(specs)), na, groups=(GroupRules("na", na), GroupRules("eu", eu)))
 
 
 class Night:
     """The machine on a clock of its own: probes answered by whichever carriers are alive."""
 
-    def __init__(self) -> None:
-        self.rules = rules()
+    def __init__(self, machine_rules: MachineRules | None = None) -> None:
+        self.rules = machine_rules or rules()
         self.now = 0.0
         self.state: MachineState = initial(self.rules, 0.0, readiness=READY)
         self.dead: set[str] = set()
@@ -129,3 +130,17 @@ def test_outages_of_one_groups_own_carriers_never_write_the_other_groups_routing
             assert any(c in ("a", "b") for c, _ in outages), s
     in_flight = [g for g in night.state.groups if g.pair.in_flight is not None]
     assert not in_flight, "every swap settled"
+
+
+def test_each_groups_breaker_counts_its_own_calls() -> None:
+    strict = {"hard_down_bypass": False}  # the breaker holds even a hard-down carrier's move
+    night = Night(rules(replace(NA, **strict), replace(EU, **strict)))
+    night.run(2.0)
+    night.feed(CallsRead(40, group="na"))  # na is busy; eu is quiet
+    night.feed(CallsRead(0, group="eu"))
+    night.dead = {"a", "x"}
+    night.run(5.0)
+    assert [(s.group, s.swap.to) for s in night.swaps] == [("eu", "c")], "eu's quiet routing moved"
+    na = night.state.group("na")
+    assert na is not None and na.pair.state.value == "activating" and na.calls == 40, "na's breaker holds it"
+    assert "40 active calls" in na.last_sentence or "40 live calls" in na.last_sentence, na.last_sentence

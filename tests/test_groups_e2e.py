@@ -9,6 +9,7 @@ approval for eu (given with its group) brings eu home to x and leaves na on b.""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,8 @@ from trunkguard.app import Service
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
 from trunkguard.core.failover import OperatorAction, PairSnapshot
+from trunkguard.rules import sim_world
+from trunkguard.sim.replay import from_store, replay
 from trunkguard.testing.genesys_emulator import byoc_org, create_genesys_app
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
@@ -130,6 +133,23 @@ api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}
             assert eu_moves and all("-eu-" in d["intent_key"] for d in eu_moves), eu_moves
             assert service.store.load_snapshot(group="na").active == "b"  # type: ignore[union-attr]
             assert service.store.load_snapshot(group="eu").active == "x"  # type: ignore[union-attr]
+            await asyncio.sleep(2)  # the night goes on a little: the replay's probes may see the recovery later
         finally:
             stop.set()
             await asyncio.wait_for(task, 15)
+
+    # The night replays through the same config: the same swaps, each group's, at the same moments.
+    replayed = replay(sim_world(cfg), from_store(service.store))
+    happened = replayed.happened_swaps
+    assert len(happened) == 3 and len(replayed.result.swaps) == 3, (happened, replayed.result.swaps)
+    assert [s["group"] for s in replayed.result.swaps] == ["na", "eu", "eu"]
+    for again, real in zip(replayed.result.swaps, happened, strict=True):
+        assert abs(again["at_s"] - real["at_s"]) < 1.0, (again, real)
+    # The moves say the same, group by group (the edge view's age and the order of sentences within one
+    # moment follow the replay's own probe schedule).
+    def moves(said: list[tuple[float, str]]) -> list[str]:
+        return [re.sub(r" \(its view \d+ms old\)", "", s) for _, s in said
+                if s.startswith(("group na: ", "group eu: ")) and " failback approved " not in s]
+
+    assert moves(replayed.happened) == moves(replayed.replayed) and len(moves(replayed.happened)) == 6, \
+        "\n".join(replayed.diff())

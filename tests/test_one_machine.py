@@ -42,6 +42,17 @@ CHAIN_SCENARIO = Scenario.model_validate({"duration": 3600, "events": [  # examp
     {"at": 2000, "operator": "failback", "who": "alice", "reason": "a is back"},
     {"at": 2500, "trunk": "a-1", "condition": {"code": 503}},
 ]})
+GROUPS_SCENARIO = Scenario.model_validate({"duration": 3600, "events": [  # examples/groups.yaml: na and eu
+    {"at": 100, "trunk": "na-b-1", "condition": "down"},
+    {"at": 900, "trunk": "na-a-1", "condition": "down"},
+    {"at": 1000, "trunk": "eu-x-1", "condition": "down"},
+    {"at": 1100, "trunk": "na-b-1", "condition": "up"},
+    {"at": 1200, "trunk": "na-a-1", "condition": "up"},
+    {"at": 1300, "trunk": "eu-x-1", "condition": "up"},
+    {"at": 1500, "operator": "failback", "who": "alice", "reason": "x is back", "group": "eu"},
+    {"at": 2400, "operator": "pause", "who": "bob", "reason": "carrier work", "group": "na"},
+    {"at": 3000, "operator": "resume", "who": "bob", "reason": "done", "group": "na"},
+]})
 CASES = {  # config, scenario, and sentences the trace must hold (it exercises what it is meant to)
     "pair": ("single-trunk.yaml", SCENARIO, ("activating the secondary", "returning to the primary carrier: approved "
                                              "by alice", "paused by bob")),
@@ -49,6 +60,10 @@ CASES = {  # config, scenario, and sentences the trace must hold (it exercises w
                                              "carrier-b not ready", "returning to carrier carrier-b: approved by alice",
                                              "returning to carrier carrier-a: approved by alice",
                                              "activating carrier carrier-b")),
+    "groups": ("groups.yaml", GROUPS_SCENARIO, ("group na: activating carrier shared-c: no na-a trunk answers SIP, "
+                                                "carrier na-b not ready", "group eu: activating carrier shared-c",
+                                                "group eu: returning to carrier eu-x: approved by alice",
+                                                "group na: returning to carrier na-b", "group na: paused by bob")),
 }
 
 
@@ -66,7 +81,7 @@ class FakeClock:
         return self.now
 
 
-def _parts(taken: Taken) -> Parts:
+def _parts(taken: Taken, groups: tuple[str, ...] = ("default",)) -> Parts:
     class Probes:
         def launch(self, task: Any) -> None:
             taken.calls.append(("probe", task))
@@ -91,10 +106,11 @@ def _parts(taken: Taken) -> Parts:
             return record
 
     recorder, alerts, pollers, actuator = (Anything(n) for n in ("recorder", "alerts", "pollers", "actuator"))
-    actuator.group = "default"  # type: ignore[attr-defined]  # the one routing group's
+    actuator.group = groups[0]  # type: ignore[attr-defined]  # the first routing group's
+    every = {g: (actuator, Anything("routing")) for g in groups} if len(groups) > 1 else {}
     return Parts(link=Anything("link"), lease=Anything("lease"), alerts=alerts, recorder=recorder,  # type: ignore[arg-type]
                  probes=Probes(), pollers=pollers, actuator=actuator, dispatcher=Anything("dispatcher"),  # type: ignore[arg-type]
-                 vantages=Anything("vantages"))  # type: ignore[arg-type]
+                 vantages=Anything("vantages"), groups=every)  # type: ignore[arg-type]
 
 
 def _simulated(name: str = "single-trunk.yaml", scenario: Scenario = SCENARIO,
@@ -118,7 +134,7 @@ def test_the_same_trace_gives_the_same_decisions_in_the_daemon_and_the_simulator
     clock = FakeClock()
     runtime = Runtime(sim.rules, initial(sim.rules, 0.0, leader=True, readiness=READY), {}, clock)
     taken = Taken()
-    runtime._parts = _parts(taken)  # attach() would publish a status, which needs the real parts
+    runtime._parts = _parts(taken, tuple(g.name for g in sim.rules.groups))  # attach() would publish a status, which needs the real parts
     daemon_said: list[tuple[float, tuple[str, ...]]] = []
 
     async def drive() -> MachineState:

@@ -67,6 +67,7 @@ class MediaDone:
 class CallsRead:
     count: int | None
     detail: str = "read"
+    group: str = DEFAULT_GROUP  # the routing group whose platform reported them
 
 
 @dataclass(frozen=True)

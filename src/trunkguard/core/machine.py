@@ -163,6 +163,8 @@ class GroupState:
     routing_read: bool = True  # False from taking the lease until its routing is read: no action
     last_sentence: str = "starting"
     last_recorded: str | None = None
+    calls: int | None = None  # live calls on its routing, as its platform reports them (the breaker's input)
+    calls_detail: str = "not read yet"
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,6 @@ class MachineState:
     groups: tuple[GroupState, ...]  # in the rules' group order
     schedule: Schedule
     next_poll: float
-    calls: int | None = None
-    calls_detail: str = "not read yet"
     readiness: tuple[tuple[str, Readiness], ...] = ()  # each carrier's checks, by name (never read: not ready)
     edge: tuple[tuple[str, bool | None], ...] = ()
     edge_as_of: float | None = None
@@ -194,6 +194,14 @@ class MachineState:
         return self.groups[0].last_sentence
 
     @property
+    def calls(self) -> int | None:
+        return self.groups[0].calls
+
+    @property
+    def calls_detail(self) -> str:
+        return self.groups[0].calls_detail
+
+    @property
     def routing_read(self) -> bool:
         return all(g.routing_read for g in self.groups)
 
@@ -209,7 +217,8 @@ class MachineState:
         trunks: Sequence[TrunkHealth] = self.trunks
         if rules is not None and len(rules.groups) > 1:
             trunks = [self.trunks[i] for i in rules.group_trunks[gi]]
-        return Observation(trunks, self.calls, dict(self.readiness), dict(self.edge), self.edge_as_of, views)
+        return Observation(trunks, self.groups[gi].calls, dict(self.readiness), dict(self.edge), self.edge_as_of,
+                           views)
 
     def readiness_of(self, carrier: str) -> Readiness:
         return next((r for name, r in self.readiness if name == carrier), NOT_CHECKED)
@@ -338,7 +347,9 @@ def step(state: MachineState, event: Event, now: float, rules: MachineRules) -> 
                 state = evolve(state, schedule=retest_media(state.schedule, i, now + spec.media_confirm_interval))
             state = _trunk(state, i, h, sentence, now, rules, out)
     elif isinstance(event, CallsRead):
-        state = _decide_all(evolve(state, calls=event.count, calls_detail=event.detail), now, rules, out)
+        gi = rules.group_index.get(event.group)
+        if gi is not None:
+            state = _decide(_group(state, gi, calls=event.count, calls_detail=event.detail), gi, now, rules, out)
     elif isinstance(event, EdgeRead):
         as_of = now if event.as_of is None else min(now, event.as_of)
         if event.view != state.edge:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trunkguard.actuation.base import EdgeFeed, EdgeView, Platform, PlatformError
-from trunkguard.core.failover import Notify
+from trunkguard.core.failover import DEFAULT_GROUP, Notify
 from trunkguard.core.machine import CallsRead, ChecksRead, EdgeRead, Event
 from trunkguard.errors import TrunkguardError
 from trunkguard.logs import fields
@@ -58,10 +58,13 @@ class Pollers:
     def __init__(self, rules: PollRules, checks: Rechecks, platform: Platform, link: StoreLink[CheckStore],
                  lease: LeaseView, post: Callable[[Event], None], clock: Callable[[], float], groups: dict[str, str],
                  feed: EdgeFeed | None = None, notify: Callable[[Notify], None] | None = None,
-                 drift: Callable[[], Awaitable[None]] | None = None, later: tuple[str, ...] | None = None) -> None:
+                 drift: Callable[[], Awaitable[None]] | None = None, later: tuple[str, ...] | None = None,
+                 calls: Mapping[str, Platform] | None = None) -> None:
         """`groups`: every carrier's trunk group id, in chain order; `later`: the carriers a move down may go
         to, whose readiness is read and re-checked (default: every carrier after the first in `groups`;
-        with routing groups, each carrier after the first of any group's chain)."""
+        with routing groups, each carrier after the first of any group's chain); `calls`: with routing groups,
+        each group's platform, which reports the live calls on that group's routing (each group's breaker)."""
+        self.calls = dict(calls or {})
         self.rules = rules
         self.later = later if later is not None else tuple(list(groups)[1:])
         self._drift = drift
@@ -97,7 +100,11 @@ class Pollers:
         self.rules, self.checks, self.timeout, self._ages = rules, checks, rules.timeout, rules.ages
 
     def poll(self) -> None:
-        self._spawn(self._calls(), "active calls")
+        if self.calls:
+            for group, platform in self.calls.items():
+                self._spawn(self._calls(platform, group), f"active calls of group {group}")
+        else:
+            self._spawn(self._calls(self.platform), "active calls")
         self._spawn(self._checks(), "stored checks")
         if self.feed is not None and self._feed_task is None:
             self._feed_task = asyncio.get_running_loop().create_task(self.feed.run(self._pushed, self._stop),
@@ -117,13 +124,13 @@ class Pollers:
             self._next_sweep = now + self.rules.sweep_every
             self._spawn(self._recheck(sweep=True), "DID sweep")
 
-    async def _calls(self) -> None:
+    async def _calls(self, platform: Platform, group: str = DEFAULT_GROUP) -> None:
         try:
             async with asyncio.timeout(self.timeout):
-                count = await self.platform.active_calls()
-            self._post(CallsRead(count, "read"))
+                count = await platform.active_calls()
+            self._post(CallsRead(count, "read", group))
         except (PlatformError, TimeoutError) as exc:
-            self._post(CallsRead(None, f"unknown: {exc}"))
+            self._post(CallsRead(None, f"unknown: {exc}", group))
 
     async def _edge(self, platform: EdgeView) -> None:
         try:

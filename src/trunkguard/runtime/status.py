@@ -98,6 +98,8 @@ class GroupView:
     routing_read: bool
     last_sentence: str
     policy: PolicyView
+    calls: int | None = None  # live calls its platform reports (the breaker's input)
+    calls_detail: str = ""
 
     @property
     def carriers(self) -> frozenset[str]:
@@ -166,7 +168,7 @@ def publish(state: MachineState, rules: MachineRules, groups: Mapping[str, str],
     policies = [b.policy for b in before.routing_groups] if before is not None and before.routing_groups else \
         [PolicyView.of(g.policy) for g in rules.groups]
     views = tuple(GroupView(g.name, r.policy.chain, g.pair, state.readiness_of(r.policy.chain[1]), g.routing_read,
-                            g.last_sentence, p)
+                            g.last_sentence, p, g.calls, g.calls_detail)
                   for g, r, p in zip(state.groups, rules.groups, policies, strict=True))
     return StatusView(now, state.pair, state.trunks, rules.index, carriers, groups, policy, facts, samples,
                       state.calls, state.calls_detail, state.readiness_of(rules.policy.chain[1]), dict(state.edge),
@@ -221,7 +223,7 @@ def evidence(state: MachineState, rules: MachineRules, samples_of: Callable[[lis
     quorum = vantage_view(state, rules, now) if now is not None else None
     return {"carriers": carriers, "trunks": [trunk_view(h, samples, 10) for h in unusable],
             **({"vantages": quorum} if quorum is not None else {}),
-            "active_calls": state.calls, "active_calls_detail": state.calls_detail,
+            "active_calls": state.groups[gi].calls, "active_calls_detail": state.groups[gi].calls_detail,
             "readiness": {"sweep_ok": r.sweep_ok, "certs_ok": r.certs_ok, "parity_ok": r.parity_ok,
                           "notes": dict(r.notes),
                           "not_configured": {gate: f"not configured ({why})"

@@ -50,6 +50,12 @@ from trunkguard.store.codec import event_from_json, event_to_json
 # Sentences that say something happened (not the steady "no action" ones): these are compared.
 NOTABLE = ("trunk ", "activating", "committed", "returning", "cannot activate", "activation ", "cancelled",
            "paused", "resumed", "failback approved", "acknowledged", "the swap")
+_GROUP = re.compile(r"^group [A-Za-z0-9][A-Za-z0-9_.-]*: ")  # a routing group's decisions are said with its name
+
+
+def notable(sentence: str) -> bool:
+    """Does the sentence say something happened (whatever group it is about)?"""
+    return _GROUP.sub("", sentence, count=1).startswith(NOTABLE)
 
 
 @dataclass
@@ -156,7 +162,7 @@ class ReplaySimulation(Simulation):
             elif isinstance(event, MediaDone):
                 self.media.setdefault(event.trunk, []).append(Answer(at, event.ok, None, None, event.detail))
             elif isinstance(event, CallsRead):
-                self._at(at, lambda _now, n=event.count: self._calls(n))  # type: ignore[misc]
+                self._at(at, lambda _now, n=event.count, g=event.group: self._calls(n, g))  # type: ignore[misc]
             elif isinstance(event, SwapSettled):
                 self.settled.setdefault(event.key, (at, event))
             elif isinstance(event, OperatorDid | ChecksRead | EdgeRead | VantagesRead | RoutingRead | LeaseChanged):
@@ -183,8 +189,11 @@ class ReplaySimulation(Simulation):
         at, event = recorded
         self._at(at, event)
 
-    def _calls(self, count: int | None) -> None:
-        self.calls = count if count is not None else self.calls
+    def _calls(self, count: int | None, group: str = DEFAULT_GROUP) -> None:
+        if len(self.rules.groups) > 1:
+            self.group_calls[group] = count if count is not None else self.group_calls.get(group, self.calls)
+        else:
+            self.calls = count if count is not None else self.calls
 
     def _launch(self, task: ProbeTask, now: float) -> None:
         self.result.probes_sent += 1
@@ -264,6 +273,6 @@ def replay(world: SimWorld, trace: Trace, *, verbose: bool = False) -> ReplayRes
     start = trace.start
     happened_swaps = [{"at_s": round(at - start, 3), "key": e.key} for at, e in trace.events
                       if isinstance(e, SwapSettled) and e.applied]
-    happened = [(d["at"] - start, d["sentence"]) for d in trace.decisions if d["sentence"].startswith(NOTABLE)]
-    replayed = [(t, s) for t, s in result.timeline if s.startswith(NOTABLE)]
+    happened = [(d["at"] - start, d["sentence"]) for d in trace.decisions if notable(d["sentence"])]
+    replayed = [(t, s) for t, s in result.timeline if notable(s)]
     return ReplayResult(result, start, happened_swaps, happened, replayed, sorted(sim.unrecorded))

@@ -97,6 +97,7 @@ class Simulation:
         self.max_loss = {name: t.max_loss for name, t in world.trunks.items()}
         self.conditions: dict[str, Condition] = dict.fromkeys(self.rules.index, UP)
         self.calls = 0
+        self.group_calls: dict[str, int | None] = {}  # with routing groups: each group's, once a trace says it
         self.scenario = scenario
         self.rng = random.Random(seed)
         self.rtt = rtt
@@ -149,7 +150,11 @@ class Simulation:
             if isinstance(effect, SendProbe):
                 self._launch(effect.task, now)
             elif isinstance(effect, Poll):
-                self._at(now, CallsRead(self.calls))
+                if len(self.rules.groups) == 1:
+                    self._at(now, CallsRead(self.calls))
+                else:  # each group's platform reports the calls on its own routing
+                    for g in self.rules.groups:
+                        self._at(now, CallsRead(self.group_calls.get(g.name, self.calls), group=g.name))
             elif isinstance(effect, StartSwap):
                 self._swaps[effect.swap.key] = effect.swap
                 self._settle(effect.swap, now, effect.group)
