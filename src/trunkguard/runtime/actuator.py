@@ -138,7 +138,7 @@ class Actuator:
             self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False,
                                    group=self.group))
             return
-        self._observe("swap_started", {"to": swap.to, "key": swap.key, "reason": swap.reason})
+        self._observe("swap_started", {"to": swap.to, "key": swap.key, "reason": swap.reason, "group": self.group})
         started = time.perf_counter()
         outcome = await carry_out(self.platform, trunk_group, swap.key, self.rules, restore=restore, book=self.book,
                                   prior=prior, may_write=lambda: self.lease.current().term == term
@@ -149,7 +149,7 @@ class Actuator:
         self._outcomes[swap.key] = _Outcome(term, status, outcome.detail, routing_json(outcome.after))
         self._observe("swap_done", {"to": swap.to, "ok": outcome.ok, "key": swap.key, "writes": outcome.writes,
                                     "undo_writes": outcome.undo_writes, "half_switched": outcome.half_switched,
-                                    "detail": outcome.detail, "seconds": seconds})
+                                    "detail": outcome.detail, "seconds": seconds, "group": self.group})
         if outcome.half_switched:
             self.alerts.notify(Notify("swap_half_applied", "critical", f"swap {swap.key} to the {swap.to} "
                                       f"carrier could not finish or be put back: {outcome.detail}", self.group))
