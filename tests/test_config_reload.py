@@ -39,7 +39,7 @@ def test_sighup_applies_the_policy_and_the_tokens_and_refuses_what_is_read_only_
         assert status["mode"] == "observe" and "sweep" not in status["readiness"]["gates"]
         assert status["notifications"]["destinations"] == ["webhook"]
         metrics = daemon.get("/metrics", "read-2").text
-        assert "trunkguard_observe_mode 1.0" in metrics
+        assert 'trunkguard_observe_mode{group="default"} 1.0' in metrics
 
         # a change to the carriers (and the store) is refused, naming it; nothing of the file is applied
         path.write_text(original.replace("127.0.0.2", "127.0.0.3").replace("tg.db", "other.db")

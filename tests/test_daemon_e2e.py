@@ -260,7 +260,7 @@ async def test_observe_mode_says_would_swap_on_a_real_outage_and_writes_nothing(
         assert status is not None and status["active"] == "primary" and status["swaps"] == 0
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"{lab.api}/metrics")).text
-        assert "trunkguard_observe_mode 1.0" in metrics
+        assert 'trunkguard_observe_mode{group="default"} 1.0' in metrics
         assert "notify would_swap_to_secondary: observe mode: would swap" in (lab.tmp / "daemon.log").read_text()
     finally:
         await _stop(daemon)
@@ -277,7 +277,8 @@ async def test_a_trunk_in_maintenance_is_not_judged_until_its_maintenance_ends_b
         status = await lab.status()
         assert status is not None and [m["trunk"] for m in status["maintenance"]] == ["primary-1"]
         async with httpx.AsyncClient() as client:
-            assert 'trunkguard_trunk_maintenance{trunk="primary-1"} 1.0' in (await client.get(f"{lab.api}/metrics")).text
+            metrics = (await client.get(f"{lab.api}/metrics")).text
+            assert 'trunkguard_trunk_maintenance{group="default",trunk="primary-1"} 1.0' in metrics
         lab.primary.stop()
         await lab.until(lambda s: s is not None and "every primary trunk is in maintenance" in s["last_sentence"],
                         what="the dead trunk left out of decisions")

@@ -84,11 +84,12 @@ async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None
                    "trunkguard_probe_duration_seconds{carrier=\"primary\",phase=\"transaction\",trunk=\"carrier-a-1\"}",
                    "trunkguard_probe_sip_status_code{carrier=\"primary\",trunk=\"carrier-a-1\"} 200.0",
                    "trunkguard_probe_rtt_seconds_bucket{carrier=\"primary\",le=\"0.005\"}",
-                   "trunkguard_carrier_usable_trunks{carrier=\"primary\"} 1.0",
-                   "trunkguard_readiness_gate{gate=\"sweep\",state=\"ok\"} 1.0", "trunkguard_store_ok 1.0",
+                   "trunkguard_carrier_usable_trunks{carrier=\"primary\",group=\"default\"} 1.0",
+                   "trunkguard_readiness_gate{gate=\"sweep\",group=\"default\",state=\"ok\"} 1.0",
+                   "trunkguard_store_ok 1.0",
                    "trunkguard_sip_messages_total{outcome=\"malformed\"} 0.0",
                    "trunkguard_trunk_state{carrier=\"secondary\",state=\"up\",trunk=\"carrier-b-1\"} 1.0",
-                   "trunkguard_active_carrier{carrier=\"primary\",trunk_group=\"tg-primary\"} 1.0",
+                   "trunkguard_active_carrier{carrier=\"primary\",group=\"default\",trunk_group=\"tg-primary\"} 1.0",
                    "trunkguard_probes_total{carrier=\"primary\",kind=\"options\",result=\"ok\",trunk=\"carrier-a-1\"}",
                    "trunkguard_decision_latency_seconds_bucket", "trunkguard_leader 1.0"):
         assert family in text, family
@@ -97,10 +98,10 @@ async def test_metrics_serve_the_blackbox_style_families(daemon: Daemon) -> None
                        "the swap")
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{daemon.url}/metrics")).text
-    assert 'trunkguard_swaps_total{result="applied",to="secondary"} 1.0' in text
-    assert 'trunkguard_active_carrier{carrier="secondary",trunk_group="tg-secondary"} 1.0' in text
+    assert 'trunkguard_swaps_total{group="default",result="applied",to="secondary"} 1.0' in text
+    assert 'trunkguard_active_carrier{carrier="secondary",group="default",trunk_group="tg-secondary"} 1.0' in text
     assert 'trunkguard_probe_success{carrier="primary",trunk="carrier-a-1"} 0.0' in text
-    assert 'trunkguard_carrier_usable_trunks{carrier="primary"} 0.0' in text
+    assert 'trunkguard_carrier_usable_trunks{carrier="primary",group="default"} 0.0' in text
     assert "_created" not in text
 
 

@@ -6,6 +6,8 @@ screenshot in test-artifacts/dashboard/ (ignored by git; CI keeps the folder).""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,6 +69,7 @@ async def test_a_healthy_pair_says_so_and_a_stopped_daemon_turns_the_page_stale(
         await expect(page.locator("#act")).to_have_text("No action needed.")
         await expect(page.locator("#headline")).to_have_class("ok")
         await expect(page.locator("#connection")).to_have_text("live")
+        await expect(page.locator("#overview")).to_be_hidden()  # one group: no overview of groups
         await shot(page, "healthy")
         stop.set()  # the daemon goes away; the page must not stay green
         await expect(page.locator("body")).to_have_class("stale", timeout=8_000)
@@ -157,3 +160,179 @@ async def test_observe_mode_is_said_in_the_header(tmp_path: Path) -> None:
         await expect(page.locator("#act")).to_contain_text("OBSERVE MODE", timeout=10_000)
         await expect(page.locator("#headline")).to_have_class("warning")
         await shot(page, "observe")
+
+
+# ---- routing groups, on a fed page ------------------------------------------------------------------
+# The page against a fixed feed: the status event is the summary of a real two-group service
+# (tests/test_metrics_startup.py's GROUPS: na a > b, eu x > b), its `groups` list written here in the
+# API's shape so that each test sets the night it needs; the trunks event is the real first one.
+
+GROUP_KEYS = {"name", "chain", "active", "state", "since", "in_flight", "paused_by", "routing_read", "last_sentence",
+              "swaps", "headline"}
+FED = "http://trunkguard.test"
+
+
+def group_entry(name: str, chain: list[str], active: str, *, state: str = "primary_active",
+                moving_to: str | None = None, act: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """One `groups` entry as the API gives it, with its headline: `act` as (level, sentence)."""
+    level = "critical" if any(lv == "critical" for lv, _ in act) else "warning" if act else "ok"
+    calls = f"Calls go to the {active} carrier (tg-{active})" + (
+        f"; moving them to the {moving_to} carrier now" if moving_to else "")
+    return {"name": name, "chain": chain, "active": active, "state": state, "since": "2026-11-27T03:00:00Z",
+            "in_flight": None if moving_to is None else {"to": moving_to, "key": f"tg-{name}-1"},
+            "paused_by": None, "routing_read": True, "last_sentence": "", "swaps": 0,
+            "headline": {"level": level, "calls": calls,
+                         "act": [{"level": lv, "sentence": s} for lv, s in act]
+                         or [{"level": "ok", "sentence": "No action needed."}],
+                         "context": [f"{state.replace('_', ' ')} for 5 min"], "cooling_period": "90 s"}}
+
+
+class Feed:
+    """The page's server: the page, its event stream (the status and trunks as set now, then closed:
+    the page reconnects each second, as after a lost connection), its checks, and its actions."""
+
+    def __init__(self, status: dict[str, Any], trunks: dict[str, Any]) -> None:
+        from importlib import resources
+
+        self.page = resources.files("trunkguard.api").joinpath("static/index.html").read_text()
+        self.status, self.trunks = status, trunks
+        self.actions: list[dict[str, Any]] = []
+
+    async def handle(self, route: Any) -> None:
+        path = route.request.url.removeprefix(FED).split("#")[0]
+        if path == "/":
+            await route.fulfill(status=200, content_type="text/html", body=self.page)
+        elif path == "/api/v1/events":
+            events = [("status", self.status), ("trunks", self.trunks), ("history", []), ("tick", {"at": 0})]
+            await route.fulfill(status=200, content_type="text/event-stream",
+                                body="".join(f"event: {kind}\ndata: {json.dumps(data)}\n\n" for kind, data in events))
+        elif path == "/api/v1/actions":
+            body = json.loads(route.request.post_data or "{}")
+            self.actions.append(body)
+            await route.fulfill(status=200, content_type="application/json",
+                                body=json.dumps({"sentences": [f"group {body.get('group')}: {body['kind']} by dashboard"]}))
+        elif path == "/api/v1/checks":
+            await route.fulfill(status=200, content_type="application/json", body="{}")
+        else:
+            await route.fulfill(status=404, body=path)
+
+
+@asynccontextmanager
+async def fed_page(tmp: Path, config: str) -> AsyncIterator[tuple[Feed, Any]]:
+    """A Chromium page on the dashboard, fed the summary of a real service built from `config`."""
+    from playwright.async_api import async_playwright
+
+    from tests.test_metrics_startup import ENV as STARTUP_ENV
+    from trunkguard.api.view import changed_trunks, summary_json
+    from trunkguard.moments import iso_times
+
+    executable = need_chromium()
+    service = Service.build(parse_config(config.format(db=tmp / "tg.db")), STARTUP_ENV)
+    try:
+        view = service.status()
+        status = iso_times(summary_json(view), floor=0)
+        trunks = iso_times({"full": True, "trunks": changed_trunks(None, view)}, floor=0)
+    finally:
+        service.reader.close()
+        service.store.close()
+    if "groups" in status:  # the API's own list, once it has one: the shape the page is written against
+        assert status["groups"] and all(set(g) >= GROUP_KEYS for g in status["groups"]), status["groups"]
+    feed = Feed(status, trunks)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.route(f"{FED}/**", feed.handle)
+        yield feed, page
+        await browser.close()
+
+
+async def test_two_groups_one_failing_over_show_an_overview_and_each_groups_own_page(tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    from tests.test_metrics_startup import GROUPS
+
+    async with fed_page(tmp_path, GROUPS) as (feed, page):
+        na_down = (("critical", "The a carrier is down and calls still go to it: every a trunk is down. Force a "
+                                "failover if the next carrier can take them."),)
+        feed.status["groups"] = [group_entry("na", ["a", "b"], "a", act=na_down), group_entry("eu", ["x", "b"], "x")]
+        feed.status["carriers"]["a"].update(usable=0, states={"down": 2})
+        for t in feed.trunks["trunks"]:
+            if t["carrier"] == "a":
+                t.update(state="down", usable=False)
+        await page.goto(FED + "/")
+        na, eu = page.locator("#groups tr[data-group='na']"), page.locator("#groups tr[data-group='eu']")
+        await expect(page.locator("#overview")).to_be_visible()
+        await expect(page.locator("#groups tr")).to_have_count(2)
+        await expect(na).to_have_class("critical selected")
+        await expect(na.locator("td").nth(1)).to_have_text("a")
+        await expect(na.locator("td").nth(3)).to_have_text(na_down[0][1])
+        await expect(eu).to_have_class("ok")
+        await expect(eu.locator("td").nth(1)).to_have_text("x")
+        await expect(eu.locator("td").nth(3)).to_have_text("No action needed.")
+        # the first group is shown: its pair, its headline, its carriers and their trunks only
+        await expect(page.locator("#group")).to_have_text("na")
+        await expect(page.locator("#active")).to_have_text("a carrier (tg-a)")
+        await expect(page.locator("#headline")).to_have_class("critical")
+        await expect(page.locator("#act")).to_have_text(na_down[0][1])
+        await expect(page.locator("#carriers tr")).to_have_count(2)
+        await expect(page.locator("#carriers tr[data-carrier='x']")).to_have_count(0)
+        await expect(page.locator("#trunks tr")).to_have_count(3)  # a1, a2, b1
+        await expect(page.locator("tr[data-trunk='a1']")).to_contain_text("NO")
+        await expect(page.locator("tr[data-trunk='x1']")).to_have_count(0)
+        await shot(page, "groups-na-down")
+
+        # na's swap starts: its row says where calls are moving; eu's row is as it was
+        feed.status["groups"][0] = group_entry("na", ["a", "b"], "a", state="activating", moving_to="b")
+        await expect(na.locator("td").nth(1)).to_have_text("a — moving to b", timeout=5_000)
+        await expect(na.locator("td").nth(2)).to_have_text("activating")
+        await expect(page.locator("#active")).to_have_text("a carrier (tg-a) — swap to b in flight")
+        await expect(eu.locator("td").nth(1)).to_have_text("x")
+        await shot(page, "groups-na-moving")
+
+        await eu.click()  # eu's page: its pair, its carriers x and b, their trunks
+        assert page.url.endswith("#group=eu")
+        await expect(page.locator("#group")).to_have_text("eu")
+        await expect(eu).to_have_class("ok selected")
+        await expect(page.locator("#active")).to_have_text("x carrier (tg-x)")
+        await expect(page.locator("#headline")).to_have_class("ok")
+        await expect(page.locator("#carriers tr[data-carrier]")).to_have_text([re.compile(r"^x \(tg-x\)"),
+                                                                              re.compile(r"^b \(tg-b\)")])
+        await expect(page.locator("#trunks tr")).to_have_count(2)
+        await expect(page.locator("tr[data-trunk='x1']")).to_have_count(1)
+        await expect(page.locator("tr[data-trunk='a1']")).to_have_count(0)
+        await expect(page.locator("#shown")).to_contain_text("the group's carriers: x, b")
+        await shot(page, "groups-eu")
+
+        # an action goes with the group shown
+        await page.fill("#token", TOKEN)
+        await page.fill("#why", "carrier x works tonight")
+        await page.click("#pause")
+        await expect(page.locator("#message")).to_have_text("group eu: pause by dashboard")
+        assert feed.actions[-1]["group"] == "eu" and feed.actions[-1]["kind"] == "pause"
+
+        # a link to a group's page opens on it
+        await page.goto(FED + "/#group=na")
+        await expect(page.locator("#group")).to_have_text("na")
+        await expect(page.locator("#groups tr[data-group='na']")).to_have_class("ok selected")
+        await expect(page.locator("#trunks tr[data-trunk='a1']")).to_have_count(1)
+
+
+async def test_one_group_shows_no_overview_and_the_page_as_before(tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    from tests.test_metrics_startup import CONFIG
+
+    async with fed_page(tmp_path, CONFIG) as (feed, page):
+        feed.status["groups"] = [group_entry("default", ["primary", "secondary"], "primary")]
+        await page.goto(FED + "/")
+        await expect(page.locator("#active")).to_have_text("primary carrier (tg-primary)")
+        await expect(page.locator("#overview")).to_be_hidden()
+        await expect(page.locator("#group-name")).to_be_hidden()
+        await expect(page.locator("#acting-on")).to_be_hidden()
+        await expect(page.locator("#carriers tr")).to_have_count(2)
+        await expect(page.locator("#trunks tr")).to_have_count(3)
+        await page.fill("#token", TOKEN)
+        await page.fill("#why", "maintenance")
+        await page.click("#pause")
+        await expect(page.locator("#message")).to_have_text("group None: pause by dashboard")
+        assert "group" not in feed.actions[-1]  # one group: the action's body as before

@@ -138,27 +138,42 @@ def test_the_grafana_dashboard_queries_only_series_the_daemon_exports(scrape: Sc
         if where.startswith("panel") and set(NAME.findall(expr)) & per_trunk:
             assert "trunkguard_leader" in expr and "== 1" in expr, (where, expr)
             assert "$trunk" in expr, (where, expr)
+    # the routing groups: the series about a group carry `group` (the trunk series do not: they join by carrier),
+    # and every panel that shows one follows the group variable and keeps the groups apart
+    per_group = {name for name, labels in scrape.labels.items() if "group" in labels}
+    assert {"trunkguard_active_carrier", "trunkguard_pair_state", "trunkguard_swap_in_flight", "trunkguard_swaps_total",
+            "trunkguard_carrier_usable_trunks", "trunkguard_carrier_trunks", "trunkguard_readiness_gate",
+            "trunkguard_observe_mode", "trunkguard_group_carrier", "trunkguard_notifications_posted_total"} <= per_group
+    assert not per_trunk & per_group, per_trunk & per_group
+    for where, expr in expressions:
+        if not where.startswith("variable") and set(NAME.findall(expr)) & per_group:
+            assert "$group" in expr, (where, expr)
+            for by in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+                labels = {x.strip() for x in by.split(",")}
+                assert "group" in labels or "carrier" in labels, (where, expr)  # a carrier is the same in each group
 
 
 def test_the_dashboard_has_its_variables_a_failing_trunks_table_swap_annotations_and_named_stats() -> None:
     dashboard = _dashboard()
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert {"datasource", "job", "carrier", "trunk"} <= set(variables)
+    assert {"datasource", "job", "group", "carrier", "trunk"} <= set(variables)
     used = set(re.findall(r"\$\{?(\w+)", json.dumps(dashboard)))
     assert used - GRAFANA_VARIABLES <= set(variables), used - set(variables)
     assert "$carrier" in json.dumps(variables["trunk"]["query"])  # the trunk list follows the carrier picked
+    assert "$group" in json.dumps(variables["carrier"]["query"])  # ... and the carriers the routing groups picked
     failing = [p for p in dashboard["panels"] if p["title"] == "Failing trunks"]
     assert failing and failing[0]["type"] == "table"
     assert re.match(r"trunkguard_probe_success\{[^}]*\} == 0 ", failing[0]["targets"][0]["expr"])
     swaps = [a for a in dashboard["annotations"]["list"] if "trunkguard_swaps_total" in a.get("expr", "")]
-    assert swaps and swaps[0]["enable"] and "{{to}}" in swaps[0]["titleFormat"]
+    assert swaps and swaps[0]["enable"] and {"{{to}}", "{{group}}"} <= set(re.findall(r"\{\{\w+\}\}",
+                                                                                     swaps[0]["titleFormat"]))
     stats = [p for p in dashboard["panels"] if p["type"] == "stat"]
     assert stats
     for panel in stats:  # a name (the series' legend, from a label) or a value mapping: never a bare "1"
         named = panel["options"].get("textMode") == "name" and all("{{" in t["legendFormat"] for t in panel["targets"])
         assert named or panel["fieldConfig"]["defaults"].get("mappings"), panel["title"]
     routing = next(p for p in stats if p["title"] == "Inbound routing on")
-    assert routing["targets"][0]["legendFormat"].startswith("{{carrier}}")
+    assert all(t["legendFormat"].startswith("{{group}}: {{carrier}}") for t in routing["targets"])
 
 
 def test_the_dashboard_expressions_parse(tmp_path: Path) -> None:
@@ -181,6 +196,15 @@ def test_the_alert_rules_query_only_series_the_daemon_exports(scrape: Scrape) ->
     problems = [p for alert, expr in exprs for p in _check_series(f"alert {alert}", expr, scrape)]
     assert not problems, "\n".join(problems)
     assert not any(name.endswith("_age_seconds") for name in scrape.families), "ages are exported as timestamps"
+    # each routing group alerts on its own: no rule over a group's series aggregates the groups together, and
+    # none picks a carrier by name (a group's first and second carriers are trunkguard_group_carrier's ranks)
+    per_group = {name for name, labels in scrape.labels.items() if "group" in labels}
+    for alert, expr in exprs:
+        if set(NAME.findall(expr)) & per_group:
+            for by in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr):
+                labels = {x.strip() for x in by.split(",")}
+                assert "group" in labels or labels == {"instance"}, (alert, expr)  # on (instance): the leader
+            assert 'carrier="' not in expr, (alert, expr)
 
 
 def test_promtool_checks_the_rules_and_their_tests_pass() -> None:

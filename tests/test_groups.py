@@ -13,7 +13,16 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trunkguard.core.events import CallsRead, LeaseChanged, OperatorDid, ProbeDone, SendProbe, StartSwap, SwapSettled, Tick
+from trunkguard.core.events import (
+    CallsRead,
+    LeaseChanged,
+    OperatorDid,
+    ProbeDone,
+    SendProbe,
+    StartSwap,
+    SwapSettled,
+    Tick,
+)
 from trunkguard.core.failover import Notify, OperatorAction, PolicyRules, Readiness
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import GroupRules, MachineRules, MachineState, initial, step

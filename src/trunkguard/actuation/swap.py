@@ -25,6 +25,7 @@ last first, by the same rules. The outcome names every object and where it was l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -286,6 +287,28 @@ async def _put_back(run: _Run, planned: list[Change], failure: str, prior: Routi
 def _version(done: list[_Done], prior: RoutingState | None) -> int:
     versions = [d.after.version for d in done if d.after.version is not None]
     return max(versions) if versions else (prior.version if prior else 0)
+
+
+async def read_until_settled(platform: Platform, target: str, until: float, rules: SwapRules,
+                             clock: Callable[[], float], stop: asyncio.Event,
+                             unreachable: Callable[[Exception], None]) -> RoutingState | None:
+    """An intent found in flight, settled by reading only: read until the platform routes to `target` or
+    the clock passes `until`, and return what it showed (None: stopped first). `unreachable` hears the
+    first failed read (it is paged once); reads are retried every 2 s after it, 0.25 s before."""
+    alerted = False
+    while not stop.is_set():
+        try:
+            async with asyncio.timeout(rules.deadline):
+                routing = await platform.read_routing()
+            if routing.trunk_group_id == target or clock() >= until:
+                return routing
+        except (PlatformError, TimeoutError) as exc:
+            if not alerted:
+                alerted = True
+                unreachable(exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25 if not alerted else 2.0)
+    return None
 
 
 def routing_json(state: RoutingState | None) -> dict[str, Any] | None:

@@ -4,6 +4,14 @@ Counters and the decision-latency histogram are fed by the runtime's observation
 from the status snapshot it published last, at scrape time. Times are Unix timestamps
 (`*_timestamp_seconds`), not ages: a value that does not change between scrapes, which an alert turns
 into an age with `time() - x`.
+
+Routing groups: every series about a group's routing (where its calls go, its pair's state, its swaps,
+its readiness gates, its maintenance, its mode) and the carrier counts carry a `group` label, one
+series per group (`default` for a config without `groups:`); a carrier in two groups' chains has its
+counts once under each. The per-trunk series (probes, round trips, trunk and target states, media)
+do not: a trunk shared by two groups would be exported, and counted, twice, on the scrape that is
+already the cost at thousands of trunks. `trunkguard_group_carrier{group,carrier,rank}` (1, rank 0 for
+the chain's first) joins any of them to its groups by `carrier`.
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trunkguard.api.trunk_metrics import TrunkSeries
-from trunkguard.core.failover import PairState
+from trunkguard.core.failover import DEFAULT_GROUP, PairState
 from trunkguard.runtime.loop import Runtime
-from trunkguard.runtime.status import StatusView
+from trunkguard.runtime.status import GroupView, StatusView
 
 SWAP_RESULTS = ("applied", "failed")  # trunkguard_swaps_total's `result`, as observe() sets it
+SEVERITIES = ("info", "warning", "critical")  # trunkguard_notifications_posted_total's `severity`
+NO_GROUP = ""  # the `group` of a notification about the whole deployment (the store, the lease, certificates)
 
 
 class Metrics:
@@ -43,8 +53,13 @@ class Metrics:
         self.rtt = Histogram("trunkguard_probe_rtt_seconds", "OPTIONS round-trip times, by carrier.", ["carrier"],
                              buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2), registry=self.registry)
         self.carrier_of = {t.name: t.carrier for t in runtime.rules.trunks}
-        self.swaps = Counter("trunkguard_swaps", "Swaps finished, by target carrier and result.",
-                             ["to", "result"], registry=self.registry)
+        self.first_group = runtime.rules.groups[0].name  # an observation without a group: the only group's
+        self.swaps = Counter("trunkguard_swaps", "Swaps finished, by routing group, target carrier and result.",
+                             ["group", "to", "result"], registry=self.registry)
+        self.posted = Counter("trunkguard_notifications_posted", "Notifications trunkguard posted (before delivery: "
+                              "trunkguard_notifications_total counts them by destination), by the routing group they "
+                              "are about (empty: the whole deployment, such as the store) and severity.",
+                              ["group", "severity"], registry=self.registry)
         self.decision = Histogram("trunkguard_decision_latency_seconds",
                                   "From the loop waking on an event to the decision persisted and acted on.",
                                   buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
@@ -65,9 +80,13 @@ class Metrics:
         failed swap would stay quiet until the second)."""
         for t in runtime.rules.trunks:  # the probe counters start at 0 in TrunkSeries
             self.rtt.labels(t.carrier)
-        for carrier in runtime.rules.policy.chain:
-            for result in SWAP_RESULTS:
-                self.swaps.labels(carrier, result)
+        for group in runtime.rules.groups:
+            for carrier in group.policy.chain:
+                for result in SWAP_RESULTS:
+                    self.swaps.labels(group.name, carrier, result)
+        for name in (*(g.name for g in runtime.rules.groups), NO_GROUP):
+            for severity in SEVERITIES:
+                self.posted.labels(name, severity)
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "probe":
@@ -78,7 +97,10 @@ class Metrics:
             if data["kind"] != "media" and data.get("rtt_ms") is not None:
                 self.rtt.labels(carrier).observe(float(data["rtt_ms"]) / 1000)
         elif kind == "swap_done":
-            self.swaps.labels(data["to"], "applied" if data["ok"] else "failed").inc()
+            self.swaps.labels(data.get("group") or self.first_group, data["to"],
+                              "applied" if data["ok"] else "failed").inc()
+        elif kind == "notify":
+            self.posted.labels(data.get("group") or NO_GROUP, data["severity"]).inc()
         elif kind == "cycle":
             self.decision.observe(float(data["seconds"]))
 
@@ -96,7 +118,7 @@ STATUS_FAMILIES = (
     ("trunkguard_cert_expiry_timestamp_seconds", "gauge"), ("trunkguard_trunk_maintenance", "gauge"),
     ("trunkguard_observe_mode", "gauge"), ("trunkguard_active_calls", "gauge"),
     ("trunkguard_notifications", "counter"), ("trunkguard_notification_failures", "counter"),
-    ("trunkguard_notifications_dropped", "counter"),
+    ("trunkguard_notifications_dropped", "counter"), ("trunkguard_group_carrier", "gauge"),
 )
 
 
@@ -111,35 +133,19 @@ class _StatusCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         e = self.runtime.status()
-        yield from _carriers(e)
-        active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier inbound routing points at.",
-                                   labels=["carrier", "trunk_group"])
-        for carrier, group in e.groups.items():
-            active.add_metric([carrier, group], 1.0 if e.pair.active == carrier else 0.0)
-        yield active
-        pair = GaugeMetricFamily("trunkguard_pair_state", "1 for the carrier pair's current state.", labels=["state"])
-        for p in PairState:
-            pair.add_metric([p.value], 1.0 if e.pair.state is p else 0.0)
-        yield pair
-        yield GaugeMetricFamily("trunkguard_swap_in_flight", "1 while a swap is being carried out.",
-                                value=1.0 if e.pair.in_flight else 0.0)
+        groups = routing_groups(e)
+        yield from _carriers(e, groups)
+        yield from _groups(e, groups)
         yield GaugeMetricFamily("trunkguard_leader", "1 while this replica holds the lease.",
                                 value=1.0 if e.leader else 0.0)
         yield from _replicas(e)
         expiry = GaugeMetricFamily("trunkguard_cert_expiry_timestamp_seconds",
                                    "When the trunk's TLS certificate expires (Unix time), from the last cert check.",
                                    labels=["trunk"])
-        for trunk, at in e.readiness.cert_expiry:
+        # each trunk once, whichever groups check its carrier's certificates
+        for trunk, at in dict(x for g in groups for x in g.readiness.cert_expiry).items():
             expiry.add_metric([trunk], at)
         yield expiry
-        maintained = GaugeMetricFamily("trunkguard_trunk_maintenance", "1 while the trunk is in maintenance (out "
-                                       "of decisions), with when it ends.", labels=["trunk"])
-        for m in e.pair.maintenance:
-            maintained.add_metric([str(m.trunk)], 1.0)
-        yield maintained
-        yield GaugeMetricFamily("trunkguard_observe_mode", "1 when policy.mode is observe: decisions are made and "
-                                "said, nothing is written to the platform.",
-                                value=1.0 if e.policy.observe else 0.0)
         if e.calls is not None:
             yield GaugeMetricFamily("trunkguard_active_calls", "Live calls the platform reports (the breaker's input).",
                                     value=float(e.calls))
@@ -159,25 +165,71 @@ class _StatusCollector(Collector):
                                   value=float(counts.get("dropped", 0)))
 
 
-def _carriers(e: StatusView) -> Iterator[Metric]:
-    """What the alert rules need: usable trunks per carrier, each readiness gate, the store, the SIP layer."""
+def routing_groups(e: StatusView) -> tuple[GroupView, ...]:
+    """Each routing group's view; a view published without them (one group) stands for `default`."""
+    if e.routing_groups:
+        return e.routing_groups
+    return (GroupView(DEFAULT_GROUP, tuple(e.groups), e.pair, e.readiness, e.routing_read, e.last_sentence,
+                      e.policy),)
+
+
+def _groups(e: StatusView, groups: tuple[GroupView, ...]) -> Iterator[Metric]:
+    """Each routing group's own series, labelled `group`: its chain, where its calls go, its pair, its
+    swap in flight, its trunks in maintenance, its mode."""
+    chains = GaugeMetricFamily("trunkguard_group_carrier", "1 for each carrier in each routing group's chain, "
+                               "rank 0 first: joins the per-trunk series (by carrier) to their groups.",
+                               labels=["group", "carrier", "rank"])
+    active = GaugeMetricFamily("trunkguard_active_carrier", "1 for the carrier the group's inbound routing points "
+                               "at.", labels=["group", "carrier", "trunk_group"])
+    pair = GaugeMetricFamily("trunkguard_pair_state", "1 for the group's current state.", labels=["group", "state"])
+    flight = GaugeMetricFamily("trunkguard_swap_in_flight", "1 while a swap of the group's routing is being "
+                               "carried out.", labels=["group"])
+    maintained = GaugeMetricFamily("trunkguard_trunk_maintenance", "1 while the trunk is in maintenance (out of "
+                                   "the group's decisions).", labels=["group", "trunk"])
+    observe = GaugeMetricFamily("trunkguard_observe_mode", "1 when the group's policy.mode is observe: decisions "
+                                "are made and said, nothing is written to the platform.", labels=["group"])
+    for g in groups:
+        for rank, carrier in enumerate(g.chain):
+            chains.add_metric([g.name, carrier, str(rank)], 1.0)
+        shown = g.chain if g.pair.active in g.chain else (*g.chain, g.pair.active)
+        for carrier in shown:
+            active.add_metric([g.name, carrier, e.groups.get(carrier, "")], 1.0 if g.pair.active == carrier else 0.0)
+        for p in PairState:
+            pair.add_metric([g.name, p.value], 1.0 if g.pair.state is p else 0.0)
+        flight.add_metric([g.name], 1.0 if g.pair.in_flight else 0.0)
+        for m in g.pair.maintenance:
+            maintained.add_metric([g.name, str(m.trunk)], 1.0)
+        observe.add_metric([g.name], 1.0 if g.policy.observe else 0.0)
+    yield from (chains, active, pair, flight, maintained, observe)
+
+
+def _carriers(e: StatusView, groups: tuple[GroupView, ...]) -> Iterator[Metric]:
+    """What the alert rules need: usable trunks per carrier (under each group whose chain has it), each
+    group's readiness gates, the store, the SIP layer."""
     usable = GaugeMetricFamily("trunkguard_carrier_usable_trunks", "Trunks of the carrier that can carry calls "
-                               "(SIP answering, media not failed), as this replica sees them.", labels=["carrier"])
-    total = GaugeMetricFamily("trunkguard_carrier_trunks", "Trunks configured for the carrier.", labels=["carrier"])
-    for c in e.carriers:  # counted once per change of the trunks, when the view is published
-        usable.add_metric([c.role], float(c.usable))
-        total.add_metric([c.role], float(c.trunks))
+                               "(SIP answering, media not failed), as this replica sees them; one series for each "
+                               "group whose chain has the carrier.", labels=["group", "carrier"])
+    total = GaugeMetricFamily("trunkguard_carrier_trunks", "Trunks configured for the carrier; one series for each "
+                              "group whose chain has the carrier.", labels=["group", "carrier"])
+    for g in groups:
+        for role in g.chain:
+            c = e.carrier(role)  # counted once per change of the trunks, when the view is published
+            if c is not None:
+                usable.add_metric([g.name, role], float(c.usable))
+                total.add_metric([g.name, role], float(c.trunks))
     yield usable
     yield total
-    gates = GaugeMetricFamily("trunkguard_readiness_gate", "1 for each readiness gate's state: ok, failed, or "
-                              "unknown (never checked, or too old to count).", labels=["gate", "state"])
-    r = e.readiness
-    for gate, value in (("sweep", r.sweep_ok), ("certs", r.certs_ok), ("parity", r.parity_ok)):
-        if gate not in e.policy.gates:  # off, or not configured: no state to alert on
-            continue
-        seen = "unknown" if value is None else "ok" if value else "failed"
-        for state in ("ok", "failed", "unknown"):
-            gates.add_metric([gate, state], 1.0 if seen == state else 0.0)
+    gates = GaugeMetricFamily("trunkguard_readiness_gate", "1 for each readiness gate's state of the carrier after "
+                              "the group's first: ok, failed, or unknown (never checked, or too old to count).",
+                              labels=["group", "gate", "state"])
+    for g in groups:
+        r = g.readiness
+        for gate, value in (("sweep", r.sweep_ok), ("certs", r.certs_ok), ("parity", r.parity_ok)):
+            if gate not in g.policy.gates:  # off, or not configured: no state to alert on
+                continue
+            seen = "unknown" if value is None else "ok" if value else "failed"
+            for state in ("ok", "failed", "unknown"):
+                gates.add_metric([g.name, gate, state], 1.0 if seen == state else 0.0)
     yield gates
     yield GaugeMetricFamily("trunkguard_store_ok", "1 while the store answers (0: nobody can act; paging goes on).",
                             value=1.0 if e.store_ok else 0.0)

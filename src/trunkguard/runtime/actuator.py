@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trunkguard.actuation.base import Platform, PlatformError, RoutingState
-from trunkguard.actuation.swap import Book, SwapRules, carry_out, routing_from_json, routing_json
+from trunkguard.actuation.swap import Book, SwapRules, carry_out, read_until_settled, routing_from_json, routing_json
 from trunkguard.core.failover import DEFAULT_GROUP, Notify, PairSnapshot
 from trunkguard.core.machine import Event, StartSwap, SwapSettled
 from trunkguard.logs import fields
@@ -81,14 +81,17 @@ class Actuator:
         self.started = 0  # swaps started by this process
         self.stopping = False
 
+    def _tell(self, key: str, applied: bool, detail: str, *, attempted: bool = True) -> None:
+        """The machine hears how this group's swap `key` ended (or that it never started)."""
+        self._post(SwapSettled(key, applied, detail, attempted, self.group))
+
     def routing(self) -> dict[str, Any] | None:
         """The routing as last read from the platform."""
         return None if self._routing is None else dict(self._routing)
 
     def start(self, effect: StartSwap, evidence: dict[str, Any]) -> None:
         if self._task is not None and not self._task.done():  # never two at once, whatever the machine thinks
-            self._post(SwapSettled(effect.swap.key, False, "another swap is still being carried out", attempted=False,
-                                   group=self.group))
+            self._tell(effect.swap.key, False, "another swap is still being carried out", attempted=False)
             return
         self.started += 1  # a drift read begun before this swap is not the truth after it
         self._task = asyncio.get_running_loop().create_task(self._swap(effect, evidence),
@@ -105,22 +108,20 @@ class Actuator:
     async def _swap(self, effect: StartSwap, evidence: dict[str, Any]) -> None:
         swap, now = effect.swap, self._clock()
         if self.stopping:
-            self._post(SwapSettled(swap.key, False, "stopping: not starting a swap", attempted=False,
-                                   group=self.group))
+            self._tell(swap.key, False, "stopping: not starting a swap", attempted=False)
             return
         term = self.lease.current().term
         if term is None or not self.lease.fresh(now):
             self.alerts.held_back(effect.sentence)  # paged when the store is why the lease could not be renewed
-            self._post(SwapSettled(swap.key, False, "not acting: the lease is near expiry", attempted=False,
-                                   group=self.group))
+            self._tell(swap.key, False, "not acting: the lease is near expiry", attempted=False)
             return
         trunk_group = self.groups[swap.to]
         try:  # the routing as it is, read before anything is written: kept with the intent
             async with asyncio.timeout(self.rules.deadline):
                 prior = await self.platform.read_routing()
         except (PlatformError, TimeoutError) as exc:
-            self._post(SwapSettled(swap.key, False, f"could not read the routing before writing: {exc or 'no answer'}"
-                                                    "; nothing was written", group=self.group))
+            self._tell(swap.key, False, f"could not read the routing before writing: {exc or 'no answer'}; nothing "
+                                        "was written")
             return
         batch = None
         try:
@@ -135,10 +136,9 @@ class Actuator:
             if batch is not None:
                 self.recorder.give_back(batch)
             self.alerts.held_back(effect.sentence)
-            self._post(SwapSettled(swap.key, False, f"its intent could not be stored: {exc}", attempted=False,
-                                   group=self.group))
+            self._tell(swap.key, False, f"its intent could not be stored: {exc}", attempted=False)
             return
-        self._observe("swap_started", {"to": swap.to, "key": swap.key, "reason": swap.reason})
+        self._observe("swap_started", {"to": swap.to, "key": swap.key, "reason": swap.reason, "group": self.group})
         started = time.perf_counter()
         outcome = await carry_out(self.platform, trunk_group, swap.key, self.rules, restore=restore, book=self.book,
                                   prior=prior, may_write=lambda: self.lease.current().term == term
@@ -149,11 +149,11 @@ class Actuator:
         self._outcomes[swap.key] = _Outcome(term, status, outcome.detail, routing_json(outcome.after))
         self._observe("swap_done", {"to": swap.to, "ok": outcome.ok, "key": swap.key, "writes": outcome.writes,
                                     "undo_writes": outcome.undo_writes, "half_switched": outcome.half_switched,
-                                    "detail": outcome.detail, "seconds": seconds})
+                                    "detail": outcome.detail, "seconds": seconds, "group": self.group})
         if outcome.half_switched:
             self.alerts.notify(Notify("swap_half_applied", "critical", f"swap {swap.key} to the {swap.to} "
                                       f"carrier could not finish or be put back: {outcome.detail}", self.group))
-        self._post(SwapSettled(swap.key, outcome.ok, outcome.detail, group=self.group))
+        self._tell(swap.key, outcome.ok, outcome.detail)
 
     def settled(self, key: str) -> None:
         """The machine has folded swap `key`'s result, and the recorder holds the decision that says so:
@@ -224,7 +224,7 @@ class Actuator:
                                  routing_json(routing), doing=f"settling swap {intent.key}")
             self._routing = routing_json(routing)
             if flight is not None and flight.key == intent.key:
-                self._post(SwapSettled(intent.key, applied, outcome, group=self.group))
+                self._tell(intent.key, applied, outcome)
                 flight = None
             else:
                 log.info("reconciled swap %s: %s", intent.key, outcome,
@@ -234,9 +234,8 @@ class Actuator:
             found = await self.link.call(self.link.store.intents, key=flight.key, group=self.group)
             record = found[0] if found else None
             ok = record is not None and record.status in LANDED
-            self._post(SwapSettled(flight.key, ok, "settled at start-up from the stored outcome "
-                                                   f"({record.status.value if record else 'no record'})",
-                                   group=self.group))
+            self._tell(flight.key, ok, "settled at start-up from the stored outcome "
+                                       f"({record.status.value if record else 'no record'})")
         return True
 
     def busy(self) -> bool:
@@ -250,19 +249,7 @@ class Actuator:
     async def _settle(self, intent: IntentRecord, stop: asyncio.Event) -> RoutingState | None:
         """Read until the platform shows the intent's routing or its settle window passes (None: stopped)."""
         until = min(self._clock() + self.rules.settle, intent.created_at + self.rules.deadline + self.rules.settle)
-        alerted = False
-        while not stop.is_set():
-            try:
-                async with asyncio.timeout(self.rules.deadline):
-                    routing = await self.platform.read_routing()
-                if routing.trunk_group_id == intent.trunk_group_id or self._clock() >= until:
-                    return routing
-            except (PlatformError, TimeoutError) as exc:
-                if not alerted:
-                    alerted = True
-                    self.alerts.notify(Notify("platform_unreachable", "critical",
-                                              f"cannot read the platform to settle swap {intent.key}: {exc}; "
-                                              "no action until it answers", self.group))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.25 if not alerted else 2.0)
-        return None
+        return await read_until_settled(self.platform, intent.trunk_group_id, until, self.rules, self._clock, stop,
+                                        lambda exc: self.alerts.notify(Notify(
+                                            "platform_unreachable", "critical", f"cannot read the platform to settle "
+                                            f"swap {intent.key}: {exc}; no action until it answers", self.group)))

@@ -18,13 +18,12 @@ from typing import Any, assert_never
 
 from trunkguard.core import events as ev
 from trunkguard.core.events import Event
-from trunkguard.core.failover import Notify, OperatorAction, PairSnapshot
+from trunkguard.core.failover import Notify, OperatorAction
 from trunkguard.core.machine import MachineRules, MachineState, Step, next_wake, step
 from trunkguard.logs import about, fields, log_said
-from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.parts import Parts
-from trunkguard.runtime.routing import RoutingWatch
 from trunkguard.runtime.status import StatusView, evidence, publish
+from trunkguard.runtime.takeover import take_over
 from trunkguard.runtime.waker import Waker
 from trunkguard.store import StoreError
 
@@ -248,32 +247,8 @@ class Runtime:
                 raise
 
     async def _acquired(self, term: int, stop: asyncio.Event) -> None:
-        parts = self._parts
-        assert parts is not None
-        doing = "restoring the stored state after taking the lease"
-        if len(self.rules.groups) == 1:
-            restored = await parts.link.call(parts.link.store.load_snapshot, group=self.rules.groups[0].name,
-                                             doing=doing)
-            stored = {self.rules.groups[0].name: restored} if restored is not None else {}
-            event = ev.LeaseChanged(True, restored, f"took the lease with term {term}",
-                                    await_routing=bool(parts.watched()))
-        else:
-            stored = await parts.link.call(parts.link.store.load_snapshots, doing=doing)
-            event = ev.LeaseChanged(True, None, f"took the lease with term {term}",
-                                    await_routing=bool(parts.watched()),
-                                    restored_groups=tuple((g.name, stored[g.name]) for g in self.rules.groups
-                                                          if g.name in stored))
-        self.post(event)
-        await asyncio.gather(*(self._read_routing(actuator, watch, term, stored.get(actuator.group), stop)
-                               for actuator, watch in parts.watched()))
-
-    async def _read_routing(self, actuator: Actuator, watch: RoutingWatch, term: int, restored: PairSnapshot | None,
-                            stop: asyncio.Event) -> None:
-        """A group's swap left in flight settled, then its routing read until the platform answers."""
-        if await actuator.reconcile(term, restored, stop):
-            read = await watch.at_start(stop)  # retried, paged, until the platform answers
-            if read is not None:  # with a stored state, a difference is a change made behind trunkguard's back
-                self.post(replace(read, hold=restored is not None))
+        assert self._parts is not None
+        await take_over(self._parts, self.rules, term, stop, self.post)
 
     def _publish(self) -> None:
         parts = self._parts
