@@ -18,12 +18,14 @@ from tests.conftest import free_port
 from trunkguard.app import senders_from_config
 from trunkguard.asgi import serving
 from trunkguard.config import parse_config
+from trunkguard.core.failover import Notify
 from trunkguard.errors import ConfigError
 from trunkguard.notify import Alert, Dispatcher
 from trunkguard.notify.opsgenie import Opsgenie
 from trunkguard.notify.pagerduty import PagerDuty
 from trunkguard.notify.slack import Slack
 from trunkguard.notify.webhook import Webhook
+from trunkguard.runtime.alerts import Alerts
 
 
 @dataclass
@@ -156,3 +158,27 @@ async def test_an_acknowledgement_reaches_pagerduty_and_opsgenie_as_acknowledge(
     assert receiver.seen[0][2] == {"routing_key": "K", "dedup_key": "trunkguard/tg-primary",
                                    "event_action": "acknowledge"}
     assert receiver.seen[1][1] == "/v2/alerts/trunkguard%2Ftg-primary/acknowledge?identifierType=alias"
+
+
+async def test_each_routing_group_pages_as_its_own_pagerduty_incident(receiver: Receiver) -> None:
+    """Two groups' swaps are two incidents; one group's return resolves its own, never the other's; each
+    page names its group and that group's carrier; a page of the deployment's own keeps the old key."""
+    dispatcher = Dispatcher([PagerDuty("R0UT1NGKEY", receiver.url)])
+    dispatcher.start()
+    where = {"na": ("b", "secondary_active"), "eu": ("c", "secondary_active")}
+    alerts = Alerts(dispatcher, "trunkguard/tg-a", lambda: 1_800_000_000.0, lambda: {"active": "a"},
+                    lambda *_: None, {"na": "trunkguard/na/tg-a", "eu": "trunkguard/eu/tg-x"},
+                    lambda g: {"active": where[g][0], "state": where[g][1]})
+    alerts.notify(Notify("swap_committed", "critical", "group na: inbound routing now on carrier b", "na"))
+    alerts.notify(Notify("swap_committed", "critical", "group eu: inbound routing now on carrier c", "eu"))
+    alerts.notify(Notify("failback_committed", "info", "group na: inbound routing now on carrier a", "na"))
+    alerts.notify(Notify("lease_lost", "critical", "the lease was lost"))
+    await dispatcher.drain(10)
+    await dispatcher.close()
+    events = [(body["dedup_key"], body["event_action"], body.get("payload", {}).get("custom_details", {}))
+              for _, _, body, _ in receiver.seen]
+    assert [(key, action) for key, action, _ in events] == [
+        ("trunkguard/na/tg-a", "trigger"), ("trunkguard/eu/tg-x", "trigger"), ("trunkguard/na/tg-a", "resolve"),
+        ("trunkguard/tg-a", "trigger")]
+    assert events[0][2] == {"group": "na", "active": "b", "state": "secondary_active"}
+    assert events[1][2] == {"group": "eu", "active": "c", "state": "secondary_active"}

@@ -156,8 +156,12 @@ class Service:
         carriers = config.carriers
         incidents = {g.name: f"trunkguard/{g.name}/{carriers[g.chain[0]].trunk_group_id}"
                      for g in routing_groups} if len(routing_groups) > 1 else None
+        def group_context(name: str) -> dict[str, str]:
+            view = runtime.status().group(name)
+            return {"active": view.pair.active, "state": view.pair.state.value} if view is not None else {}
+
         alerts = Alerts(dispatcher, f"trunkguard/{carriers.first.trunk_group_id}", clock, context,
-                        runtime.observe, incidents)
+                        runtime.observe, incidents, group_context)
         link.health = alerts  # the link reports the store's health: paged once per outage, and its end
         recorder = Recorder(link, lease, clock, retention=config.storage.trace_retention)
         pollers = None

@@ -29,13 +29,16 @@ class Alerts:
 
     def __init__(self, dispatcher: Dispatcher, dedup_key: str, clock: Callable[[], float],
                  context: Callable[[], dict[str, str]], observe: Callable[[str, dict[str, object]], None],
-                 incidents: Mapping[str, str] | None = None) -> None:
+                 incidents: Mapping[str, str] | None = None,
+                 group_context: Callable[[str], dict[str, str]] | None = None) -> None:
         """`incidents`: with routing groups, each group's dedup key (its pages are its own incident: one
-        group's outage never resolves or repeats another's); a notification of no group, or of the only
-        group, goes under `dedup_key`."""
+        group's outage never resolves or repeats another's), and `group_context` what a group's page
+        says of it (its carrier and state); a notification of no group, or of the only group, goes
+        under `dedup_key` with `context`."""
         self.dispatcher = dispatcher
         self.dedup_key = dedup_key
         self.incidents = dict(incidents or {})
+        self._group_context = group_context
         self._clock = clock
         self._context = context
         self._observe = observe
@@ -54,10 +57,11 @@ class Alerts:
                 notify.message, extra=fields("notification_posted", kind=notify.kind, severity=notify.severity))
         self._observe("notify", {"kind": notify.kind, "severity": notify.severity, "message": notify.message,
                                  **({"group": notify.group} if notify.group else {})})
-        context = self._context()
         key = incident or self.incidents.get(notify.group) or self.dedup_key
         if notify.group in self.incidents:
-            context = {**context, "group": notify.group}
+            context = {"group": notify.group, **(self._group_context(notify.group) if self._group_context else {})}
+        else:
+            context = self._context()
         self.dispatcher.post(Alert(notify.kind, notify.severity, notify.message, key, self._clock(), context))
 
     def store_trouble(self, exc: StoreError, what: str) -> None:
