@@ -12,7 +12,7 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -21,44 +21,44 @@ from tests.conftest import Sipp, _postgres_schema, eventually, free_port
 from tests.test_engine_genesys import ENV
 from trunkguard.app import Service
 from trunkguard.asgi import serving
-from trunkguard.config import parse_config
+from trunkguard.config import Config, parse_config
 from trunkguard.core.failover import OperatorAction, PairSnapshot
 from trunkguard.rules import sim_world
 from trunkguard.sim.replay import from_store, replay
-from trunkguard.testing.genesys_emulator import byoc_org, create_genesys_app
+from trunkguard.testing.genesys_emulator import GenesysState, byoc_org, create_genesys_app
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
 HEALTH = "{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2, confirm_burst: 2, up_after: 2}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    yield from _postgres_schema()
+def two_groups_org(na: tuple[str, ...], eu: tuple[str, ...]) -> GenesysState:
+    """A BYOC org for two groups: route-1 and data-table row `na` by na's chain, route-2 and row `eu` by
+    eu's; a carrier named x is trunk base tb-carrier-x."""
+    org = byoc_org(more=tuple(f"tb-carrier-{c}" for c in dict.fromkeys((*na, *eu)) if c not in "ab"), row="na")
+    org.routes["route-1"]["externalTrunkBases"] = [{"id": f"tb-carrier-{n}", "name": f"Carrier {n.upper()}"}
+                                                   for n in na]
+    org.add_route("route-2", "site-1", [f"tb-carrier-{n}" for n in eu], name="EMEA Outbound Route")
+    for group, chain in (("na", na), ("eu", eu)):
+        org.rows[("dt-carrier", group)] = {"key": group, "activeCarrier": chain[0],
+                                           "trunkBaseId": f"tb-carrier-{chain[0]}"}
+    return org
 
 
-async def test_two_groups_fail_over_apart_on_genesys_with_a_shared_carrier_probed_once(
-        tmp_path: Path, sipp_uas: Callable[..., Sipp], pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
-    org = byoc_org(more=("tb-carrier-c", "tb-carrier-x"), row="na")
-    org.rows[("dt-carrier", "na")] = {"key": "na", "activeCarrier": "a", "trunkBaseId": "tb-carrier-a"}
-    org.rows[("dt-carrier", "eu")] = {"key": "eu", "activeCarrier": "x", "trunkBaseId": "tb-carrier-x"}
-    org.routes["route-1"]["externalTrunkBases"] = [
-        {"id": f"tb-carrier-{n}", "name": f"Carrier {n.upper()}"} for n in ("a", "b", "c")]
-    org.add_route("route-2", "site-1", ["tb-carrier-x", "tb-carrier-c"], name="EMEA Outbound Route")
-    peers = {name: sipp_uas() for name in ("a", "b", "c", "x")}
-    port = free_port(socket.SOCK_STREAM)
+def two_groups_config(peers: Mapping[str, Sipp], port: int, na: tuple[str, ...], eu: tuple[str, ...],
+                      storage: str, api_port: int, *, eu_policy: str = "{}") -> Config:
+    """The two groups on the emulator of `two_groups_org` at `port`, one SIPp per carrier, fast timings."""
     carriers = "".join(f"""
   {name}: {{trunk_group_id: tb-carrier-{name}, health: {HEALTH}, trunks: [{{name: {name}1, uri: "{peer.uri}"}}]}}"""
                        for name, peer in peers.items())
-    cfg = parse_config(f"""
+    return parse_config(f"""
 carriers:{carriers}
 groups:
   na:
-    chain: [a, b, c]
+    chain: [{", ".join(na)}]
     platform: {{outbound_routes: [route-1], datatable_row: na}}
   eu:
-    chain: [x, c]
-    policy: {{failback: {{mode: approval}}}}
+    chain: [{", ".join(eu)}]
+    policy: {eu_policy}
     platform: {{outbound_routes: [route-2], datatable_row: eu}}
 policy:
   poll_interval: 300ms
@@ -70,9 +70,25 @@ platform:
   datatable_id: dt-carrier
   client_id_env: GC_CLIENT_ID
   client_secret_env: GC_CLIENT_SECRET
-storage: {{url: "{pg_url}"}}
-api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}}
+storage: {{url: "{storage}"}}
+api: {{listen: "127.0.0.1:{api_port}", token_env: TG_TOKEN}}
 """)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from _postgres_schema()
+
+
+async def test_two_groups_fail_over_apart_on_genesys_with_a_shared_carrier_probed_once(
+        tmp_path: Path, sipp_uas: Callable[..., Sipp], pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
+    na, eu = ("a", "b", "c"), ("x", "c")
+    org = two_groups_org(na, eu)
+    peers = {name: sipp_uas() for name in ("a", "b", "c", "x")}
+    port = free_port(socket.SOCK_STREAM)
+    cfg = two_groups_config(peers, port, na, eu, pg_url, free_port(socket.SOCK_STREAM),
+                            eu_policy="{failback: {mode: approval}}")
     service = Service.build(cfg, ENV)
     stop = asyncio.Event()
     probes: dict[str, int] = {}

@@ -18,14 +18,13 @@ import pytest
 
 from tests.conftest import Sipp, eventually, free_port
 from tests.test_engine_genesys import ENV
+from tests.test_groups_e2e import two_groups_config, two_groups_org
 from trunkguard.app import Service
 from trunkguard.asgi import serving
-from trunkguard.config import parse_config
 from trunkguard.core.failover import PairSnapshot
-from trunkguard.testing.genesys_emulator import byoc_org, create_genesys_app
+from trunkguard.testing.genesys_emulator import create_genesys_app
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
-HEALTH = "{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2, confirm_burst: 2, up_after: 2}"
 # the series that change by themselves (probe counts, round trips, times, the process): not compared
 MOVING = re.compile(r"^(?:process_|trunkguard_(?:probe|sip_messages|decision_latency|replica_heard|lease_term|"
                     r"media_|build_info))")
@@ -45,39 +44,10 @@ def series(text: str, group: str) -> dict[str, str]:
 async def test_each_groups_series_are_its_own_and_a_failover_of_one_moves_only_its_series(
         tmp_path: Path, sipp_uas: Callable[..., Sipp], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
-    org = byoc_org(more=("tb-carrier-x",), row="na")
-    org.rows[("dt-carrier", "na")] = {"key": "na", "activeCarrier": "a", "trunkBaseId": "tb-carrier-a"}
-    org.rows[("dt-carrier", "eu")] = {"key": "eu", "activeCarrier": "x", "trunkBaseId": "tb-carrier-x"}
-    org.routes["route-1"]["externalTrunkBases"] = [
-        {"id": f"tb-carrier-{n}", "name": f"Carrier {n.upper()}"} for n in ("a", "b")]
-    org.add_route("route-2", "site-1", ["tb-carrier-x", "tb-carrier-b"], name="EMEA Outbound Route")
+    org = two_groups_org(("a", "b"), ("x", "b"))
     peers = {name: sipp_uas() for name in ("a", "b", "x")}
     port, api_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
-    carriers = "".join(f"""
-  {name}: {{trunk_group_id: tb-carrier-{name}, health: {HEALTH}, trunks: [{{name: {name}1, uri: "{peer.uri}"}}]}}"""
-                       for name, peer in peers.items())
-    cfg = parse_config(f"""
-carriers:{carriers}
-groups:
-  na:
-    chain: [a, b]
-    platform: {{outbound_routes: [route-1], datatable_row: na}}
-  eu:
-    chain: [x, b]
-    platform: {{outbound_routes: [route-2], datatable_row: eu}}
-policy:
-  poll_interval: 300ms
-  cooling_period: 1s
-  readiness: {{sweep: false, certs: false, parity: false}}
-platform:
-  kind: genesys
-  base_url: http://127.0.0.1:{port}
-  datatable_id: dt-carrier
-  client_id_env: GC_CLIENT_ID
-  client_secret_env: GC_CLIENT_SECRET
-storage: {{url: "sqlite:///{tmp_path}/tg.db"}}
-api: {{listen: "127.0.0.1:{api_port}", token_env: TG_TOKEN}}
-""")
+    cfg = two_groups_config(peers, port, ("a", "b"), ("x", "b"), f"sqlite:///{tmp_path}/tg.db", api_port)
     service = Service.build(cfg, ENV)
     stop = asyncio.Event()
 
