@@ -2,13 +2,20 @@
 
 - `GET  /api/v1/status`   the pair state, each carrier's counts, every trunk's state (in full, with RTT
   history, the ones not UP), queued activation, approval; `?carrier=&trunk=&samples=&problems=1` (api/view.py).
+  `groups` lists every routing group at a glance (name, chain, active, state, since, in_flight,
+  paused_by, routing_read, last_sentence, swaps, its own headline); a config without `groups:` has one,
+  `default`. The top-level pair fields are the first group's; `?group=NAME` makes them that group's and
+  narrows `carriers` to its chain.
 - `GET  /api/v1/history`  decisions with their sentences and evidence, a page at a time, oldest first in
   the page: `?since=` (ISO 8601, or a duration back from now), `?page=` (1, the default: the newest),
-  `?limit=` (the page size, 50); the body says `page`, `pages`, `total` and links `next` (older) and
-  `previous` (newer).
-- `GET  /api/v1/intents`  swaps with their outcome.
-- `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...}`;
-  `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600), `maintenance_end` a `"trunk"`.
+  `?limit=` (the page size, 50), `?group=` (one routing group's only); the body says `page`, `pages`,
+  `total` and links `next` (older) and `previous` (newer), which keep `since` and `group`.
+- `GET  /api/v1/intents`  swaps with their outcome, and the people's actions; `?group=` one group's only.
+- `POST /api/v1/actions`  `{"kind": failover|failback|pause|resume|cancel|ack, "reason": ..., "who": ...,
+  "group": ...}`; `maintenance` also takes `"trunk"` and `"for_s"` (seconds, default 3600),
+  `maintenance_end` a `"trunk"`; `failover` and `failback` a `"to"`. `group` is the routing group acted
+  on: the only one by default, required when there are several; `to` must be in that group's chain and
+  `trunk` one of its carriers' trunks (a 400 otherwise, naming what it may be).
 - `GET  /api/v1/checks`   the latest DID sweep, certificate and parity results.
 - `GET  /api/v1/events`   server-sent events (the dashboard): the summary and the trunks that changed, on
   change; history on a decision; a tick every second.
@@ -48,7 +55,15 @@ from trunkguard.api.limits import BodyLimit
 from trunkguard.api.metrics import Metrics
 from trunkguard.api.schema import ACTIONS, LIMIT_MAX, PAGE_MAX, ActionRequest, openapi
 from trunkguard.api.scrape import METRICS_PARAMS, MetricsEndpoint, healthz_endpoint, leader_endpoint, passed
-from trunkguard.api.view import StatusQuery, changed_trunks, history_json, status_json, summary_json
+from trunkguard.api.view import (
+    StatusQuery,
+    changed_trunks,
+    find_group,
+    group_names,
+    history_json,
+    status_json,
+    summary_json,
+)
 from trunkguard.core.failover import OperatorAction
 from trunkguard.moments import iso_times, parse_since
 from trunkguard.readiness import CHECKS
@@ -58,7 +73,6 @@ from trunkguard.runtime.storelink import StoreLink
 from trunkguard.store import Store, StoreError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-SUMMARY = StatusQuery(problems=True)  # an action's answer: the status with only the trunks that are not UP
 MAX_JSON_DEPTH = 32
 
 
@@ -92,21 +106,35 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
             return problem(400, query)
         return respond(status_json(view, query))
 
+    def group_param(request: Request) -> str | Response | None:
+        """`?group=`: a routing group of this deployment, None when not given, or the 400 naming them."""
+        name = request.query_params.get("group")
+        if name is None:
+            return None
+        found = find_group(runtime.status(), name)
+        return problem(400, found) if isinstance(found, str) else found.name
+
     async def history(request: Request) -> Response:
         page = _history_query(request.query_params, time.time())
         if isinstance(page, str):
             return problem(400, page)
+        group = group_param(request)
+        if isinstance(group, Response):
+            return group
         limit, number, since = page
         try:
-            rows, total = await reader.call(store.history_page, limit, number or 1, since)
+            rows, total = await reader.call(store.history_page, limit, number or 1, since, group=group)
         except StoreError as exc:
             return problem(503, str(exc))
-        return respond(history_json(rows, total, limit=limit, page=number, since=since))
+        return respond(history_json(rows, total, limit=limit, page=number, since=since, group=group))
 
-    async def intents(_: Request) -> Response:
+    async def intents(request: Request) -> Response:
+        group = group_param(request)
+        if isinstance(group, Response):
+            return group
         try:
-            rows = await reader.call(store.intents)
-            actions = await reader.call(store.actions)
+            rows = await reader.call(store.intents, group=group)
+            actions = await reader.call(store.actions, group=group)
         except StoreError as exc:
             return problem(503, str(exc))
         return respond({"intents": [r.as_dict() for r in rows], "operator_actions": actions})
@@ -123,26 +151,38 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
         if isinstance(body, Response):
             return body
         until, trunk = None, None
-        if body.to is not None and body.to not in runtime.status().groups:
-            return problem(400, f"to must be one of the chain's carriers ({', '.join(runtime.status().groups)}), "
+        view = runtime.status()
+        group = find_group(view, body.group)
+        if isinstance(group, str):
+            return problem(400, group)
+        several = len(group_names(view)) > 1
+        whose = f"group {group.name}'s" if several else "the"
+        if body.to is not None and body.to not in group.chain:
+            return problem(400, f"to must be one of {whose} chain's carriers ({', '.join(group.chain)}), "
                                 f"not {body.to!r}")
         if body.kind in ("maintenance", "maintenance_end"):
             trunk = body.trunk
-            if trunk not in runtime.status().index:
+            if trunk is None or trunk not in view.index:
                 return problem(400, f"trunk must be one of the configured trunks, not {body.trunk!r}")
+            if view.trunks[view.index[trunk]].carrier not in group.chain:
+                return problem(400, f"trunk must be one of group {group.name}'s carriers' trunks "
+                                    f"({', '.join(group.chain)}), not {body.trunk!r}")
             if body.kind == "maintenance":
                 until = runtime.clock() + (body.for_s or 3600.0)
-        if not runtime.status().leader:
+        if not view.leader:
             return problem(503, "this replica does not hold the lease")
         try:
             who = actor or body.who or "api"  # a named token's name is who acted, whatever the body says
             sentences = await runtime.submit(OperatorAction(body.kind, who, body.reason, runtime.clock(), trunk, until,
-                                                            tuple(dict.fromkeys(body.skip_gates)), body.to))
+                                                            tuple(dict.fromkeys(body.skip_gates)), body.to,
+                                                            group=group.name))
         except TimeoutError:
             return problem(503, "the daemon did not take the action within 30 s; check "
                            "`trunkguard history` before trying again")
         refused = any(" refused" in s for s in sentences[:1])
-        return respond({"sentences": sentences, "status": status_json(runtime.status(), SUMMARY)},
+        # the answer's status: the group acted on, with only the trunks that are not UP
+        answer = StatusQuery(problems=True, group=group.name if several else None)
+        return respond({"sentences": sentences, "status": status_json(runtime.status(), answer)},
                        status_code=409 if refused else 200)
 
     async def checks(_: Request) -> Response:
@@ -203,13 +243,15 @@ def create_api(runtime: Runtime, reader: StoreLink[Store], tokens: ApiTokens | C
     healthz = healthz_endpoint(runtime)
 
     async def schema(_: Request) -> Response:
-        tokens = current()
-        return JSONResponse(openapi(reads_need_token=tokens.reader is not None, open_endpoints=tokens.open_endpoints))
+        tokens, view = current(), runtime.status()
+        return JSONResponse(openapi(reads_need_token=tokens.reader is not None, open_endpoints=tokens.open_endpoints,
+                                    carriers=tuple(view.groups), groups=tuple(group_names(view))))
 
     return Starlette(routes=[
-        Route("/api/v1/status", readable(status, params=frozenset({"carrier", "trunk", "samples", "problems"}))),
-        Route("/api/v1/history", readable(history, params=frozenset({"limit", "since", "page"}))),
-        Route("/api/v1/intents", readable(intents)),
+        Route("/api/v1/status", readable(status, params=frozenset({"carrier", "trunk", "samples", "problems",
+                                                                   "group"}))),
+        Route("/api/v1/history", readable(history, params=frozenset({"limit", "since", "page", "group"}))),
+        Route("/api/v1/intents", readable(intents, params=frozenset({"group"}))),
         Route("/api/v1/actions", act, methods=["POST"]),
         Route("/api/v1/checks", readable(checks)),
         Route("/api/v1/events", readable(events)),
@@ -250,7 +292,8 @@ def _view_key(status: StatusView) -> tuple[Any, ...]:
     """What a person reads on the page: when it changes, the page hears of it at once. (The trunks are
     compared by their carriers' counts here; which trunks changed is worked out when sending.)"""
     return (status.pair, status.carriers, status.leader, status.store_ok, status.last_sentence, status.calls,
-            status.readiness, status.facts.decisions, status.facts.roll.leader, status.routing_read)
+            status.readiness, status.facts.decisions, status.facts.roll.leader, status.routing_read,
+            tuple((g.pair, g.routing_read, g.last_sentence) for g in status.routing_groups))
 
 
 def respond(data: Any, *, status_code: int = 200) -> JSONResponse:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from trunkguard.core.failover import PairState
+from trunkguard.core.failover import DEFAULT_GROUP, PairState
 from trunkguard.core.wording import format_duration
-from trunkguard.runtime.status import StatusView
+from trunkguard.runtime.status import GroupView, StatusView
 
 OBSERVE_MODE = "observe mode: nothing is written to the platform"  # the header's words while observing
 
@@ -26,11 +26,29 @@ def _ago(seconds: float) -> str:
     return f"{s // 3600} h {round(s % 3600 / 60)} min"
 
 
-def headline(status: StatusView) -> dict[str, Any]:
-    snap, policy, now = status.pair, status.policy, status.at
-    group = status.groups[snap.active]
+def group_views(status: StatusView) -> tuple[GroupView, ...]:
+    """Every routing group of the view, in config order; a view built without them (the store's record,
+    a test's) is one group, `default`, made of its top-level pair, chain and policy."""
+    if status.routing_groups:
+        return status.routing_groups
+    return (GroupView(DEFAULT_GROUP, tuple(status.groups), status.pair, status.readiness, status.routing_read,
+                      status.last_sentence, status.policy),)
+
+
+def headline(status: StatusView, group: str | None = None) -> dict[str, Any]:
+    """The header for routing group `group` (None: the first, whose pair is `status.pair`): its pair,
+    chain and policy; the store, the lease and the notifications are the deployment's. With several
+    groups, where calls go names the group. KeyError for a group the view does not have."""
+    views = group_views(status)
+    g = views[0] if group is None else next((v for v in views if v.name == group), None)
+    if g is None:
+        raise KeyError(group)
+    snap, policy, now = g.pair, g.policy, status.at
+    trunk_group = status.groups.get(snap.active, f"not in the config: {snap.active}")
     usable = {c.role: c.usable for c in status.carriers}
-    calls = f"Calls go to the {snap.active} carrier ({group})"
+    calls = f"Calls go to the {snap.active} carrier ({trunk_group})"
+    if len(views) > 1:
+        calls = f"Group {g.name}: calls go to the {snap.active} carrier ({trunk_group})"
     if policy.observe:  # what trunkguard says it would do, it does not do: the header must say so
         calls += f"; {OBSERVE_MODE}"
     if snap.in_flight is not None:
@@ -39,7 +57,7 @@ def headline(status: StatusView) -> dict[str, Any]:
     if not status.store_ok:
         act.append(("critical", "The store does not answer: trunkguard cannot act until it does (it still probes "
                                 "and pages)."))
-    chain = list(status.groups)  # the carriers in chain order
+    chain = list(g.chain)  # the group's carriers in chain order
     if all(usable.get(c, 0) == 0 for c in chain):
         every = "BOTH CARRIERS ARE" if len(chain) == 2 else "EVERY CARRIER IS"
         act.append(("critical", f"{every} UNUSABLE: calls fail whichever way they are routed. Call "
@@ -47,7 +65,7 @@ def headline(status: StatusView) -> dict[str, Any]:
     elif snap.active != chain[-1] and usable.get(snap.active, 0) == 0 and snap.in_flight is None \
             and snap.state is not PairState.ACTIVATING:
         act.append(("critical", f"The {snap.active} carrier is down and calls still go to it: "
-                                f"{status.last_sentence}. Force a failover if the next carrier can take them."))
+                                f"{g.last_sentence}. Force a failover if the next carrier can take them."))
     if snap.queued_since is not None and snap.in_flight is None and snap.state is PairState.ACTIVATING:
         count = "an unknown number of" if status.calls is None else str(status.calls)
         act.append(("warning", f"A failover is queued for {_ago(now - snap.queued_since)}: {count} live calls, and "

@@ -172,8 +172,31 @@ class Headline(Model):
     cooling_period: str
 
 
+class GroupInFlight(Model):
+    to: str = Field(description="the carrier the swap moves the group's calls to")
+    key: str = Field(description="the swap's idempotency key")
+
+
+class RoutingGroupStatus(Model):
+    """One routing group at a glance (a config without `groups:` has one, `default`)."""
+
+    name: str
+    chain: list[str] = Field(description="the group's carriers, first choice first")
+    active: str = Field(description="the carrier the group's calls go to")
+    state: PairState
+    since: datetime = Field(description="in this state since")
+    in_flight: GroupInFlight | None = Field(description="the group's swap under way, or null")
+    paused_by: str | None = Field(description="who paused the group's automatic actions, or null")
+    routing_read: bool = Field(description="the platform's routing objects of the group have been read")
+    last_sentence: str
+    swaps: int = Field(ge=0)
+    headline: Headline = Field(description="the group's header: its pair, chain, policy")
+
+
 class Status(Model):
-    """The daemon's status (`GET /api/v1/status`; `trunkguard status --json` prints it)."""
+    """The daemon's status (`GET /api/v1/status`; `trunkguard status --json` prints it). The top-level
+    pair fields (state, active, in flight, approval, pause, headline, ...) are the first routing
+    group's, or with `?group=` that group's; `groups` has every group at a glance."""
 
     mode: Literal["act", "observe"]
     state: PairState
@@ -203,6 +226,7 @@ class Status(Model):
     replicas: list[Member]
     vantages: Quorum | None
     headline: Headline
+    groups: list[RoutingGroupStatus] = Field(min_length=1, description="every routing group, in config order")
     acked: Acked | None
     published_at: datetime
 

@@ -42,8 +42,11 @@ class ActionRequest(BaseModel):
         default_factory=list, max_length=3, description="failover: skip only these readiness gates (the others are "
                                                         "checked); none: a forced failover checks none")
     to: str | None = Field(None, max_length=64, description="failover: the carrier to move to (default: the next "
-                                                            "one down the chain); failback: the carrier to return to "
-                                                            "(default: the next one up; a higher one is a jump)")
+                                                            "one down the group's chain); failback: the carrier to "
+                                                            "return to (default: the next one up; a higher one is a "
+                                                            "jump); one of the group's chain")
+    group: str | None = Field(None, max_length=64, description="the routing group to act on (default: the only one; "
+                                                               "required when the deployment has several)")
 
     @model_validator(mode="after")
     def _skip_only_for_failover(self) -> ActionRequest:
@@ -75,31 +78,47 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-STATUS_PARAMS = [
-    _query("carrier", {"type": "string", "enum": ["primary", "secondary"]}, "that carrier only"),
-    _query("trunk", {"type": "string"}, "that trunk only, in full, with its RTT history"),
-    _query("samples", {"type": "integer", "minimum": 0, "maximum": 60},
-           "every trunk selected in full, with its last N samples"),
-    _query("problems", {"type": "string", "enum": ["0", "1"]}, "1: only the trunks not UP or not usable, in full"),
-]
-HISTORY_PARAMS = [
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX}, "decisions to a page (default 50)"),
-    _query("since", {"type": "string"}, "only the decisions at or after this moment: ISO 8601 "
-                                        "(2026-11-01T10:00:00Z; no offset is UTC) or a duration back from now "
-                                        "(90m, 2h, 1d)"),
-    _query("page", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
-           "the page, counted back from the newest decisions (1, the default)"),
-]
+def _group_param(groups: tuple[str, ...], description: str) -> dict[str, Any]:
+    return _query("group", {"type": "string", "enum": list(groups)}, description)
 
 
-def openapi(*, reads_need_token: bool = False, open_endpoints: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The document for this daemon's settings: whether its reads need a token, which endpoints are open.
-    Its schemas are generated from the request model above and the response models (api/models.py);
-    every operation has an `operationId` (camel case, the method and what it reaches) and every 4xx
-    and 5xx refers to `ErrorBody`."""
+def status_params(carriers: tuple[str, ...], groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        _query("carrier", {"type": "string", "enum": list(carriers)}, "that carrier only"),
+        _query("trunk", {"type": "string"}, "that trunk only, in full, with its RTT history"),
+        _query("samples", {"type": "integer", "minimum": 0, "maximum": 60},
+               "every trunk selected in full, with its last N samples"),
+        _query("problems", {"type": "string", "enum": ["0", "1"]}, "1: only the trunks not UP or not usable, in full"),
+        _group_param(groups, "that routing group's view: its chain's carriers only, and the pair fields (state, "
+                             "active, headline, ...) are the group's (default: the first group's, every carrier)"),
+    ]
+
+
+def history_params(groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX}, "decisions to a page (default 50)"),
+        _query("since", {"type": "string"}, "only the decisions at or after this moment: ISO 8601 "
+                                            "(2026-11-01T10:00:00Z; no offset is UTC) or a duration back from now "
+                                            "(90m, 2h, 1d)"),
+        _query("page", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
+               "the page, counted back from the newest decisions (1, the default)"),
+        _group_param(groups, "only that routing group's decisions (default: every group's)"),
+    ]
+
+
+def openapi(*, reads_need_token: bool = False, open_endpoints: frozenset[str] = frozenset(),
+            carriers: tuple[str, ...] = ("primary", "secondary"), groups: tuple[str, ...] = ("default",)
+            ) -> dict[str, Any]:
+    """The document for this daemon's settings: whether its reads need a token, which endpoints are open,
+    its carriers and its routing groups (the values `carrier` and `group` may take). Its schemas are
+    generated from the request model above and the response models (api/models.py); every operation
+    has an `operationId` (camel case, the method and what it reaches) and every 4xx and 5xx refers to
+    `ErrorBody`."""
     models: list[type[BaseModel]] = [ActionRequest, *RESPONSE_MODELS]
     _, defs = models_json_schema([(m, "validation") for m in models],
                                  ref_template="#/components/schemas/{model}")
+    action = defs["$defs"]["ActionRequest"]["properties"]
+    action["group"] = {**action["group"], "anyOf": [{"type": "string", "enum": list(groups)}, {"type": "null"}]}
 
     def _read(operation: str, summary: str, ok: dict[str, Any], *, store: bool = False,
               params: list[dict[str, Any]] | None = None, name: str = "",
@@ -131,12 +150,14 @@ def openapi(*, reads_need_token: bool = False, open_endpoints: frozenset[str] = 
                        "schemas": defs["$defs"]},
         "paths": {
             "/api/v1/status": _read("getStatus", "the pair state, every trunk's state, what waits on a person",
-                                    _json(_ref(Status), "the status"), params=STATUS_PARAMS),
+                                    _json(_ref(Status), "the status"), params=status_params(carriers, groups)),
             "/api/v1/history": _read("getHistory", "decisions with their sentences and evidence, a page at a time, "
                                                    "oldest first", _json(_ref(History), "one page"), store=True,
-                                     params=HISTORY_PARAMS),
+                                     params=history_params(groups)),
             "/api/v1/intents": _read("getIntents", "swaps with their outcome, and the operators' actions",
-                                     _json(_ref(Intents), "the newest swaps and actions"), store=True),
+                                     _json(_ref(Intents), "the newest swaps and actions"), store=True,
+                                     params=[_group_param(groups, "only that routing group's swaps and actions "
+                                                                  "(default: every group's)")]),
             "/api/v1/checks": _read("getChecks", "the latest DID sweep, certificate and parity results",
                                     _json(_ref(Checks), "each check's latest result"), store=True),
             "/api/v1/events": _read("getEvents", "server-sent events for the dashboard: `status` (as "
@@ -150,7 +171,8 @@ def openapi(*, reads_need_token: bool = False, open_endpoints: frozenset[str] = 
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(ActionRequest)}}},
                 "responses": {
                     "200": _json(_ref(ActionAnswer), "done"),
-                    "400": _json(ERROR, "not an action this API takes (the error says why)"),
+                    "400": _json(ERROR, "not an action this API takes (the error says why): an unknown "
+                                        "routing group, or none named when the deployment has several, too"),
                     "401": _json(ERROR, "the operator token is required"),
                     "403": _json(ERROR, "this token may only read"),
                     "409": _json(_ref(ActionAnswer), "refused by the policy (the first sentence says why)"),

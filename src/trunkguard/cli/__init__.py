@@ -65,9 +65,11 @@ app.command("agent", rich_help_panel=RUN, epilog=examples("trunkguard agent --co
 app.command("cycle", rich_help_panel=RUN, epilog=examples("trunkguard cycle --config trunkguard.yaml --json",
                                                           "trunkguard cycle --deadline 50s"))(cycle_cmd.cycle)
 OPERATE_EXAMPLES = {
-    "status": ["trunkguard status", "trunkguard status --json | jq .active"],
-    "history": ["trunkguard history -n 20"],
-    "failover": ['trunkguard failover --reason "carrier A ticket 4411" --wait 60s'],
+    "status": ["trunkguard status", "trunkguard status --json | jq .active",
+               "trunkguard status --group eu     # routing groups: that group's pair and carriers"],
+    "history": ["trunkguard history -n 20", "trunkguard history --group eu --since 2h"],
+    "failover": ['trunkguard failover --reason "carrier A ticket 4411" --wait 60s',
+                 'trunkguard failover --group eu --reason "eu-x ticket 4411"     # with several routing groups'],
     "failback": ['trunkguard failback --reason "carrier A confirmed fixed" --wait 10m',
                  'trunkguard failback --queue --reason "..."     # no daemon: the next cycle carries it out'],
     "maintenance": ['trunkguard maintenance primary-2 --for 2h --reason "SBC upgrade"',

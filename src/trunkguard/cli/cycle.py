@@ -9,8 +9,9 @@ every durable fact in the store. The same service and machine as `trunkguard run
 2. Only then stand for the lease: the machine restores the stored pair (swap in flight, cooling,
    approval, queue, pause), decides once with what this run saw, and the runtime reconciles any
    intent a previous run left in flight. A run that finds another holder stops: exit 3.
-3. Carry out the people's actions queued in the store (`trunkguard failback --queue ...`), then
-   let at most one swap finish, record, give the lease up, exit with what happened.
+3. Carry out the people's actions queued in the store (`trunkguard failback --queue ...`), every
+   routing group's, each on its own group, then let the swaps finish (at most one a group), record,
+   give the lease up, exit with what happened.
 
 Exit codes: 0 nothing to do; 10 a swap was applied; 11 a swap failed; 12 waiting on calls or a
 person (a queued activation, a secondary not ready, a failback awaiting approval, paused);
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from trunkguard.api.headline import group_views
 from trunkguard.app import Service
 from trunkguard.config import Config
 from trunkguard.config_checks import check_certs, check_parity_live
@@ -122,15 +124,16 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
         # the leader reads the platform's routing before it acts (and adopts it where the store differs)
         await until(lambda: status().routing_read, "reading the platform's routing", settle)
         # a swap decided on taking the lease finishes first: a queued action must not meet it in flight
-        await until(lambda: status().pair.in_flight is None, "the swap in flight settling", settle)
-        for row_id, action in await asyncio.to_thread(store.queued_actions):
-            sentences = await runtime.submit(OperatorAction(action.kind, action.who, action.why, runtime.clock()))
+        await until(lambda: _settled(status()), "the swap in flight settling", settle)
+        for row_id, group, action in await asyncio.to_thread(store.queued_actions_of, None):  # every group's
+            sentences = await runtime.submit(OperatorAction(action.kind, action.who, action.why, runtime.clock(),
+                                                            group=group))
             said.extend(sentences)
             term = status().facts.term
             if term is not None:
                 await asyncio.to_thread(store.took_queued, term, row_id,
                                         f"carried out by a cycle: {sentences[0] if sentences else ''}")
-        await until(lambda: status().pair.in_flight is None, "the swap in flight settling", settle)
+        await until(lambda: _settled(status()), "the swap in flight settling", settle)
         final = status()
     except (TimeoutError, StoreError) as exc:
         return CycleResult(TROUBLE, "trouble", str(exc), time.monotonic() - started)
@@ -150,13 +153,23 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
             i = hit[-1]
             return CycleResult(code, outcome, f"{outcome} to the {i.to_role} carrier ({i.trigger}): {i.reason}; "
                                               f"{i.outcome}", seconds, records, tuple(said), rechecked=rechecked)
-    pair = final.pair
-    waiting = pair.state in (PairState.ACTIVATING, PairState.FAILBACK_PENDING, PairState.PAUSED) \
-        or sentence.startswith("cannot activate")
-    approval = pair.state is PairState.FAILBACK_PENDING and pair.approval is None \
-        and final.policy.failback_mode == "approval"
+    groups = group_views(final)
+    waiting = [g for g in groups if g.pair.state in (PairState.ACTIVATING, PairState.FAILBACK_PENDING,
+                                                     PairState.PAUSED)
+               or g.last_sentence.removeprefix(f"group {g.name}: ").startswith("cannot activate")]
+    approval = [g.name for g in groups if g.pair.state is PairState.FAILBACK_PENDING and g.pair.approval is None
+                and g.policy.failback_mode == "approval"]
+    if waiting and len(groups) > 1:  # the sentence of a group that waits (the first group's may not)
+        sentence = waiting[0].last_sentence
+    hint = "" if not approval else APPROVE if len(groups) == 1 else APPROVE.replace(
+        "--queue", f"--queue --group {approval[0]}")
     return CycleResult(WAITING if waiting else NOTHING, "waiting" if waiting else "no action", sentence, seconds,
-                       records, tuple(said), APPROVE if approval else "", rechecked)
+                       records, tuple(said), hint, rechecked)
+
+
+def _settled(status: StatusView) -> bool:
+    """No routing group has a swap in flight."""
+    return status.pair.in_flight is None and all(g.pair.in_flight is None for g in status.routing_groups)
 
 
 async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:

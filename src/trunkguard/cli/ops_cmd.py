@@ -1,6 +1,11 @@
 """Operator commands talking to the running daemon's local API: status, history, failover,
 failback, pause, resume, cancel, ack. The daemon is found through the config's `api.listen`; the token
-comes from the environment variable `api.token_env` names."""
+comes from the environment variable `api.token_env` names.
+
+Each command that acts on or shows one routing group takes `--group NAME`: the only group by default,
+required for an action when the config has several (`status` without it shows every group at a
+glance, then the first one's details; `history` without it every group's decisions). The group, and
+`--to` and a maintenance's trunk within it, are checked against the config before the daemon is asked."""
 
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ if TYPE_CHECKING:  # httpx, the store (SQLAlchemy, Alembic) and the config are i
     import httpx
     from rich.console import Console
 
-    from trunkguard.config import Config
+    from trunkguard.config import Config, RoutingGroup
     from trunkguard.store import Store
 
 T = TypeVar("T")
@@ -42,6 +47,38 @@ REASON = typer.Option(..., "--reason", "-r", help="Why: recorded with your name 
 QUEUE = typer.Option(False, "--queue", help="No daemon runs (trunkguard cycle from a scheduler): store the action "
                                               "for the next cycle to carry out.")
 WHO = typer.Option(None, "--who", help="Your name for the audit trail (default: $USER).")
+GROUP = typer.Option(None, "--group", help="The routing group (the config's groups:) to act on; default: the only "
+                                           "one, required when the config has several.")
+
+
+def _group(cfg: Config, name: str | None, *, required: bool = True) -> RoutingGroup | None:
+    """Routing group `name` of the config (None: the only one); a usage error (exit 2) naming the groups for
+    one the config does not have, or, when `required`, for none named while the config has several.
+    None: none named, several groups, not `required`."""
+    groups = cfg.routing_groups()
+    names = ", ".join(g.name for g in groups)
+    if name is None:
+        if len(groups) == 1:
+            return groups[0]
+        if not required:
+            return None
+        usage_error(f"--group is required: the config has {len(groups)} routing groups ({names})")
+    found = next((g for g in groups if g.name == name), None)
+    if found is None:
+        usage_error(f"--group must be one of the config's routing groups ({names}), not {name!r}")
+    return found
+
+
+def _chosen(cfg: Config, name: str | None) -> RoutingGroup:
+    """`_group`, required."""
+    group = _group(cfg, name)
+    assert group is not None
+    return group
+
+
+def _whose(cfg: Config, group: RoutingGroup) -> str:
+    """`the` with one routing group, `group eu's` with several: whose chain a sentence names."""
+    return f"group {group.name}'s" if len(cfg.routing_groups()) > 1 else "the"
 
 
 class Unreachable(Exception):
@@ -112,16 +149,25 @@ def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"data": data}
 
 
-def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
+def status(config: Path | None = CONFIG, as_json: bool = JSON,
+           group: str | None = typer.Option(None, "--group", help="The routing group to show (its carriers, its "
+                                                                 "pair); default: the only one; with several, "
+                                                                 "every group at a glance, then the first's "
+                                                                 "details.")) -> None:
     """Where inbound routing points, each trunk's health, and anything waiting on a person. When the
     daemon does not answer, the view stored in the config's store, and how old it is (exit 3: a stored view
     only; 1 when neither the daemon nor the store answers)."""
     config = find_config(config)
     cfg = load_or_exit(config)
-    try:
-        data = _json_or_fail(_call(cfg, "GET", "/api/v1/status?samples=5", fallback=True))  # every trunk in full
+    chosen = _group(cfg, group, required=False)
+    groups = cfg.routing_groups()
+    several = len(groups) > 1
+    shown = chosen or groups[0]  # whose details the text shows (the JSON without --group is the API's own)
+    query = {"samples": "5", **({"group": shown.name} if group is not None or (several and not as_json) else {})}
+    try:  # every trunk (of the group) in full
+        data = _json_or_fail(_call(cfg, "GET", f"/api/v1/status?{urlencode(query)}", fallback=True))
     except Unreachable as exc:
-        _stored_status(cfg, str(exc), as_json)
+        _stored_status(cfg, str(exc), as_json, shown.name, named=group is not None)
         raise typer.Exit(EXIT_STORED_VIEW) from None
     if as_json:  # the same keys as the stored view's (_stored_status), with where the answer came from
         published = data.get("published_at")
@@ -130,6 +176,10 @@ def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
                    **data})
         return
     console = output.console()
+    if several:
+        _overview(console, data.get("groups") or [])
+        if group is None:
+            console.print(f"[bold]group {shown.name}[/] (the first; `trunkguard status --group NAME` for another):")
     header = (data.get("headline") or {}).get("calls")
     if header:  # the dashboard's header, in the same words (it says observe mode when observing)
         console.print(f"[bold]{header}.[/]")
@@ -155,10 +205,26 @@ def status(config: Path | None = CONFIG, as_json: bool = JSON) -> None:
         console.print(f"[yellow]activation queued[/] for {q['waited_s']}s: {q['active_calls']} active calls, "
                       f"breaker allows fewer than {q['max_active_calls']}")
     if data.get("pending_approval"):
-        console.print(f"[yellow]failback waits for approval:[/] trunkguard failback --config {config} --reason ...")
+        console.print(f"[yellow]failback waits for approval:[/] trunkguard failback --config {config}"
+                      + (f" --group {shown.name}" if several else "") + " --reason ...")
     if data.get("paused"):
         console.print(f"[yellow]paused[/] by {data['paused']['who']}: {data['paused']['why']}")
     console.print(f"last decision: {data['last_sentence']}")
+
+
+def _overview(console: Console, groups: list[dict[str, Any]]) -> None:
+    """A line per routing group (the status's `groups`): where its calls go, its state, whether a person
+    must act (the most urgent of its headline's warnings, or no)."""
+    rows = []
+    for g in groups:
+        flight = g.get("in_flight")
+        urgent = [a for a in (g.get("headline") or {}).get("act", []) if a["level"] in ("critical", "warning")]
+        urgent.sort(key=lambda a: a["level"] != "critical")  # critical first, in their order
+        needs = "no" if not urgent else f"{urgent[0]['level'].upper()}: {urgent[0]['sentence']}" + (
+            f" (+{len(urgent) - 1} more)" if len(urgent) > 1 else "")
+        rows.append([g["name"], f"{g['active']}" + (f" (moving to {flight['to']})" if flight else ""),
+                     g["state"] + (f", paused by {g['paused_by']}" if g.get("paused_by") else ""), needs])
+    output.print_table(console, ["group", "calls go to", "state", "a person must act"], rows)
 
 
 def _replicas(console: Console, data: dict[str, Any]) -> None:
@@ -203,10 +269,13 @@ def history(config: Path | None = CONFIG, as_json: bool = JSON,
                                                                    "back from now (90m, 2h, 1d)."),
             page: int | None = typer.Option(None, "--page", min=1, max=1_000_000,
                                             help="The page, counted back from the newest decisions (1, the "
-                                                 "default); 2 holds the N before them.")) -> None:
+                                                 "default); 2 holds the N before them."),
+            group: str | None = typer.Option(None, "--group", help="Only this routing group's decisions "
+                                                                  "(default: every group's).")) -> None:
     """The decisions with their sentences, newest last, a page of N at a time (from the store when the daemon
     does not answer)."""
     cfg = load_or_exit(config)
+    name = None if group is None else _chosen(cfg, group).name
     moment = None
     if since is not None:
         try:
@@ -214,14 +283,14 @@ def history(config: Path | None = CONFIG, as_json: bool = JSON,
         except ValueError as exc:
             usage_error(f"--since: {exc}")
     query = {"limit": str(limit), **({"since": iso(moment)} if moment is not None else {}),
-             **({"page": str(page)} if page is not None else {})}
+             **({"page": str(page)} if page is not None else {}), **({"group": name} if name is not None else {})}
     try:
         data = _json_or_fail(_call(cfg, "GET", f"/api/v1/history?{urlencode(query)}", fallback=True))
     except Unreachable as exc:
         from trunkguard.api.view import history_json
 
-        rows, total = _from_store(cfg, lambda store: store.history_page(limit, page or 1, moment))
-        data = {**history_json(rows, total, limit=limit, page=page, since=moment), "source": "store"}
+        rows, total = _from_store(cfg, lambda store: store.history_page(limit, page or 1, moment, group=name))
+        data = {**history_json(rows, total, limit=limit, page=page, since=moment, group=name), "source": "store"}
         if not as_json:
             typer.echo(f"(the daemon at {cfg.api.listen} does not answer: {exc}; read from the store)", err=True)
     if as_json:
@@ -242,20 +311,32 @@ WAIT = typer.Option(None, "--wait", help="Wait this long (e.g. 60s) for the swap
                                           "unless it landed. Without it, return once the daemon has the action.")
 
 
-def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: bool, wait: str | None = None,
-         extra: dict[str, Any] | None = None, queue: bool = False) -> None:
+def _target(config: Path | None, group: str | None, to: str | None = None) -> tuple[Config, RoutingGroup]:
+    """The config and the routing group acted on; `--to` checked against that group's chain. Usage errors
+    (exit 2) before anything is asked of a person or the daemon."""
     cfg = load_or_exit(config)
+    chosen = _chosen(cfg, group)
+    if to is not None and to not in chosen.chain:
+        usage_error(f"--to must be one of {_whose(cfg, chosen)} chain's carriers ({', '.join(chosen.chain)}), "
+                    f"not {to!r}")
+    return cfg, chosen
+
+
+def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: bool, wait: str | None = None,
+         extra: dict[str, Any] | None = None, queue: bool = False, group: str | None = None) -> None:
+    cfg, chosen = _target(config, group, (extra or {}).get("to"))
     if not reason.strip():
         usage_error("--reason must say why")
-    to = (extra or {}).get("to")
-    if to is not None and to not in cfg.carriers.chain:
-        usage_error(f"--to must be one of the chain's carriers ({', '.join(cfg.carriers.chain)}), not {to!r}")
+    several = len(cfg.routing_groups()) > 1
     if queue:  # no daemon: `trunkguard cycle` runs from a scheduler and takes it from the store
         from trunkguard.core.failover import OperatorAction
 
-        action = OperatorAction(kind, who or getpass.getuser(), reason, time.time())  # type: ignore[arg-type]
-        _from_store(cfg, lambda store: store.queue_action(action), why="cannot queue the action: ")
-        sentence = f"{kind} by {action.who} ({reason}): queued in the store for the next `trunkguard cycle`"
+        action = OperatorAction(kind, who or getpass.getuser(), reason, time.time(),  # type: ignore[arg-type]
+                                group=chosen.name)
+        _from_store(cfg, lambda store: store.queue_action(action, group=chosen.name),
+                    why="cannot queue the action: ")
+        sentence = f"{kind} by {action.who} ({reason})" + (f" for group {chosen.name}" if several else "") \
+            + ": queued in the store for the next `trunkguard cycle`"
         if as_json:
             emit_json({"ok": True, "queued": True, "sentences": [sentence]})
         else:
@@ -269,10 +350,12 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
     except ValueError as exc:
         usage_error(f"--wait: {exc}")
     asked = time.time()
-    known = {str(i.get("key")) for i in _json_or_fail(_call(cfg, "GET", "/api/v1/intents")).get("intents", [])} \
+    of_group = f"?{urlencode({'group': chosen.name})}"
+    known = {str(i.get("key")) for i in
+             _json_or_fail(_call(cfg, "GET", f"/api/v1/intents{of_group}")).get("intents", [])} \
         if waiting > 0 else set()
-    response = _call(cfg, "POST", "/api/v1/actions",
-                     {"kind": kind, "reason": reason, "who": who or getpass.getuser(), **(extra or {})})
+    response = _call(cfg, "POST", "/api/v1/actions", {"kind": kind, "reason": reason, "who": who or getpass.getuser(),
+                                                      **(extra or {}), "group": chosen.name})
     data = _json_or_fail(response)
     swap: dict[str, Any] | None = None
     # observe mode: the daemon says what it would do and writes nothing, so there is no swap to wait for
@@ -280,10 +363,10 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
     if observing and waiting > 0 and not any(s.startswith("observe mode") for s in data["sentences"]):
         data["sentences"].append(f"{OBSERVE_MODE}: no swap will follow, so --wait does not wait")
     if response.status_code == 200 and waiting > 0 and not observing:
-        chain = cfg.carriers.chain  # a pair's target is known; in a longer chain the daemon picks it
+        chain = chosen.chain  # a pair's target is known; in a longer chain the daemon picks it
         pair_target = chain[1] if kind == "failover" else chain[0]
         to = (extra or {}).get("to") or (pair_target if len(chain) == 2 else None)
-        swap = _settled_swap(cfg, to, asked, waiting, known)
+        swap = _settled_swap(cfg, to, asked, waiting, known, of_group)
     landed = swap is None or swap.get("status") in ("applied", "reconciled")
     if as_json:
         emit_json({"ok": response.status_code == 200 and landed, "sentences": data["sentences"], "swap": swap,
@@ -298,19 +381,20 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
 
 
 def _settled_swap(cfg: Config, role: str | None, since: float, waiting: float,
-                  known: set[str] | None = None) -> dict[str, Any]:
+                  known: set[str] | None = None, of_group: str = "") -> dict[str, Any]:
     """The first swap to `role` (None: to any carrier) opened after `since` (and not among the `known`
-    keys, read before asking) once it has an outcome (or why none came)."""
+    keys, read before asking) once it has an outcome (or why none came); `of_group`: the query naming
+    the routing group acted on (its swaps and its pair only)."""
     from trunkguard.durations import format_duration
 
     end = time.monotonic() + waiting
     while True:
-        intents = _json_or_fail(_call(cfg, "GET", "/api/v1/intents")).get("intents", [])
+        intents = _json_or_fail(_call(cfg, "GET", f"/api/v1/intents{of_group}")).get("intents", [])
         mine = [i for i in intents if role in (None, i.get("to")) and str(i.get("key")) not in (known or set())
                 and (known is not None or epoch(i.get("created_at") or 0) >= since - 1)]
         if mine and mine[0].get("status") != "pending":
             return dict(mine[0])
-        status = _json_or_fail(_call(cfg, "GET", "/api/v1/status"))
+        status = _json_or_fail(_call(cfg, "GET", f"/api/v1/status{of_group}"))
         if not mine and role is not None and status.get("active") == role and status.get("in_flight") is None:
             return {"status": "applied", "outcome": f"routing is already on the {role} carrier"}
         if time.monotonic() > end:
@@ -320,7 +404,7 @@ def _settled_swap(cfg: Config, role: str | None, since: float, waiting: float,
 
 
 def failover(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
-        queue: bool = QUEUE,
+        queue: bool = QUEUE, group: str | None = GROUP,
              force: bool = typer.Option(False, "--force", "-f", help="Do not ask for confirmation."),
              wait: str | None = WAIT,
              skip_gate: list[str] = typer.Option(
@@ -339,15 +423,18 @@ def failover(config: Path | None = CONFIG, reason: str = REASON, who: str | None
         usage_error("--skip-gate needs the daemon to check the other gates now; it cannot be queued")
     if to is not None and queue:
         usage_error("--to needs the daemon; it cannot be queued")
+    cfg, chosen = _target(config, group, to)  # before asking: a wrong group or carrier is a usage error
     where = f"carrier {to}" if to else "the next carrier down the chain"
-    if not force and not typer.confirm(f"Move inbound routing to {where} now?"):
+    whose = f"group {chosen.name}'s" if len(cfg.routing_groups()) > 1 else ""
+    if not force and not typer.confirm(f"Move {whose + ' ' if whose else ''}inbound routing to {where} now?"):
         raise typer.Exit(EXIT_FAILED)
     extra: dict[str, Any] = {"skip_gates": list(skip_gate)} if skip_gate else {}
-    _act("failover", config, reason, who, as_json, wait, {**extra, **({"to": to} if to else {})} or None, queue=queue)
+    _act("failover", config, reason, who, as_json, wait, {**extra, **({"to": to} if to else {})} or None, queue=queue,
+         group=group)
 
 
 def failback(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
-        queue: bool = QUEUE,
+        queue: bool = QUEUE, group: str | None = GROUP,
              wait: str | None = WAIT,
              to: str | None = typer.Option(None, "--to", help="The carrier to return to (default: the next one up "
                                                               "the chain; naming a higher one approves a jump)."),
@@ -356,51 +443,54 @@ def failback(config: Path | None = CONFIG, reason: str = REASON, who: str | None
     over and that carrier is healthy)."""
     if to is not None and queue:
         usage_error("--to needs the daemon; it cannot be queued")
-    _act("failback", config, reason, who, as_json, wait, {"to": to} if to else None, queue=queue)
+    _act("failback", config, reason, who, as_json, wait, {"to": to} if to else None, queue=queue, group=group)
 
 
 def pause(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
-        queue: bool = QUEUE) -> None:
+        queue: bool = QUEUE, group: str | None = GROUP) -> None:
     """Stop all automatic actions (a queued activation is dropped) until resumed."""
-    _act("pause", config, reason, who, as_json, queue=queue)
+    _act("pause", config, reason, who, as_json, queue=queue, group=group)
 
 
 def resume(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
-        queue: bool = QUEUE) -> None:
+        queue: bool = QUEUE, group: str | None = GROUP) -> None:
     """Turn automatic actions back on."""
-    _act("resume", config, reason, who, as_json, queue=queue)
+    _act("resume", config, reason, who, as_json, queue=queue, group=group)
 
 
 def cancel(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
-        queue: bool = QUEUE) -> None:
+        queue: bool = QUEUE, group: str | None = GROUP) -> None:
     """Cancel a queued activation, or withdraw a failback approval."""
-    _act("cancel", config, reason, who, as_json, queue=queue)
+    _act("cancel", config, reason, who, as_json, queue=queue, group=group)
 
 
 def maintenance(trunk: str = typer.Argument(..., help="The trunk's name, as in the config."),
                 config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
                 for_: str = typer.Option("1h", "--for", help="How long (e.g. 30m, 2h); it ends by itself."),
-                end: bool = typer.Option(False, "--end", help="End the trunk's maintenance now.")) -> None:
+                end: bool = typer.Option(False, "--end", help="End the trunk's maintenance now."),
+                group: str | None = GROUP) -> None:
     """Take a trunk out of decisions (its probes go on) until --for has passed, or --end."""
     from trunkguard.durations import parse_duration
 
-    names = [t.name for _, _, t in load_or_exit(config).all_trunks()]
+    cfg, chosen = _target(config, group)
+    names = [t.name for role, _, t in cfg.all_trunks() if role in chosen.chain]
     if trunk not in names:
-        usage_error(f"TRUNK must be one of the configured trunks ({', '.join(names)}), not {trunk!r}")
+        usage_error(f"TRUNK must be one of {'the configured' if _whose(cfg, chosen) == 'the' else _whose(cfg, chosen)}"
+                    f" trunks ({', '.join(names)}), not {trunk!r}")
     if end:
-        _act("maintenance_end", config, reason, who, as_json, extra={"trunk": trunk})
+        _act("maintenance_end", config, reason, who, as_json, extra={"trunk": trunk}, group=group)
         return
     try:
         seconds = parse_duration(for_)
     except ValueError as exc:
         usage_error(f"--for: {exc}")
-    _act("maintenance", config, reason, who, as_json, extra={"trunk": trunk, "for_s": seconds})
+    _act("maintenance", config, reason, who, as_json, extra={"trunk": trunk, "for_s": seconds}, group=group)
 
 
 def ack(config: Path | None = CONFIG, reason: str = REASON, who: str | None = WHO, as_json: bool = JSON,
-        queue: bool = QUEUE) -> None:
+        queue: bool = QUEUE, group: str | None = GROUP) -> None:
     """Acknowledge the incident: PagerDuty and Opsgenie stop escalating; routing is not touched."""
-    _act("ack", config, reason, who, as_json, queue=queue)
+    _act("ack", config, reason, who, as_json, queue=queue, group=group)
 
 
 def _from_store(cfg: Config, read: Callable[[Store], T], why: str = "the daemon does not answer and ") -> T:
@@ -423,32 +513,49 @@ def _from_store(cfg: Config, read: Callable[[Store], T], why: str = "the daemon 
         store.close()
 
 
-def _stored_status(cfg: Config, why: str, as_json: bool) -> None:
-    """patronictl's habit: when the daemon is away, say what the store last recorded and how old it is."""
+def _stored_status(cfg: Config, why: str, as_json: bool, group: str, *, named: bool = False) -> None:
+    """patronictl's habit: when the daemon is away, say what the store last recorded and how old it is:
+    routing group `group`'s pair (with several groups, each group's at a glance first)."""
     from trunkguard.api.headline import OBSERVE_MODE
     from trunkguard.durations import format_duration
 
-    view, lease, last, (_, members) = _from_store(cfg, lambda s: (s.stored_view(), s.lease(), s.history(1),
-                                                                   s.members()))
+    groups = cfg.routing_groups()
+    several = len(groups) > 1
+
+    def read(s: Store) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, dict[str, list[dict[str, Any]]],
+                                tuple[Any, list[dict[str, Any]]]]:
+        return s.stored_views(), s.lease(), {g.name: s.history(1, group=g.name) for g in groups}, s.members()
+
+    views, lease, lasts, (_, members) = _from_store(cfg, read)
+    view = views.get(group)
     if view is None:
         typer.echo(f"trunkguard: the daemon at {cfg.api.listen} does not answer ({why}) and the store at "
-                   "storage.url holds no state yet", err=True)
+                   "storage.url holds no state yet" + (f" for group {group}" if several else ""), err=True)
         raise typer.Exit(EXIT_FAILED)
     snap = view["snapshot"]
     age = time.time() - view["updated_at"]
     lease_left = None if lease is None else lease["left_s"]  # on the store's clock
     leader = next((m for m in members if lease is not None and m["holder"] == lease["holder"]), None)
+    last = lasts.get(group) or []
     if as_json:
         emit_json({"source": "store", "reason": f"the daemon's API does not answer ({why})",
                    "stored_at": iso(view["updated_at"]), "age_s": round(age, 1),
-                   **_stored_json(cfg, view, lease, members, last[-1]["sentence"] if last else "", why, age)})
+                   **_stored_json(cfg, views, group, lease, members, lasts, why)})
         return
     console = output.console()
-    if cfg.policy.mode == "observe":
+    if next(g for g in groups if g.name == group).policy.mode == "observe":
         console.print(f"[bold]{OBSERVE_MODE} (policy.mode in this config)[/]")
     console.print(f"[yellow]stored view[/]: the daemon at {cfg.api.listen} does not answer ({why}); this is what "
                   f"the store recorded {format_duration(round(age))} ago ({iso(view['updated_at'])}, term "
                   f"{view['term']})")
+    if several:
+        for g in groups:
+            stored = views.get(g.name)
+            console.print(f"  group {g.name}: " + ("no state stored yet" if stored is None else
+                                                   f"{stored['snapshot'].active} carrier, state "
+                                                   f"{stored['snapshot'].state.value}"))
+        if not named:
+            console.print(f"[bold]group {group}[/] (the first; `trunkguard status --group NAME` for another):")
     console.print(f"[bold]routing:[/] {snap.active} carrier "
                   f"({_group_of(cfg, snap.active)}), state {snap.state.value}"
                   + (f"; swap {snap.in_flight.key} was in flight" if snap.in_flight else ""))
@@ -471,27 +578,42 @@ def _group_of(cfg: Config, carrier: str) -> str:
     return cfg.carriers[carrier].trunk_group_id if carrier in cfg.carriers.chain else f"not in the config: {carrier}"
 
 
-def _stored_json(cfg: Config, stored: dict[str, Any], lease: dict[str, Any] | None, members: list[dict[str, Any]],
-                 sentence: str, why: str, age: float) -> dict[str, Any]:
-    """The stored view with the daemon's status keys (api/view.stored_status_json), the header saying whose
-    record it is."""
+def _stored_json(cfg: Config, views: dict[str, dict[str, Any]], group: str, lease: dict[str, Any] | None,
+                 members: list[dict[str, Any]], lasts: dict[str, list[dict[str, Any]]], why: str) -> dict[str, Any]:
+    """The stored views (by routing group) with the daemon's status keys (api/view.stored_status_json):
+    `group`'s pair at the top level, each group the store has a view of in `groups`, every header
+    saying whose record it is."""
     from trunkguard.api.headline import OBSERVE_MODE
     from trunkguard.api.view import stored_status_json
-    from trunkguard.config_advice import unconfigured_gates
+    from trunkguard.config_advice import unconfigured_gates_of
+    from trunkguard.core.failover import Readiness
     from trunkguard.durations import format_duration
     from trunkguard.rules import policy_rules
     from trunkguard.runtime.probes import Samples
-    from trunkguard.runtime.status import Facts, PolicyView, StatusView
+    from trunkguard.runtime.status import Facts, GroupView, PolicyView, StatusView
 
-    snap = stored["snapshot"]
-    groups = cfg.carriers.groups()
-    policy = PolicyView.of(policy_rules(cfg.policy, unconfigured=unconfigured_gates(cfg), chain=cfg.carriers.chain))
-    view = StatusView(stored["updated_at"], snap, (), {}, (), groups, policy, Facts(term=stored["term"]),
-                      Samples({}, {}, {}), calls=None, last_sentence=sentence)
-    calls = f"Calls went to the {snap.active} carrier ({_group_of(cfg, snap.active)}) when the store last heard"
-    header = {"level": "warning", "calls": calls + (f"; {OBSERVE_MODE}" if policy.observe else ""),
-              "act": [{"level": "warning", "sentence": f"The daemon at {cfg.api.listen} does not answer ({why}): "
-                                                       f"this is the store's record, {format_duration(round(age))} "
-                                                       "old."}],
-              "context": [], "cooling_period": format_duration(policy.cooling_period)}
-    return stored_status_json(view, lease=lease, members=members, headline=header)
+    several = len(cfg.routing_groups()) > 1
+    kept: list[GroupView] = []
+    headlines: dict[str, dict[str, Any]] = {}
+    for g in cfg.routing_groups():
+        stored = views.get(g.name)
+        if stored is None:
+            continue
+        snap, last = stored["snapshot"], lasts.get(g.name) or []
+        policy = PolicyView.of(policy_rules(g.policy, unconfigured=unconfigured_gates_of(cfg, g), chain=g.chain))
+        kept.append(GroupView(g.name, g.chain, snap, Readiness(), False, last[-1]["sentence"] if last else "", policy))
+        went = f"went to the {snap.active} carrier ({_group_of(cfg, snap.active)}) when the store last heard"
+        calls = f"Group {g.name}: calls {went}" if several else f"Calls {went}"
+        age = time.time() - stored["updated_at"]
+        headlines[g.name] = {
+            "level": "warning", "calls": calls + (f"; {OBSERVE_MODE}" if policy.observe else ""),
+            "act": [{"level": "warning", "sentence": f"The daemon at {cfg.api.listen} does not answer ({why}): "
+                                                     f"this is the store's record, {format_duration(round(age))} "
+                                                     "old."}],
+            "context": [], "cooling_period": format_duration(policy.cooling_period)}
+    top = next(v for v in kept if v.name == group)
+    view = StatusView(views[group]["updated_at"], top.pair, (), {}, (), cfg.carriers.groups(), top.policy,
+                      Facts(term=views[group]["term"]), Samples({}, {}, {}), calls=None,
+                      last_sentence=top.last_sentence, routing_groups=tuple(kept))
+    return stored_status_json(view, lease=lease, members=members, headline=headlines[group], group=group,
+                              headlines=headlines)

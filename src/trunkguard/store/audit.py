@@ -158,7 +158,8 @@ class AuditRows(Database):
             rows = s.scalars(select(OperatorActionRow).where(OperatorActionRow.result == self.QUEUED,
                                                              *of_group(OperatorActionRow.group, group))
                              .order_by(OperatorActionRow.id)).all()
-            return [(r.id, r.group, OperatorAction(r.kind, r.who, r.why, r.at))  # type: ignore[arg-type]
+            return [(r.id, r.group, OperatorAction(r.kind, r.who, r.why, r.at,  # type: ignore[arg-type]
+                                                     group=r.group))
                     for r in rows]
 
     def took_queued(self, term: int, row_id: int, result: str) -> None:
