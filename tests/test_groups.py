@@ -153,3 +153,18 @@ def test_each_groups_breaker_counts_its_own_calls() -> None:
     na = night.state.group("na")
     assert na is not None and na.pair.state.value == "activating" and na.calls == 40, "na's breaker holds it"
     assert "40 active calls" in na.last_sentence or "40 live calls" in na.last_sentence, na.last_sentence
+
+
+def test_a_shared_trunks_maintenance_counts_in_every_group_that_routes_to_its_carrier() -> None:
+    night = Night()
+    night.run(2.0)
+    night.feed(OperatorDid(OperatorAction("maintenance", "ana", "SBC work", night.now, trunk="c1", until=night.now + 60,
+                                          group="na")))
+    for name in ("na", "eu"):
+        g = night.state.group(name)
+        assert g is not None and [m.trunk for m in g.pair.maintenance] == ["c1"], name
+    night.feed(OperatorDid(OperatorAction("maintenance_end", "ana", "done", night.now, trunk="c1", group="eu")))
+    assert all(not g.pair.maintenance for g in night.state.groups)
+    night.feed(OperatorDid(OperatorAction("maintenance", "ana", "work", night.now, trunk="a1", group="na")))
+    eu = night.state.group("eu")
+    assert eu is not None and not eu.pair.maintenance, "a1's carrier is not in eu's chain"

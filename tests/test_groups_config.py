@@ -368,7 +368,8 @@ def test_policy_warnings_and_unconfigured_gates_per_group() -> None:
     assert unconfigured_gates_of(config, eu) == (("parity", "no profile for the eu-x carrier in the config"),)
     assert unconfigured_gates(config) == unconfigured_gates_of(config, na)  # the first group's
     paths = [path for path, _ in policy_warnings(config)]
-    assert paths == ["groups.eu.policy.cooling_period", "policy.readiness.parity"]
+    assert paths == ["groups.na.platform.queue_id", "groups.eu.platform.queue_id",  # each breaker: every queue
+                     "groups.eu.policy.cooling_period", "policy.readiness.parity"]
     # eu-x is first in eu: at down_after 3 it is not warned about for being later nowhere
     assert not any(p.startswith("carriers.") for p in paths)
 
@@ -382,3 +383,24 @@ def test_the_schema_checks_a_groups_policy_as_a_policy() -> None:
     assert group["properties"]["policy"]["anyOf"][0] == {"$ref": "#/$defs/Policy"}
     assert group["properties"]["platform"]["anyOf"][0] == {"$ref": "#/$defs/GroupPlatform"}
     assert schema["properties"]["groups"]["description"]
+
+
+def test_a_group_may_not_set_what_runs_once_for_the_whole_deployment() -> None:
+    """One loop polls every group, one quorum judges the carriers, one schedule re-checks them: a group's
+    own value would be silently ignored, so it is refused, naming the field."""
+    for policy, path in (({"poll_interval": "3s"}, "poll_interval"), ({"quorum": 1}, "quorum"),
+                         ({"readiness": {"recheck_interval": "10m"}}, "readiness.recheck_interval"),
+                         ({"readiness": {"sweep_interval": "1h"}}, "readiness.sweep_interval"),
+                         ({"readiness": {"parity_max_age": "1d"}}, "readiness.parity_max_age")):
+        where, rule = _refused(lambda d, p=policy: d["groups"]["eu"].update(policy=p))  # type: ignore[misc]
+        assert where == f"groups.eu.policy.{path}" and rule.startswith("is the deployment's, set once under policy")
+    config = _config(lambda d: d["groups"]["eu"].update(policy={"readiness": {"parity": False}}))
+    assert not config.routing_groups()[1].policy.readiness.parity  # a group's own gates are its own
+
+
+def test_the_edge_as_a_vantage_is_refused_with_several_groups() -> None:
+    def edge(d: dict[str, Any]) -> None:
+        d["vantages"] = {"edge": True, "names": ["here"]}
+
+    where, rule = _refused(edge)
+    assert where == "vantages.edge" and "read for the first group's carriers only" in rule

@@ -91,9 +91,16 @@ async def test_two_groups_fail_over_apart_on_genesys_with_a_shared_carrier_probe
                             eu_policy="{failback: {mode: approval}}")
     service = Service.build(cfg, ENV)
     stop = asyncio.Event()
+    # the store kept the config's routing before it had groups: that `default` group is nobody's now
+    seed = service.store.acquire_lease("before-groups", 5.0)
+    assert seed is not None
+    service.store.save(seed, time.time(), PairSnapshot(active="a"))
+    service.store.release_lease("before-groups", seed)
     probes: dict[str, int] = {}
+    notified: list[str] = []
     service.runtime.subscribe(lambda kind, data: probes.__setitem__(data["trunk"], probes.get(data["trunk"], 0) + 1)
                               if kind == "probe" else None)
+    service.runtime.subscribe(lambda kind, data: notified.append(data["message"]) if kind == "notify" else None)
 
     def pair(group: str) -> PairSnapshot:
         view = service.status().group(group)
@@ -110,8 +117,12 @@ async def test_two_groups_fail_over_apart_on_genesys_with_a_shared_carrier_probe
         task = asyncio.create_task(service.run(stop))
         try:
             await eventually(lambda: all(h.state.value == "up" for h in service.status().health.values())
-                             and service.status().routing_read, "four carriers up, both groups' routing read",
+                             and service.status().leader and service.status().routing_read,
+                             "four carriers up, the lease taken, both groups' routing read",
                              detail=lambda: service.status().last_sentence)
+            await eventually(lambda: any(m.startswith("the store keeps routing groups the config does not have "
+                                                      "(default)") for m in notified), "the default group paged",
+                             detail=lambda: notified)
             started, counted = time.monotonic(), dict(probes)
             await asyncio.sleep(3.0)
             rate = {t: (probes.get(t, 0) - counted.get(t, 0)) / (time.monotonic() - started) for t in probes}

@@ -191,6 +191,20 @@ def test_a_groups_name_is_one_to_64_characters(store: Store) -> None:
     assert store.load_snapshots() == {"g" * 64: EMEA} and store.history() == []
 
 
+def test_the_longest_swap_key_a_config_allows_is_stored(store: Store) -> None:
+    """A group's swap key carries its name and the carrier's, each up to 64 characters: on PostgreSQL a
+    120-character key column refused the intent, and the swap never ran."""
+    term = _term(store)
+    group, carrier = "g" * 64, "c" * 64
+    swap = Swap(carrier, "automatic", "down", f"swap-{'0' * 12}-{group}-999999-to-{carrier}", 100.0)
+    assert len(swap.key) > 150
+    store.begin_intent(term, 100, swap, "tg", replace(EMEA, in_flight=swap), sentence="x", evidence={},
+                       group=group)
+    store.save(term, 101, EMEA, group=group, kind="swap", sentence="committed", intent_key=swap.key)
+    assert [i.key for i in store.intents(group=group)] == [swap.key]
+    assert store.history(group=group)[-1]["intent_key"] == swap.key
+
+
 def test_the_memory_store_keeps_groups_apart_as_the_database_does() -> None:
     store = MemoryStore(clock=lambda: 0.0)
     term = store.try_lease("a", 10)[0]
@@ -275,3 +289,17 @@ def test_a_store_from_before_groups_keeps_its_history_as_the_default_groups(stor
     store.migrate()
     assert store.load_snapshots() == {"default": NA}
     store.close()
+
+
+def test_a_snapshot_never_overwrites_a_newer_one_of_its_group(store: Store) -> None:
+    """One group's swap writes the snapshot it started from while the recorder (shared by every group)
+    may already have stored a newer one of that group: the newer stays."""
+    term = _term(store)
+    newer = replace(EMEA, state=PairState.PAUSED)
+    store.save(term, 200.0, newer, group="emea")
+    swap = _swap("swap-emea-late")
+    store.begin_intent(term, 150.0, swap, "tg", replace(EMEA, in_flight=swap), sentence="x", evidence={},
+                       group="emea")
+    assert store.load_snapshot(group="emea") == newer
+    store.save(term, 250.0, EMEA, group="emea")
+    assert store.load_snapshot(group="emea") == EMEA

@@ -98,6 +98,7 @@ class Service:
     lease: LeaseKeeper
     pollers: Pollers | None = None  # None: a vantage agent
     key_prefix: str = "swap"  # this process's swap keys' (each group's adds its name)
+    platforms: Sequence[Platform] = ()  # every routing group's adapter (`platform` is the first's)
 
     @classmethod
     def build(cls, config: Config, environ: Mapping[str, str] | None = None, *,
@@ -187,7 +188,7 @@ class Service:
                              pollers, first[0] if first else None, dispatcher, vantages, first[1] if first else None,
                              watched if len(watched) > 1 else {}))
         return cls(config, runtime, tokens, store, platform, dispatcher, StoreLink(store, name="api-store"), lease,
-                   pollers, prefix)
+                   pollers, prefix, tuple(platforms.values()))
 
     def reload(self, config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
         """Apply a re-read config without a restart (SIGHUP): the policy's numbers, the notification
@@ -241,8 +242,8 @@ class Service:
         finally:
             await self.dispatcher.drain(3)
             await self.dispatcher.close()
-            if self.platform is not None:
-                await self.platform.close()
+            for platform in self.platforms or ([self.platform] if self.platform is not None else []):
+                await platform.close()
             self.reader.close()
             self.store.close()
 

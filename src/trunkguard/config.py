@@ -315,7 +315,8 @@ class CarrierConfig(Section):
     profile: Profile | None = Field(None, description="how the carrier is set up, for parity (optional where the "
                                                       "platform's trunk settings are read live)")
     trunks: list[TrunkConfig] = Field(min_length=1, description="the carrier's trunks (SIP peers), each probed")
-    dids: list[str] | None = Field(None, description="the numbers the sweep calls through this carrier")
+    dids: list[str] | None = Field(None, description="the numbers the sweep calls through this carrier (with "
+                                                     "routing groups, before any group's dids)")
     dids_file: ConfigPath | None = Field(None, description="the same, one per line (# comments), for long lists")
     sweep: SweepSettings = Field(SweepSettings(), description="how the DID sweep calls and what proves an answer")
 
@@ -586,13 +587,17 @@ class GroupConfig(Section):
     chain: list[Name] = Field(description="the group's carriers in priority order, first preferred, by their "
                                           "names under carriers (at least two); a carrier may be in several "
                                           "groups' chains")
-    dids: list[str] | None = Field(None, description="the numbers the group's sweep calls (without them: each "
-                                                     "later carrier's own dids)")
+    dids: list[str] | None = Field(None, description="the numbers the group's inbound routing serves: the sweep "
+                                                     "calls them through each later carrier of its chain that has "
+                                                     "no dids of its own (a carrier later in several groups: all "
+                                                     "of theirs, one result for the carrier)")
     dids_file: ConfigPath | None = Field(None, description="the same, one per line (# comments), for long lists; "
                                                            "read when the config is")
     policy: dict[str, Any] | None = Field(None, description="the group's own policy: merged key by key over the "
                                                             "top-level policy (a mapping within it too), the "
-                                                            "result checked as policy is")
+                                                            "result checked as policy is; poll_interval, quorum "
+                                                            "and the readiness re-check intervals and ages are "
+                                                            "the deployment's, set under policy only")
     platform: GroupPlatform | None = Field(None, description="the group's own routing objects, merged over the "
                                                              "top-level platform")
 
@@ -1053,6 +1058,10 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _quorum(self) -> Config:
+        if self.vantages.edge and self.groups is not None and len(self.groups) > 1:
+            raise FieldRule("vantages.edge", "cannot count with several routing groups: the platform's edge view "
+                                             "is read for the first group's carriers only, so every other group's "
+                                             "quorum would see it as isolated")
         counted = len(self.vantages.names) + self.vantages.edge
         q = self.policy.quorum
         if counted and isinstance(q, int) and q > counted:
@@ -1087,6 +1096,13 @@ class Config(Section):
         """Group `name` made: its policy and platform merged over the top-level ones as written (`raw`),
         each checked as the top-level one is, and the rules that hold a group's parts together."""
         where = f"groups.{name}"
+        for path in DEPLOYMENT_POLICY:  # one loop, one quorum, one re-check schedule for every group
+            head, _, tail = path.partition(".")
+            given = (group.policy or {}).get(head)
+            if given is not None and (not tail or (isinstance(given, dict) and tail in given)):
+                raise FieldRule(f"{where}.policy.{path}", "is the deployment's, set once under policy: the "
+                                                         "groups share one loop, one quorum and one re-check "
+                                                         "schedule")
         try:
             policy = Policy.model_validate(_deep_merge(_as_mapping(raw.get("policy")), group.policy or {}))
         except ValidationError as exc:
@@ -1148,6 +1164,11 @@ class Config(Section):
 
     def all_trunks(self) -> list[tuple[str, CarrierConfig, TrunkConfig]]:
         return [(role, carrier, trunk) for role, carrier in self.carriers.items() for trunk in carrier.trunks]
+
+
+# Policy settings a group may not set for itself: they run once for the whole deployment.
+DEPLOYMENT_POLICY = ("poll_interval", "quorum", "readiness.recheck_interval", "readiness.sweep_interval",
+                     "readiness.sweep_max_age", "readiness.certs_max_age", "readiness.parity_max_age")
 
 
 def _routing_objects(platform: PlatformConfig) -> list[tuple[str, str]]:

@@ -57,6 +57,15 @@ def policy_warnings(config: Config) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     groups = config.routing_groups()
     firsts = {group.chain[0] for group in groups}
+    for group in groups if len(groups) > 1 else ():  # each group's breaker reads its own platform's calls
+        p = group.platform
+        if p is not None and p.kind in ("generic", "emulator") and p.queue_id is None:
+            out.append((f"groups.{group.name}.platform.queue_id", "not set: the group's breaker counts the live "
+                                                                   "calls of every queue, so another group's busy "
+                                                                   "hour can hold its move back"))
+        if p is not None and p.kind == "cxone":
+            out.append((f"groups.{group.name}.platform", "CXone reports the whole tenant's live calls: every "
+                                                         "group's breaker counts them all"))
     for group in groups:
         first, primary = group.chain[0], config.carriers[group.chain[0]]
         for name in group.chain[1:]:

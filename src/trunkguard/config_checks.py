@@ -155,10 +155,12 @@ def _signalling(carrier: CarrierConfig) -> dict[str, Any]:
 
 def differences(config: Config, carrier: str | None = None) -> list[dict[str, Any]]:
     """Every field where the chain's first carrier's declared profile and `carrier`'s (by default the
-    second's) differ, as {field, primary, secondary}: "primary" is the first, "secondary" the other."""
+    second's) differ, as {field, primary, secondary}: "primary" is the first, "secondary" the other.
+    With routing groups, "the first" is the first carrier of the first group that has `carrier` later
+    in its chain (one parity result is stored per carrier)."""
     name = _later(config, carrier)
-    first = config.carriers.chain[0]
-    primary, secondary = config.carriers.first, config.carriers[name]
+    first = next((g.chain[0] for g in config.routing_groups() if name in g.chain[1:]), config.carriers.chain[0])
+    primary, secondary = config.carriers[first], config.carriers[name]
     missing = [role for role, c in ((first, primary), (name, secondary)) if c.profile is None]
     if missing:
         raise ConfigError([(f"carriers.{role}.profile", "is needed for the parity check") for role in missing])

@@ -7,7 +7,7 @@ import secrets
 
 from trunkguard.actuation.swap import SwapRules
 from trunkguard.config import CarrierConfig, Config, Policy, TrunkConfig
-from trunkguard.config_advice import unconfigured_gates
+from trunkguard.config_advice import unconfigured_gates_of
 from trunkguard.core.failover import PolicyRules
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import GroupRules, MachineRules
@@ -71,11 +71,10 @@ def machine_rules(config: Config, *, key_prefix: str = "swap", vantage: str = ""
     """The machine's rules; `vantage`: this process's name, under which its own view counts. Each routing
     group gets its own policy and chain; with several, its swap keys carry its name (`<prefix>-<group>-3-to-b`),
     so two groups' keys never meet."""
-    quorum, unconfigured = quorum_rules(config), unconfigured_gates(config)
-    routing = config.routing_groups()
+    quorum, routing = quorum_rules(config), config.routing_groups()
     groups = tuple(GroupRules(g.name, policy_rules(g.policy, key_prefix=key_prefix if len(routing) == 1 else
                                                    f"{key_prefix}-{g.name}", quorum=quorum,
-                                                   unconfigured=unconfigured, chain=g.chain))
+                                                   unconfigured=unconfigured_gates_of(config, g), chain=g.chain))
                    for g in routing)
     return MachineRules(trunk_specs(config), groups[0].policy, vantage=vantage, groups=groups)
 
@@ -130,7 +129,7 @@ def max_ages(cfg: Config) -> dict[str, float | None]:
 
 def poll_rules(config: Config) -> PollRules:
     r = config.policy.readiness
-    gates = machine_rules(config).policy.gates
+    gates = {gate for g in machine_rules(config).groups for gate in g.policy.gates}  # any group's gate is re-checked
     return PollRules(timeout=config.platform.timeout if config.platform else 10.0, ages=max_ages(config),
                      recheck_every=r.recheck_interval, sweep_every=r.sweep_interval, certs="certs" in gates,
                      parity="parity" in gates, warn_days=config.tls.warn_days,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trunkguard.core.failover import DEFAULT_GROUP, PairState
+from trunkguard.core.failover import PairState
 from trunkguard.core.wording import format_duration
 from trunkguard.runtime.status import GroupView, StatusView
 
@@ -27,12 +27,8 @@ def _ago(seconds: float) -> str:
 
 
 def group_views(status: StatusView) -> tuple[GroupView, ...]:
-    """Every routing group of the view, in config order; a view built without them (the store's record,
-    a test's) is one group, `default`, made of its top-level pair, chain and policy."""
-    if status.routing_groups:
-        return status.routing_groups
-    return (GroupView(DEFAULT_GROUP, tuple(status.groups), status.pair, status.readiness, status.routing_read,
-                      status.last_sentence, status.policy),)
+    """Every routing group of the view, in config order (StatusView.group_views)."""
+    return status.group_views()
 
 
 def headline(status: StatusView, group: str | None = None) -> dict[str, Any]:
@@ -67,7 +63,8 @@ def headline(status: StatusView, group: str | None = None) -> dict[str, Any]:
         act.append(("critical", f"The {snap.active} carrier is down and calls still go to it: "
                                 f"{g.last_sentence}. Force a failover if the next carrier can take them."))
     if snap.queued_since is not None and snap.in_flight is None and snap.state is PairState.ACTIVATING:
-        count = "an unknown number of" if status.calls is None else str(status.calls)
+        calls_now = g.calls if status.routing_groups else status.calls  # the group's own breaker's count
+        count = "an unknown number of" if calls_now is None else str(calls_now)
         act.append(("warning", f"A failover is queued for {_ago(now - snap.queued_since)}: {count} live calls, and "
                                f"the breaker allows fewer than {policy.max_active_calls}. It runs by itself when "
                                "calls drop; force it or cancel it."))

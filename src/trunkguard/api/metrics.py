@@ -32,7 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trunkguard.api.trunk_metrics import TrunkSeries
-from trunkguard.core.failover import DEFAULT_GROUP, PairState
+from trunkguard.core.failover import PairState
 from trunkguard.runtime.loop import Runtime
 from trunkguard.runtime.status import GroupView, StatusView
 
@@ -133,7 +133,7 @@ class _StatusCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         e = self.runtime.status()
-        groups = routing_groups(e)
+        groups = e.group_views()
         yield from _carriers(e, groups)
         yield from _groups(e, groups)
         yield GaugeMetricFamily("trunkguard_leader", "1 while this replica holds the lease.",
@@ -146,9 +146,12 @@ class _StatusCollector(Collector):
         for trunk, at in dict(x for g in groups for x in g.readiness.cert_expiry).items():
             expiry.add_metric([trunk], at)
         yield expiry
-        if e.calls is not None:
-            yield GaugeMetricFamily("trunkguard_active_calls", "Live calls the platform reports (the breaker's input).",
-                                    value=float(e.calls))
+        calls = GaugeMetricFamily("trunkguard_active_calls", "Live calls each group's platform reports (its "
+                                  "breaker's input); absent while unknown.", labels=["group"])
+        for g in groups:
+            if g.calls is not None:
+                calls.add_metric([g.name], float(g.calls))
+        yield calls
         sent = CounterMetricFamily("trunkguard_notifications", "Notifications delivered, by destination.",
                                    labels=["destination"])
         failed = CounterMetricFamily("trunkguard_notification_failures", "Notifications given up on, by destination.",
@@ -163,14 +166,6 @@ class _StatusCollector(Collector):
         yield failed
         yield CounterMetricFamily("trunkguard_notifications_dropped", "Notifications dropped from a full queue.",
                                   value=float(counts.get("dropped", 0)))
-
-
-def routing_groups(e: StatusView) -> tuple[GroupView, ...]:
-    """Each routing group's view; a view published without them (one group) stands for `default`."""
-    if e.routing_groups:
-        return e.routing_groups
-    return (GroupView(DEFAULT_GROUP, tuple(e.groups), e.pair, e.readiness, e.routing_read, e.last_sentence,
-                      e.policy),)
 
 
 def _groups(e: StatusView, groups: tuple[GroupView, ...]) -> Iterator[Metric]:

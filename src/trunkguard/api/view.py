@@ -177,7 +177,7 @@ def groups_json(view: StatusView) -> list[dict[str, Any]]:
 
 
 def group_status(view: StatusView, name: str) -> StatusView:
-    """The view with routing group `name`'s pair, policy, readiness, routing read and last sentence as its
+    """The view with routing group `name`'s pair, policy, readiness, routing read, last sentence and calls as its
     top-level ones (its `routing_groups` unchanged). KeyError for a group it does not have."""
     g = next((v for v in group_views(view) if v.name == name), None)
     if g is None:
@@ -186,7 +186,7 @@ def group_status(view: StatusView, name: str) -> StatusView:
     if name in facts.routings:
         facts = replace(facts, routing=facts.routings[name])
     return replace(view, pair=g.pair, policy=g.policy, readiness=g.readiness, routing_read=g.routing_read,
-                   last_sentence=g.last_sentence, facts=facts)
+                   last_sentence=g.last_sentence, facts=facts, calls=g.calls, calls_detail=g.calls_detail)
 
 
 def status_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trunkguard.api.headline import group_views
@@ -143,16 +143,21 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
         await asyncio.wait_for(asyncio.shield(task), 30)
     rechecked = recheck.result() if recheck.done() and not recheck.cancelled() else ()
     swaps = tuple(i for i in await asyncio.to_thread(store.intents, limit=1000) if i.key not in before)
-    records = tuple({"key": i.key, "to": i.to_role, "status": i.status.value, "outcome": i.outcome} for i in swaps)
+    records = tuple({"key": i.key, "to": i.to_role, "status": i.status.value, "outcome": i.outcome,
+                    "group": i.group} for i in swaps)
     seconds = time.monotonic() - started
     sentence = final.last_sentence
-    for wanted, code, outcome in ((IntentStatus.APPLIED, SWAPPED, "swapped"), (IntentStatus.FAILED, SWAP_FAILED,
-                                                                               "swap failed")):
+    several = len(final.routing_groups) > 1
+    # a failed swap outweighs one that landed (in another group): the run's exit code says the worst
+    for wanted, code, outcome in ((IntentStatus.FAILED, SWAP_FAILED, "swap failed"),
+                                  (IntentStatus.APPLIED, SWAPPED, "swapped")):
         hit = [i for i in swaps if i.status is wanted]
         if hit:
             i = hit[-1]
-            return CycleResult(code, outcome, f"{outcome} to the {i.to_role} carrier ({i.trigger}): {i.reason}; "
-                                              f"{i.outcome}", seconds, records, tuple(said), rechecked=rechecked)
+            whose = f"group {i.group}: " if several else ""
+            return CycleResult(code, outcome, f"{whose}{outcome} to the {i.to_role} carrier ({i.trigger}): "
+                                              f"{i.reason}; {i.outcome}", seconds, records, tuple(said),
+                               rechecked=rechecked)
     groups = group_views(final)
     waiting = [g for g in groups if g.pair.state in (PairState.ACTIVATING, PairState.FAILBACK_PENDING,
                                                      PairState.PAUSED)
@@ -173,45 +178,54 @@ def _settled(status: StatusView) -> bool:
 
 
 async def _recheck_if_due(service: Service, every: float) -> tuple[str, ...]:
-    """The certificate and parity re-checks, when due: a gate the daemon re-checks (its gates, as the
-    machine has them) whose newest stored result is missing or at least `every` old. The same checks
-    and certificate pages as the daemon's pollers; the results are stored as observed outside the
-    lease (this run may turn out to be a standby) and handed to the machine before it decides."""
+    """The certificate and parity re-checks, when due: a gate the daemon re-checks (any group's gates, as
+    the machine has them) whose newest stored result for a carrier a move may go to (after the first of
+    any group's chain) is missing or at least `every` old. The same checks and certificate pages as the
+    daemon's pollers (certificates read once, counted for each carrier); the results are stored as
+    observed outside the lease (this run may turn out to be a standby) and handed to the machine,
+    carrier by carrier, before it decides."""
     config, store = service.config, service.store
-    gates = [c for c in RECHECKS if c in service.runtime.status().policy.gates]
-    if not every or not gates:
+    view = service.runtime.status()
+    gates = [c for c in RECHECKS if any(c in g.policy.gates for g in view.routing_groups)]
+    groups = config.routing_groups()
+    later = [c for c in config.carriers.chain if any(c in g.chain[1:] for g in groups)]
+    if not every or not gates or not later:
         return ()
     try:
-        latest = await asyncio.to_thread(store.latest_checks, "secondary")
+        latest = {c: await asyncio.to_thread(store.latest_checks, c) for c in later}
     except StoreError as exc:
         log.warning("cannot read the stored check results: %s", exc, extra=fields("checks_read_failed", error=str(exc)))
         return ()
     now = time.time()
-    if all(c in latest and now - float(latest[c]["at"]) < every for c in gates):
+    if all(g in latest[c] and now - float(latest[c][g]["at"]) < every for c in later for g in gates):
         return ()
+    results: list[CheckResult] = []
     try:
-        results: list[CheckResult] = [*([await check_certs(config)] if "certs" in gates else []),
-                                      *([await check_parity_live(config, service.platform)] if "parity" in gates
-                                        else [])]
+        certs = await check_certs(config, later[0]) if "certs" in gates else None
+        for carrier in later:
+            results += [*([replace(certs, carrier=carrier)] if certs is not None else []),
+                        *([await check_parity_live(config, service.platform, carrier=carrier)] if "parity" in gates
+                          else [])]
     except (TrunkguardError, OSError) as exc:
         log.warning("readiness re-check failed to run: %s", exc, extra=fields("recheck_failed", error=str(exc)))
         return ()
     for r in results:
         log.log(logging.INFO if r.ok else logging.WARNING, "readiness re-check: %s %s (%s)", r.check,
                 "passed" if r.ok else "FAILED", r.summary, extra=fields("recheck_done", check=r.check, ok=r.ok))
-        if r.check == "certs":
-            for page in cert_pages(r, config.tls.warn_days):
-                _page(service, page)
+    if certs is not None:  # paged once, however many carriers it counts for
+        for page in cert_pages(certs, config.tls.warn_days):
+            _page(service, page)
     try:
         for r in results:
             await asyncio.to_thread(r.save, store)
-        latest = await asyncio.to_thread(store.latest_checks, "secondary")
+        latest = {c: await asyncio.to_thread(store.latest_checks, c) for c in later}
     except StoreError as exc:
         log.warning("could not store the re-checks' results: %s", exc,
                     extra=fields("check_store_failed", check=",".join(r.check for r in results), error=str(exc)))
         return ()
-    service.runtime.post(ChecksRead(readiness_from(latest, time.time(), max_ages(config))))
-    return tuple(r.check for r in results)
+    for carrier in later:
+        service.runtime.post(ChecksRead(readiness_from(latest[carrier], time.time(), max_ages(config)), carrier))
+    return tuple(dict.fromkeys(r.check for r in results))
 
 
 def _page(service: Service, notify: Notify) -> None:
@@ -228,4 +242,5 @@ def _probed(status: StatusView) -> bool:
     """Every trunk answered or was confirmed down (none still suspect), and the calls were read."""
     samples = status.samples.recent
     return all(samples.get(h.name) and h.state in (TrunkState.UP, TrunkState.DOWN) for h in status.trunks) \
+        and all(g.calls_detail != "not read yet" for g in status.routing_groups or ()) \
         and status.calls_detail != "not read yet"

@@ -350,12 +350,14 @@ def _act(kind: str, config: Path | None, reason: str, who: str | None, as_json: 
     except ValueError as exc:
         usage_error(f"--wait: {exc}")
     asked = time.time()
-    of_group = f"?{urlencode({'group': chosen.name})}"
+    # named only when it must be: a daemon from before groups refuses a `group` it does not know
+    named = group is not None or len(cfg.routing_groups()) > 1
+    of_group = f"?{urlencode({'group': chosen.name})}" if named else ""
     known = {str(i.get("key")) for i in
              _json_or_fail(_call(cfg, "GET", f"/api/v1/intents{of_group}")).get("intents", [])} \
         if waiting > 0 else set()
     response = _call(cfg, "POST", "/api/v1/actions", {"kind": kind, "reason": reason, "who": who or getpass.getuser(),
-                                                      **(extra or {}), "group": chosen.name})
+                                                      **(extra or {}), **({"group": chosen.name} if named else {})})
     data = _json_or_fail(response)
     swap: dict[str, Any] | None = None
     # observe mode: the daemon says what it would do and writes nothing, so there is no swap to wait for

@@ -137,8 +137,11 @@ class MachineRules:
             tuple(i for i, t in enumerate(self.trunks) if t.carrier in g.carriers) for g in self.groups))
 
     def down(self, carrier: str, usable: int, policy: PolicyRules | None = None) -> bool:
-        """Does this many usable trunks make the carrier down? The chain's first by its rule, others at none."""
-        return (policy or self.policy).down_rule(carrier, usable, self.sizes.get(carrier, 0)) is not None
+        """Does this many usable trunks make the carrier down? A chain's first by its rule, others at none.
+        Without `policy` (the vantages' views): by the rule of the group the carrier is first in, if any."""
+        if policy is None:
+            policy = next((g.policy for g in self.groups if g.policy.first == carrier), self.policy)
+        return policy.down_rule(carrier, usable, self.sizes.get(carrier, 0)) is not None
 
     def with_key_prefix(self, prefix: str) -> MachineRules:
         """The same rules with swap keys starting `prefix` (with several groups, each group's adds its name)."""
@@ -603,7 +606,17 @@ def _operator(state: MachineState, action: OperatorAction, now: float, rules: Ma
     d = operator(state.groups[gi].pair, action, now, rules.groups[gi].policy, state.observation(rules, now, gi))
     out.effects.append(RecordAction(action, d.sentence))
     state = _apply(state, gi, d, "operator", out, rules, force=True, by=action)
-    return _decide(state, gi, now, rules, out)
+    state = _decide(state, gi, now, rules, out)
+    # A trunk is probed once for every group whose chain has its carrier: its maintenance is theirs too,
+    # or another group would count the trunk's planned work against the carrier.
+    i = rules.index.get(action.trunk or "") if action.kind in ("maintenance", "maintenance_end") else None
+    for other in rules.groups_of(rules.trunks[i].carrier) if i is not None else ():
+        if other != gi:
+            o = operator(state.groups[other].pair, action, now, rules.groups[other].policy,
+                         state.observation(rules, now, other))
+            state = _decide(_apply(state, other, o, "operator", out, rules, force=True, by=action), other, now,
+                            rules, out)
+    return state
 
 
 def _settled(state: MachineState, event: SwapSettled, now: float, rules: MachineRules, out: _Out) -> MachineState:

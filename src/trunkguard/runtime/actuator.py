@@ -112,7 +112,7 @@ class Actuator:
             return
         term = self.lease.current().term
         if term is None or not self.lease.fresh(now):
-            self.alerts.held_back(effect.sentence)  # paged when the store is why the lease could not be renewed
+            self.alerts.held_back(effect.sentence, self.group)  # paged when the store is why the lease was not renewed
             self._tell(swap.key, False, "not acting: the lease is near expiry", attempted=False)
             return
         trunk_group = self.groups[swap.to]
@@ -135,7 +135,7 @@ class Actuator:
         except StoreError as exc:
             if batch is not None:
                 self.recorder.give_back(batch)
-            self.alerts.held_back(effect.sentence)
+            self.alerts.held_back(effect.sentence, self.group)
             self._tell(swap.key, False, f"its intent could not be stored: {exc}", attempted=False)
             return
         self._observe("swap_started", {"to": swap.to, "key": swap.key, "reason": swap.reason, "group": self.group})

@@ -45,8 +45,8 @@ class Alerts:
         self._down_since: float | None = None  # the store's outage, as first seen
         self._paged_at = -REPAGE_AFTER  # when an outage was last paged
         self._paged = False  # this outage was paged (so its end is announced)
-        self._held = False  # a swap held back was paged in this outage
-        self._held_at = -REPAGE_AFTER
+        self._held: set[str] = set()  # the groups whose swap held back was paged in this outage
+        self._held_at: dict[str, float] = {}  # when each group's was last paged
 
     def store_healthy(self) -> bool:
         """False from a refused store call until the next one succeeds."""
@@ -71,7 +71,7 @@ class Alerts:
             return
         now = self._clock()
         if self._down_since is None:
-            self._down_since, self._paged, self._held = now, False, False
+            self._down_since, self._paged, self._held = now, False, set()
             if now - self._paged_at >= REPAGE_AFTER:
                 self._paged, self._paged_at = True, now
                 self.notify(Notify("store_unreachable", "critical",
@@ -81,24 +81,26 @@ class Alerts:
             log.warning("store still failing (%s): not acting on: %s", exc, what,
                         extra=fields("store_failing", doing=what, error=str(exc)))
 
-    def held_back(self, sentence: str) -> None:
-        """The machine decided a swap the store cannot record: page it once per outage (and at most
-        once per REPAGE_AFTER, like the outage itself)."""
+    def held_back(self, sentence: str, group: str = "") -> None:
+        """The machine decided a swap the store cannot record: page it once per outage for each routing
+        group (on the group's incident), and at most once per REPAGE_AFTER, like the outage itself."""
         now = self._clock()
-        if self._down_since is None or self._held or now - self._held_at < REPAGE_AFTER:
+        if self._down_since is None or group in self._held or now - self._held_at.get(group, -REPAGE_AFTER) \
+                < REPAGE_AFTER:
             return
-        self._held, self._held_at = True, now
+        self._held.add(group)
+        self._held_at[group] = now
         seconds = now - self._down_since
         self.notify(Notify("swap_held_back", "critical", f"store unreachable for {seconds:.0f} s; {sentence}; swap "
-                                                         "held back until the store returns"))
+                                                         "held back until the store returns", group))
 
     def store_fine(self) -> None:
         """A store call succeeded: the outage, if any, is over."""
         if self._down_since is None:
             return
         seconds = self._clock() - self._down_since
-        held = self._held
-        self._down_since, self._held = None, False
+        held = bool(self._held)
+        self._down_since, self._held = None, set()
         if self._paged:
             then = "the swap held back is decided again at the next poll" if held else "nothing was held back"
             self.notify(Notify("store_reachable", "info", f"the store answers again after {seconds:.0f} s; "

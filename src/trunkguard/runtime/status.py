@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from trunkguard.core.failover import PairSnapshot, PolicyRules, Readiness
+from trunkguard.core.failover import DEFAULT_GROUP, PairSnapshot, PolicyRules, Readiness
 from trunkguard.core.health import TrunkHealth, TrunkState
 from trunkguard.core.machine import MachineRules, MachineState
 from trunkguard.core.vantage import judge
@@ -133,7 +133,15 @@ class StatusView:
     routing_groups: tuple[GroupView, ...] = ()  # every routing group, in config order (the first is `pair`'s)
 
     def group(self, name: str) -> GroupView | None:
-        return next((g for g in self.routing_groups if g.name == name), None)
+        return next((g for g in self.group_views() if g.name == name), None)
+
+    def group_views(self) -> tuple[GroupView, ...]:
+        """Every routing group, in config order; a view built without them (the store's record, a test's) is
+        one group, `default`, made of its top-level pair, chain, policy and calls."""
+        if self.routing_groups:
+            return self.routing_groups
+        return (GroupView(DEFAULT_GROUP, tuple(self.groups), self.pair, self.readiness, self.routing_read,
+                          self.last_sentence, self.policy, self.calls, self.calls_detail),)
 
     @property
     def health(self) -> Mapping[str, TrunkHealth]:

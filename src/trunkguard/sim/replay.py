@@ -144,7 +144,7 @@ class ReplaySimulation(Simulation):
         duration = max(trace.end - trace.start, 1.0)
         started_here = any(isinstance(e, LeaseChanged) and e.leader for _, e in trace.events)
         read_checks = started_here or any(isinstance(e, ChecksRead) for _, e in trace.events)
-        rules = world.rules.with_key_prefix(_key_prefix(trace))
+        rules = world.rules.with_key_prefix(_key_prefix(trace, several=len(world.rules.groups) > 1))
         super().__init__(world, Scenario(duration=duration), seed=0, platform_latency=platform_latency,
                          verbose=verbose, rules=rules,
                          origin=trace.start, leader=not started_here,
@@ -223,15 +223,14 @@ class ReplaySimulation(Simulation):
         self._at(now + delay, ProbeDone(task.trunk, task.seq, ok, answer.code, answer.detail, answer.rtt_ms))
 
 
-def _key_prefix(trace: Trace) -> str:
+def _key_prefix(trace: Trace, *, several: bool = False) -> str:
     """The daemon's idempotency-key prefix (random per process), from the first swap in the trace."""
     for _, event in trace.events:
         if isinstance(event, SwapSettled):
             found = _KEY.match(event.key)
             if found:
-                prefix, own = found.group(1), f"-{event.group}"
-                # with routing groups each group's keys carry its name after the process's prefix
-                return prefix.removesuffix(own) if event.group != DEFAULT_GROUP else prefix
+                # with several routing groups each group's keys carry its name after the process's prefix
+                return found.group(1).removesuffix(f"-{event.group}") if several else found.group(1)
     return "swap"
 
 

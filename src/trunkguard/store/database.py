@@ -169,13 +169,14 @@ class Database:
     @classmethod
     def _put_snapshot(cls, s: Session, term: int, now: float, snapshot: PairSnapshot, *,
                       group: str = DEFAULT_GROUP) -> None:
-        """The group's row, written over or added (its id from the database). Called in fenced
-        transactions only: the lease row's lock orders two writers, so no two add one group's row."""
+        """The group's row, written over or added (its id from the database), unless the row holds a newer
+        snapshot (the recorder's batch and each group's swap write snapshots in their own order). Called
+        in fenced transactions only: the lease row's lock orders two writers, so no two add one group's row."""
         data = snapshot_to_json(snapshot)
         row = cls._pair_row(s, check_group(group))
         if row is None:
             s.add(PairStateRow(group=group, snapshot=data, term=term, updated_at=now))
-        else:
+        elif row.updated_at <= now or row.term < term:  # a new leader's word counts, whatever its clock
             row.snapshot, row.term, row.updated_at = data, term, now
 
 

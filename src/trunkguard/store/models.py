@@ -84,7 +84,7 @@ class DecisionRow(Base):
     sentence: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(32))
     active: Mapped[str] = mapped_column(String(64))
-    intent_key: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    intent_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     term: Mapped[int] = mapped_column(Integer)
 
@@ -95,7 +95,7 @@ class IntentRow(Base):
     __tablename__ = "intents"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     group: Mapped[str] = group_column()
-    key: Mapped[str] = mapped_column(String(120), unique=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
     to_role: Mapped[str] = mapped_column(String(64))
     trunk_group_id: Mapped[str] = mapped_column(String(200))
     trigger: Mapped[str] = mapped_column(String(16))
@@ -122,7 +122,7 @@ class OperatorActionRow(Base):
     at: Mapped[float] = mapped_column(Float)
     result: Mapped[str] = mapped_column(Text, default="")
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    used_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    used_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     term: Mapped[int] = mapped_column(Integer)
 
 
