@@ -203,7 +203,7 @@ def test_a_down_trunk_in_maintenance_is_left_out_of_this_vantages_view() -> None
     assert "primary" in own_view(state, rules, 1.0).down
     names = [t.name for t in down if t.carrier == "primary"]
     kept = TrunkHealth(names[-1], "primary")  # one primary trunk answers; the others are in maintenance
+    away = tuple(OperatorAction("maintenance", "dora", "sbc", 0.0, n, 1e9) for n in names[:-1])
     state = _replace(state, trunks=tuple(kept if t.name == kept.name else t for t in down),
-                     pair=_replace(state.pair, maintenance=tuple(OperatorAction("maintenance", "dora", "sbc", 0.0, n,
-                                                                                1e9) for n in names[:-1])))
+                     groups=(_replace(state.groups[0], pair=_replace(state.pair, maintenance=away)),))
     assert "primary" not in own_view(state, rules, 1.0).down

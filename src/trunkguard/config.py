@@ -22,12 +22,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     PlainSerializer,
     PrivateAttr,
     RootModel,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
     model_validator,
 )
@@ -1070,7 +1070,7 @@ class Config(Section):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _routing(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+    def _routing(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Config:
         """The routing groups, made once, when every other rule of the config holds (defined last, this
         runs outermost). A group's policy and platform are the top-level ones as written with the group's
         keys merged over them, checked whole: with groups the top-level platform need not name routing
@@ -1078,7 +1078,8 @@ class Config(Section):
         raw = data if isinstance(data, dict) else None
         if raw is not None and isinstance(raw.get("groups"), dict) and isinstance(raw.get("platform"), dict):
             data = {**raw, "platform": None}  # checked below, once merged with each group's
-        config = handler(data)
+        config = handler(data)  # pydantic's older wrap handler is untyped: it gives the Config it built
+        assert isinstance(config, Config)
         if config.groups is None:
             config._routing_groups = (config._default_group(),)
         elif raw is not None:

@@ -6,6 +6,7 @@ not hold another's back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from trunkguard.core.machine import MachineRules
 from trunkguard.runtime.actuator import Actuator
 from trunkguard.runtime.parts import Parts
 from trunkguard.runtime.routing import RoutingWatch
-from trunkguard.store import IntentStatus
+from trunkguard.store import IntentStatus, StoreError
 
 
 async def take_over(parts: Parts, rules: MachineRules, term: int, stop: asyncio.Event,
@@ -30,9 +31,10 @@ async def take_over(parts: Parts, rules: MachineRules, term: int, stop: asyncio.
     else:
         post(LeaseChanged(True, None, detail, await_routing=awaits,
                           restored_groups=tuple((g.name, stored[g.name]) for g in rules.groups if g.name in stored)))
-    await _left_behind(parts, sorted(set(every) - named), named)
     await asyncio.gather(*(_read_routing(actuator, watch, term, stored.get(actuator.group), stop, post)
                            for actuator, watch in parts.watched()))
+    with contextlib.suppress(StoreError):  # advice only, after what acting needs: the link has paged the store
+        await _left_behind(parts, sorted(set(every) - named), named)
 
 
 async def _left_behind(parts: Parts, unknown: list[str], named: set[str]) -> None:
