@@ -67,10 +67,12 @@ async def test_each_groups_series_are_its_own_and_a_failover_of_one_moves_only_i
             return answer.text
         try:
             await eventually(lambda: all(h.state.value == "up" for h in service.status().health.values())
-                             and service.status().routing_read and service.status().leader,
-                             "three carriers up, both groups' routing read",
+                             and service.status().routing_read and service.status().leader
+                             and all(g.calls is not None for g in service.status().routing_groups),
+                             "three carriers up, both groups' routing and calls read",
                              detail=lambda: service.status().last_sentence)
             text = await scrape()
+            assert 'trunkguard_active_calls{group="na"} 0.0' in text and 'trunkguard_active_calls{group="eu"} 0.0' in text
             lines = set(text.splitlines())
             for group, chain in (("na", ("a", "b")), ("eu", ("x", "b"))):
                 for rank, carrier in enumerate(chain):
