@@ -157,6 +157,7 @@ class Service:
         carriers = config.carriers
         incidents = {g.name: f"trunkguard/{g.name}/{carriers[g.chain[0]].trunk_group_id}"
                      for g in routing_groups} if len(routing_groups) > 1 else None
+
         def group_context(name: str) -> dict[str, str]:
             view = runtime.status().group(name)
             return {"active": view.pair.active, "state": view.pair.state.value} if view is not None else {}
@@ -168,11 +169,12 @@ class Service:
         pollers = None
         watched: dict[str, tuple[Actuator, RoutingWatch]] = {}
         if platform is not None:
-            for g in routing_groups:
+            protocol = swap_rules(config)
+            for g in routing_groups:  # each group's own actuator and routing watch, on its own objects
                 own = {name: groups[name] for name in g.chain}
                 actuator = Actuator(platforms[g.name], link, lease, recorder, alerts, runtime.post, clock, own,
-                                    swap_rules(config), runtime.observe, group=g.name)
-                watched[g.name] = (actuator, RoutingWatch(platforms[g.name], actuator, own, swap_rules(config).deadline,
+                                    protocol, runtime.observe, group=g.name)
+                watched[g.name] = (actuator, RoutingWatch(platforms[g.name], actuator, own, protocol.deadline,
                                                           alerts.notify, runtime.post, clock))
             watches = [w for _, w in watched.values()]
 
