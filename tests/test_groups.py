@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trunkguard.config import parse_config
 from trunkguard.core.events import (
     CallsRead,
     LeaseChanged,
@@ -27,6 +29,9 @@ from trunkguard.core.failover import Notify, OperatorAction, PolicyRules, Readin
 from trunkguard.core.health import HealthRules
 from trunkguard.core.machine import GroupRules, MachineRules, MachineState, initial, step
 from trunkguard.core.scheduler import TrunkSpec, spread
+from trunkguard.rules import sim_world
+from trunkguard.sim.runner import Simulation
+from trunkguard.sim.scenario import Scenario
 
 READY = Readiness(sweep_ok=True, certs_ok=True, parity_ok=True)
 CARRIERS = {"a": 3, "b": 2, "c": 2, "x": 3}
@@ -168,3 +173,15 @@ def test_a_shared_trunks_maintenance_counts_in_every_group_that_routes_to_its_ca
     night.feed(OperatorDid(OperatorAction("maintenance", "ana", "work", night.now, trunk="a1", group="na")))
     eu = night.state.group("eu")
     assert eu is not None and not eu.pair.maintenance, "a1's carrier is not in eu's chain"
+
+
+def test_the_simulator_reads_the_calls_of_a_config_whose_one_group_has_a_name() -> None:
+    config = parse_config(Path(__file__).resolve().parent.parent.joinpath("examples", "groups.yaml").read_text())
+    one = sim_world(config)
+    na_only = replace(one, rules=MachineRules(one.rules.trunks, one.rules.groups[0].policy,
+                                              groups=(one.rules.groups[0],)))
+    sim = Simulation(na_only, Scenario.model_validate({"duration": 60, "events": [{"at": 0, "active_calls": 7}]}),
+                     seed=1)
+    sim.run()
+    na = sim.state.group("na")
+    assert na is not None and na.calls == 7, "the group's breaker heard the platform's calls"

@@ -180,3 +180,40 @@ async def test_two_groups_fail_over_apart_on_genesys_with_a_shared_carrier_probe
 
     assert moves(replayed.happened) == moves(replayed.replayed) and len(moves(replayed.happened)) == 6, \
         "\n".join(replayed.diff())
+
+
+async def test_a_config_with_one_named_group_reads_that_groups_calls(
+        tmp_path: Path, sipp_uas: Callable[..., Sipp], monkeypatch: pytest.MonkeyPatch) -> None:
+    """One group under `groups:` is named as the config says, not `default`: its breaker's calls are read
+    under its name (they were read for `default`, which it is not, and stayed unknown)."""
+    monkeypatch.setenv("TRUNKGUARD_STATE_DIR", str(tmp_path))
+    org = two_groups_org(("a", "b"), ("x", "b"))
+    a, b = sipp_uas(), sipp_uas()
+    port = free_port(socket.SOCK_STREAM)
+    service = Service.build(parse_config(f"""
+carriers:
+  a: {{trunk_group_id: tb-carrier-a, health: {HEALTH}, trunks: [{{name: a1, uri: "{a.uri}"}}]}}
+  b: {{trunk_group_id: tb-carrier-b, health: {HEALTH}, trunks: [{{name: b1, uri: "{b.uri}"}}]}}
+groups:
+  na: {{chain: [a, b], platform: {{outbound_routes: [route-1], datatable_row: na}}}}
+policy: {{poll_interval: 300ms, readiness: {{sweep: false, certs: false, parity: false}}}}
+platform:
+  kind: genesys
+  base_url: http://127.0.0.1:{port}
+  datatable_id: dt-carrier
+  client_id_env: GC_CLIENT_ID
+  client_secret_env: GC_CLIENT_SECRET
+storage: {{url: "sqlite:///{tmp_path}/tg.db"}}
+api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}}
+"""), ENV)
+    stop = asyncio.Event()
+    async with serving(create_genesys_app(org), "127.0.0.1", port):
+        task = asyncio.create_task(service.run(stop))
+        try:
+            await eventually(lambda: service.status().group("na") is not None
+                             and service.status().group("na").calls is not None,  # type: ignore[union-attr]
+                             "group na's calls read", detail=lambda: service.status().last_sentence)
+            assert [g.name for g in service.status().routing_groups] == ["na"]
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)

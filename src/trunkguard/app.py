@@ -184,7 +184,7 @@ class Service:
             later = tuple(c for c in carriers.chain if any(c in g.chain[1:] for g in routing_groups))
             pollers = Pollers(poll_rules(config), rechecks(config, platform), platform, link, lease, runtime.post,
                               clock, groups, edge_feed(config, platform), alerts.notify, drift, later=later,
-                              calls=platforms if len(platforms) > 1 else None)
+                              calls=platforms)
         first = next(iter(watched.values()), None)
         runtime.attach(Parts(link, lease, alerts, recorder, ProbeRunner(probe_plan(config), runtime.post, clock),
                              pollers, first[0] if first else None, dispatcher, vantages, first[1] if first else None,

@@ -62,8 +62,9 @@ class Pollers:
                  calls: Mapping[str, Platform] | None = None) -> None:
         """`groups`: every carrier's trunk group id, in chain order; `later`: the carriers a move down may go
         to, whose readiness is read and re-checked (default: every carrier after the first in `groups`;
-        with routing groups, each carrier after the first of any group's chain); `calls`: with routing groups,
-        each group's platform, which reports the live calls on that group's routing (each group's breaker)."""
+        with routing groups, each carrier after the first of any group's chain); `calls`: each routing group's
+        platform by the group's name, which reports the live calls on that group's routing (its breaker's
+        input); without it, `platform`'s calls are the default group's."""
         self.calls = dict(calls or {})
         self.rules = rules
         self.later = later if later is not None else tuple(list(groups)[1:])

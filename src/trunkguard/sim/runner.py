@@ -150,8 +150,8 @@ class Simulation:
             if isinstance(effect, SendProbe):
                 self._launch(effect.task, now)
             elif isinstance(effect, Poll):
-                if len(self.rules.groups) == 1:
-                    self._at(now, CallsRead(self.calls))
+                if len(self.rules.groups) == 1:  # under the group's own name (`default` without groups:)
+                    self._at(now, CallsRead(self.calls, group=self.rules.groups[0].name))
                 else:  # each group's platform reports the calls on its own routing
                     for g in self.rules.groups:
                         self._at(now, CallsRead(self.group_calls.get(g.name, self.calls), group=g.name))
