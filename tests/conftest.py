@@ -115,20 +115,31 @@ def sipp_uas(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     started: list[Sipp] = []
 
     def start(transport: str = "udp", scenario: str | None = None, extra: list[str] | None = None,
-              port: int | None = None) -> Sipp:
-        port = port or free_port(socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM)
-        log = tmp_path / f"sipp-{port}.log"
-        cmd = [binary]
-        cmd += ["-sf", str(SIPP_SCENARIOS / scenario)] if scenario else ["-sn", "uas", "-aa"]
-        cmd += ["-i", "127.0.0.1", "-p", str(port), "-t", "u1" if transport == "udp" else "t1",
-                "-mp", str(free_port()), "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin",
-                *(extra or [])]
-        with log.open("wb") as out:
-            process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=out, cwd=tmp_path)
-        sipp = Sipp(process, port, transport, log)
-        started.append(sipp)
-        _wait_ready(port, transport, process, log)
-        return sipp
+              port: int | None = None, tries: int = 5) -> Sipp:
+        """The media and control ports are picked free just before SIPp starts, and another process (a
+        test running beside this one) can take one in between: a start that fails on a bind is tried
+        again with new ones (and a new SIP port, unless one was asked for)."""
+        for attempt in range(tries):
+            sip = port or free_port(socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM)
+            log = tmp_path / f"sipp-{sip}.log"
+            cmd = [binary]
+            cmd += ["-sf", str(SIPP_SCENARIOS / scenario)] if scenario else ["-sn", "uas", "-aa"]
+            cmd += ["-i", "127.0.0.1", "-p", str(sip), "-t", "u1" if transport == "udp" else "t1",
+                    "-mp", str(free_port()), "-cp", str(free_port()), "-deadcall_wait", "0", "-nostdin",
+                    *(extra or [])]
+            with log.open("wb") as out:
+                process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=out, cwd=tmp_path)
+            sipp = Sipp(process, sip, transport, log)
+            started.append(sipp)
+            try:
+                _wait_ready(sip, transport, process, log)
+            except RuntimeError:
+                if "Address already in use" not in log.read_text() or attempt == tries - 1:
+                    raise
+                time.sleep(0.2)
+                continue
+            return sipp
+        raise AssertionError("unreachable: the last try raises")
 
     yield start
     for sipp in started:
