@@ -10,9 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 
+from trunkguard import app as app_module
 from trunkguard.lab.certs import CertFiles, make_ca, make_leaf
 
 SIPP_SCENARIOS = Path(__file__).resolve().parent.parent / "src" / "trunkguard" / "lab" / "sipp"
@@ -203,3 +206,17 @@ async def eventually(check: Callable[[], object], what: str, *, timeout: float =
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}: {detail()}")
+
+
+@pytest.fixture
+def apps(monkeypatch: pytest.MonkeyPatch) -> list[Starlette]:
+    """The Starlette app the daemon serves, kept to list its routes (create_api itself runs unchanged)."""
+    made: list[Starlette] = []
+    real = app_module.create_api
+
+    def keep(*args: Any, **kwargs: Any) -> Starlette:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(app_module, "create_api", keep)
+    return made

@@ -16,12 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
 import schemathesis
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
-import trunkguard.app as app_module
 from tests.conftest import eventually
 from tests.test_api_hardening import READ, TOKEN, _api, daemon
 from trunkguard.api.models import ErrorBody
@@ -33,20 +31,6 @@ from trunkguard.store import Store
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def apps(monkeypatch: pytest.MonkeyPatch) -> list[Starlette]:
-    """The Starlette app the daemon serves, kept to list its routes (create_api itself runs unchanged)."""
-    made: list[Starlette] = []
-    real = app_module.create_api
-
-    def keep(*args: Any, **kwargs: Any) -> Starlette:
-        made.append(real(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(app_module, "create_api", keep)
-    return made
 
 
 def _moments(data: Any, key: str = "") -> list[str]:

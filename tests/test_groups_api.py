@@ -20,7 +20,6 @@ import pytest
 import schemathesis
 from starlette.applications import Starlette
 
-import trunkguard.app as app_module
 from tests.conftest import eventually
 from tests.test_api_contract import ISO, _check_document, _moments
 from tests.test_rollout_operator import TOKEN, _cycle, _invoke
@@ -35,20 +34,6 @@ HEALTH = "{interval: 1s, timeout: 800ms, confirm_interval: 200ms, down_after: 2,
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CARRIERS = ("na-a", "na-b", "shared-c", "eu-x")
 NAMES = "2 routing groups (na, eu)"
-
-
-@pytest.fixture
-def apps(monkeypatch: pytest.MonkeyPatch) -> list[Starlette]:
-    """The Starlette app the daemon serves, kept to list its routes (as tests/test_api_contract.py does)."""
-    made: list[Starlette] = []
-    real = app_module.create_api
-
-    def keep(*args: Any, **kwargs: Any) -> Starlette:
-        made.append(real(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(app_module, "create_api", keep)
-    return made
 
 
 def _config(lab: Lab, uris: dict[str, str], tmp: Path, port: int) -> str:

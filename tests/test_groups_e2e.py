@@ -44,6 +44,18 @@ def two_groups_org(na: tuple[str, ...], eu: tuple[str, ...]) -> GenesysState:
     return org
 
 
+def genesys(port: int) -> str:
+    """The shared platform section for the emulator of `two_groups_org` at `port`: each group adds its routes
+    and its row."""
+    return f"""platform:
+  kind: genesys
+  base_url: http://127.0.0.1:{port}
+  datatable_id: dt-carrier
+  client_id_env: GC_CLIENT_ID
+  client_secret_env: GC_CLIENT_SECRET
+"""
+
+
 def two_groups_config(peers: Mapping[str, Sipp], port: int, na: tuple[str, ...], eu: tuple[str, ...],
                       storage: str, api_port: int, *, eu_policy: str = "{}") -> Config:
     """The two groups on the emulator of `two_groups_org` at `port`, one SIPp per carrier, fast timings."""
@@ -64,13 +76,7 @@ policy:
   poll_interval: 300ms
   cooling_period: 1s
   readiness: {{sweep: false, certs: false, parity: false}}
-platform:
-  kind: genesys
-  base_url: http://127.0.0.1:{port}
-  datatable_id: dt-carrier
-  client_id_env: GC_CLIENT_ID
-  client_secret_env: GC_CLIENT_SECRET
-storage: {{url: "{storage}"}}
+{genesys(port)}storage: {{url: "{storage}"}}
 api: {{listen: "127.0.0.1:{api_port}", token_env: TG_TOKEN}}
 """)
 
@@ -197,13 +203,7 @@ carriers:
 groups:
   na: {{chain: [a, b], platform: {{outbound_routes: [route-1], datatable_row: na}}}}
 policy: {{poll_interval: 300ms, readiness: {{sweep: false, certs: false, parity: false}}}}
-platform:
-  kind: genesys
-  base_url: http://127.0.0.1:{port}
-  datatable_id: dt-carrier
-  client_id_env: GC_CLIENT_ID
-  client_secret_env: GC_CLIENT_SECRET
-storage: {{url: "sqlite:///{tmp_path}/tg.db"}}
+{genesys(port)}storage: {{url: "sqlite:///{tmp_path}/tg.db"}}
 api: {{listen: "127.0.0.1:{free_port(socket.SOCK_STREAM)}", token_env: TG_TOKEN}}
 """), ENV)
     stop = asyncio.Event()

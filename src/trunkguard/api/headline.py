@@ -11,7 +11,7 @@ from typing import Any
 
 from trunkguard.core.failover import PairState
 from trunkguard.core.wording import format_duration
-from trunkguard.runtime.status import GroupView, StatusView
+from trunkguard.runtime.status import StatusView
 
 OBSERVE_MODE = "observe mode: nothing is written to the platform"  # the header's words while observing
 
@@ -26,16 +26,11 @@ def _ago(seconds: float) -> str:
     return f"{s // 3600} h {round(s % 3600 / 60)} min"
 
 
-def group_views(status: StatusView) -> tuple[GroupView, ...]:
-    """Every routing group of the view, in config order (StatusView.group_views)."""
-    return status.group_views()
-
-
 def headline(status: StatusView, group: str | None = None) -> dict[str, Any]:
     """The header for routing group `group` (None: the first, whose pair is `status.pair`): its pair,
     chain and policy; the store, the lease and the notifications are the deployment's. With several
     groups, where calls go names the group. KeyError for a group the view does not have."""
-    views = group_views(status)
+    views = status.group_views()
     g = views[0] if group is None else next((v for v in views if v.name == group), None)
     if g is None:
         raise KeyError(group)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from trunkguard.api.headline import group_views, headline
+from trunkguard.api.headline import headline
 from trunkguard.core.health import TrunkHealth, TrunkState
 from trunkguard.moments import iso
 from trunkguard.runtime.status import KEEP_VIEW, GroupView, StatusView, trunk_view
@@ -78,12 +78,12 @@ class StatusQuery:
 
 def group_names(view: StatusView) -> list[str]:
     """The view's routing groups' names, in config order."""
-    return [g.name for g in group_views(view)]
+    return [g.name for g in view.group_views()]
 
 
 def find_group(view: StatusView, name: str | None) -> GroupView | str:
     """Routing group `name` of the view (None: the only one), or why there is none to take (for a 400)."""
-    views = group_views(view)
+    views = view.group_views()
     names = ", ".join(g.name for g in views)
     if name is None:
         if len(views) == 1:
@@ -106,7 +106,7 @@ def _problem(h: TrunkHealth) -> bool:
 def carriers_json(view: StatusView, query: StatusQuery = StatusQuery()) -> dict[str, Any]:
     """Each carrier's summary and its trunks, as the query asks (with `group`, that group's chain's only)."""
     out: dict[str, Any] = {}
-    chain = None if query.group is None else next((g.chain for g in group_views(view) if g.name == query.group), ())
+    chain = None if query.group is None else next((g.chain for g in view.group_views() if g.name == query.group), ())
     for c in view.carriers:
         if query.carrier is not None and c.role != query.carrier:
             continue
@@ -166,7 +166,7 @@ def groups_json(view: StatusView) -> list[dict[str, Any]]:
     """Each routing group at a glance, in config order (one, `default`, without `groups:`): where its
     calls go, its state, the swap it has in flight, who paused it, and its own headline."""
     out: list[dict[str, Any]] = []
-    for g in group_views(view):
+    for g in view.group_views():
         snap = g.pair
         flight = snap.in_flight
         out.append({"name": g.name, "chain": list(g.chain), "active": snap.active, "state": snap.state.value,
@@ -179,7 +179,7 @@ def groups_json(view: StatusView) -> list[dict[str, Any]]:
 def group_status(view: StatusView, name: str) -> StatusView:
     """The view with routing group `name`'s pair, policy, readiness, routing read, last sentence and calls as its
     top-level ones (its `routing_groups` unchanged). KeyError for a group it does not have."""
-    g = next((v for v in group_views(view) if v.name == name), None)
+    g = view.group(name)
     if g is None:
         raise KeyError(name)
     facts = view.facts

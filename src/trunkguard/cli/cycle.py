@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from trunkguard.api.headline import group_views
 from trunkguard.app import Service
 from trunkguard.config import Config
 from trunkguard.config_checks import check_certs, check_parity_live
@@ -158,7 +157,7 @@ async def one_cycle(service: Service, deadline: float = 60.0, *, recheck_every: 
             return CycleResult(code, outcome, f"{whose}{outcome} to the {i.to_role} carrier ({i.trigger}): "
                                               f"{i.reason}; {i.outcome}", seconds, records, tuple(said),
                                rechecked=rechecked)
-    groups = group_views(final)
+    groups = final.group_views()
     waiting = [g for g in groups if g.pair.state in (PairState.ACTIVATING, PairState.FAILBACK_PENDING,
                                                      PairState.PAUSED)
                or g.last_sentence.removeprefix(f"group {g.name}: ").startswith("cannot activate")]
